@@ -1,0 +1,251 @@
+//! EC2 effects: instances, their instance-profile associations, tags and reboots.
+//!
+//! EC2's errors are not modelled in the Rust SDK; they are told apart by `code()`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{Filter, IamInstanceProfileAssociation, IamInstanceProfileSpecification, Tag};
+use tokio::time::{Instant, sleep};
+
+use crate::error::{Error, Result};
+use crate::plan::{Association, InstanceFacts, Profile};
+
+/// EC2 accepts at most 200 values in one filter.
+const FILTER_VALUES_MAX: usize = 200;
+const FIRST_POLL: Duration = Duration::from_millis(250);
+const MAX_POLL: Duration = Duration::from_secs(4);
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+}
+
+fn association(a: IamInstanceProfileAssociation) -> Option<(String, Association)> {
+    let state = a.state.map(|s| s.as_str().to_owned()).unwrap_or_default();
+    let profile_arn = a.iam_instance_profile.and_then(|p| p.arn)?;
+    Some((a.instance_id?, Association { id: a.association_id?, profile_arn, state }))
+}
+
+/// Every instance-profile association in the region, by instance id, in current states only.
+///
+/// Fleet discovery lists these and matches profile ARNs here, rather than filtering
+/// DescribeInstances on `iam-instance-profile.arn`: that filter works on AWS but moto answers
+/// it with a 500, and this way works on both at the same cost (one paginated listing).
+pub async fn current_associations(ec2: &Client) -> Result<HashMap<String, Association>> {
+    let mut pages = ec2.describe_iam_instance_profile_associations().into_paginator().send();
+    let mut found = HashMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws("ec2", "DescribeIamInstanceProfileAssociations", e))?;
+        for (instance, assoc) in page.iam_instance_profile_associations.into_iter().flatten().filter_map(association) {
+            if assoc.is_current() {
+                found.insert(instance, assoc);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The instance's associations in any state (at most one current, but old ones may linger).
+async fn associations_of(ec2: &Client, instance_id: &str) -> Result<Vec<Association>> {
+    let out = ec2
+        .describe_iam_instance_profile_associations()
+        .filters(filter("instance-id", [instance_id]))
+        .send()
+        .await
+        .map_err(|e| Error::aws("ec2", "DescribeIamInstanceProfileAssociations", e))?;
+    Ok(out.iam_instance_profile_associations.into_iter().flatten().filter_map(association).map(|(_, a)| a).collect())
+}
+
+pub async fn current_association_of(ec2: &Client, instance_id: &str) -> Result<Option<Association>> {
+    Ok(associations_of(ec2, instance_id).await?.into_iter().find(Association::is_current))
+}
+
+/// State and tags of the given instances; ids that do not exist are simply absent.
+/// A filter rather than `InstanceIds`, which fails the whole call on one unknown id.
+pub async fn describe_instances(
+    ec2: &Client,
+    ids: &[String],
+    associations: &HashMap<String, Association>,
+) -> Result<Vec<InstanceFacts>> {
+    let mut facts = Vec::new();
+    for chunk in ids.chunks(FILTER_VALUES_MAX) {
+        let mut pages = ec2.describe_instances().filters(filter("instance-id", chunk.iter().cloned())).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Error::aws("ec2", "DescribeInstances", e))?;
+            for instance in page.reservations.into_iter().flatten().flat_map(|r| r.instances.unwrap_or_default()) {
+                let Some(id) = instance.instance_id else { continue };
+                let state = instance.state.and_then(|s| s.name).map(|n| n.as_str().to_owned()).unwrap_or_default();
+                let tags = instance.tags.into_iter().flatten().filter_map(|t| Some((t.key?, t.value.unwrap_or_default()))).collect();
+                let association = associations.get(&id).cloned();
+                facts.push(InstanceFacts { id, state, tags, association });
+            }
+        }
+    }
+    Ok(facts)
+}
+
+pub async fn create_tags(ec2: &Client, instance_id: &str, tags: &[(&str, String)]) -> Result<()> {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(v).build());
+    ec2.create_tags()
+        .resources(instance_id)
+        .set_tags(Some(tags.collect()))
+        .send()
+        .await
+        .map_err(|e| Error::aws("ec2", "CreateTags", e))?;
+    Ok(())
+}
+
+/// Start detaching. Asynchronous on AWS: follow with [`await_disassociated`].
+pub async fn disassociate(ec2: &Client, association_id: &str) -> Result<()> {
+    match ec2.disassociate_iam_instance_profile().association_id(association_id).send().await {
+        Ok(_) => Ok(()),
+        // Already gone (a concurrent or earlier run finished it): the goal is reached.
+        Err(e) if e.code() == Some("InvalidAssociationID.NotFound") => Ok(()),
+        Err(e) => Err(Error::aws("ec2", "DisassociateIamInstanceProfile", e)),
+    }
+}
+
+/// Attach a profile; returns the new association's id.
+pub async fn associate(ec2: &Client, instance_id: &str, profile: &Profile) -> Result<String> {
+    let spec = match profile {
+        Profile::Arn(arn) => IamInstanceProfileSpecification::builder().arn(arn),
+        Profile::Name(name) => IamInstanceProfileSpecification::builder().name(name),
+    };
+    let out = ec2
+        .associate_iam_instance_profile()
+        .instance_id(instance_id)
+        .iam_instance_profile(spec.build())
+        .send()
+        .await
+        .map_err(|e| Error::aws("ec2", "AssociateIamInstanceProfile", e))?;
+    out.iam_instance_profile_association
+        .and_then(|a| a.association_id)
+        .ok_or_else(|| Error::Unexpected("AssociateIamInstanceProfile answered without an association id".into()))
+}
+
+pub async fn reboot(ec2: &Client, instance_id: &str) -> Result<()> {
+    ec2.reboot_instances().instance_ids(instance_id).send().await.map_err(|e| Error::aws("ec2", "RebootInstances", e))?;
+    Ok(())
+}
+
+/// Poll with exponential backoff until `done` holds, for at most `timeout`.
+async fn poll<F, Fut>(timeout: Duration, what: String, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut delay = FIRST_POLL;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::Timeout { what, seconds: timeout.as_secs() });
+        }
+        sleep(delay.min(deadline - now)).await;
+        delay = (delay * 2).min(MAX_POLL);
+    }
+}
+
+/// Wait until the instance has no association left, in any state but `disassociated`.
+pub async fn await_disassociated(ec2: &Client, instance_id: &str, timeout: Duration) -> Result<()> {
+    let what = format!("{instance_id}'s instance profile to detach");
+    poll(timeout, what, || async {
+        Ok(associations_of(ec2, instance_id).await?.iter().all(|a| a.state == "disassociated"))
+    })
+    .await
+}
+
+/// Wait until the new association is `associated` with the profile we asked for.
+pub async fn await_associated(ec2: &Client, instance_id: &str, profile: &Profile, timeout: Duration) -> Result<()> {
+    let what = format!("{instance_id}'s instance profile to attach");
+    poll(timeout, what, || async {
+        match current_association_of(ec2, instance_id).await? {
+            Some(a) if !matches_profile(&a.profile_arn, profile) => {
+                Err(Error::Unexpected(format!("{instance_id} is associated with {}, not the profile we attached", a.profile_arn)))
+            }
+            Some(a) => Ok(a.state == "associated"),
+            None => Err(Error::Unexpected(format!("the association we made for {instance_id} is gone"))),
+        }
+    })
+    .await
+}
+
+fn matches_profile(arn: &str, profile: &Profile) -> bool {
+    match profile {
+        Profile::Arn(wanted) => arn == wanted,
+        Profile::Name(name) => crate::names::profile_name_from_arn(arn) == Some(name.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput;
+    use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileError;
+    use aws_sdk_ec2::types::{IamInstanceProfile, IamInstanceProfileAssociationState};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_sdk_ec2::error::ErrorMetadata;
+
+    use super::*;
+
+    fn listing(state: Option<IamInstanceProfileAssociationState>) -> DescribeIamInstanceProfileAssociationsOutput {
+        let assoc = state.map(|s| {
+            IamInstanceProfileAssociation::builder()
+                .association_id("iip-assoc-1")
+                .instance_id("i-1234abcd")
+                .state(s)
+                .iam_instance_profile(IamInstanceProfile::builder().arn("arn:aws:iam::1:instance-profile/P").build())
+                .build()
+        });
+        DescribeIamInstanceProfileAssociationsOutput::builder().set_iam_instance_profile_associations(Some(assoc.into_iter().collect())).build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_an_asynchronous_detach_with_backoff() {
+        use IamInstanceProfileAssociationState::*;
+        let describe = mock!(Client::describe_iam_instance_profile_associations)
+            .sequence()
+            .output(|| listing(Some(Disassociating)))
+            .times(3)
+            .output(|| listing(None))
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
+        let started = Instant::now();
+        await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(describe.num_calls(), 4);
+        // 250 + 500 + 1000 ms of (virtual) backoff.
+        assert_eq!(started.elapsed(), Duration::from_millis(1750));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_is_bounded_by_the_timeout() {
+        let describe = mock!(Client::describe_iam_instance_profile_associations)
+            .sequence()
+            .output(|| listing(Some(IamInstanceProfileAssociationState::Disassociating)))
+            .repeatedly()
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
+        let started = Instant::now();
+        let err = await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(5)).await.unwrap_err();
+        assert!(matches!(err, Error::Timeout { seconds: 5, .. }), "{err}");
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn detaching_an_association_that_is_already_gone_succeeds() {
+        let gone = mock!(Client::disassociate_iam_instance_profile).then_error(|| {
+            DisassociateIamInstanceProfileError::generic(ErrorMetadata::builder().code("InvalidAssociationID.NotFound").build())
+        });
+        let denied = mock!(Client::disassociate_iam_instance_profile).then_error(|| {
+            DisassociateIamInstanceProfileError::generic(ErrorMetadata::builder().code("UnauthorizedOperation").build())
+        });
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&gone, &denied]);
+        disassociate(&ec2, "iip-assoc-1").await.unwrap();
+        let err = disassociate(&ec2, "iip-assoc-1").await.unwrap_err();
+        assert_eq!(err.aws_code(), Some("UnauthorizedOperation"));
+    }
+}

@@ -1,0 +1,80 @@
+//! The one error type. AWS failures keep their service, operation and error code, so the report,
+//! the logs and Lambda's error record all say exactly which call failed and why.
+
+// Every SDK crate re-exports the same smithy types; EC2's path is as good as any.
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use lambda_runtime::Diagnostic;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The payload is not something we can act on safely; retrying will not help.
+    #[error("bad input at `{field}`: {message}")]
+    BadInput { field: String, message: String },
+
+    /// A configuration variable has a bad value; start-up stops.
+    #[error("bad configuration {var}: {message}")]
+    Config { var: &'static str, message: String },
+
+    #[error("AWS {service} {operation} failed: {}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
+    Aws { service: &'static str, operation: &'static str, code: Option<String>, message: String },
+
+    #[error("timed out after {seconds}s waiting for {what}")]
+    Timeout { what: String, seconds: u64 },
+
+    /// An AWS call answered, but not as it must for the remediation to be safe.
+    #[error("{0}")]
+    Unexpected(String),
+
+    /// Some step failed. The report (logged in full) says what was done and what still needs doing.
+    #[error("remediation failed: {0}")]
+    RemediationFailed(String),
+}
+
+impl Error {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadInput { field: field.into(), message: message.into() }
+    }
+
+    pub fn aws<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = err.code().map(str::to_owned);
+        let message = match err.message() {
+            Some(m) => m.to_owned(),
+            None => DisplayErrorContext(&err).to_string(),
+        };
+        Self::Aws { service, operation, code, message }
+    }
+
+    /// The AWS error code, where the failure came from AWS with one.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Self::Aws { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A stable name for Lambda's `errorType` and for the report.
+    pub fn kind(&self) -> String {
+        match self {
+            Self::BadInput { .. } => "BadInput".into(),
+            Self::Config { .. } => "BadConfig".into(),
+            Self::Aws { service, operation, code, .. } => {
+                format!("Aws.{service}.{operation}.{}", code.as_deref().unwrap_or("NoCode"))
+            }
+            Self::Timeout { .. } => "Timeout".into(),
+            Self::Unexpected(_) => "Unexpected".into(),
+            Self::RemediationFailed(_) => "RemediationFailed".into(),
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(err: Error) -> Self {
+        Diagnostic { error_type: err.kind(), error_message: err.to_string() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,377 @@
+//! The GuardDuty finding inside an EventBridge event: typed (and lenient where GuardDuty varies),
+//! then triaged into something to act on, or a skip with its reason.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::names::{InstanceId, RoleName, is_role_id};
+use crate::report::FindingSummary;
+use crate::rules::Action;
+
+pub const OUTSIDE_AWS: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";
+pub const INSIDE_AWS: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS";
+/// The OutsideAWS type's name before September 2021.
+pub const LEGACY: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration";
+pub const HANDLED_TYPES: [&str; 3] = [OUTSIDE_AWS, INSIDE_AWS, LEGACY];
+
+/// GuardDuty's sample findings fill the key fields with these placeholders.
+const SAMPLE_PLACEHOLDER: &str = "GeneratedFinding";
+
+/// A finding in GetFindings' camelCase shape. Only what we use is modelled; the rest is ignored,
+/// which is also what makes int-or-float, string-or-number and null variations harmless.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub finding_type: String,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    /// GuardDuty sends `8` or `8.0`; both land here.
+    pub severity: Option<f64>,
+    pub resource: Option<Resource>,
+    pub service: Option<Service>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub resource_type: Option<String>,
+    pub access_key_details: Option<AccessKeyDetails>,
+    pub instance_details: Option<InstanceDetails>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyDetails {
+    pub access_key_id: Option<String>,
+    pub principal_id: Option<String>,
+    pub user_name: Option<String>,
+    pub user_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceDetails {
+    pub instance_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub event_first_seen: Option<String>,
+    pub archived: Option<bool>,
+    pub additional_info: Option<Value>,
+}
+
+/// Whom a remediation is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// From a finding: the role whose credentials leaked, and the instance they came from.
+    Finding { role: RoleName, role_id: Option<String>, instance: Option<InstanceId> },
+    /// Manual `{"instanceId"}`: the role is the one the instance's profile holds now.
+    Instance(InstanceId),
+    /// Manual `{"roleName"}`: revoke the role; no instance is named.
+    Role(RoleName),
+}
+
+/// A request to act on, with everything the plan needs from the input.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    pub summary: FindingSummary,
+    pub subject: Subject,
+    /// When the stolen key was first seen in use; `None` for manual requests, which always revoke.
+    pub first_seen: Option<DateTime<Utc>>,
+    pub action_override: Option<Action>,
+    pub dry_run_requested: bool,
+    pub request_reason: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Triage {
+    Act(Box<Incident>),
+    Skip { summary: FindingSummary, reason: String },
+}
+
+/// Deserialize `value` into `T`, naming the offending field (under `prefix`) on failure.
+pub fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match (prefix, path.as_str()) {
+            (p, ".") => p.trim_end_matches('.').to_owned(),
+            (p, path) => format!("{p}{path}"),
+        };
+        let field = if field.is_empty() { "payload".to_owned() } else { field };
+        Error::bad_input(field, e.into_inner().to_string())
+    })
+}
+
+/// Triage one EventBridge event.
+pub fn triage_event(value: Value) -> Result<Triage> {
+    let event: EventBridgeEvent<Value> = typed(value, "")?;
+    let mut summary = FindingSummary {
+        source: "guardduty".into(),
+        event_id: event.id.clone(),
+        account_id: event.account.clone(),
+        region: event.region.clone(),
+        ..FindingSummary::default()
+    };
+    if event.source != "aws.guardduty" || event.detail_type != "GuardDuty Finding" {
+        let reason = format!(
+            "not a GuardDuty finding event (source {:?}, detail-type {:?})",
+            event.source, event.detail_type
+        );
+        return Ok(Triage::Skip { summary, reason });
+    }
+    let finding: Finding = typed(event.detail, "detail.")?;
+    let keys = finding.resource.as_ref().and_then(|r| r.access_key_details.as_ref());
+    summary.id = Some(finding.id.clone());
+    summary.finding_type = Some(finding.finding_type.clone());
+    summary.account_id = finding.account_id.clone().or(summary.account_id);
+    summary.region = finding.region.clone().or(summary.region);
+    summary.severity = finding.severity;
+    summary.event_first_seen = finding.service.as_ref().and_then(|s| s.event_first_seen.clone());
+    summary.access_key_id = keys.and_then(|k| k.access_key_id.clone());
+
+    let skip = |summary, reason: String| Ok(Triage::Skip { summary, reason });
+    if !HANDLED_TYPES.contains(&finding.finding_type.as_str()) {
+        let reason = format!("finding type {} is not an EC2 instance-credential exfiltration finding", finding.finding_type);
+        return skip(summary, reason);
+    }
+    if is_sample(&finding) {
+        return skip(summary, "GuardDuty sample finding (placeholder values, nothing real to act on)".into());
+    }
+    let Some(keys) = keys else {
+        return Err(Error::bad_input("detail.resource.accessKeyDetails", "missing; it names the role whose credentials leaked"));
+    };
+    match keys.user_type.as_deref() {
+        Some("AssumedRole") => {}
+        other => {
+            let reason = format!(
+                "accessKeyDetails.userType is {}, not AssumedRole: only instance role credentials are handled",
+                other.map_or("missing".to_owned(), |t| format!("{t:?}"))
+            );
+            return skip(summary, reason);
+        }
+    }
+
+    let role_field = "detail.resource.accessKeyDetails.userName";
+    let role_name = keys.user_name.as_deref().ok_or_else(|| Error::bad_input(role_field, "missing"))?;
+    let role = RoleName::parse(role_name).map_err(|e| Error::bad_input(role_field, e))?;
+
+    let mut warnings = Vec::new();
+    // principalId is `<role id>:<session>`; for instance credentials the session is the instance id.
+    let (role_id, session) = match keys.principal_id.as_deref().and_then(|p| p.split_once(':')) {
+        Some((id, session)) => (is_role_id(id).then(|| id.to_owned()), Some(session)),
+        None => (None, None),
+    };
+    if role_id.is_none() {
+        warnings.push("principalId carries no role id (AROA…): the role could not be cross-checked against it".into());
+    }
+    let session_instance = session.and_then(|s| InstanceId::parse(s).ok());
+    let detail_instance = finding.resource.as_ref().and_then(|r| r.instance_details.as_ref()).and_then(|d| d.instance_id.as_deref());
+    let instance = match detail_instance {
+        Some(id) => {
+            let id = InstanceId::parse(id).map_err(|e| Error::bad_input("detail.resource.instanceDetails.instanceId", e))?;
+            if let Some(s) = session_instance.as_ref().filter(|s| **s != id) {
+                warnings.push(format!("instanceDetails names {id} but the principal's session is {s}; acting on {id}"));
+            }
+            Some(id)
+        }
+        None => session_instance,
+    };
+
+    let first_seen_field = "detail.service.eventFirstSeen";
+    let first_seen = summary.event_first_seen.as_deref().ok_or_else(|| Error::bad_input(first_seen_field, "missing"))?;
+    let first_seen = DateTime::parse_from_rfc3339(first_seen)
+        .map_err(|e| Error::bad_input(first_seen_field, format!("{first_seen:?} is not an ISO 8601 time: {e}")))?
+        .with_timezone(&Utc);
+    if summary.account_id.is_none() {
+        return Err(Error::bad_input("detail.accountId", "missing"));
+    }
+    if summary.region.is_none() {
+        return Err(Error::bad_input("detail.region", "missing"));
+    }
+    if finding.service.as_ref().and_then(|s| s.archived) == Some(true) {
+        warnings.push("the finding is archived in GuardDuty; acting on it anyway, as its credentials may still be live".into());
+    }
+
+    Ok(Triage::Act(Box::new(Incident {
+        summary,
+        subject: Subject::Finding { role, role_id, instance },
+        first_seen: Some(first_seen),
+        action_override: None,
+        dry_run_requested: false,
+        request_reason: None,
+        warnings,
+    })))
+}
+
+fn is_sample(finding: &Finding) -> bool {
+    let info = finding.service.as_ref().and_then(|s| s.additional_info.as_ref());
+    let flagged = info.is_some_and(|i| {
+        matches!(i.get("sample"), Some(Value::Bool(true))) || i.get("sample").and_then(Value::as_str) == Some("true")
+    });
+    let resource = finding.resource.as_ref();
+    let keys = resource.and_then(|r| r.access_key_details.as_ref());
+    let placeholders = [
+        keys.and_then(|k| k.access_key_id.as_deref()),
+        keys.and_then(|k| k.principal_id.as_deref()),
+        keys.and_then(|k| k.user_name.as_deref()),
+        resource.and_then(|r| r.instance_details.as_ref()).and_then(|d| d.instance_id.as_deref()),
+    ];
+    flagged || placeholders.into_iter().flatten().any(|v| v.starts_with(SAMPLE_PLACEHOLDER))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(detail: Value) -> Value {
+        json!({"version": "0", "id": "e1", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+               "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1", "resources": [], "detail": detail})
+    }
+
+    fn finding() -> Value {
+        json!({"id": "f1", "type": OUTSIDE_AWS, "accountId": "123456789012", "region": "us-east-1", "severity": 8,
+               "resource": {"resourceType": "AccessKey",
+                 "accessKeyDetails": {"accessKeyId": "ASIAEXAMPLE", "principalId": "AROAEXAMPLEROLEID1234:i-0123456789abcdef0",
+                                      "userType": "AssumedRole", "userName": "WebAppRole"},
+                 "instanceDetails": {"instanceId": "i-0123456789abcdef0", "iamInstanceProfile": null}},
+               "service": {"eventFirstSeen": "2026-11-22T09:58:00Z", "archived": false, "count": 1,
+                 "action": {"awsApiCallAction": {"remoteIpDetails": {"organization": {"asn": "-1"}}}}}})
+    }
+
+    fn act(detail: Value) -> Incident {
+        match triage_event(event(detail)).unwrap() {
+            Triage::Act(i) => *i,
+            Triage::Skip { reason, .. } => panic!("skipped: {reason}"),
+        }
+    }
+
+    fn skip_reason(detail: Value) -> String {
+        match triage_event(event(detail)).unwrap() {
+            Triage::Skip { reason, .. } => reason,
+            Triage::Act(_) => panic!("acted"),
+        }
+    }
+
+    fn bad_field(value: Value) -> String {
+        match triage_event(value).unwrap_err() {
+            Error::BadInput { field, .. } => field,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_finding_names_role_role_id_and_instance() {
+        let incident = act(finding());
+        assert_eq!(
+            incident.subject,
+            Subject::Finding {
+                role: RoleName::parse("WebAppRole").unwrap(),
+                role_id: Some("AROAEXAMPLEROLEID1234".into()),
+                instance: Some(InstanceId::parse("i-0123456789abcdef0").unwrap()),
+            }
+        );
+        assert_eq!(incident.first_seen.unwrap().to_rfc3339(), "2026-11-22T09:58:00+00:00");
+        assert_eq!(incident.summary.severity, Some(8.0));
+        assert_eq!(incident.summary.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
+        assert!(incident.warnings.is_empty(), "{:?}", incident.warnings);
+    }
+
+    #[test]
+    fn guardduty_variations_are_tolerated() {
+        let mut f = finding();
+        f["severity"] = json!(5.0);
+        f["service"]["eventFirstSeen"] = json!("2026-11-22T09:58:00.123Z");
+        f["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]["organization"]["asn"] = json!(-1);
+        f["someFieldFromTheFuture"] = json!({"x": 1});
+        f["resource"]["instanceDetails"] = json!(null);
+        let incident = act(f);
+        assert_eq!(incident.summary.severity, Some(5.0));
+        assert_eq!(incident.first_seen.unwrap().timestamp_subsec_millis(), 123);
+        // No instanceDetails: the instance comes from the principal's session name.
+        assert!(matches!(incident.subject, Subject::Finding { instance: Some(ref i), .. } if i.as_str() == "i-0123456789abcdef0"));
+    }
+
+    #[test]
+    fn a_principal_that_is_not_an_instance_session_names_no_instance() {
+        let mut f = finding();
+        f["resource"].as_object_mut().unwrap().remove("instanceDetails");
+        f["resource"]["accessKeyDetails"]["principalId"] = json!("AROAEXAMPLEROLEID1234:some-session");
+        assert!(matches!(act(f).subject, Subject::Finding { instance: None, .. }));
+    }
+
+    #[test]
+    fn disagreeing_instance_ids_prefer_instance_details_and_warn() {
+        let mut f = finding();
+        f["resource"]["accessKeyDetails"]["principalId"] = json!("AROAEXAMPLEROLEID1234:i-1234abcd");
+        let incident = act(f);
+        assert!(matches!(incident.subject, Subject::Finding { instance: Some(ref i), .. } if i.as_str() == "i-0123456789abcdef0"));
+        assert!(incident.warnings[0].contains("i-1234abcd"));
+    }
+
+    #[test]
+    fn all_three_type_names_are_handled() {
+        for t in HANDLED_TYPES {
+            let mut f = finding();
+            f["type"] = json!(t);
+            act(f);
+        }
+    }
+
+    #[test]
+    fn other_findings_are_skipped_with_their_reason() {
+        let mut other = finding();
+        other["type"] = json!("UnauthorizedAccess:IAMUser/ResourceCredentialExfiltration.OutsideAWS");
+        assert!(skip_reason(other).contains("is not an EC2 instance-credential exfiltration finding"));
+
+        let mut sample = finding();
+        sample["service"]["additionalInfo"] = json!({"sample": true});
+        assert!(skip_reason(sample).contains("sample"));
+        let mut placeholder = finding();
+        placeholder["resource"]["accessKeyDetails"]["userName"] = json!("GeneratedFindingUserName");
+        assert!(skip_reason(placeholder).contains("sample"));
+
+        let mut user = finding();
+        user["resource"]["accessKeyDetails"]["userType"] = json!("IAMUser");
+        assert!(skip_reason(user).contains("\"IAMUser\", not AssumedRole"));
+
+        let mut not_guardduty = event(finding());
+        not_guardduty["source"] = json!("aws.ec2");
+        assert!(matches!(triage_event(not_guardduty).unwrap(), Triage::Skip { .. }));
+    }
+
+    #[test]
+    fn unsafe_or_missing_fields_are_errors_naming_the_field() {
+        let mut bad_role = finding();
+        bad_role["resource"]["accessKeyDetails"]["userName"] = json!("*");
+        assert_eq!(bad_field(event(bad_role)), "detail.resource.accessKeyDetails.userName");
+
+        let mut bad_instance = finding();
+        bad_instance["resource"]["instanceDetails"]["instanceId"] = json!("i-../../x");
+        assert_eq!(bad_field(event(bad_instance)), "detail.resource.instanceDetails.instanceId");
+
+        let mut no_seen = finding();
+        no_seen["service"]["eventFirstSeen"] = json!("last tuesday");
+        assert_eq!(bad_field(event(no_seen)), "detail.service.eventFirstSeen");
+
+        let mut wrong_type = finding();
+        wrong_type["severity"] = json!("high");
+        assert_eq!(bad_field(event(wrong_type)), "detail.severity");
+
+        let mut no_keys = finding();
+        no_keys["resource"]["accessKeyDetails"] = json!(null);
+        assert_eq!(bad_field(event(no_keys)), "detail.resource.accessKeyDetails");
+
+        let no_detail_type = json!({"source": "aws.guardduty", "detail": finding()});
+        assert_eq!(bad_field(no_detail_type), "payload");
+    }
+}

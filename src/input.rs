@@ -1,0 +1,182 @@
+//! What an invocation can carry: one EventBridge event, an array of them (EventBridge's newer
+//! Lambda target batches), or a manual payload from a responder.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::finding::{Incident, Subject, Triage, triage_event, typed};
+use crate::names::{InstanceId, RoleName};
+use crate::report::FindingSummary;
+use crate::rules::Action;
+
+/// The manual payload. Unknown keys are refused: a typo such as `dryrun` must not go unnoticed.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Manual {
+    instance_id: Option<String>,
+    role_name: Option<String>,
+    action: Option<String>,
+    dry_run: Option<bool>,
+    reason: Option<String>,
+}
+
+const MAX_REASON_CHARS: usize = 1024;
+
+/// The parsed payload: one entry per event, each triaged or a bad-input error of its own.
+pub struct Payload {
+    pub batch: bool,
+    pub items: Vec<Result<Triage>>,
+}
+
+pub fn parse_payload(payload: Value) -> Result<Payload> {
+    match payload {
+        Value::Array(items) if items.is_empty() => Err(Error::bad_input("payload", "an empty array holds no event")),
+        Value::Array(items) => Ok(Payload {
+            batch: true,
+            items: items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| parse_one(item).map_err(|e| in_item(i, e)))
+                .collect(),
+        }),
+        single @ Value::Object(_) => Ok(Payload { batch: false, items: vec![parse_one(single)] }),
+        other => Err(Error::bad_input("payload", format!("expected a JSON object or array, got {}", kind(&other)))),
+    }
+}
+
+fn parse_one(value: Value) -> Result<Triage> {
+    let Value::Object(map) = &value else {
+        return Err(Error::bad_input("payload", format!("expected an event object, got {}", kind(&value))));
+    };
+    if ["detail-type", "source", "detail"].iter().any(|k| map.contains_key(*k)) {
+        triage_event(value)
+    } else if map.contains_key("instanceId") || map.contains_key("roleName") {
+        manual(value)
+    } else {
+        Err(Error::bad_input(
+            "payload",
+            "expected a GuardDuty EventBridge event or a manual payload with instanceId or roleName",
+        ))
+    }
+}
+
+fn manual(value: Value) -> Result<Triage> {
+    let m: Manual = typed(value, "")?;
+    let action_override = m
+        .action
+        .as_deref()
+        .map(|a| a.parse::<Action>().map_err(|e| Error::bad_input("action", e)))
+        .transpose()?;
+    let subject = match (m.instance_id, m.role_name) {
+        (Some(id), None) => Subject::Instance(InstanceId::parse(&id).map_err(|e| Error::bad_input("instanceId", e))?),
+        (None, Some(name)) => {
+            if action_override.is_some() {
+                return Err(Error::bad_input("action", "applies to the named instance, and a roleName payload names none"));
+            }
+            Subject::Role(RoleName::parse(&name).map_err(|e| Error::bad_input("roleName", e))?)
+        }
+        _ => return Err(Error::bad_input("payload", "give exactly one of instanceId and roleName")),
+    };
+    if let Some(reason) = &m.reason
+        && reason.chars().count() > MAX_REASON_CHARS
+    {
+        return Err(Error::bad_input("reason", format!("longer than {MAX_REASON_CHARS} characters")));
+    }
+    Ok(Triage::Act(Box::new(Incident {
+        summary: FindingSummary { source: "manual".into(), ..FindingSummary::default() },
+        subject,
+        first_seen: None,
+        action_override,
+        dry_run_requested: m.dry_run.unwrap_or(false),
+        request_reason: m.reason,
+        warnings: Vec::new(),
+    })))
+}
+
+fn in_item(index: usize, err: Error) -> Error {
+    match err {
+        Error::BadInput { field, message } => Error::BadInput { field: format!("[{index}].{field}"), message },
+        other => other,
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn incident(value: Value) -> Incident {
+        match parse_payload(value).unwrap().items.pop().unwrap().unwrap() {
+            Triage::Act(i) => *i,
+            Triage::Skip { reason, .. } => panic!("{reason}"),
+        }
+    }
+
+    fn bad(value: Value) -> (String, String) {
+        let err = match parse_payload(value) {
+            Err(e) => e,
+            Ok(mut p) => p.items.pop().unwrap().unwrap_err(),
+        };
+        match err {
+            Error::BadInput { field, message } => (field, message),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn manual_payloads_carry_override_dry_run_and_reason() {
+        let i = incident(json!({"instanceId": "i-0123456789abcdef0", "action": "isolate", "dryRun": true, "reason": "IR-42"}));
+        assert_eq!(i.subject, Subject::Instance(InstanceId::parse("i-0123456789abcdef0").unwrap()));
+        assert_eq!(i.action_override, Some(Action::Isolate));
+        assert!(i.dry_run_requested);
+        assert_eq!(i.request_reason.as_deref(), Some("IR-42"));
+        assert_eq!(i.first_seen, None);
+        assert_eq!(i.summary.source, "manual");
+
+        let r = incident(json!({"roleName": "WebAppRole"}));
+        assert_eq!(r.subject, Subject::Role(RoleName::parse("WebAppRole").unwrap()));
+        assert!(!r.dry_run_requested);
+    }
+
+    #[test]
+    fn bad_manual_payloads_are_refused_naming_the_field() {
+        assert_eq!(bad(json!({"instanceId": "i-bad"})).0, "instanceId");
+        assert_eq!(bad(json!({"roleName": "a b"})).0, "roleName");
+        assert_eq!(bad(json!({"instanceId": "i-1234abcd", "action": "nuke"})).0, "action");
+        assert_eq!(bad(json!({"roleName": "R", "action": "cycle"})).0, "action");
+        assert_eq!(bad(json!({"roleName": "R", "instanceId": "i-1234abcd"})).0, "payload");
+        assert!(bad(json!({"roleName": "R", "dryrun": true})).1.contains("unknown field `dryrun`"));
+        assert_eq!(bad(json!({"roleName": "R", "dryRun": "yes"})).0, "dryRun");
+        assert_eq!(bad(json!({"roleName": "R", "reason": "x".repeat(1025)})).0, "reason");
+    }
+
+    #[test]
+    fn payload_shapes_other_than_object_or_array_are_refused() {
+        assert_eq!(bad(json!([])).0, "payload");
+        assert_eq!(bad(json!("hello")).0, "payload");
+        assert_eq!(bad(json!(null)).0, "payload");
+        assert_eq!(bad(json!({"hello": "world"})).0, "payload");
+    }
+
+    #[test]
+    fn array_items_are_handled_one_by_one_and_errors_say_which() {
+        let payload = parse_payload(json!([{"roleName": "Good"}, {"roleName": "b*d"}, 7])).unwrap();
+        assert!(payload.batch);
+        assert!(payload.items[0].is_ok());
+        assert!(matches!(&payload.items[1], Err(Error::BadInput { field, .. }) if field == "[1].roleName"));
+        assert!(matches!(&payload.items[2], Err(Error::BadInput { field, .. }) if field == "[2].payload"));
+    }
+}

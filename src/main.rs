@@ -1,0 +1,51 @@
+//! Starts logging, reads the configuration once, builds the AWS clients once, and runs the
+//! handler: as a Lambda function when the Lambda Runtime API is there, else as the CLI.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use exfil_responder::cli::{self, Cli, Command};
+use exfil_responder::{App, Clients, Config, lambda, logging};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let cli = if in_lambda { None } else { Some(Cli::parse()) };
+    logging::init(in_lambda);
+
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("error: {e}");
+            return ExitCode::from(cli::EXIT_BAD_INPUT);
+        }
+    };
+    // Honours AWS_ENDPOINT_URL, AWS_REGION and the default credential chain.
+    let sdk = aws_config::load_from_env().await;
+    if sdk.region().is_none() {
+        eprintln!("error: no AWS region configured: set AWS_REGION");
+        return ExitCode::from(cli::EXIT_BAD_INPUT);
+    }
+    let app = App::new(config, Clients::new(&sdk));
+
+    match cli.map(|c| c.command) {
+        None => match lambda::run(&app).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "Lambda runtime stopped");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Invoke { event, dry_run }) => {
+            let app = if dry_run { App::new(Config { dry_run: true, ..app.config.clone() }, app.clients.clone()) } else { app };
+            match cli::read_payload(&event) {
+                Ok(payload) => cli::invoke(&app, payload).await,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(cli::EXIT_BAD_INPUT)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Identifiers taken from a finding or a payload, validated before any AWS call uses them.
+//!
+//! A finding is attacker-influenced input (anyone who can invoke the function can hand it one),
+//! so names are checked against the IAM and EC2 rules instead of being passed through.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// An IAM role name: 1–64 characters of `[A-Za-z0-9+=,.@_-]` (IAM's `[\w+=,.@-]+`), no path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RoleName(String);
+
+impl RoleName {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+        if value.is_empty() || value.len() > 64 {
+            return Err(format!("{value:?} is not a valid IAM role name: it must be 1 to 64 characters"));
+        }
+        if let Some(bad) = value.chars().find(|c| !valid_char(*c)) {
+            return Err(format!(
+                "{value:?} is not a valid IAM role name: {bad:?} is not allowed (letters, digits and +=,.@_- only)"
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An EC2 instance id: `i-` and 8 or 17 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct InstanceId(String);
+
+impl InstanceId {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let hex = value.strip_prefix("i-").unwrap_or("");
+        let hex_ok = hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if (hex.len() == 8 || hex.len() == 17) && hex_ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(format!("{value:?} is not a valid EC2 instance id (i- and 8 or 17 lowercase hex digits)"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The last path segment of an instance-profile ARN, which is the name GetInstanceProfile takes.
+pub fn profile_name_from_arn(arn: &str) -> Option<&str> {
+    let resource = arn.split(':').nth(5)?;
+    let name = resource.strip_prefix("instance-profile/")?.rsplit('/').next()?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// Is this an IAM role's unique id (`AROA…`)? Used to cross-check the finding's principal.
+pub fn is_role_id(value: &str) -> bool {
+    value.len() > 4 && value.starts_with("AROA") && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_follow_iam_rules() {
+        for ok in ["WebAppRole", "a", "svc+role=x,y.z@corp_1-2", &"r".repeat(64)] {
+            assert_eq!(RoleName::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", &"r".repeat(65), "Role*", "../Role", "role/path", "Rôle", "role name", "Ro\u{0430}le", "\"}]"] {
+            let err = RoleName::parse(bad).unwrap_err();
+            assert!(err.contains("not a valid IAM role name"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn instance_ids_follow_ec2_rules() {
+        for ok in ["i-0123456789abcdef0", "i-1234abcd"] {
+            assert_eq!(InstanceId::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "i-", "i-123", "i-0123456789ABCDEF0", "i-0123456789abcdef", "x-1234abcd", "i-1234abcg", "i-99999999 "] {
+            assert!(InstanceId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn profile_names_come_from_the_arn_last_segment() {
+        assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/app/Web"), Some("Web"));
+        assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/Web"), Some("Web"));
+        assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:role/Web"), None);
+        assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/"), None);
+        assert_eq!(profile_name_from_arn("garbage"), None);
+    }
+
+    #[test]
+    fn role_ids_are_recognised() {
+        assert!(is_role_id("AROAEXAMPLEID1234567"));
+        assert!(!is_role_id("AIDAEXAMPLE"));
+        assert!(!is_role_id("AROA"));
+        assert!(!is_role_id("GeneratedFindingPrincipalId"));
+    }
+}

@@ -1,0 +1,191 @@
+//! The session-revocation policy: the document we write, and reading back the cut-off of one
+//! already on a role (ours, or the IAM console's "Revoke active sessions").
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The IAM console's name, so the console and this function share, and overwrite, one policy.
+pub const POLICY_NAME: &str = "AWSRevokeOlderSessions";
+
+const TOKEN_ISSUE_TIME: &str = "aws:TokenIssueTime";
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Document {
+    version: &'static str,
+    statement: [Statement; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Statement {
+    effect: &'static str,
+    action: &'static str,
+    resource: &'static str,
+    condition: Condition,
+}
+
+#[derive(Serialize)]
+struct Condition {
+    #[serde(rename = "DateLessThan")]
+    date_less_than: TokenIssueTime,
+}
+
+#[derive(Serialize)]
+struct TokenIssueTime {
+    #[serde(rename = "aws:TokenIssueTime")]
+    cutoff: String,
+}
+
+/// Truncated to whole seconds: IAM compares at second precision, and the doc format is `…ssZ`.
+pub fn cutoff_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_opt(now.timestamp(), 0).single().unwrap_or(now)
+}
+
+/// Deny everything to sessions whose token was issued before `cutoff`.
+pub fn document(cutoff: DateTime<Utc>) -> String {
+    let doc = Document {
+        version: "2012-10-17",
+        statement: [Statement {
+            effect: "Deny",
+            action: "*",
+            resource: "*",
+            condition: Condition {
+                date_less_than: TokenIssueTime { cutoff: cutoff.to_rfc3339_opts(SecondsFormat::Secs, true) },
+            },
+        }],
+    };
+    serde_json::to_string(&doc).expect("a struct of strings always serialises")
+}
+
+/// What an existing `AWSRevokeOlderSessions` document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Existing {
+    /// Denies every session issued before this instant.
+    Cutoff(DateTime<Utc>),
+    /// Not the revocation shape we know; the reason says what was off.
+    Unrecognised(String),
+}
+
+/// Read the cut-off out of a GetRolePolicy document, which IAM returns URL-encoded.
+pub fn read_cutoff(encoded: &str) -> Existing {
+    let decoded = match percent_encoding::percent_decode_str(encoded).decode_utf8() {
+        Ok(d) => d,
+        Err(_) => return Existing::Unrecognised("the document is not valid UTF-8 once URL-decoded".into()),
+    };
+    let doc: Value = match serde_json::from_str(&decoded) {
+        Ok(v) => v,
+        Err(e) => return Existing::Unrecognised(format!("the document is not JSON: {e}")),
+    };
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(single @ Value::Object(_)) => vec![single],
+        _ => return Existing::Unrecognised("the document has no Statement".into()),
+    };
+    // Several deny-all statements each deny older tokens, so the latest cut-off is the one in force.
+    match statements.into_iter().filter_map(deny_all_cutoff).max() {
+        Some(cutoff) => Existing::Cutoff(cutoff),
+        None => Existing::Unrecognised("no Deny */* statement with DateLessThan aws:TokenIssueTime".into()),
+    }
+}
+
+fn deny_all_cutoff(statement: &Value) -> Option<DateTime<Utc>> {
+    let is_star = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s == "*",
+        Some(Value::Array(items)) => items.iter().any(|i| i == "*"),
+        _ => false,
+    };
+    if statement.get("Effect")? != "Deny" || !is_star(statement.get("Action")) || !is_star(statement.get("Resource")) {
+        return None;
+    }
+    // Condition keys are case-insensitive in IAM; several values mean "any of", so the latest rules.
+    let (_, value) = statement
+        .get("Condition")?
+        .get("DateLessThan")?
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(TOKEN_ISSUE_TIME))?;
+    match value {
+        Value::Array(items) => items.iter().filter_map(date_value).max(),
+        single => date_value(single),
+    }
+}
+
+/// IAM date values: ISO 8601 (with or without fractional seconds) or epoch seconds.
+fn date_value(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .ok()
+            .or_else(|| s.parse::<i64>().ok().and_then(|n| Utc.timestamp_opt(n, 0).single())),
+        Value::Number(n) => n.as_i64().and_then(|n| Utc.timestamp_opt(n, 0).single()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_document_is_exactly_the_documented_shape() {
+        assert_eq!(
+            document(at("2026-11-22T10:00:07Z")),
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07Z"}}}]}"#
+        );
+    }
+
+    #[test]
+    fn cutoffs_are_whole_seconds() {
+        assert_eq!(cutoff_at(at("2026-11-22T10:00:07.999Z")), at("2026-11-22T10:00:07Z"));
+        assert!(document(cutoff_at(at("2026-11-22T10:00:07.5Z"))).contains("\"2026-11-22T10:00:07Z\""));
+    }
+
+    #[test]
+    fn our_own_document_reads_back_after_url_encoding() {
+        let cutoff = at("2026-11-22T10:00:07Z");
+        let encoded: String = percent_encoding::utf8_percent_encode(&document(cutoff), percent_encoding::NON_ALPHANUMERIC).to_string();
+        assert!(encoded.starts_with("%7B%22Version%22"));
+        assert_eq!(read_cutoff(&encoded), Existing::Cutoff(cutoff));
+    }
+
+    #[test]
+    fn console_and_hand_written_variants_are_understood() {
+        // The console's capture: arrays, milliseconds. The doc's: a single statement object.
+        let console = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2025-07-22T02:08:07.810Z"}}}]}"#;
+        assert_eq!(read_cutoff(console), Existing::Cutoff(at("2025-07-22T02:08:07.810Z")));
+        let single = "{\n \"Version\": \"2012-10-17\",\n \"Statement\": {\"Effect\": \"Deny\", \"Action\": \"*\", \"Resource\": \"*\",\n  \"Condition\": {\"DateLessThan\": {\"aws:tokenissuetime\": \"2014-05-07T23:47:00Z\"}}}}";
+        assert_eq!(read_cutoff(single), Existing::Cutoff(at("2014-05-07T23:47:00Z")));
+        let epoch = r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":1700000000}}}]}"#;
+        assert_eq!(read_cutoff(epoch), Existing::Cutoff(at("2023-11-14T22:13:20Z")));
+    }
+
+    #[test]
+    fn the_latest_of_several_cutoffs_is_in_force() {
+        let doc = r#"{"Statement":[
+            {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}},
+            {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":["2026-03-01T00:00:00Z","2026-02-01T00:00:00Z"]}}}]}"#;
+        assert_eq!(read_cutoff(doc), Existing::Cutoff(at("2026-03-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn anything_else_is_unrecognised_not_guessed() {
+        for doc in [
+            "%ZZ not json",
+            r#"{"Version":"2012-10-17"}"#,
+            // Allow, narrower action or resource, another operator, or an unparseable date: not a revocation.
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"arn:aws:s3:::b","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateGreaterThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"yesterday"}}}]}"#,
+        ] {
+            assert!(matches!(read_cutoff(doc), Existing::Unrecognised(_)), "{doc}");
+        }
+    }
+}
