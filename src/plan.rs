@@ -286,14 +286,17 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
                 (Some(at), false) => (Vec::new(), format!("already cycled at {at}, after the cut-off"), false),
                 (Some(at), true) => (reboot_steps(), format!("cycled at {at}; rebooting so applications drop cached credentials"), false),
                 (None, _) => {
-                    let mut steps = vec![
-                        Step::Tag(vec![(PROFILE_TAG, TagValue::Text(a.profile_arn.clone()))]),
+                    // A retry finds the marker already written; it is not written twice.
+                    let marked = inst.tags.get(PROFILE_TAG) == Some(&a.profile_arn);
+                    let mut steps: Vec<Step> =
+                        (!marked).then(|| Step::Tag(vec![(PROFILE_TAG, TagValue::Text(a.profile_arn.clone()))])).into_iter().collect();
+                    steps.extend([
                         Step::Disassociate { association_id: a.id.clone() },
                         Step::AwaitDisassociated,
                         Step::Associate(Profile::Arn(a.profile_arn.clone())),
                         Step::AwaitAssociated,
                         Step::Tag(done_tags),
-                    ];
+                    ]);
                     steps.extend(reboot_steps());
                     let then = if reboot { ", then rebooted" } else { "" };
                     (steps, format!("cycled: profile re-attached after the cut-off, fresh credentials now{then}"), false)
@@ -335,15 +338,16 @@ fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&A
             (Vec::new(), "already isolated: the quarantine profile is attached".into(), false)
         }
         Some(a) => {
-            // The isolation mark goes on first, so no later run re-attaches the profile.
-            let mut steps = vec![
-                Step::Tag(vec![
-                    (PROFILE_TAG, TagValue::Text(a.profile_arn.clone())),
-                    (ISOLATED_AT_TAG, TagValue::Now),
-                    finding_tag(facts),
-                ]),
-                Step::Disassociate { association_id: a.id.clone() },
-            ];
+            // The isolation mark goes on first, so no later run re-attaches the profile;
+            // a retry that finds it already there does not write it again.
+            let marked = inst.tags.get(PROFILE_TAG) == Some(&a.profile_arn) && inst.tags.contains_key(ISOLATED_AT_TAG);
+            let mark = Step::Tag(vec![
+                (PROFILE_TAG, TagValue::Text(a.profile_arn.clone())),
+                (ISOLATED_AT_TAG, TagValue::Now),
+                finding_tag(facts),
+            ]);
+            let mut steps: Vec<Step> = (!marked).then_some(mark).into_iter().collect();
+            steps.push(Step::Disassociate { association_id: a.id.clone() });
             match quarantine {
                 Some(q) => steps.extend(attach_quarantine(q)),
                 None => steps.push(Step::AwaitDisassociated),
@@ -552,6 +556,15 @@ mod tests {
         }
         let stale = inst("i-1", "running", &[(KEY, "cycle"), (CYCLED_AT_TAG, "2026-11-22T10:00:06Z")], Some(PROFILE));
         assert_eq!(one(&Config::default(), stale, None).steps.len(), 6);
+    }
+
+    #[test]
+    fn a_retry_does_not_rewrite_a_marker_that_is_already_there() {
+        let marked = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE)], Some(PROFILE));
+        let plan = one(&Config::default(), marked, None);
+        assert_eq!(plan.steps[0], Step::Disassociate { association_id: "iip-assoc-i-1".into() });
+        let marked = inst("i-1", "running", &[(KEY, "isolate"), (PROFILE_TAG, PROFILE), (ISOLATED_AT_TAG, CUTOFF)], Some(PROFILE));
+        assert_eq!(one(&Config::default(), marked, None).steps[0], Step::Disassociate { association_id: "iip-assoc-i-1".into() });
     }
 
     #[test]

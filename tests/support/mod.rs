@@ -1,0 +1,321 @@
+//! Test harness: the moto server (the local AWS emulator) on a free loopback port, real SDK
+//! clients pointed at it, an operation recorder, seeding helpers, and events from `events/`.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_ec2::types::{
+    IamInstanceProfileSpecification, InstanceStateName, ResourceType, Tag as Ec2Tag, TagSpecification,
+};
+use aws_sdk_iam::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use exfil_responder::{App, Clients, Config};
+use serde_json::Value;
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+/// An AMI in moto's built-in catalogue.
+pub const AMI: &str = "ami-12c6146b";
+pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A moto server of our own, stopped (by its PID) when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    log: PathBuf,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let server = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join(".venv/bin/moto_server"));
+        assert!(
+            server.exists(),
+            "moto_server not found at {}: run `make venv` (make test does it for you)",
+            server.display()
+        );
+        // A freed port can be taken before moto binds it; then moto exits and we try another.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let log = std::env::temp_dir().join(format!("exfil-responder-moto-{port}.log"));
+            let child = Command::new(&server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("moto log file"))
+                .spawn()
+                .expect("start moto_server");
+            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), log };
+            if moto.wait_ready(port) {
+                return moto;
+            }
+        }
+        panic!("moto_server did not start on any of 5 ports");
+    }
+
+    /// Readiness probe: until the port accepts connections, or the server dies, or 60 s pass.
+    fn wait_ready(&mut self, port: u16) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("moto_server not ready after 60 s; its log: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    pub async fn sdk(&self) -> SdkConfig {
+        self.sdk_with(Credentials::new("testing", "testing", None, None, "moto"), REGION).await
+    }
+
+    pub async fn sdk_with(&self, credentials: Credentials, region: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(credentials)
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Records every AWS operation a client sends, in order: independent proof of what was written.
+/// (At `read_before_serialization`: earlier hooks run before the operation's name is known.)
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "Recorder"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.0.lock().unwrap().push(meta.name().to_owned());
+        }
+        Ok(())
+    }
+}
+
+pub const WRITES: [&str; 5] = [
+    "PutRolePolicy",
+    "CreateTags",
+    "DisassociateIamInstanceProfile",
+    "AssociateIamInstanceProfile",
+    "RebootInstances",
+];
+
+impl Recorder {
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn writes(&self) -> Vec<String> {
+        self.calls().into_iter().filter(|c| WRITES.contains(&c.as_str())).collect()
+    }
+
+    pub fn count(&self, op: &str) -> usize {
+        self.calls().iter().filter(|c| *c == op).count()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+/// The function under test: real SDK clients against moto, recorded.
+pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder) -> App {
+    let iam = aws_sdk_iam::config::Builder::from(sdk).interceptor(recorder.clone()).build();
+    let ec2 = aws_sdk_ec2::config::Builder::from(sdk).interceptor(recorder.clone()).build();
+    let sts = aws_sdk_sts::config::Builder::from(sdk).interceptor(recorder.clone()).build();
+    App::new(
+        config,
+        Clients {
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+        },
+    )
+}
+
+/// Seeds and inspects the emulator, with clients the function under test does not share.
+pub struct Account {
+    pub iam: aws_sdk_iam::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+pub struct SeededRole {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    pub profile_arn: String,
+}
+
+impl Account {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self { iam: aws_sdk_iam::Client::new(sdk), ec2: aws_sdk_ec2::Client::new(sdk), sts: aws_sdk_sts::Client::new(sdk) }
+    }
+
+    pub fn in_region(&self, region: &str) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::from_conf(self.ec2.config().to_builder().region(Region::new(region.to_owned())).build())
+    }
+
+    /// A role with tags, and an instance profile (same name + "Profile") holding it.
+    pub async fn role(&self, name: &str, tags: &[(&str, &str)]) -> SeededRole {
+        let tags: Vec<_> = tags.iter().map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(*k).value(*v).build().unwrap()).collect();
+        let role = self
+            .iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(TRUST)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap();
+        let profile_arn = self.profile(&format!("{name}Profile"), name).await;
+        SeededRole { name: name.into(), id: role.role_id, arn: role.arn, profile_arn }
+    }
+
+    pub async fn profile(&self, profile: &str, role: &str) -> String {
+        let arn = self.iam.create_instance_profile().instance_profile_name(profile).send().await.unwrap().instance_profile.unwrap().arn;
+        self.iam.add_role_to_instance_profile().instance_profile_name(profile).role_name(role).send().await.unwrap();
+        arn
+    }
+
+    /// A running instance with the given profile (if any) and tags; returns its id.
+    pub async fn instance(&self, profile_arn: Option<&str>, tags: &[(&str, &str)]) -> String {
+        self.instance_in(&self.ec2, profile_arn, tags).await
+    }
+
+    pub async fn instance_in(&self, ec2: &aws_sdk_ec2::Client, profile_arn: Option<&str>, tags: &[(&str, &str)]) -> String {
+        let mut run = ec2.run_instances().image_id(AMI).min_count(1).max_count(1);
+        if let Some(arn) = profile_arn {
+            run = run.iam_instance_profile(IamInstanceProfileSpecification::builder().arn(arn).build());
+        }
+        if !tags.is_empty() {
+            let tags = tags.iter().map(|(k, v)| Ec2Tag::builder().key(*k).value(*v).build());
+            run = run.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Instance).set_tags(Some(tags.collect())).build());
+        }
+        run.send().await.unwrap().instances.unwrap().remove(0).instance_id.unwrap()
+    }
+
+    pub async fn policy_names(&self, role: &str) -> Vec<String> {
+        self.iam.list_role_policies().role_name(role).send().await.unwrap().policy_names
+    }
+
+    /// The decoded AWSRevokeOlderSessions document, if the role has one.
+    pub async fn revocation(&self, role: &str) -> Option<String> {
+        let out = self.iam.get_role_policy().role_name(role).policy_name("AWSRevokeOlderSessions").send().await.ok()?;
+        Some(percent_decode(&out.policy_document))
+    }
+
+    /// The current (associated or associating) association: (association id, profile ARN).
+    pub async fn association(&self, instance: &str) -> Option<(String, String)> {
+        self.association_in(&self.ec2, instance).await
+    }
+
+    pub async fn association_in(&self, ec2: &aws_sdk_ec2::Client, instance: &str) -> Option<(String, String)> {
+        let filter = aws_sdk_ec2::types::Filter::builder().name("instance-id").values(instance).build();
+        let out = ec2.describe_iam_instance_profile_associations().filters(filter).send().await.unwrap();
+        out.iam_instance_profile_associations.unwrap_or_default().into_iter().find_map(|a| {
+            let state = a.state.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
+            matches!(state.as_str(), "associated" | "associating")
+                .then(|| (a.association_id.unwrap(), a.iam_instance_profile.and_then(|p| p.arn).unwrap()))
+        })
+    }
+
+    pub async fn tags(&self, instance: &str) -> BTreeMap<String, String> {
+        self.tags_in(&self.ec2, instance).await
+    }
+
+    pub async fn tags_in(&self, ec2: &aws_sdk_ec2::Client, instance: &str) -> BTreeMap<String, String> {
+        let out = ec2.describe_instances().instance_ids(instance).send().await.unwrap();
+        let inst = out.reservations.unwrap().remove(0).instances.unwrap().remove(0);
+        inst.tags.unwrap_or_default().into_iter().map(|t| (t.key.unwrap(), t.value.unwrap_or_default())).collect()
+    }
+
+    pub async fn terminate(&self, instance: &str) {
+        self.ec2.terminate_instances().instance_ids(instance).send().await.unwrap();
+        let out = self.ec2.describe_instances().instance_ids(instance).send().await.unwrap();
+        let state = out.reservations.unwrap()[0].instances.as_ref().unwrap()[0].state.clone().unwrap().name.unwrap();
+        assert_eq!(state, InstanceStateName::Terminated);
+    }
+
+    /// Everything the function may change, to compare before and after.
+    pub async fn snapshot(&self, role: &str, instances: &[&str]) -> String {
+        let mut out = format!("policies={:?} revocation={:?}\n", self.policy_names(role).await, self.revocation(role).await);
+        for i in instances {
+            out += &format!("{i}: assoc={:?} tags={:?}\n", self.association(i).await, self.tags(i).await);
+        }
+        out
+    }
+}
+
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8().unwrap().into_owned()
+}
+
+/// The cut-off in a revocation document.
+pub fn cutoff_of(document: &str) -> chrono::DateTime<chrono::Utc> {
+    let doc: Value = serde_json::from_str(document).unwrap();
+    let text = doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().into()
+}
+
+pub fn event_file(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("events").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// An `events/` finding pointed at seeded resources (the emulator makes its own ids).
+pub fn finding(name: &str, role: &SeededRole, instance: Option<&str>) -> Value {
+    let mut event = event_file(name);
+    let detail = &mut event["detail"];
+    let keys = &mut detail["resource"]["accessKeyDetails"];
+    keys["userName"] = role.name.clone().into();
+    let session = instance.unwrap_or("some-session");
+    keys["principalId"] = format!("{}:{session}", role.id).into();
+    match instance {
+        Some(id) => detail["resource"]["instanceDetails"]["instanceId"] = id.into(),
+        None => {
+            detail["resource"].as_object_mut().unwrap().remove("instanceDetails");
+        }
+    }
+    event
+}
+
+pub fn report(response: &exfil_responder::report::Response) -> Value {
+    serde_json::to_value(response).unwrap()
+}
