@@ -25,7 +25,8 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 fn association(a: IamInstanceProfileAssociation) -> Option<(String, Association)> {
     let state = a.state.map(|s| s.as_str().to_owned()).unwrap_or_default();
     let profile_arn = a.iam_instance_profile.and_then(|p| p.arn)?;
-    Some((a.instance_id?, Association { id: a.association_id?, profile_arn, state }))
+    let since = a.timestamp.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+    Some((a.instance_id?, Association { id: a.association_id?, profile_arn, state, since }))
 }
 
 /// Every instance-profile association in the region, by instance id, in current states only.

@@ -20,6 +20,9 @@ pub const PROFILE_TAG: &str = "exfil-responder:profile";
 /// When the instance got its profile back after the cut-off (ISO 8601 UTC).
 pub const CYCLED_AT_TAG: &str = "exfil-responder:cycled-at";
 pub const REBOOTED_AT_TAG: &str = "exfil-responder:rebooted-at";
+/// The association a cycle is replacing, set before the detach and cleared when the cycle is done:
+/// while set, another current association is the one that cycle made.
+pub const DETACHED_TAG: &str = "exfil-responder:detached-association";
 /// Set before an isolating detach; an instance with it is never re-attached automatically.
 pub const ISOLATED_AT_TAG: &str = "exfil-responder:isolated-at";
 /// The finding (or `manual`) that made the last change.
@@ -114,6 +117,8 @@ pub struct Association {
     pub id: String,
     pub profile_arn: String,
     pub state: String,
+    /// When it was made, where EC2 says (AWS does; moto does not).
+    pub since: Option<DateTime<Utc>>,
 }
 
 impl Association {
@@ -164,7 +169,7 @@ pub enum Step {
     Disassociate { association_id: String },
     AwaitDisassociated,
     Associate(Profile),
-    AwaitAssociated,
+    AwaitAssociated(Profile),
     Reboot,
 }
 
@@ -271,8 +276,11 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
     if !running && inst.state != "stopped" {
         return (Vec::new(), format!("instance is {}: not cycled; re-run once it is running or stopped", inst.state), true);
     }
-    let done_tags = vec![(CYCLED_AT_TAG, TagValue::Now), finding_tag(facts)];
+    let done_tags = vec![(CYCLED_AT_TAG, TagValue::Now), finding_tag(facts), (DETACHED_TAG, TagValue::Text(String::new()))];
+    // The reboot is marked after it is sent, so it happens at least once: if the mark fails,
+    // the retry reboots again, as no EC2 API tells whether a reboot happened.
     let reboot_steps = || if reboot && running { vec![Step::Reboot, Step::Tag(vec![(REBOOTED_AT_TAG, TagValue::Now)])] } else { Vec::new() };
+    let in_flight = inst.tags.get(DETACHED_TAG).filter(|d| !d.is_empty());
 
     match current {
         Some(a) if is_quarantine(facts.config, &a.profile_arn) => {
@@ -282,19 +290,34 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
         Some(a) => {
             let cycled = tag_time(&inst.tags, CYCLED_AT_TAG).filter(|t| *t >= facts.cutoff);
             let rebooted = tag_time(&inst.tags, REBOOTED_AT_TAG).filter(|t| *t >= facts.cutoff);
+            // Made after the cut-off, so its credentials are fresh: by EC2's timestamp where
+            // there is one, else because an interrupted cycle of ours replaced the old association.
+            let fresh = match a.since {
+                Some(since) => since >= facts.cutoff,
+                None => in_flight.is_some_and(|d| *d != a.id),
+            };
+            let profile = Profile::Arn(a.profile_arn.clone());
             match (cycled, reboot && rebooted.is_none()) {
                 (Some(at), false) => (Vec::new(), format!("already cycled at {at}, after the cut-off"), false),
                 (Some(at), true) => (reboot_steps(), format!("cycled at {at}; rebooting so applications drop cached credentials"), false),
+                (None, _) if fresh => {
+                    let mut steps = vec![Step::AwaitAssociated(profile), Step::Tag(done_tags)];
+                    steps.extend(reboot_steps());
+                    (steps, "cycled: an interrupted cycle had re-attached the profile; finishing it".into(), false)
+                }
                 (None, _) => {
-                    // A retry finds the marker already written; it is not written twice.
-                    let marked = inst.tags.get(PROFILE_TAG) == Some(&a.profile_arn);
-                    let mut steps: Vec<Step> =
-                        (!marked).then(|| Step::Tag(vec![(PROFILE_TAG, TagValue::Text(a.profile_arn.clone()))])).into_iter().collect();
+                    // A retry finds the markers already written; they are not written twice.
+                    let marked = inst.tags.get(PROFILE_TAG) == Some(&a.profile_arn) && in_flight == Some(&a.id);
+                    let mark = Step::Tag(vec![
+                        (PROFILE_TAG, TagValue::Text(a.profile_arn.clone())),
+                        (DETACHED_TAG, TagValue::Text(a.id.clone())),
+                    ]);
+                    let mut steps: Vec<Step> = (!marked).then_some(mark).into_iter().collect();
                     steps.extend([
                         Step::Disassociate { association_id: a.id.clone() },
                         Step::AwaitDisassociated,
-                        Step::Associate(Profile::Arn(a.profile_arn.clone())),
-                        Step::AwaitAssociated,
+                        Step::Associate(profile.clone()),
+                        Step::AwaitAssociated(profile),
                         Step::Tag(done_tags),
                     ]);
                     steps.extend(reboot_steps());
@@ -311,8 +334,9 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
             match inst.tags.get(PROFILE_TAG) {
                 Some(p) if facts.role_profiles.contains(p) => {
                     // An earlier run detached the profile and stopped before re-attaching it.
+                    let profile = Profile::Arn(p.clone());
                     let mut steps =
-                        vec![Step::AwaitDisassociated, Step::Associate(Profile::Arn(p.clone())), Step::AwaitAssociated, Step::Tag(done_tags)];
+                        vec![Step::AwaitDisassociated, Step::Associate(profile.clone()), Step::AwaitAssociated(profile), Step::Tag(done_tags)];
                     steps.extend(reboot_steps());
                     (steps, format!("healed: re-attached {p}, recorded before an interrupted cycle"), false)
                 }
@@ -331,8 +355,10 @@ fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&A
         return (Vec::new(), format!("instance is {}: not isolated; re-run once it is running or stopped", inst.state), true);
     }
     let quarantine = facts.config.quarantine_profile.as_deref();
-    let attach_quarantine =
-        |q: &str| vec![Step::AwaitDisassociated, Step::Associate(Profile::Name(q.to_owned())), Step::AwaitAssociated];
+    let attach_quarantine = |q: &str| {
+        let profile = Profile::Name(q.to_owned());
+        vec![Step::AwaitDisassociated, Step::Associate(profile.clone()), Step::AwaitAssociated(profile)]
+    };
     match current {
         Some(a) if is_quarantine(facts.config, &a.profile_arn) => {
             (Vec::new(), "already isolated: the quarantine profile is attached".into(), false)
@@ -495,7 +521,7 @@ mod tests {
             id: id.into(),
             state: state.into(),
             tags: tags(tag_pairs),
-            association: assoc.map(|p| Association { id: format!("iip-assoc-{id}"), profile_arn: p.into(), state: "associated".into() }),
+            association: assoc.map(|p| Association { id: format!("iip-assoc-{id}"), profile_arn: p.into(), state: "associated".into(), since: None }),
         }
     }
 
@@ -524,15 +550,20 @@ mod tests {
     #[test]
     fn cycle_detaches_and_reattaches_the_same_profile_with_markers_around_it() {
         let plan = one(&Config::default(), inst("i-1", "running", &[(KEY, "cycle")], Some(PROFILE)), None);
+        let profile = Profile::Arn(PROFILE.into());
         assert_eq!(
             plan.steps,
             vec![
-                Step::Tag(vec![(PROFILE_TAG, TagValue::Text(PROFILE.into()))]),
+                Step::Tag(vec![(PROFILE_TAG, TagValue::Text(PROFILE.into())), (DETACHED_TAG, TagValue::Text("iip-assoc-i-1".into()))]),
                 Step::Disassociate { association_id: "iip-assoc-i-1".into() },
                 Step::AwaitDisassociated,
-                Step::Associate(Profile::Arn(PROFILE.into())),
-                Step::AwaitAssociated,
-                Step::Tag(vec![(CYCLED_AT_TAG, TagValue::Now), (FINDING_TAG, TagValue::Text("f1".into()))]),
+                Step::Associate(profile.clone()),
+                Step::AwaitAssociated(profile),
+                Step::Tag(vec![
+                    (CYCLED_AT_TAG, TagValue::Now),
+                    (FINDING_TAG, TagValue::Text("f1".into())),
+                    (DETACHED_TAG, TagValue::Text(String::new())),
+                ]),
             ]
         );
         assert!(!plan.needs_attention);
@@ -559,8 +590,25 @@ mod tests {
     }
 
     #[test]
+    fn an_association_made_after_the_cutoff_is_finished_not_cycled_again() {
+        // By EC2's timestamp...
+        let mut made = inst("i-1", "running", &[(KEY, "cycle")], Some(PROFILE));
+        made.association.as_mut().unwrap().since = Some(at("2026-11-22T10:00:09Z"));
+        let plan = one(&Config::default(), made.clone(), None);
+        assert_eq!(plan.steps[0], Step::AwaitAssociated(Profile::Arn(PROFILE.into())));
+        assert_eq!(plan.steps.len(), 2);
+        made.association.as_mut().unwrap().since = Some(at("2026-11-22T10:00:06Z"));
+        assert_eq!(one(&Config::default(), made, None).steps.len(), 6, "an older association is cycled");
+        // ...or, without one, because our in-flight marker names another association.
+        let resumed = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-old")], Some(PROFILE));
+        assert_eq!(one(&Config::default(), resumed, None).steps.len(), 2);
+        let cleared = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "")], Some(PROFILE));
+        assert_eq!(one(&Config::default(), cleared, None).steps.len(), 6, "a finished cycle's marker says nothing");
+    }
+
+    #[test]
     fn a_retry_does_not_rewrite_a_marker_that_is_already_there() {
-        let marked = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE)], Some(PROFILE));
+        let marked = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-i-1")], Some(PROFILE));
         let plan = one(&Config::default(), marked, None);
         assert_eq!(plan.steps[0], Step::Disassociate { association_id: "iip-assoc-i-1".into() });
         let marked = inst("i-1", "running", &[(KEY, "isolate"), (PROFILE_TAG, PROFILE), (ISOLATED_AT_TAG, CUTOFF)], Some(PROFILE));

@@ -329,7 +329,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Disassociate { .. } => "DisassociateIamInstanceProfile",
         Step::AwaitDisassociated => "AwaitDisassociation",
         Step::Associate(_) => "AssociateIamInstanceProfile",
-        Step::AwaitAssociated => "AwaitAssociation",
+        Step::AwaitAssociated(_) => "AwaitAssociation",
         Step::Reboot => "RebootInstances",
     }
 }
@@ -349,7 +349,7 @@ fn describe(step: &Step) -> String {
         Step::Disassociate { association_id } => format!("detach association {association_id}"),
         Step::AwaitDisassociated => "wait until no profile is attached".into(),
         Step::Associate(Profile::Arn(p)) | Step::Associate(Profile::Name(p)) => format!("attach {p}"),
-        Step::AwaitAssociated => "wait until the new association is associated".into(),
+        Step::AwaitAssociated(_) => "wait until the new association is associated".into(),
         Step::Reboot => "reboot".into(),
     }
 }
@@ -383,7 +383,6 @@ async fn execute(
         return (out, None);
     }
     let timeout = app.config.cycle_timeout;
-    let mut attached: Option<&Profile> = None;
     let mut detached = false;
     for step in &plan.steps {
         let name = step_name(step);
@@ -404,14 +403,8 @@ async fn execute(
                 steps.run(name, id, ec2::disassociate(ec2_client, association_id)).await
             }
             Step::AwaitDisassociated => steps.run(name, id, ec2::await_disassociated(ec2_client, id, timeout)).await,
-            Step::Associate(profile) => {
-                attached = Some(profile);
-                steps.run(name, id, ec2::associate(ec2_client, id, profile)).await.map(drop)
-            }
-            Step::AwaitAssociated => match attached {
-                Some(profile) => steps.run(name, id, ec2::await_associated(ec2_client, id, profile, timeout)).await,
-                None => Err(Error::Unexpected("a plan waited for an association it never made".into())),
-            },
+            Step::Associate(profile) => steps.run(name, id, ec2::associate(ec2_client, id, profile)).await.map(drop),
+            Step::AwaitAssociated(profile) => steps.run(name, id, ec2::await_associated(ec2_client, id, profile, timeout)).await,
             Step::Reboot => steps.run(name, id, ec2::reboot(ec2_client, id)).await,
         };
         if let Err(e) = result {

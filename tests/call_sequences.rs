@@ -1,0 +1,356 @@
+//! AWS call sequences with aws-smithy-mocks: a small stateful fake of one account (a role, its
+//! profile, one instance tagged cycle-reboot) that records every call and can fail any one of
+//! them. Each call fails in turn; the report must say what happened, and a retry must complete
+//! the work without repeating a write that had succeeded.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ec2::error::ErrorMetadata;
+use aws_sdk_ec2::operation::associate_iam_instance_profile::{AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput};
+use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
+use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::{
+    DescribeIamInstanceProfileAssociationsError, DescribeIamInstanceProfileAssociationsOutput,
+};
+use aws_sdk_ec2::operation::describe_instances::{DescribeInstancesError, DescribeInstancesOutput};
+use aws_sdk_ec2::operation::disassociate_iam_instance_profile::{
+    DisassociateIamInstanceProfileError, DisassociateIamInstanceProfileOutput,
+};
+use aws_sdk_ec2::operation::reboot_instances::{RebootInstancesError, RebootInstancesOutput};
+use aws_sdk_ec2::types::{
+    IamInstanceProfile, IamInstanceProfileAssociation, IamInstanceProfileAssociationState, Instance, InstanceState,
+    InstanceStateName, Reservation, Tag,
+};
+use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
+use aws_sdk_iam::operation::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
+use aws_sdk_iam::operation::list_instance_profiles_for_role::{ListInstanceProfilesForRoleError, ListInstanceProfilesForRoleOutput};
+use aws_sdk_iam::operation::put_role_policy::{PutRolePolicyError, PutRolePolicyOutput};
+use aws_sdk_iam::types::error::NoSuchEntityException;
+use aws_sdk_iam::types::{InstanceProfile, Role};
+use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
+use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
+use exfil_responder::{App, Clients, Config, handle};
+use serde_json::Value;
+
+const ROLE: &str = "WebAppRole";
+const ROLE_ID: &str = "AROAEXAMPLEWEBAPPROLE";
+const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+const PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/WebAppProfile";
+const WRITES: [&str; 5] = ["PutRolePolicy", "CreateTags", "DisassociateIamInstanceProfile", "AssociateIamInstanceProfile", "RebootInstances"];
+
+#[derive(Default)]
+struct State {
+    calls: Vec<&'static str>,
+    /// Successful writes only.
+    writes: Vec<&'static str>,
+    /// Fail the call with this index (0-based, counted over every call).
+    fail_call: Option<usize>,
+    policy: Option<String>,
+    /// (association id, state); a transitional state settles on the next describe.
+    association: Option<(String, IamInstanceProfileAssociationState)>,
+    associations_made: u32,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+struct Fake(Arc<Mutex<State>>);
+
+impl Fake {
+    fn new() -> Self {
+        let mut state = State {
+            association: Some(("iip-assoc-original".into(), IamInstanceProfileAssociationState::Associated)),
+            ..State::default()
+        };
+        state.tags.insert("exfil-responder:action".into(), "cycle-reboot".into());
+        Fake(Arc::new(Mutex::new(state)))
+    }
+
+    /// Record a call; an injected failure comes back as the error to answer with.
+    fn call(&self, op: &'static str) -> Option<ErrorMetadata> {
+        let mut s = self.0.lock().unwrap();
+        s.calls.push(op);
+        if s.fail_call == Some(s.calls.len() - 1) {
+            return Some(ErrorMetadata::builder().code("InternalFailure").message(format!("injected failure of {op}")).build());
+        }
+        if WRITES.contains(&op) {
+            s.writes.push(op);
+        }
+        None
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap()
+    }
+
+    fn app(&self) -> App {
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &self.iam_rules());
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &self.ec2_rules());
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &self.sts_rules());
+        App::new(Config { cycle_timeout: std::time::Duration::from_secs(30), ..Config::default() }, Clients { iam, ec2, sts })
+    }
+
+    fn sts_rules(&self) -> Vec<Rule> {
+        let f = self.clone();
+        vec![mock!(aws_sdk_sts::Client::get_caller_identity).then_compute_response(move |_| match f.call("GetCallerIdentity") {
+            Some(e) => MockResponse::Error(GetCallerIdentityError::generic(e)),
+            None => MockResponse::Output(
+                GetCallerIdentityOutput::builder()
+                    .account("123456789012")
+                    .arn("arn:aws:sts::123456789012:assumed-role/exfil-responder-role/exfil-responder")
+                    .build(),
+            ),
+        })]
+    }
+
+    fn iam_rules(&self) -> Vec<Rule> {
+        let (f1, f2, f3, f4) = (self.clone(), self.clone(), self.clone(), self.clone());
+        vec![
+            mock!(aws_sdk_iam::Client::get_role).then_compute_response(move |_| match f1.call("GetRole") {
+                Some(e) => MockResponse::Error(GetRoleError::generic(e)),
+                None => {
+                    let created = aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000);
+                    let role = Role::builder().path("/").role_name(ROLE).role_id(ROLE_ID).arn(format!("arn:aws:iam::123456789012:role/{ROLE}")).create_date(created);
+                    MockResponse::Output(GetRoleOutput::builder().role(role.build().unwrap()).build())
+                }
+            }),
+            mock!(aws_sdk_iam::Client::get_role_policy).then_compute_response(move |_| {
+                if let Some(e) = f2.call("GetRolePolicy") {
+                    return MockResponse::Error(GetRolePolicyError::generic(e));
+                }
+                match f2.state().policy.clone() {
+                    None => MockResponse::Error(GetRolePolicyError::NoSuchEntityException(NoSuchEntityException::builder().build())),
+                    Some(doc) => {
+                        // IAM answers URL-encoded.
+                        let encoded = percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC).to_string();
+                        let out = GetRolePolicyOutput::builder().role_name(ROLE).policy_name("AWSRevokeOlderSessions").policy_document(encoded);
+                        MockResponse::Output(out.build().unwrap())
+                    }
+                }
+            }),
+            mock!(aws_sdk_iam::Client::put_role_policy).then_compute_response(move |req| match f3.call("PutRolePolicy") {
+                Some(e) => MockResponse::Error(PutRolePolicyError::generic(e)),
+                None => {
+                    f3.state().policy = req.policy_document().map(str::to_owned);
+                    MockResponse::Output(PutRolePolicyOutput::builder().build())
+                }
+            }),
+            mock!(aws_sdk_iam::Client::list_instance_profiles_for_role).then_compute_response(move |_| {
+                match f4.call("ListInstanceProfilesForRole") {
+                    Some(e) => MockResponse::Error(ListInstanceProfilesForRoleError::generic(e)),
+                    None => {
+                        let created = aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000);
+                        let profile = InstanceProfile::builder()
+                            .path("/")
+                            .instance_profile_name("WebAppProfile")
+                            .instance_profile_id("AIPAEXAMPLEWEBAPPPROF")
+                            .arn(PROFILE)
+                            .create_date(created)
+                            .set_roles(Some(Vec::new()))
+                            .build()
+                            .unwrap();
+                        MockResponse::Output(ListInstanceProfilesForRoleOutput::builder().instance_profiles(profile).build().unwrap())
+                    }
+                }
+            }),
+        ]
+    }
+
+    fn ec2_rules(&self) -> Vec<Rule> {
+        let (f1, f2, f3, f4, f5, f6) = (self.clone(), self.clone(), self.clone(), self.clone(), self.clone(), self.clone());
+        vec![
+            mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations).then_compute_response(move |_| {
+                if let Some(e) = f1.call("DescribeIamInstanceProfileAssociations") {
+                    return MockResponse::Error(DescribeIamInstanceProfileAssociationsError::generic(e));
+                }
+                let mut s = f1.state();
+                let listed = s.association.clone();
+                // Transitional states last for exactly one look, as if EC2 finished in between.
+                s.association = match s.association.take() {
+                    Some((_, IamInstanceProfileAssociationState::Disassociating)) => None,
+                    Some((id, IamInstanceProfileAssociationState::Associating)) => Some((id, IamInstanceProfileAssociationState::Associated)),
+                    other => other,
+                };
+                let listed = listed.map(|(id, state)| {
+                    IamInstanceProfileAssociation::builder()
+                        .association_id(id)
+                        .instance_id(INSTANCE)
+                        .state(state)
+                        .iam_instance_profile(IamInstanceProfile::builder().arn(PROFILE).id("AIPAEXAMPLEWEBAPPPROF").build())
+                        .build()
+                });
+                let out = DescribeIamInstanceProfileAssociationsOutput::builder().set_iam_instance_profile_associations(Some(listed.into_iter().collect()));
+                MockResponse::Output(out.build())
+            }),
+            mock!(aws_sdk_ec2::Client::describe_instances).then_compute_response(move |_| {
+                if let Some(e) = f2.call("DescribeInstances") {
+                    return MockResponse::Error(DescribeInstancesError::generic(e));
+                }
+                let tags = f2.state().tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+                let instance = Instance::builder()
+                    .instance_id(INSTANCE)
+                    .state(InstanceState::builder().name(InstanceStateName::Running).build())
+                    .set_tags(Some(tags))
+                    .build();
+                MockResponse::Output(DescribeInstancesOutput::builder().reservations(Reservation::builder().instances(instance).build()).build())
+            }),
+            mock!(aws_sdk_ec2::Client::create_tags).then_compute_response(move |req| match f3.call("CreateTags") {
+                Some(e) => MockResponse::Error(CreateTagsError::generic(e)),
+                None => {
+                    for t in req.tags() {
+                        f3.state().tags.insert(t.key().unwrap().to_owned(), t.value().unwrap().to_owned());
+                    }
+                    MockResponse::Output(CreateTagsOutput::builder().build())
+                }
+            }),
+            mock!(aws_sdk_ec2::Client::disassociate_iam_instance_profile).then_compute_response(move |req| {
+                match f4.call("DisassociateIamInstanceProfile") {
+                    Some(e) => MockResponse::Error(DisassociateIamInstanceProfileError::generic(e)),
+                    None => {
+                        let mut s = f4.state();
+                        assert_eq!(s.association.as_ref().map(|a| a.0.as_str()), req.association_id(), "detached the wrong association");
+                        s.association = s.association.take().map(|(id, _)| (id, IamInstanceProfileAssociationState::Disassociating));
+                        MockResponse::Output(DisassociateIamInstanceProfileOutput::builder().build())
+                    }
+                }
+            }),
+            mock!(aws_sdk_ec2::Client::associate_iam_instance_profile).then_compute_response(move |req| {
+                match f5.call("AssociateIamInstanceProfile") {
+                    Some(e) => MockResponse::Error(AssociateIamInstanceProfileError::generic(e)),
+                    None => {
+                        let mut s = f5.state();
+                        assert!(s.association.is_none(), "associated while another association exists (EC2 answers IncorrectState)");
+                        assert_eq!(req.iam_instance_profile().and_then(|p| p.arn()), Some(PROFILE), "attached another profile");
+                        s.associations_made += 1;
+                        let id = format!("iip-assoc-new{}", s.associations_made);
+                        s.association = Some((id.clone(), IamInstanceProfileAssociationState::Associating));
+                        let assoc = IamInstanceProfileAssociation::builder().association_id(id).state(IamInstanceProfileAssociationState::Associating).build();
+                        MockResponse::Output(AssociateIamInstanceProfileOutput::builder().iam_instance_profile_association(assoc).build())
+                    }
+                }
+            }),
+            mock!(aws_sdk_ec2::Client::reboot_instances).then_compute_response(move |_| match f6.call("RebootInstances") {
+                Some(e) => MockResponse::Error(RebootInstancesError::generic(e)),
+                None => MockResponse::Output(RebootInstancesOutput::builder().build()),
+            }),
+        ]
+    }
+}
+
+fn event() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/outside-aws.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn run(fake: &Fake) -> (Value, bool) {
+    let handled = handle(&fake.app(), event()).await;
+    (serde_json::to_value(&handled.response).unwrap(), handled.failure.is_none())
+}
+
+fn assert_fully_remediated(fake: &Fake) {
+    let s = fake.state();
+    assert!(s.policy.as_deref().is_some_and(|p| p.contains("aws:TokenIssueTime")), "no revocation");
+    let (id, state) = s.association.clone().expect("the profile is attached");
+    assert!(id.starts_with("iip-assoc-new"), "not re-associated: {id}");
+    assert_eq!(state, IamInstanceProfileAssociationState::Associated);
+    for tag in ["exfil-responder:profile", "exfil-responder:cycled-at", "exfil-responder:rebooted-at", "exfil-responder:finding"] {
+        assert!(s.tags.contains_key(tag), "missing {tag}: {:?}", s.tags);
+    }
+}
+
+const HAPPY_WRITES: [&str; 7] = [
+    "PutRolePolicy",
+    "CreateTags",
+    "DisassociateIamInstanceProfile",
+    "AssociateIamInstanceProfile",
+    "CreateTags",
+    "RebootInstances",
+    "CreateTags",
+];
+
+#[tokio::test(start_paused = true)]
+async fn the_happy_path_calls_in_a_safe_order() {
+    let fake = Fake::new();
+    let (report, ok) = run(&fake).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "remediated");
+    assert_fully_remediated(&fake);
+
+    let s = fake.state();
+    assert_eq!(s.writes, HAPPY_WRITES);
+    // Only the identity and the role's own facts come before the revocation is sent.
+    let put = s.calls.iter().position(|c| *c == "PutRolePolicy").unwrap();
+    let mut gate = s.calls[..put].to_vec();
+    gate.sort();
+    assert!(gate.iter().all(|c| ["GetCallerIdentity", "GetRole", "GetRolePolicy", "ListInstanceProfilesForRole", "DescribeIamInstanceProfileAssociations"].contains(c)), "{gate:?}");
+    assert!(gate.contains(&"GetRole") && gate.contains(&"GetRolePolicy"));
+    // The profile is detached only after the marker is written, and re-attached only once gone.
+    let idx = |op: &str, nth: usize| s.calls.iter().enumerate().filter(|(_, c)| **c == op).nth(nth).unwrap().0;
+    assert!(idx("CreateTags", 0) < idx("DisassociateIamInstanceProfile", 0));
+    assert!(idx("DisassociateIamInstanceProfile", 0) < idx("AssociateIamInstanceProfile", 0));
+    assert!(idx("AssociateIamInstanceProfile", 0) < idx("RebootInstances", 0));
+    // Every step is in the report, timed.
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.iter().filter(|st| WRITES.contains(&st["step"].as_str().unwrap())).count(), HAPPY_WRITES.len());
+    assert!(steps.iter().all(|st| st["outcome"] == "ok" && st["durationMs"].is_u64()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_call_failing_in_turn_is_reported_and_a_retry_completes_without_repeating_writes() {
+    let calls = {
+        let fake = Fake::new();
+        assert!(run(&fake).await.1);
+        fake.state().calls.clone()
+    };
+    for (k, op) in calls.iter().enumerate() {
+        let fake = Fake::new();
+        fake.state().fail_call = Some(k);
+
+        let (report, ok) = run(&fake).await;
+
+        assert!(!ok, "call {k} ({op}) failed but the run succeeded");
+        assert_eq!(report["outcome"], "failed", "call {k} ({op})");
+        assert!(report["outcomeReason"].is_string(), "call {k} ({op})");
+        if *op != "GetCallerIdentity" {
+            let failed: Vec<&Value> = report["steps"].as_array().unwrap().iter().filter(|st| st["outcome"] == "failed").collect();
+            assert_eq!(failed.len(), 1, "call {k} ({op}): {report:#}");
+            assert_eq!(failed[0]["errorCode"], "InternalFailure", "call {k} ({op})");
+            let step = failed[0]["step"].as_str().unwrap();
+            assert!(step == *op || (op.starts_with("Describe") && step.starts_with("Await")), "call {k} ({op}) reported as {step}");
+        }
+        let written_before = fake.state().writes.clone();
+
+        fake.state().fail_call = None;
+        let (retry, ok) = run(&fake).await;
+
+        assert!(ok, "retry after failing call {k} ({op}): {retry:#}");
+        assert_fully_remediated(&fake);
+        let mut all_writes = fake.state().writes.clone();
+        all_writes.sort();
+        let mut expected = HAPPY_WRITES.to_vec();
+        // The one write that may repeat: no EC2 API says whether an instance rebooted, so when
+        // the reboot's completion mark fails, the retry reboots again (at least once beats never).
+        if k == calls.len() - 1 {
+            assert_eq!(*op, "CreateTags", "the last call marks the reboot done");
+            expected.push("RebootInstances");
+        }
+        expected.sort();
+        assert_eq!(all_writes, expected, "call {k} ({op}): writes before the failure were {written_before:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_revocation_leaves_the_instances_alone() {
+    let fake = Fake::new();
+    let put = {
+        let f = Fake::new();
+        assert!(run(&f).await.1);
+        f.state().calls.iter().position(|c| *c == "PutRolePolicy").unwrap()
+    };
+    fake.state().fail_call = Some(put);
+    let (report, ok) = run(&fake).await;
+    assert!(!ok);
+    assert_eq!(report["cutoff"]["status"], "failed");
+    assert_eq!(report["error"]["kind"], "Aws.iam.PutRolePolicy.InternalFailure");
+    assert!(fake.state().writes.is_empty(), "{:?}", fake.state().writes);
+    assert_eq!(fake.state().association.as_ref().unwrap().0, "iip-assoc-original");
+}
