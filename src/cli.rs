@@ -11,7 +11,11 @@ use crate::error::Error;
 use crate::respond::{App, handle};
 
 #[derive(Debug, Parser)]
-#[command(name = "exfil-responder", version, about = "Contain GuardDuty EC2 instance-credential exfiltration findings")]
+#[command(
+    name = "exfil-responder",
+    version,
+    about = "Contain GuardDuty EC2 instance-credential exfiltration findings"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -43,7 +47,8 @@ pub fn read_payload(path: &PathBuf) -> Result<serde_json::Value, Error> {
         std::fs::read_to_string(path)
     }
     .map_err(|e| Error::bad_input(path.display().to_string(), format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| Error::bad_input(path.display().to_string(), format!("not valid JSON: {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(path.display().to_string(), format!("not valid JSON: {e}")))
 }
 
 /// Run the handler on the payload and print the response; the exit code tells the outcome.

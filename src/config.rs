@@ -71,7 +71,8 @@ impl Config {
         }
         if let Some(value) = get("QUARANTINE_PROFILE") {
             // Instance-profile names follow the role-name rules.
-            RoleName::parse(&value).map_err(|e| bad("QUARANTINE_PROFILE", e.replace("role name", "instance-profile name")))?;
+            RoleName::parse(&value)
+                .map_err(|e| bad("QUARANTINE_PROFILE", e.replace("role name", "instance-profile name")))?;
             config.quarantine_profile = Some(value);
         }
         if let Some(value) = get("CYCLE_TIMEOUT_SECONDS") {
@@ -93,7 +94,10 @@ impl Config {
 }
 
 fn bad(var: &'static str, message: impl Into<String>) -> Error {
-    Error::Config { var, message: message.into() }
+    Error::Config {
+        var,
+        message: message.into(),
+    }
 }
 
 fn parse_in_range(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64> {
@@ -153,7 +157,10 @@ mod tests {
             ("ACTION_TAG_KEY", "aws:reserved"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
-            assert!(matches!(&err, Error::Config { var: v, .. } if *v == var), "{var}={value}: {err}");
+            assert!(
+                matches!(&err, Error::Config { var: v, .. } if *v == var),
+                "{var}={value}: {err}"
+            );
             assert!(err.to_string().contains(var), "{err}");
         }
     }

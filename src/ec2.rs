@@ -19,14 +19,27 @@ const FIRST_POLL: Duration = Duration::from_millis(250);
 const MAX_POLL: Duration = Duration::from_secs(4);
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
-    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
 }
 
 fn association(a: IamInstanceProfileAssociation) -> Option<(String, Association)> {
     let state = a.state.map(|s| s.as_str().to_owned()).unwrap_or_default();
     let profile_arn = a.iam_instance_profile.and_then(|p| p.arn)?;
-    let since = a.timestamp.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
-    Some((a.instance_id?, Association { id: a.association_id?, profile_arn, state, since }))
+    let since = a
+        .timestamp
+        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+    Some((
+        a.instance_id?,
+        Association {
+            id: a.association_id?,
+            profile_arn,
+            state,
+            since,
+        },
+    ))
 }
 
 /// Every instance-profile association in the region, by instance id, in current states only.
@@ -39,7 +52,12 @@ pub async fn current_associations(ec2: &Client) -> Result<HashMap<String, Associ
     let mut found = HashMap::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::aws("ec2", "DescribeIamInstanceProfileAssociations", e))?;
-        for (instance, assoc) in page.iam_instance_profile_associations.into_iter().flatten().filter_map(association) {
+        for (instance, assoc) in page
+            .iam_instance_profile_associations
+            .into_iter()
+            .flatten()
+            .filter_map(association)
+        {
             if assoc.is_current() {
                 found.insert(instance, assoc);
             }
@@ -56,11 +74,20 @@ async fn associations_of(ec2: &Client, instance_id: &str) -> Result<Vec<Associat
         .send()
         .await
         .map_err(|e| Error::aws("ec2", "DescribeIamInstanceProfileAssociations", e))?;
-    Ok(out.iam_instance_profile_associations.into_iter().flatten().filter_map(association).map(|(_, a)| a).collect())
+    Ok(out
+        .iam_instance_profile_associations
+        .into_iter()
+        .flatten()
+        .filter_map(association)
+        .map(|(_, a)| a)
+        .collect())
 }
 
 pub async fn current_association_of(ec2: &Client, instance_id: &str) -> Result<Option<Association>> {
-    Ok(associations_of(ec2, instance_id).await?.into_iter().find(Association::is_current))
+    Ok(associations_of(ec2, instance_id)
+        .await?
+        .into_iter()
+        .find(Association::is_current))
 }
 
 /// State and tags of the given instances; ids that do not exist are simply absent.
@@ -72,15 +99,38 @@ pub async fn describe_instances(
 ) -> Result<Vec<InstanceFacts>> {
     let mut facts = Vec::new();
     for chunk in ids.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2.describe_instances().filters(filter("instance-id", chunk.iter().cloned())).into_paginator().send();
+        let mut pages = ec2
+            .describe_instances()
+            .filters(filter("instance-id", chunk.iter().cloned()))
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| Error::aws("ec2", "DescribeInstances", e))?;
-            for instance in page.reservations.into_iter().flatten().flat_map(|r| r.instances.unwrap_or_default()) {
+            for instance in page
+                .reservations
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r.instances.unwrap_or_default())
+            {
                 let Some(id) = instance.instance_id else { continue };
-                let state = instance.state.and_then(|s| s.name).map(|n| n.as_str().to_owned()).unwrap_or_default();
-                let tags = instance.tags.into_iter().flatten().filter_map(|t| Some((t.key?, t.value.unwrap_or_default()))).collect();
+                let state = instance
+                    .state
+                    .and_then(|s| s.name)
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default();
+                let tags = instance
+                    .tags
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+                    .collect();
                 let association = associations.get(&id).cloned();
-                facts.push(InstanceFacts { id, state, tags, association });
+                facts.push(InstanceFacts {
+                    id,
+                    state,
+                    tags,
+                    association,
+                });
             }
         }
     }
@@ -100,7 +150,12 @@ pub async fn create_tags(ec2: &Client, instance_id: &str, tags: &[(&str, String)
 
 /// Start detaching. Asynchronous on AWS: follow with [`await_disassociated`].
 pub async fn disassociate(ec2: &Client, association_id: &str) -> Result<()> {
-    match ec2.disassociate_iam_instance_profile().association_id(association_id).send().await {
+    match ec2
+        .disassociate_iam_instance_profile()
+        .association_id(association_id)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         // Already gone (a concurrent or earlier run finished it): the goal is reached.
         Err(e) if e.code() == Some("InvalidAssociationID.NotFound") => Ok(()),
@@ -127,7 +182,11 @@ pub async fn associate(ec2: &Client, instance_id: &str, profile: &Profile) -> Re
 }
 
 pub async fn reboot(ec2: &Client, instance_id: &str) -> Result<()> {
-    ec2.reboot_instances().instance_ids(instance_id).send().await.map_err(|e| Error::aws("ec2", "RebootInstances", e))?;
+    ec2.reboot_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .map_err(|e| Error::aws("ec2", "RebootInstances", e))?;
     Ok(())
 }
 
@@ -145,7 +204,10 @@ where
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(Error::Timeout { what, seconds: timeout.as_secs() });
+            return Err(Error::Timeout {
+                what,
+                seconds: timeout.as_secs(),
+            });
         }
         sleep(delay.min(deadline - now)).await;
         delay = (delay * 2).min(MAX_POLL);
@@ -156,7 +218,10 @@ where
 pub async fn await_disassociated(ec2: &Client, instance_id: &str, timeout: Duration) -> Result<()> {
     let what = format!("{instance_id}'s instance profile to detach");
     poll(timeout, what, || async {
-        Ok(associations_of(ec2, instance_id).await?.iter().all(|a| a.state == "disassociated"))
+        Ok(associations_of(ec2, instance_id)
+            .await?
+            .iter()
+            .all(|a| a.state == "disassociated"))
     })
     .await
 }
@@ -166,11 +231,14 @@ pub async fn await_associated(ec2: &Client, instance_id: &str, profile: &Profile
     let what = format!("{instance_id}'s instance profile to attach");
     poll(timeout, what, || async {
         match current_association_of(ec2, instance_id).await? {
-            Some(a) if !matches_profile(&a.profile_arn, profile) => {
-                Err(Error::Unexpected(format!("{instance_id} is associated with {}, not the profile we attached", a.profile_arn)))
-            }
+            Some(a) if !matches_profile(&a.profile_arn, profile) => Err(Error::Unexpected(format!(
+                "{instance_id} is associated with {}, not the profile we attached",
+                a.profile_arn
+            ))),
             Some(a) => Ok(a.state == "associated"),
-            None => Err(Error::Unexpected(format!("the association we made for {instance_id} is gone"))),
+            None => Err(Error::Unexpected(format!(
+                "the association we made for {instance_id} is gone"
+            ))),
         }
     })
     .await
@@ -185,11 +253,11 @@ fn matches_profile(arn: &str, profile: &Profile) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_ec2::error::ErrorMetadata;
     use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput;
     use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileError;
     use aws_sdk_ec2::types::{IamInstanceProfile, IamInstanceProfileAssociationState};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
-    use aws_sdk_ec2::error::ErrorMetadata;
 
     use super::*;
 
@@ -199,10 +267,16 @@ mod tests {
                 .association_id("iip-assoc-1")
                 .instance_id("i-1234abcd")
                 .state(s)
-                .iam_instance_profile(IamInstanceProfile::builder().arn("arn:aws:iam::1:instance-profile/P").build())
+                .iam_instance_profile(
+                    IamInstanceProfile::builder()
+                        .arn("arn:aws:iam::1:instance-profile/P")
+                        .build(),
+                )
                 .build()
         });
-        DescribeIamInstanceProfileAssociationsOutput::builder().set_iam_instance_profile_associations(Some(assoc.into_iter().collect())).build()
+        DescribeIamInstanceProfileAssociationsOutput::builder()
+            .set_iam_instance_profile_associations(Some(assoc.into_iter().collect()))
+            .build()
     }
 
     #[tokio::test(start_paused = true)]
@@ -216,7 +290,9 @@ mod tests {
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
         let started = Instant::now();
-        await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(60)).await.unwrap();
+        await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(describe.num_calls(), 4);
         // 250 + 500 + 1000 ms of (virtual) backoff.
         assert_eq!(started.elapsed(), Duration::from_millis(1750));
@@ -231,7 +307,9 @@ mod tests {
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
         let started = Instant::now();
-        let err = await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(5)).await.unwrap_err();
+        let err = await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(5))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Timeout { seconds: 5, .. }), "{err}");
         assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
@@ -239,7 +317,9 @@ mod tests {
     #[tokio::test]
     async fn detaching_an_association_that_is_already_gone_succeeds() {
         let gone = mock!(Client::disassociate_iam_instance_profile).then_error(|| {
-            DisassociateIamInstanceProfileError::generic(ErrorMetadata::builder().code("InvalidAssociationID.NotFound").build())
+            DisassociateIamInstanceProfileError::generic(
+                ErrorMetadata::builder().code("InvalidAssociationID.NotFound").build(),
+            )
         });
         let denied = mock!(Client::disassociate_iam_instance_profile).then_error(|| {
             DisassociateIamInstanceProfileError::generic(ErrorMetadata::builder().code("UnauthorizedOperation").build())

@@ -16,7 +16,12 @@ pub enum Error {
     Config { var: &'static str, message: String },
 
     #[error("AWS {service} {operation} failed: {}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
-    Aws { service: &'static str, operation: &'static str, code: Option<String>, message: String },
+    Aws {
+        service: &'static str,
+        operation: &'static str,
+        code: Option<String>,
+        message: String,
+    },
 
     #[error("timed out after {seconds}s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
@@ -32,7 +37,10 @@ pub enum Error {
 
 impl Error {
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::BadInput { field: field.into(), message: message.into() }
+        Self::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn aws<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
@@ -45,7 +53,12 @@ impl Error {
             Some(m) => m.to_owned(),
             None => DisplayErrorContext(&err).to_string(),
         };
-        Self::Aws { service, operation, code, message }
+        Self::Aws {
+            service,
+            operation,
+            code,
+            message,
+        }
     }
 
     /// The AWS error code, where the failure came from AWS with one.
@@ -61,7 +74,12 @@ impl Error {
         match self {
             Self::BadInput { .. } => "BadInput".into(),
             Self::Config { .. } => "BadConfig".into(),
-            Self::Aws { service, operation, code, .. } => {
+            Self::Aws {
+                service,
+                operation,
+                code,
+                ..
+            } => {
                 format!("Aws.{service}.{operation}.{}", code.as_deref().unwrap_or("NoCode"))
             }
             Self::Timeout { .. } => "Timeout".into(),
@@ -73,7 +91,10 @@ impl Error {
 
 impl From<Error> for Diagnostic {
     fn from(err: Error) -> Self {
-        Diagnostic { error_type: err.kind(), error_message: err.to_string() }
+        Diagnostic {
+            error_type: err.kind(),
+            error_message: err.to_string(),
+        }
     }
 }
 

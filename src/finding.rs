@@ -71,7 +71,11 @@ pub struct Service {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     /// From a finding: the role whose credentials leaked, and the instance they came from.
-    Finding { role: RoleName, role_id: Option<String>, instance: Option<InstanceId> },
+    Finding {
+        role: RoleName,
+        role_id: Option<String>,
+        instance: Option<InstanceId>,
+    },
     /// Manual `{"instanceId"}`: the role is the one the instance's profile holds now.
     Instance(InstanceId),
     /// Manual `{"roleName"}`: revoke the role; no instance is named.
@@ -93,7 +97,7 @@ pub struct Incident {
 
 #[derive(Debug, Clone)]
 pub enum Triage {
-    Act(Box<Incident>),
+    Act(Incident),
     Skip { summary: FindingSummary, reason: String },
 }
 
@@ -139,14 +143,23 @@ pub fn triage_event(value: Value) -> Result<Triage> {
 
     let skip = |summary, reason: String| Ok(Triage::Skip { summary, reason });
     if !HANDLED_TYPES.contains(&finding.finding_type.as_str()) {
-        let reason = format!("finding type {} is not an EC2 instance-credential exfiltration finding", finding.finding_type);
+        let reason = format!(
+            "finding type {} is not an EC2 instance-credential exfiltration finding",
+            finding.finding_type
+        );
         return skip(summary, reason);
     }
     if is_sample(&finding) {
-        return skip(summary, "GuardDuty sample finding (placeholder values, nothing real to act on)".into());
+        return skip(
+            summary,
+            "GuardDuty sample finding (placeholder values, nothing real to act on)".into(),
+        );
     }
     let Some(keys) = keys else {
-        return Err(Error::bad_input("detail.resource.accessKeyDetails", "missing; it names the role whose credentials leaked"));
+        return Err(Error::bad_input(
+            "detail.resource.accessKeyDetails",
+            "missing; it names the role whose credentials leaked",
+        ));
     };
     match keys.user_type.as_deref() {
         Some("AssumedRole") => {}
@@ -160,7 +173,10 @@ pub fn triage_event(value: Value) -> Result<Triage> {
     }
 
     let role_field = "detail.resource.accessKeyDetails.userName";
-    let role_name = keys.user_name.as_deref().ok_or_else(|| Error::bad_input(role_field, "missing"))?;
+    let role_name = keys
+        .user_name
+        .as_deref()
+        .ok_or_else(|| Error::bad_input(role_field, "missing"))?;
     let role = RoleName::parse(role_name).map_err(|e| Error::bad_input(role_field, e))?;
 
     let mut warnings = Vec::new();
@@ -173,12 +189,19 @@ pub fn triage_event(value: Value) -> Result<Triage> {
         warnings.push("principalId carries no role id (AROA…): the role could not be cross-checked against it".into());
     }
     let session_instance = session.and_then(|s| InstanceId::parse(s).ok());
-    let detail_instance = finding.resource.as_ref().and_then(|r| r.instance_details.as_ref()).and_then(|d| d.instance_id.as_deref());
+    let detail_instance = finding
+        .resource
+        .as_ref()
+        .and_then(|r| r.instance_details.as_ref())
+        .and_then(|d| d.instance_id.as_deref());
     let instance = match detail_instance {
         Some(id) => {
-            let id = InstanceId::parse(id).map_err(|e| Error::bad_input("detail.resource.instanceDetails.instanceId", e))?;
+            let id =
+                InstanceId::parse(id).map_err(|e| Error::bad_input("detail.resource.instanceDetails.instanceId", e))?;
             if let Some(s) = session_instance.as_ref().filter(|s| **s != id) {
-                warnings.push(format!("instanceDetails names {id} but the principal's session is {s}; acting on {id}"));
+                warnings.push(format!(
+                    "instanceDetails names {id} but the principal's session is {s}; acting on {id}"
+                ));
             }
             Some(id)
         }
@@ -186,7 +209,10 @@ pub fn triage_event(value: Value) -> Result<Triage> {
     };
 
     let first_seen_field = "detail.service.eventFirstSeen";
-    let first_seen = summary.event_first_seen.as_deref().ok_or_else(|| Error::bad_input(first_seen_field, "missing"))?;
+    let first_seen = summary
+        .event_first_seen
+        .as_deref()
+        .ok_or_else(|| Error::bad_input(first_seen_field, "missing"))?;
     let first_seen = DateTime::parse_from_rfc3339(first_seen)
         .map_err(|e| Error::bad_input(first_seen_field, format!("{first_seen:?} is not an ISO 8601 time: {e}")))?
         .with_timezone(&Utc);
@@ -197,18 +223,24 @@ pub fn triage_event(value: Value) -> Result<Triage> {
         return Err(Error::bad_input("detail.region", "missing"));
     }
     if finding.service.as_ref().and_then(|s| s.archived) == Some(true) {
-        warnings.push("the finding is archived in GuardDuty; acting on it anyway, as its credentials may still be live".into());
+        warnings.push(
+            "the finding is archived in GuardDuty; acting on it anyway, as its credentials may still be live".into(),
+        );
     }
 
-    Ok(Triage::Act(Box::new(Incident {
+    Ok(Triage::Act(Incident {
         summary,
-        subject: Subject::Finding { role, role_id, instance },
+        subject: Subject::Finding {
+            role,
+            role_id,
+            instance,
+        },
         first_seen: Some(first_seen),
         action_override: None,
         dry_run_requested: false,
         request_reason: None,
         warnings,
-    })))
+    }))
 }
 
 fn is_sample(finding: &Finding) -> bool {
@@ -222,9 +254,15 @@ fn is_sample(finding: &Finding) -> bool {
         keys.and_then(|k| k.access_key_id.as_deref()),
         keys.and_then(|k| k.principal_id.as_deref()),
         keys.and_then(|k| k.user_name.as_deref()),
-        resource.and_then(|r| r.instance_details.as_ref()).and_then(|d| d.instance_id.as_deref()),
+        resource
+            .and_then(|r| r.instance_details.as_ref())
+            .and_then(|d| d.instance_id.as_deref()),
     ];
-    flagged || placeholders.into_iter().flatten().any(|v| v.starts_with(SAMPLE_PLACEHOLDER))
+    flagged
+        || placeholders
+            .into_iter()
+            .flatten()
+            .any(|v| v.starts_with(SAMPLE_PLACEHOLDER))
 }
 
 #[cfg(test)]
@@ -250,7 +288,7 @@ mod tests {
 
     fn act(detail: Value) -> Incident {
         match triage_event(event(detail)).unwrap() {
-            Triage::Act(i) => *i,
+            Triage::Act(i) => i,
             Triage::Skip { reason, .. } => panic!("skipped: {reason}"),
         }
     }
@@ -298,7 +336,9 @@ mod tests {
         assert_eq!(incident.summary.severity, Some(5.0));
         assert_eq!(incident.first_seen.unwrap().timestamp_subsec_millis(), 123);
         // No instanceDetails: the instance comes from the principal's session name.
-        assert!(matches!(incident.subject, Subject::Finding { instance: Some(ref i), .. } if i.as_str() == "i-0123456789abcdef0"));
+        assert!(
+            matches!(incident.subject, Subject::Finding { instance: Some(ref i), .. } if i.as_str() == "i-0123456789abcdef0")
+        );
     }
 
     #[test]
@@ -314,7 +354,9 @@ mod tests {
         let mut f = finding();
         f["resource"]["accessKeyDetails"]["principalId"] = json!("AROAEXAMPLEROLEID1234:i-1234abcd");
         let incident = act(f);
-        assert!(matches!(incident.subject, Subject::Finding { instance: Some(ref i), .. } if i.as_str() == "i-0123456789abcdef0"));
+        assert!(
+            matches!(incident.subject, Subject::Finding { instance: Some(ref i), .. } if i.as_str() == "i-0123456789abcdef0")
+        );
         assert!(incident.warnings[0].contains("i-1234abcd"));
     }
 
@@ -357,7 +399,10 @@ mod tests {
 
         let mut bad_instance = finding();
         bad_instance["resource"]["instanceDetails"]["instanceId"] = json!("i-../../x");
-        assert_eq!(bad_field(event(bad_instance)), "detail.resource.instanceDetails.instanceId");
+        assert_eq!(
+            bad_field(event(bad_instance)),
+            "detail.resource.instanceDetails.instanceId"
+        );
 
         let mut no_seen = finding();
         no_seen["service"]["eventFirstSeen"] = json!("last tuesday");

@@ -15,15 +15,33 @@ pub async fn get_role(iam: &Client, name: &RoleName) -> Result<Option<RoleFacts>
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
         Err(e) => return Err(Error::aws("iam", "GetRole", e)),
     };
-    let role = out.role.ok_or_else(|| Error::Unexpected("GetRole answered without a role".into()))?;
+    let role = out
+        .role
+        .ok_or_else(|| Error::Unexpected("GetRole answered without a role".into()))?;
     // GetRole returns the role's tags, so no ListRoleTags call is needed.
-    let tags = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    Ok(Some(RoleFacts { name: role.role_name, arn: role.arn, id: role.role_id, path: role.path, tags }))
+    let tags = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    Ok(Some(RoleFacts {
+        name: role.role_name,
+        arn: role.arn,
+        id: role.role_id,
+        path: role.path,
+        tags,
+    }))
 }
 
 /// What the role's `AWSRevokeOlderSessions` says, or `None` if it has none.
 pub async fn get_revocation(iam: &Client, role: &RoleName) -> Result<Option<Existing>> {
-    match iam.get_role_policy().role_name(role.as_str()).policy_name(POLICY_NAME).send().await {
+    match iam
+        .get_role_policy()
+        .role_name(role.as_str())
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+    {
         // IAM returns the document URL-encoded, and the Rust SDK does not decode it.
         Ok(out) => Ok(Some(policy::read_cutoff(&out.policy_document))),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
@@ -45,7 +63,11 @@ pub async fn put_revocation(iam: &Client, role: &RoleName, cutoff: DateTime<Utc>
 
 /// ARNs of every instance profile that holds the role.
 pub async fn instance_profiles_for_role(iam: &Client, role: &RoleName) -> Result<Vec<String>> {
-    let mut pages = iam.list_instance_profiles_for_role().role_name(role.as_str()).into_paginator().send();
+    let mut pages = iam
+        .list_instance_profiles_for_role()
+        .role_name(role.as_str())
+        .into_paginator()
+        .send();
     let mut arns = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::aws("iam", "ListInstanceProfilesForRole", e))?;
@@ -62,7 +84,10 @@ pub async fn role_of_instance_profile(iam: &Client, profile_name: &str) -> Resul
         .send()
         .await
         .map_err(|e| Error::aws("iam", "GetInstanceProfile", e))?;
-    Ok(out.instance_profile.and_then(|p| p.roles.into_iter().next()).map(|r| r.role_name))
+    Ok(out
+        .instance_profile
+        .and_then(|p| p.roles.into_iter().next())
+        .map(|r| r.role_name))
 }
 
 /// Who this function runs as.
@@ -86,19 +111,25 @@ impl Identity {
 }
 
 pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<Identity> {
-    let out = sts.get_caller_identity().send().await.map_err(|e| Error::aws("sts", "GetCallerIdentity", e))?;
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| Error::aws("sts", "GetCallerIdentity", e))?;
     match (out.account, out.arn) {
         (Some(account), Some(arn)) => Ok(Identity::from_arn(account, &arn)),
-        _ => Err(Error::Unexpected("GetCallerIdentity answered without an account or ARN".into())),
+        _ => Err(Error::Unexpected(
+            "GetCallerIdentity answered without an account or ARN".into(),
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_iam::error::ErrorMetadata;
     use aws_sdk_iam::operation::get_role::GetRoleError;
     use aws_sdk_iam::operation::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
     use aws_sdk_iam::operation::put_role_policy::{PutRolePolicyError, PutRolePolicyOutput};
-    use aws_sdk_iam::error::ErrorMetadata;
     use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
@@ -110,14 +141,18 @@ mod tests {
 
     #[test]
     fn identity_knows_an_assumed_role_from_a_user() {
-        let lambda = Identity::from_arn("1".into(), "arn:aws:sts::1:assumed-role/exfil-responder-Role-ABC/exfil-responder");
+        let lambda = Identity::from_arn(
+            "1".into(),
+            "arn:aws:sts::1:assumed-role/exfil-responder-Role-ABC/exfil-responder",
+        );
         assert_eq!(lambda.role.as_deref(), Some("exfil-responder-Role-ABC"));
         assert_eq!(Identity::from_arn("1".into(), "arn:aws:iam::1:user/alice").role, None);
     }
 
     #[tokio::test]
     async fn a_missing_role_or_policy_is_none_not_an_error() {
-        let no_role = mock!(Client::get_role).then_error(|| GetRoleError::NoSuchEntityException(NoSuchEntityException::builder().build()));
+        let no_role = mock!(Client::get_role)
+            .then_error(|| GetRoleError::NoSuchEntityException(NoSuchEntityException::builder().build()));
         let no_policy = mock!(Client::get_role_policy)
             .then_error(|| GetRolePolicyError::NoSuchEntityException(NoSuchEntityException::builder().build()));
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&no_role, &no_policy]);
@@ -139,13 +174,20 @@ mod tests {
                     .unwrap()
             });
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_policy]);
-        let expected = DateTime::parse_from_rfc3339("2026-11-22T10:00:07Z").unwrap().with_timezone(&Utc);
-        assert_eq!(get_revocation(&iam, &role()).await.unwrap(), Some(Existing::Cutoff(expected)));
+        let expected = DateTime::parse_from_rfc3339("2026-11-22T10:00:07Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            get_revocation(&iam, &role()).await.unwrap(),
+            Some(Existing::Cutoff(expected))
+        );
     }
 
     #[tokio::test]
     async fn put_sends_the_document_and_keeps_the_aws_error_code() {
-        let cutoff = DateTime::parse_from_rfc3339("2026-11-22T10:00:07Z").unwrap().with_timezone(&Utc);
+        let cutoff = DateTime::parse_from_rfc3339("2026-11-22T10:00:07Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let doc = policy::document(cutoff);
         let ok = mock!(Client::put_role_policy)
             .match_requests(move |r| r.policy_name() == Some(POLICY_NAME) && r.policy_document() == Some(doc.as_str()))
@@ -155,10 +197,17 @@ mod tests {
         assert_eq!(ok.num_calls(), 1);
 
         let full = mock!(Client::put_role_policy).then_error(|| {
-            PutRolePolicyError::LimitExceededException(LimitExceededException::builder()
-                .message("Maximum policy size of 10240 bytes exceeded")
-                .meta(ErrorMetadata::builder().code("LimitExceeded").message("Maximum policy size of 10240 bytes exceeded").build())
-                .build())
+            PutRolePolicyError::LimitExceededException(
+                LimitExceededException::builder()
+                    .message("Maximum policy size of 10240 bytes exceeded")
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("LimitExceeded")
+                            .message("Maximum policy size of 10240 bytes exceeded")
+                            .build(),
+                    )
+                    .build(),
+            )
         });
         let iam = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&full]);
         let err = put_revocation(&iam, &role(), cutoff).await.unwrap_err();

@@ -40,14 +40,23 @@ pub fn parse_payload(payload: Value) -> Result<Payload> {
                 .map(|(i, item)| parse_one(item).map_err(|e| in_item(i, e)))
                 .collect(),
         }),
-        single @ Value::Object(_) => Ok(Payload { batch: false, items: vec![parse_one(single)] }),
-        other => Err(Error::bad_input("payload", format!("expected a JSON object or array, got {}", kind(&other)))),
+        single @ Value::Object(_) => Ok(Payload {
+            batch: false,
+            items: vec![parse_one(single)],
+        }),
+        other => Err(Error::bad_input(
+            "payload",
+            format!("expected a JSON object or array, got {}", kind(&other)),
+        )),
     }
 }
 
 fn parse_one(value: Value) -> Result<Triage> {
     let Value::Object(map) = &value else {
-        return Err(Error::bad_input("payload", format!("expected an event object, got {}", kind(&value))));
+        return Err(Error::bad_input(
+            "payload",
+            format!("expected an event object, got {}", kind(&value)),
+        ));
     };
     if ["detail-type", "source", "detail"].iter().any(|k| map.contains_key(*k)) {
         triage_event(value)
@@ -72,31 +81,48 @@ fn manual(value: Value) -> Result<Triage> {
         (Some(id), None) => Subject::Instance(InstanceId::parse(&id).map_err(|e| Error::bad_input("instanceId", e))?),
         (None, Some(name)) => {
             if action_override.is_some() {
-                return Err(Error::bad_input("action", "applies to the named instance, and a roleName payload names none"));
+                return Err(Error::bad_input(
+                    "action",
+                    "applies to the named instance, and a roleName payload names none",
+                ));
             }
             Subject::Role(RoleName::parse(&name).map_err(|e| Error::bad_input("roleName", e))?)
         }
-        _ => return Err(Error::bad_input("payload", "give exactly one of instanceId and roleName")),
+        _ => {
+            return Err(Error::bad_input(
+                "payload",
+                "give exactly one of instanceId and roleName",
+            ));
+        }
     };
     if let Some(reason) = &m.reason
         && reason.chars().count() > MAX_REASON_CHARS
     {
-        return Err(Error::bad_input("reason", format!("longer than {MAX_REASON_CHARS} characters")));
+        return Err(Error::bad_input(
+            "reason",
+            format!("longer than {MAX_REASON_CHARS} characters"),
+        ));
     }
-    Ok(Triage::Act(Box::new(Incident {
-        summary: FindingSummary { source: "manual".into(), ..FindingSummary::default() },
+    Ok(Triage::Act(Incident {
+        summary: FindingSummary {
+            source: "manual".into(),
+            ..FindingSummary::default()
+        },
         subject,
         first_seen: None,
         action_override,
         dry_run_requested: m.dry_run.unwrap_or(false),
         request_reason: m.reason,
         warnings: Vec::new(),
-    })))
+    }))
 }
 
 fn in_item(index: usize, err: Error) -> Error {
     match err {
-        Error::BadInput { field, message } => Error::BadInput { field: format!("[{index}].{field}"), message },
+        Error::BadInput { field, message } => Error::BadInput {
+            field: format!("[{index}].{field}"),
+            message,
+        },
         other => other,
     }
 }
@@ -120,7 +146,7 @@ mod tests {
 
     fn incident(value: Value) -> Incident {
         match parse_payload(value).unwrap().items.pop().unwrap().unwrap() {
-            Triage::Act(i) => *i,
+            Triage::Act(i) => i,
             Triage::Skip { reason, .. } => panic!("{reason}"),
         }
     }
@@ -138,8 +164,13 @@ mod tests {
 
     #[test]
     fn manual_payloads_carry_override_dry_run_and_reason() {
-        let i = incident(json!({"instanceId": "i-0123456789abcdef0", "action": "isolate", "dryRun": true, "reason": "IR-42"}));
-        assert_eq!(i.subject, Subject::Instance(InstanceId::parse("i-0123456789abcdef0").unwrap()));
+        let i = incident(
+            json!({"instanceId": "i-0123456789abcdef0", "action": "isolate", "dryRun": true, "reason": "IR-42"}),
+        );
+        assert_eq!(
+            i.subject,
+            Subject::Instance(InstanceId::parse("i-0123456789abcdef0").unwrap())
+        );
         assert_eq!(i.action_override, Some(Action::Isolate));
         assert!(i.dry_run_requested);
         assert_eq!(i.request_reason.as_deref(), Some("IR-42"));
@@ -158,7 +189,11 @@ mod tests {
         assert_eq!(bad(json!({"instanceId": "i-1234abcd", "action": "nuke"})).0, "action");
         assert_eq!(bad(json!({"roleName": "R", "action": "cycle"})).0, "action");
         assert_eq!(bad(json!({"roleName": "R", "instanceId": "i-1234abcd"})).0, "payload");
-        assert!(bad(json!({"roleName": "R", "dryrun": true})).1.contains("unknown field `dryrun`"));
+        assert!(
+            bad(json!({"roleName": "R", "dryrun": true}))
+                .1
+                .contains("unknown field `dryrun`")
+        );
         assert_eq!(bad(json!({"roleName": "R", "dryRun": "yes"})).0, "dryRun");
         assert_eq!(bad(json!({"roleName": "R", "reason": "x".repeat(1025)})).0, "reason");
     }

@@ -16,7 +16,13 @@ fn filter() -> EnvFilter {
 pub fn init(lambda: bool) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter());
     if lambda {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).with_writer(std::io::stdout).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stdout)
+            .init();
     } else {
         builder.compact().with_writer(std::io::stderr).init();
     }

@@ -38,7 +38,17 @@ async fn main() -> ExitCode {
             }
         },
         Some(Command::Invoke { event, dry_run }) => {
-            let app = if dry_run { App::new(Config { dry_run: true, ..app.config.clone() }, app.clients.clone()) } else { app };
+            let app = if dry_run {
+                App::new(
+                    Config {
+                        dry_run: true,
+                        ..app.config.clone()
+                    },
+                    app.clients.clone(),
+                )
+            } else {
+                app
+            };
             match cli::read_payload(&event) {
                 Ok(payload) => cli::invoke(&app, payload).await,
                 Err(e) => {

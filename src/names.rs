@@ -16,7 +16,9 @@ impl RoleName {
     pub fn parse(value: &str) -> Result<Self, String> {
         let valid_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
         if value.is_empty() || value.len() > 64 {
-            return Err(format!("{value:?} is not a valid IAM role name: it must be 1 to 64 characters"));
+            return Err(format!(
+                "{value:?} is not a valid IAM role name: it must be 1 to 64 characters"
+            ));
         }
         if let Some(bad) = value.chars().find(|c| !valid_char(*c)) {
             return Err(format!(
@@ -49,7 +51,9 @@ impl InstanceId {
         if (hex.len() == 8 || hex.len() == 17) && hex_ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(format!("{value:?} is not a valid EC2 instance id (i- and 8 or 17 lowercase hex digits)"))
+            Err(format!(
+                "{value:?} is not a valid EC2 instance id (i- and 8 or 17 lowercase hex digits)"
+            ))
         }
     }
 
@@ -85,7 +89,17 @@ mod tests {
         for ok in ["WebAppRole", "a", "svc+role=x,y.z@corp_1-2", &"r".repeat(64)] {
             assert_eq!(RoleName::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", &"r".repeat(65), "Role*", "../Role", "role/path", "Rôle", "role name", "Ro\u{0430}le", "\"}]"] {
+        for bad in [
+            "",
+            &"r".repeat(65),
+            "Role*",
+            "../Role",
+            "role/path",
+            "Rôle",
+            "role name",
+            "Ro\u{0430}le",
+            "\"}]",
+        ] {
             let err = RoleName::parse(bad).unwrap_err();
             assert!(err.contains("not a valid IAM role name"), "{bad:?}: {err}");
         }
@@ -96,17 +110,35 @@ mod tests {
         for ok in ["i-0123456789abcdef0", "i-1234abcd"] {
             assert_eq!(InstanceId::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "i-", "i-123", "i-0123456789ABCDEF0", "i-0123456789abcdef", "x-1234abcd", "i-1234abcg", "i-99999999 "] {
+        for bad in [
+            "",
+            "i-",
+            "i-123",
+            "i-0123456789ABCDEF0",
+            "i-0123456789abcdef",
+            "x-1234abcd",
+            "i-1234abcg",
+            "i-99999999 ",
+        ] {
             assert!(InstanceId::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn profile_names_come_from_the_arn_last_segment() {
-        assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/app/Web"), Some("Web"));
-        assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/Web"), Some("Web"));
+        assert_eq!(
+            profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/app/Web"),
+            Some("Web")
+        );
+        assert_eq!(
+            profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/Web"),
+            Some("Web")
+        );
         assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:role/Web"), None);
-        assert_eq!(profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/"), None);
+        assert_eq!(
+            profile_name_from_arn("arn:aws:iam::123456789012:instance-profile/"),
+            None
+        );
         assert_eq!(profile_name_from_arn("garbage"), None);
     }
 

@@ -82,7 +82,11 @@ pub fn revocation(facts: &RevocationFacts<'_>) -> (Revocation, Vec<String>) {
         );
         return (Revocation::Refuse(reason), warnings);
     }
-    let identity = RoleIdentity { name: &role.name, path: &role.path, tags: &role.tags };
+    let identity = RoleIdentity {
+        name: &role.name,
+        path: &role.path,
+        tags: &role.tags,
+    };
     if let Some(reason) = protection_reason(&identity, facts.protected_roles, facts.own_role) {
         return (Revocation::Refuse(format!("refused: {reason}")), warnings);
     }
@@ -91,7 +95,9 @@ pub fn revocation(facts: &RevocationFacts<'_>) -> (Revocation, Vec<String>) {
     let existing = match facts.existing {
         Some(Existing::Cutoff(c)) => Some(*c),
         Some(Existing::Unrecognised(why)) => {
-            warnings.push(format!("the role's existing AWSRevokeOlderSessions is not a revocation we recognise ({why}); replacing it"));
+            warnings.push(format!(
+                "the role's existing AWSRevokeOlderSessions is not a revocation we recognise ({why}); replacing it"
+            ));
             None
         }
         None => None,
@@ -102,7 +108,8 @@ pub fn revocation(facts: &RevocationFacts<'_>) -> (Revocation, Vec<String>) {
         Some(cutoff) if cutoff >= first_seen => {
             if cutoff > facts.now + Duration::minutes(5) {
                 warnings.push(format!(
-                    "the existing cut-off {cutoff} is in the future: every session of the role, fresh ones included, is denied until then"
+                    "the existing cut-off {} is in the future: every session of the role, fresh ones included, is denied until then",
+                    rfc3339(cutoff)
                 ));
             }
             (Revocation::Keep(cutoff), warnings)
@@ -198,13 +205,30 @@ pub fn instances(facts: &FleetFacts<'_>) -> Vec<InstancePlan> {
             needs_attention: false,
         },
     });
-    named.into_iter().chain(facts.siblings.iter().map(|s| plan_instance(facts, Relation::Sibling, s))).collect()
+    named
+        .into_iter()
+        .chain(
+            facts
+                .siblings
+                .iter()
+                .map(|s| plan_instance(facts, Relation::Sibling, s)),
+        )
+        .collect()
 }
 
 fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFacts) -> InstancePlan {
-    let override_action = if relation == Relation::Named { facts.action_override } else { None };
-    let chosen =
-        choose_action(&facts.config.action_tag_key, override_action, &inst.tags, facts.role_tags, facts.config.default_action);
+    let override_action = if relation == Relation::Named {
+        facts.action_override
+    } else {
+        None
+    };
+    let chosen = choose_action(
+        &facts.config.action_tag_key,
+        override_action,
+        &inst.tags,
+        facts.role_tags,
+        facts.config.default_action,
+    );
     let mut plan = InstancePlan {
         instance_id: inst.id.clone(),
         relation,
@@ -223,7 +247,10 @@ fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFact
         && !facts.role_profiles.contains(&a.profile_arn)
         && !is_quarantine(facts.config, &a.profile_arn)
     {
-        let result = format!("its profile {} does not hold role {}: the revocation does not affect it; not changed", a.profile_arn, facts.role_name);
+        let result = format!(
+            "its profile {} does not hold role {}: the revocation does not affect it; not changed",
+            a.profile_arn, facts.role_name
+        );
         note(&mut plan, result, relation == Relation::Named);
         return plan;
     }
@@ -250,19 +277,35 @@ fn note(plan: &mut InstancePlan, result: String, attention: bool) {
 }
 
 fn left_revoked(inst: &InstanceFacts, action: Action) -> String {
-    let lead = if action == Action::Ignore { "ignored by its action tag: not changed; " } else { "" };
+    let lead = if action == Action::Ignore {
+        "ignored by its action tag: not changed; "
+    } else {
+        ""
+    };
     match inst.state.as_str() {
-        "stopped" | "stopping" => format!("{lead}instance is {}: it gets fresh credentials when it starts", inst.state),
+        "stopped" | "stopping" => format!(
+            "{lead}instance is {}: it gets fresh credentials when it starts",
+            inst.state
+        ),
         _ => format!("{lead}credentials revoked, recovers at next rotation"),
     }
 }
 
 fn is_quarantine(config: &Config, profile_arn: &str) -> bool {
-    config.quarantine_profile.as_deref().is_some_and(|q| profile_name_from_arn(profile_arn) == Some(q))
+    config
+        .quarantine_profile
+        .as_deref()
+        .is_some_and(|q| profile_name_from_arn(profile_arn) == Some(q))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn tag_time(tags: &Tags, key: &str) -> Option<DateTime<Utc>> {
-    tags.get(key).and_then(|v| DateTime::parse_from_rfc3339(v).ok()).map(|d| d.with_timezone(&Utc))
+    tags.get(key)
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        .map(|d| d.with_timezone(&Utc))
 }
 
 fn finding_tag(facts: &FleetFacts<'_>) -> (&'static str, TagValue) {
@@ -274,19 +317,42 @@ type Decision = (Vec<Step>, String, bool);
 fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Association>, reboot: bool) -> Decision {
     let running = inst.state == "running";
     if !running && inst.state != "stopped" {
-        return (Vec::new(), format!("instance is {}: not cycled; re-run once it is running or stopped", inst.state), true);
+        return (
+            Vec::new(),
+            format!(
+                "instance is {}: not cycled; re-run once it is running or stopped",
+                inst.state
+            ),
+            true,
+        );
     }
-    let done_tags = vec![(CYCLED_AT_TAG, TagValue::Now), finding_tag(facts), (DETACHED_TAG, TagValue::Text(String::new()))];
+    let done_tags = vec![
+        (CYCLED_AT_TAG, TagValue::Now),
+        finding_tag(facts),
+        (DETACHED_TAG, TagValue::Text(String::new())),
+    ];
     // The reboot is marked after it is sent, so it happens at least once: if the mark fails,
     // the retry reboots again, as no EC2 API tells whether a reboot happened.
-    let reboot_steps = || if reboot && running { vec![Step::Reboot, Step::Tag(vec![(REBOOTED_AT_TAG, TagValue::Now)])] } else { Vec::new() };
+    let reboot_steps = || {
+        if reboot && running {
+            vec![Step::Reboot, Step::Tag(vec![(REBOOTED_AT_TAG, TagValue::Now)])]
+        } else {
+            Vec::new()
+        }
+    };
     let in_flight = inst.tags.get(DETACHED_TAG).filter(|d| !d.is_empty());
 
     match current {
-        Some(a) if is_quarantine(facts.config, &a.profile_arn) => {
-            (Vec::new(), "holds the quarantine profile: isolated earlier; not cycled".into(), true)
-        }
-        Some(_) if !running => (Vec::new(), "instance is stopped: it gets fresh credentials when it starts".into(), false),
+        Some(a) if is_quarantine(facts.config, &a.profile_arn) => (
+            Vec::new(),
+            "holds the quarantine profile: isolated earlier; not cycled".into(),
+            true,
+        ),
+        Some(_) if !running => (
+            Vec::new(),
+            "instance is stopped: it gets fresh credentials when it starts".into(),
+            false,
+        ),
         Some(a) => {
             let cycled = tag_time(&inst.tags, CYCLED_AT_TAG).filter(|t| *t >= facts.cutoff);
             let rebooted = tag_time(&inst.tags, REBOOTED_AT_TAG).filter(|t| *t >= facts.cutoff);
@@ -298,12 +364,27 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
             };
             let profile = Profile::Arn(a.profile_arn.clone());
             match (cycled, reboot && rebooted.is_none()) {
-                (Some(at), false) => (Vec::new(), format!("already cycled at {at}, after the cut-off"), false),
-                (Some(at), true) => (reboot_steps(), format!("cycled at {at}; rebooting so applications drop cached credentials"), false),
+                (Some(at), false) => (
+                    Vec::new(),
+                    format!("already cycled at {}, after the cut-off", rfc3339(at)),
+                    false,
+                ),
+                (Some(at), true) => (
+                    reboot_steps(),
+                    format!(
+                        "cycled at {}; rebooting so applications drop cached credentials",
+                        rfc3339(at)
+                    ),
+                    false,
+                ),
                 (None, _) if fresh => {
                     let mut steps = vec![Step::AwaitAssociated(profile), Step::Tag(done_tags)];
                     steps.extend(reboot_steps());
-                    (steps, "cycled: an interrupted cycle had re-attached the profile; finishing it".into(), false)
+                    (
+                        steps,
+                        "cycled: an interrupted cycle had re-attached the profile; finishing it".into(),
+                        false,
+                    )
                 }
                 (None, _) => {
                     // A retry finds the markers already written; they are not written twice.
@@ -314,7 +395,9 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
                     ]);
                     let mut steps: Vec<Step> = (!marked).then_some(mark).into_iter().collect();
                     steps.extend([
-                        Step::Disassociate { association_id: a.id.clone() },
+                        Step::Disassociate {
+                            association_id: a.id.clone(),
+                        },
                         Step::AwaitDisassociated,
                         Step::Associate(profile.clone()),
                         Step::AwaitAssociated(profile),
@@ -322,26 +405,43 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
                     ]);
                     steps.extend(reboot_steps());
                     let then = if reboot { ", then rebooted" } else { "" };
-                    (steps, format!("cycled: profile re-attached after the cut-off, fresh credentials now{then}"), false)
+                    (
+                        steps,
+                        format!("cycled: profile re-attached after the cut-off, fresh credentials now{then}"),
+                        false,
+                    )
                 }
             }
         }
         None => {
             if let Some(at) = inst.tags.get(ISOLATED_AT_TAG) {
-                let result = format!("isolated at {at} by an earlier response: not re-attached; restore it by hand once investigated");
+                let result = format!(
+                    "isolated at {at} by an earlier response: not re-attached; restore it by hand once investigated"
+                );
                 return (Vec::new(), result, true);
             }
             match inst.tags.get(PROFILE_TAG) {
                 Some(p) if facts.role_profiles.contains(p) => {
                     // An earlier run detached the profile and stopped before re-attaching it.
                     let profile = Profile::Arn(p.clone());
-                    let mut steps =
-                        vec![Step::AwaitDisassociated, Step::Associate(profile.clone()), Step::AwaitAssociated(profile), Step::Tag(done_tags)];
+                    let mut steps = vec![
+                        Step::AwaitDisassociated,
+                        Step::Associate(profile.clone()),
+                        Step::AwaitAssociated(profile),
+                        Step::Tag(done_tags),
+                    ];
                     steps.extend(reboot_steps());
-                    (steps, format!("healed: re-attached {p}, recorded before an interrupted cycle"), false)
+                    (
+                        steps,
+                        format!("healed: re-attached {p}, recorded before an interrupted cycle"),
+                        false,
+                    )
                 }
                 Some(p) => {
-                    let result = format!("has no profile; its marker names {p}, which does not hold role {}: not re-attached", facts.role_name);
+                    let result = format!(
+                        "has no profile; its marker names {p}, which does not hold role {}: not re-attached",
+                        facts.role_name
+                    );
                     (Vec::new(), result, true)
                 }
                 None => (Vec::new(), "has no instance profile: nothing to cycle".into(), false),
@@ -352,17 +452,30 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
 
 fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Association>) -> Decision {
     if !matches!(inst.state.as_str(), "running" | "stopped") {
-        return (Vec::new(), format!("instance is {}: not isolated; re-run once it is running or stopped", inst.state), true);
+        return (
+            Vec::new(),
+            format!(
+                "instance is {}: not isolated; re-run once it is running or stopped",
+                inst.state
+            ),
+            true,
+        );
     }
     let quarantine = facts.config.quarantine_profile.as_deref();
     let attach_quarantine = |q: &str| {
         let profile = Profile::Name(q.to_owned());
-        vec![Step::AwaitDisassociated, Step::Associate(profile.clone()), Step::AwaitAssociated(profile)]
+        vec![
+            Step::AwaitDisassociated,
+            Step::Associate(profile.clone()),
+            Step::AwaitAssociated(profile),
+        ]
     };
     match current {
-        Some(a) if is_quarantine(facts.config, &a.profile_arn) => {
-            (Vec::new(), "already isolated: the quarantine profile is attached".into(), false)
-        }
+        Some(a) if is_quarantine(facts.config, &a.profile_arn) => (
+            Vec::new(),
+            "already isolated: the quarantine profile is attached".into(),
+            false,
+        ),
         Some(a) => {
             // The isolation mark goes on first, so no later run re-attaches the profile;
             // a retry that finds it already there does not write it again.
@@ -373,12 +486,16 @@ fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&A
                 finding_tag(facts),
             ]);
             let mut steps: Vec<Step> = (!marked).then_some(mark).into_iter().collect();
-            steps.push(Step::Disassociate { association_id: a.id.clone() });
+            steps.push(Step::Disassociate {
+                association_id: a.id.clone(),
+            });
             match quarantine {
                 Some(q) => steps.extend(attach_quarantine(q)),
                 None => steps.push(Step::AwaitDisassociated),
             }
-            let then = quarantine.map(|q| format!(" and attached quarantine profile {q}")).unwrap_or_default();
+            let then = quarantine
+                .map(|q| format!(" and attached quarantine profile {q}"))
+                .unwrap_or_default();
             (steps, format!("isolated: detached {}{then}", a.profile_arn), false)
         }
         None => {
@@ -389,7 +506,11 @@ fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&A
             match quarantine {
                 Some(q) => {
                     steps.extend(attach_quarantine(q));
-                    (steps, format!("isolated: no role profile attached; attached quarantine profile {q}"), false)
+                    (
+                        steps,
+                        format!("isolated: no role profile attached; attached quarantine profile {q}"),
+                        false,
+                    )
                 }
                 None => (steps, "isolated: no instance profile attached".into(), false),
             }
@@ -441,9 +562,15 @@ mod tests {
         let new_cutoff = Revocation::Write(at("2026-11-22T10:00:07Z"));
         assert_eq!(revoke_with(None), new_cutoff);
         // Before the first sighting: the stolen key may postdate it, so write a new one.
-        assert_eq!(revoke_with(Some(Existing::Cutoff(at("2026-11-22T09:57:59Z")))), new_cutoff);
+        assert_eq!(
+            revoke_with(Some(Existing::Cutoff(at("2026-11-22T09:57:59Z")))),
+            new_cutoff
+        );
         // Equal to, or after, the first sighting: already dead, keep it.
-        assert_eq!(revoke_with(Some(Existing::Cutoff(at(FIRST_SEEN)))), Revocation::Keep(at(FIRST_SEEN)));
+        assert_eq!(
+            revoke_with(Some(Existing::Cutoff(at(FIRST_SEEN)))),
+            Revocation::Keep(at(FIRST_SEEN))
+        );
         let later = at("2026-11-22T09:59:30Z");
         assert_eq!(revoke_with(Some(Existing::Cutoff(later))), Revocation::Keep(later));
         assert_eq!(revoke_with(Some(Existing::Unrecognised("x".into()))), new_cutoff);
@@ -486,7 +613,13 @@ mod tests {
     fn protected_or_mismatched_roles_are_refused() {
         let mut role = role();
         let facts = |role: &RoleFacts, own: Option<&'static str>, expected: Option<&'static str>| {
-            let role = RoleFacts { name: role.name.clone(), arn: role.arn.clone(), id: role.id.clone(), path: role.path.clone(), tags: role.tags.clone() };
+            let role = RoleFacts {
+                name: role.name.clone(),
+                arn: role.arn.clone(),
+                id: role.id.clone(),
+                path: role.path.clone(),
+                tags: role.tags.clone(),
+            };
             let protected = ["BreakGlass".to_string()];
             revocation(&RevocationFacts {
                 role: &role,
@@ -501,7 +634,10 @@ mod tests {
         };
         let refused = |r: Revocation, needle: &str| matches!(r, Revocation::Refuse(ref why) if why.contains(needle));
 
-        assert!(refused(facts(&role, None, Some("AROAOTHER")), "not the role whose credentials leaked"));
+        assert!(refused(
+            facts(&role, None, Some("AROAOTHER")),
+            "not the role whose credentials leaked"
+        ));
         assert!(refused(facts(&role, Some("WebAppRole"), None), "own execution role"));
         role.tags = tags(&[(crate::rules::PROTECTED_TAG, "true")]);
         assert!(refused(facts(&role, None, None), "tagged"));
@@ -521,11 +657,21 @@ mod tests {
             id: id.into(),
             state: state.into(),
             tags: tags(tag_pairs),
-            association: assoc.map(|p| Association { id: format!("iip-assoc-{id}"), profile_arn: p.into(), state: "associated".into(), since: None }),
+            association: assoc.map(|p| Association {
+                id: format!("iip-assoc-{id}"),
+                profile_arn: p.into(),
+                state: "associated".into(),
+                since: None,
+            }),
         }
     }
 
-    fn plan_for(config: &Config, named: Option<&InstanceFacts>, siblings: &[InstanceFacts], over: Option<Action>) -> Vec<InstancePlan> {
+    fn plan_for(
+        config: &Config,
+        named: Option<&InstanceFacts>,
+        siblings: &[InstanceFacts],
+        over: Option<Action>,
+    ) -> Vec<InstancePlan> {
         let profiles = [PROFILE.to_string()];
         let role_tags = Tags::new();
         instances(&FleetFacts {
@@ -549,13 +695,22 @@ mod tests {
 
     #[test]
     fn cycle_detaches_and_reattaches_the_same_profile_with_markers_around_it() {
-        let plan = one(&Config::default(), inst("i-1", "running", &[(KEY, "cycle")], Some(PROFILE)), None);
+        let plan = one(
+            &Config::default(),
+            inst("i-1", "running", &[(KEY, "cycle")], Some(PROFILE)),
+            None,
+        );
         let profile = Profile::Arn(PROFILE.into());
         assert_eq!(
             plan.steps,
             vec![
-                Step::Tag(vec![(PROFILE_TAG, TagValue::Text(PROFILE.into())), (DETACHED_TAG, TagValue::Text("iip-assoc-i-1".into()))]),
-                Step::Disassociate { association_id: "iip-assoc-i-1".into() },
+                Step::Tag(vec![
+                    (PROFILE_TAG, TagValue::Text(PROFILE.into())),
+                    (DETACHED_TAG, TagValue::Text("iip-assoc-i-1".into()))
+                ]),
+                Step::Disassociate {
+                    association_id: "iip-assoc-i-1".into()
+                },
                 Step::AwaitDisassociated,
                 Step::Associate(profile.clone()),
                 Step::AwaitAssociated(profile),
@@ -571,21 +726,50 @@ mod tests {
 
     #[test]
     fn cycle_reboot_reboots_after_the_cycle_and_marks_it() {
-        let plan = one(&Config::default(), inst("i-1", "running", &[(KEY, "cycle-reboot")], Some(PROFILE)), None);
-        assert_eq!(&plan.steps[6..], &[Step::Reboot, Step::Tag(vec![(REBOOTED_AT_TAG, TagValue::Now)])]);
+        let plan = one(
+            &Config::default(),
+            inst("i-1", "running", &[(KEY, "cycle-reboot")], Some(PROFILE)),
+            None,
+        );
+        assert_eq!(
+            &plan.steps[6..],
+            &[Step::Reboot, Step::Tag(vec![(REBOOTED_AT_TAG, TagValue::Now)])]
+        );
         // Cycled after the cut-off but not yet rebooted (a crash in between): only the reboot is left.
-        let half = inst("i-1", "running", &[(KEY, "cycle-reboot"), (CYCLED_AT_TAG, "2026-11-22T10:00:09Z")], Some(PROFILE));
-        assert_eq!(one(&Config::default(), half, None).steps, vec![Step::Reboot, Step::Tag(vec![(REBOOTED_AT_TAG, TagValue::Now)])]);
+        let half = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle-reboot"), (CYCLED_AT_TAG, "2026-11-22T10:00:09Z")],
+            Some(PROFILE),
+        );
+        assert_eq!(
+            one(&Config::default(), half, None).steps,
+            vec![Step::Reboot, Step::Tag(vec![(REBOOTED_AT_TAG, TagValue::Now)])]
+        );
     }
 
     #[test]
     fn an_instance_cycled_at_or_after_the_cutoff_is_not_cycled_again() {
         for when in [CUTOFF, "2026-11-22T10:05:00Z"] {
-            let plan = one(&Config::default(), inst("i-1", "running", &[(KEY, "cycle"), (CYCLED_AT_TAG, when)], Some(PROFILE)), None);
+            let plan = one(
+                &Config::default(),
+                inst(
+                    "i-1",
+                    "running",
+                    &[(KEY, "cycle"), (CYCLED_AT_TAG, when)],
+                    Some(PROFILE),
+                ),
+                None,
+            );
             assert!(plan.steps.is_empty(), "{when}");
             assert!(plan.result.contains("already cycled"));
         }
-        let stale = inst("i-1", "running", &[(KEY, "cycle"), (CYCLED_AT_TAG, "2026-11-22T10:00:06Z")], Some(PROFILE));
+        let stale = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle"), (CYCLED_AT_TAG, "2026-11-22T10:00:06Z")],
+            Some(PROFILE),
+        );
         assert_eq!(one(&Config::default(), stale, None).steps.len(), 6);
     }
 
@@ -598,49 +782,124 @@ mod tests {
         assert_eq!(plan.steps[0], Step::AwaitAssociated(Profile::Arn(PROFILE.into())));
         assert_eq!(plan.steps.len(), 2);
         made.association.as_mut().unwrap().since = Some(at("2026-11-22T10:00:06Z"));
-        assert_eq!(one(&Config::default(), made, None).steps.len(), 6, "an older association is cycled");
+        assert_eq!(
+            one(&Config::default(), made, None).steps.len(),
+            6,
+            "an older association is cycled"
+        );
         // ...or, without one, because our in-flight marker names another association.
-        let resumed = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-old")], Some(PROFILE));
+        let resumed = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-old")],
+            Some(PROFILE),
+        );
         assert_eq!(one(&Config::default(), resumed, None).steps.len(), 2);
-        let cleared = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "")], Some(PROFILE));
-        assert_eq!(one(&Config::default(), cleared, None).steps.len(), 6, "a finished cycle's marker says nothing");
+        let cleared = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "")],
+            Some(PROFILE),
+        );
+        assert_eq!(
+            one(&Config::default(), cleared, None).steps.len(),
+            6,
+            "a finished cycle's marker says nothing"
+        );
     }
 
     #[test]
     fn a_retry_does_not_rewrite_a_marker_that_is_already_there() {
-        let marked = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-i-1")], Some(PROFILE));
+        let marked = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-i-1")],
+            Some(PROFILE),
+        );
         let plan = one(&Config::default(), marked, None);
-        assert_eq!(plan.steps[0], Step::Disassociate { association_id: "iip-assoc-i-1".into() });
-        let marked = inst("i-1", "running", &[(KEY, "isolate"), (PROFILE_TAG, PROFILE), (ISOLATED_AT_TAG, CUTOFF)], Some(PROFILE));
-        assert_eq!(one(&Config::default(), marked, None).steps[0], Step::Disassociate { association_id: "iip-assoc-i-1".into() });
+        assert_eq!(
+            plan.steps[0],
+            Step::Disassociate {
+                association_id: "iip-assoc-i-1".into()
+            }
+        );
+        let marked = inst(
+            "i-1",
+            "running",
+            &[(KEY, "isolate"), (PROFILE_TAG, PROFILE), (ISOLATED_AT_TAG, CUTOFF)],
+            Some(PROFILE),
+        );
+        assert_eq!(
+            one(&Config::default(), marked, None).steps[0],
+            Step::Disassociate {
+                association_id: "iip-assoc-i-1".into()
+            }
+        );
     }
 
     #[test]
     fn a_stranded_instance_is_healed_from_its_marker() {
         let stranded = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE)], None);
         let plan = one(&Config::default(), stranded, None);
-        assert_eq!(plan.steps[..2], [Step::AwaitDisassociated, Step::Associate(Profile::Arn(PROFILE.into()))]);
+        assert_eq!(
+            plan.steps[..2],
+            [Step::AwaitDisassociated, Step::Associate(Profile::Arn(PROFILE.into()))]
+        );
         assert!(plan.result.starts_with("healed"));
 
         // Never for an isolated instance, nor from a marker naming a profile that isn't the role's.
-        let isolated = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (ISOLATED_AT_TAG, CUTOFF)], None);
+        let isolated = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (ISOLATED_AT_TAG, CUTOFF)],
+            None,
+        );
         let plan = one(&Config::default(), isolated, None);
         assert!(plan.steps.is_empty() && plan.needs_attention);
-        let foreign = inst("i-1", "running", &[(KEY, "cycle"), (PROFILE_TAG, "arn:aws:iam::1:instance-profile/Other")], None);
+        let foreign = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle"), (PROFILE_TAG, "arn:aws:iam::1:instance-profile/Other")],
+            None,
+        );
         let plan = one(&Config::default(), foreign, None);
         assert!(plan.steps.is_empty() && plan.needs_attention);
     }
 
     #[test]
     fn isolate_marks_first_then_detaches_and_optionally_quarantines() {
-        let plan = one(&Config::default(), inst("i-1", "running", &[(KEY, "isolate")], Some(PROFILE)), None);
+        let plan = one(
+            &Config::default(),
+            inst("i-1", "running", &[(KEY, "isolate")], Some(PROFILE)),
+            None,
+        );
         assert!(matches!(&plan.steps[0], Step::Tag(t) if t.iter().any(|(k, _)| *k == ISOLATED_AT_TAG)));
-        assert_eq!(plan.steps[1..], [Step::Disassociate { association_id: "iip-assoc-i-1".into() }, Step::AwaitDisassociated]);
+        assert_eq!(
+            plan.steps[1..],
+            [
+                Step::Disassociate {
+                    association_id: "iip-assoc-i-1".into()
+                },
+                Step::AwaitDisassociated
+            ]
+        );
 
-        let config = Config { quarantine_profile: Some("Quarantine".into()), ..Config::default() };
-        let plan = one(&config, inst("i-1", "stopped", &[(KEY, "isolate")], Some(PROFILE)), None);
+        let config = Config {
+            quarantine_profile: Some("Quarantine".into()),
+            ..Config::default()
+        };
+        let plan = one(
+            &config,
+            inst("i-1", "stopped", &[(KEY, "isolate")], Some(PROFILE)),
+            None,
+        );
         assert_eq!(plan.steps[3], Step::Associate(Profile::Name("Quarantine".into())));
-        let done = inst("i-1", "running", &[(KEY, "isolate")], Some("arn:aws:iam::123456789012:instance-profile/Quarantine"));
+        let done = inst(
+            "i-1",
+            "running",
+            &[(KEY, "isolate")],
+            Some("arn:aws:iam::123456789012:instance-profile/Quarantine"),
+        );
         assert!(one(&config, done, None).steps.is_empty());
     }
 
@@ -650,7 +909,11 @@ mod tests {
         let sibling = inst("i-2", "running", &[(KEY, "isolate")], Some(PROFILE));
         let plans = plan_for(&Config::default(), Some(&named), &[sibling], None);
         assert!(plans[1].steps.is_empty());
-        assert!(plans[1].result.starts_with("isolate applies only to the instance named"));
+        assert!(
+            plans[1]
+                .result
+                .starts_with("isolate applies only to the instance named")
+        );
         assert_eq!(plans[1].relation, Relation::Sibling);
     }
 
@@ -667,7 +930,10 @@ mod tests {
     fn revoke_ignore_and_states_that_need_no_or_no_safe_action() {
         let config = Config::default();
         let revoke = one(&config, inst("i-1", "running", &[], Some(PROFILE)), None);
-        assert_eq!((revoke.steps.len(), revoke.result.as_str()), (0, "credentials revoked, recovers at next rotation"));
+        assert_eq!(
+            (revoke.steps.len(), revoke.result.as_str()),
+            (0, "credentials revoked, recovers at next rotation")
+        );
         let ignore = one(&config, inst("i-1", "running", &[(KEY, "ignore")], Some(PROFILE)), None);
         assert!(ignore.steps.is_empty() && ignore.result.starts_with("ignored"));
         let stopped = one(&config, inst("i-1", "stopped", &[(KEY, "cycle")], Some(PROFILE)), None);
@@ -676,7 +942,16 @@ mod tests {
         assert!(pending.steps.is_empty() && pending.needs_attention);
         let gone = one(&config, inst("i-1", "terminated", &[(KEY, "cycle")], None), None);
         assert!(gone.steps.is_empty() && !gone.needs_attention);
-        let other = one(&config, inst("i-1", "running", &[(KEY, "cycle")], Some("arn:aws:iam::1:instance-profile/Other")), None);
+        let other = one(
+            &config,
+            inst(
+                "i-1",
+                "running",
+                &[(KEY, "cycle")],
+                Some("arn:aws:iam::1:instance-profile/Other"),
+            ),
+            None,
+        );
         assert!(other.steps.is_empty() && other.result.contains("does not hold role"));
     }
 

@@ -52,7 +52,9 @@ pub fn document(cutoff: DateTime<Utc>) -> String {
             action: "*",
             resource: "*",
             condition: Condition {
-                date_less_than: TokenIssueTime { cutoff: cutoff.to_rfc3339_opts(SecondsFormat::Secs, true) },
+                date_less_than: TokenIssueTime {
+                    cutoff: cutoff.to_rfc3339_opts(SecondsFormat::Secs, true),
+                },
             },
         }],
     };
@@ -149,7 +151,8 @@ mod tests {
     #[test]
     fn our_own_document_reads_back_after_url_encoding() {
         let cutoff = at("2026-11-22T10:00:07Z");
-        let encoded: String = percent_encoding::utf8_percent_encode(&document(cutoff), percent_encoding::NON_ALPHANUMERIC).to_string();
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(&document(cutoff), percent_encoding::NON_ALPHANUMERIC).to_string();
         assert!(encoded.starts_with("%7B%22Version%22"));
         assert_eq!(read_cutoff(&encoded), Existing::Cutoff(cutoff));
     }

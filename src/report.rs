@@ -128,7 +128,10 @@ pub struct ErrorReport {
 
 impl From<&Error> for ErrorReport {
     fn from(err: &Error) -> Self {
-        Self { kind: err.kind(), message: err.to_string() }
+        Self {
+            kind: err.kind(),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -178,7 +181,11 @@ impl Report {
 
     /// Instances a human must look at: failures, and states we could not act in.
     pub fn needing_attention(&self) -> Vec<&str> {
-        self.instances.iter().filter(|i| i.needs_attention).map(|i| i.instance_id.as_str()).collect()
+        self.instances
+            .iter()
+            .filter(|i| i.needs_attention)
+            .map(|i| i.instance_id.as_str())
+            .collect()
     }
 }
 
@@ -208,7 +215,11 @@ impl Steps {
         let result = call.await;
         let (outcome, detail, error_code) = match &result {
             Ok(_) => (StepOutcome::Ok, None, None),
-            Err(e) => (StepOutcome::Failed, Some(e.to_string()), e.aws_code().map(str::to_owned)),
+            Err(e) => (
+                StepOutcome::Failed,
+                Some(e.to_string()),
+                e.aws_code().map(str::to_owned),
+            ),
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(step, target, ?outcome, duration_ms, error = detail.as_deref(), "step");
@@ -247,7 +258,9 @@ impl Steps {
     }
 
     pub fn wrote_anything(records: &[StepRecord]) -> bool {
-        records.iter().any(|r| r.outcome == StepOutcome::Ok && is_write(&r.step))
+        records
+            .iter()
+            .any(|r| r.outcome == StepOutcome::Ok && is_write(&r.step))
     }
 }
 

@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::finding::{Incident, Subject, Triage};
 use crate::iam::{self, Identity};
 use crate::names::{RoleName, profile_name_from_arn};
-use crate::plan::{self, FleetFacts, InstanceFacts, InstancePlan, Profile, Revocation, RevocationFacts, Step, TagValue};
+use crate::plan::{
+    self, FleetFacts, InstanceFacts, InstancePlan, Profile, Revocation, RevocationFacts, Step, TagValue,
+};
 use crate::report::{
     CutoffReport, CutoffStatus, FindingSummary, InstanceReport, Outcome, Report, Response, RoleSummary, Steps,
 };
@@ -31,7 +33,11 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(sdk: &SdkConfig) -> Self {
-        Self { iam: aws_sdk_iam::Client::new(sdk), ec2: aws_sdk_ec2::Client::new(sdk), sts: aws_sdk_sts::Client::new(sdk) }
+        Self {
+            iam: aws_sdk_iam::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+        }
     }
 
     pub fn region(&self) -> Option<String> {
@@ -43,7 +49,13 @@ impl Clients {
         if self.region().as_deref() == Some(region) {
             return self.ec2.clone();
         }
-        aws_sdk_ec2::Client::from_conf(self.ec2.config().to_builder().region(Region::new(region.to_owned())).build())
+        aws_sdk_ec2::Client::from_conf(
+            self.ec2
+                .config()
+                .to_builder()
+                .region(Region::new(region.to_owned()))
+                .build(),
+        )
     }
 }
 
@@ -55,12 +67,18 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, clients: Clients) -> Self {
-        Self { config, clients, identity: OnceCell::new() }
+        Self {
+            config,
+            clients,
+            identity: OnceCell::new(),
+        }
     }
 
     /// Our account and role: asked once per process, on first use rather than at start-up.
     async fn identity(&self) -> Result<&Identity> {
-        self.identity.get_or_try_init(|| iam::caller_identity(&self.clients.sts)).await
+        self.identity
+            .get_or_try_init(|| iam::caller_identity(&self.clients.sts))
+            .await
     }
 }
 
@@ -76,7 +94,10 @@ pub async fn handle(app: &App, payload: Value) -> Handled {
         Err(e) => {
             let mut report = Report::new(FindingSummary::default(), app.config.dry_run);
             report.fail(&e);
-            return Handled { response: Response::Single(Box::new(report)), failure: Some(e) };
+            return Handled {
+                response: Response::Single(Box::new(report)),
+                failure: Some(e),
+            };
         }
     };
     let mut results = Vec::new();
@@ -86,23 +107,42 @@ pub async fn handle(app: &App, payload: Value) -> Handled {
     }
     if !payload.batch {
         let (report, failure) = results.pop().expect("a single payload has one item");
-        return Handled { response: Response::Single(Box::new(report)), failure };
+        return Handled {
+            response: Response::Single(Box::new(report)),
+            failure,
+        };
     }
     let failed: Vec<String> = results
         .iter()
         .enumerate()
         .filter_map(|(i, (_, err))| err.as_ref().map(|e| format!("[{i}] {e}")))
         .collect();
-    let failure = (!failed.is_empty())
-        .then(|| Error::RemediationFailed(format!("{} of {} events failed: {}", failed.len(), results.len(), failed.join("; "))));
+    let failure = (!failed.is_empty()).then(|| {
+        Error::RemediationFailed(format!(
+            "{} of {} events failed: {}",
+            failed.len(),
+            results.len(),
+            failed.join("; ")
+        ))
+    });
     let reports: Vec<Report> = results.into_iter().map(|(r, _)| r).collect();
-    let outcome = if failure.is_some() { Outcome::Failed } else { batch_outcome(&reports) };
-    Handled { response: Response::Batch { outcome, reports }, failure }
+    let outcome = if failure.is_some() {
+        Outcome::Failed
+    } else {
+        batch_outcome(&reports)
+    };
+    Handled {
+        response: Response::Batch { outcome, reports },
+        failure,
+    }
 }
 
 fn batch_outcome(reports: &[Report]) -> Outcome {
     let any = |o| reports.iter().any(|r| r.outcome == o);
-    [Outcome::Remediated, Outcome::Planned, Outcome::AlreadyRemediated].into_iter().find(|o| any(*o)).unwrap_or(Outcome::Skipped)
+    [Outcome::Remediated, Outcome::Planned, Outcome::AlreadyRemediated]
+        .into_iter()
+        .find(|o| any(*o))
+        .unwrap_or(Outcome::Skipped)
 }
 
 /// Handle one event or manual request.
@@ -120,8 +160,11 @@ pub async fn respond(app: &App, item: Result<Triage>) -> (Report, Option<Error>)
             (report, None)
         }
         Ok(Triage::Act(incident)) => {
-            let span = info_span!("remediate", finding_id = incident.summary.id.as_deref().unwrap_or("manual"));
-            remediate(app, *incident).instrument(span).await
+            let span = info_span!(
+                "remediate",
+                finding_id = incident.summary.id.as_deref().unwrap_or("manual")
+            );
+            remediate(app, incident).instrument(span).await
         }
     }
 }
@@ -155,7 +198,11 @@ fn skip(report: &mut Report, reason: String) -> Result<Outcome> {
 
 async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, report: &mut Report) -> Result<Outcome> {
     let identity = app.identity().await?;
-    let account = incident.summary.account_id.clone().unwrap_or_else(|| identity.account.clone());
+    let account = incident
+        .summary
+        .account_id
+        .clone()
+        .unwrap_or_else(|| identity.account.clone());
     if account != identity.account {
         let reason = format!(
             "the finding is for account {account}, and this function acts in account {} only: not acting on a role of the same name here",
@@ -165,7 +212,12 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     }
     let region = match incident.summary.region.clone().or_else(|| app.clients.region()) {
         Some(r) => r,
-        None => return Err(Error::bad_input("detail.region", "missing, and no default region is configured")),
+        None => {
+            return Err(Error::bad_input(
+                "detail.region",
+                "missing, and no default region is configured",
+            ));
+        }
     };
     report.finding.account_id = Some(account);
     report.finding.region = Some(region.clone());
@@ -173,24 +225,41 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     let iam = &app.clients.iam;
 
     let (role_name, expected_role_id, named_instance) = match &incident.subject {
-        Subject::Finding { role, role_id, instance } => (role.clone(), role_id.clone(), instance.clone()),
+        Subject::Finding {
+            role,
+            role_id,
+            instance,
+        } => (role.clone(), role_id.clone(), instance.clone()),
         Subject::Role(role) => (role.clone(), None, None),
         Subject::Instance(id) => {
             let role = role_of_instance(app, &ec2, id.as_str(), &region, steps).await?;
             (role, None, Some(id.clone()))
         }
     };
-    report.role = Some(RoleSummary { name: role_name.to_string(), arn: None });
+    report.role = Some(RoleSummary {
+        name: role_name.to_string(),
+        arn: None,
+    });
 
     // Containment first: only the role's own facts gate the revocation.
     let (role, existing) = tokio::try_join!(
         steps.run("GetRole", role_name.as_str(), iam::get_role(iam, &role_name)),
-        steps.run("GetRolePolicy", role_name.as_str(), iam::get_revocation(iam, &role_name)),
+        steps.run(
+            "GetRolePolicy",
+            role_name.as_str(),
+            iam::get_revocation(iam, &role_name)
+        ),
     )?;
     let Some(role) = role else {
-        return skip(report, format!("role {role_name} does not exist: it was deleted, and its sessions died with it"));
+        return skip(
+            report,
+            format!("role {role_name} does not exist: it was deleted, and its sessions died with it"),
+        );
     };
-    report.role = Some(RoleSummary { name: role.name.clone(), arn: Some(role.arn.clone()) });
+    report.role = Some(RoleSummary {
+        name: role.name.clone(),
+        arn: Some(role.arn.clone()),
+    });
     let (decision, warnings) = plan::revocation(&RevocationFacts {
         role: &role,
         expected_role_id: expected_role_id.as_deref(),
@@ -203,7 +272,10 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     report.warnings.extend(warnings);
     let cutoff = match &decision {
         Revocation::Refuse(reason) => {
-            return skip(report, format!("{reason}. Its sessions were NOT revoked: respond by hand"));
+            return skip(
+                report,
+                format!("{reason}. Its sessions were NOT revoked: respond by hand"),
+            );
         }
         Revocation::Write(c) | Revocation::Keep(c) => *c,
     };
@@ -213,23 +285,39 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
         match decision {
             Revocation::Write(c) if !dry_run => {
                 info!(role = %role_name, cutoff = %cutoff_text, "revoking sessions issued before the cut-off");
-                steps.run("PutRolePolicy", role_name.as_str(), iam::put_revocation(iam, &role_name, c)).await
+                steps
+                    .run(
+                        "PutRolePolicy",
+                        role_name.as_str(),
+                        iam::put_revocation(iam, &role_name, c),
+                    )
+                    .await
             }
             Revocation::Write(_) => {
-                steps.planned("PutRolePolicy", role_name.as_str(), format!("deny sessions issued before {cutoff_text}"));
+                steps.planned(
+                    "PutRolePolicy",
+                    role_name.as_str(),
+                    format!("deny sessions issued before {cutoff_text}"),
+                );
                 Ok(())
             }
             _ => Ok(()),
         }
     };
-    let (written, fleet) = tokio::join!(write, discover_fleet(iam, &ec2, &role_name, named_instance.as_ref(), steps));
+    let (written, fleet) = tokio::join!(
+        write,
+        discover_fleet(iam, &ec2, &role_name, named_instance.as_ref(), steps)
+    );
     let status = match (&decision, dry_run, &written) {
         (Revocation::Keep(_), ..) => CutoffStatus::Existing,
         (_, true, _) => CutoffStatus::Planned,
         (_, false, Ok(())) => CutoffStatus::Written,
         (_, false, Err(_)) => CutoffStatus::Failed,
     };
-    report.cutoff = Some(CutoffReport { at: cutoff_text, status });
+    report.cutoff = Some(CutoffReport {
+        at: cutoff_text,
+        status,
+    });
     // If the revocation failed, the instances' credentials still work: leave them alone.
     written?;
     let fleet = fleet?;
@@ -269,11 +357,21 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
         return Ok(Outcome::Planned);
     }
     let records = steps.snapshot();
-    Ok(if Steps::wrote_anything(&records) { Outcome::Remediated } else { Outcome::AlreadyRemediated })
+    Ok(if Steps::wrote_anything(&records) {
+        Outcome::Remediated
+    } else {
+        Outcome::AlreadyRemediated
+    })
 }
 
 /// For `{"instanceId"}`: the role its current profile holds.
-async fn role_of_instance(app: &App, ec2: &aws_sdk_ec2::Client, id: &str, region: &str, steps: &Steps) -> Result<RoleName> {
+async fn role_of_instance(
+    app: &App,
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    region: &str,
+    steps: &Steps,
+) -> Result<RoleName> {
     let assoc = steps
         .run("DescribeIamInstanceProfileAssociations", id, ec2::current_association_of(ec2, id))
         .await?
@@ -283,8 +381,15 @@ async fn role_of_instance(app: &App, ec2: &aws_sdk_ec2::Client, id: &str, region
         })?;
     let profile = profile_name_from_arn(&assoc.profile_arn)
         .ok_or_else(|| Error::Unexpected(format!("{} is not an instance-profile ARN", assoc.profile_arn)))?;
-    let role = steps.run("GetInstanceProfile", profile, iam::role_of_instance_profile(&app.clients.iam, profile)).await?;
-    let role = role.ok_or_else(|| Error::bad_input("instanceId", format!("{id}'s instance profile {profile} holds no role")))?;
+    let role = steps
+        .run(
+            "GetInstanceProfile",
+            profile,
+            iam::role_of_instance_profile(&app.clients.iam, profile),
+        )
+        .await?;
+    let role =
+        role.ok_or_else(|| Error::bad_input("instanceId", format!("{id}'s instance profile {profile} holds no role")))?;
     RoleName::parse(&role).map_err(Error::Unexpected)
 }
 
@@ -303,11 +408,22 @@ async fn discover_fleet(
     steps: &Steps,
 ) -> Result<Fleet> {
     let (profiles, associations): (Vec<String>, HashMap<String, plan::Association>) = tokio::try_join!(
-        steps.run("ListInstanceProfilesForRole", role.as_str(), iam::instance_profiles_for_role(iam, role)),
-        steps.run("DescribeIamInstanceProfileAssociations", "region", ec2::current_associations(ec2)),
+        steps.run(
+            "ListInstanceProfilesForRole",
+            role.as_str(),
+            iam::instance_profiles_for_role(iam, role)
+        ),
+        steps.run(
+            "DescribeIamInstanceProfileAssociations",
+            "region",
+            ec2::current_associations(ec2)
+        ),
     )?;
-    let mut ids: Vec<String> =
-        associations.iter().filter(|(_, a)| profiles.contains(&a.profile_arn)).map(|(id, _)| id.clone()).collect();
+    let mut ids: Vec<String> = associations
+        .iter()
+        .filter(|(_, a)| profiles.contains(&a.profile_arn))
+        .map(|(id, _)| id.clone())
+        .collect();
     if let Some(named) = named
         && !ids.iter().any(|i| i == named.as_str())
     {
@@ -317,10 +433,22 @@ async fn discover_fleet(
     let found = if ids.is_empty() {
         Vec::new()
     } else {
-        steps.run("DescribeInstances", &format!("{} instance(s)", ids.len()), ec2::describe_instances(ec2, &ids, &associations)).await?
+        steps
+            .run(
+                "DescribeInstances",
+                &format!("{} instance(s)", ids.len()),
+                ec2::describe_instances(ec2, &ids, &associations),
+            )
+            .await?
     };
-    let (named_facts, siblings): (Vec<_>, Vec<_>) = found.into_iter().partition(|f| named.is_some_and(|n| n.as_str() == f.id));
-    Ok(Fleet { profiles, named: named_facts.into_iter().next(), siblings })
+    let (named_facts, siblings): (Vec<_>, Vec<_>) = found
+        .into_iter()
+        .partition(|f| named.is_some_and(|n| n.as_str() == f.id));
+    Ok(Fleet {
+        profiles,
+        named: named_facts.into_iter().next(),
+        siblings,
+    })
 }
 
 fn step_name(step: &Step) -> &'static str {
@@ -402,9 +530,20 @@ async fn execute(
                 detached = true;
                 steps.run(name, id, ec2::disassociate(ec2_client, association_id)).await
             }
-            Step::AwaitDisassociated => steps.run(name, id, ec2::await_disassociated(ec2_client, id, timeout)).await,
-            Step::Associate(profile) => steps.run(name, id, ec2::associate(ec2_client, id, profile)).await.map(drop),
-            Step::AwaitAssociated(profile) => steps.run(name, id, ec2::await_associated(ec2_client, id, profile, timeout)).await,
+            Step::AwaitDisassociated => {
+                steps
+                    .run(name, id, ec2::await_disassociated(ec2_client, id, timeout))
+                    .await
+            }
+            Step::Associate(profile) => steps
+                .run(name, id, ec2::associate(ec2_client, id, profile))
+                .await
+                .map(drop),
+            Step::AwaitAssociated(profile) => {
+                steps
+                    .run(name, id, ec2::await_associated(ec2_client, id, profile, timeout))
+                    .await
+            }
             Step::Reboot => steps.run(name, id, ec2::reboot(ec2_client, id)).await,
         };
         if let Err(e) = result {

@@ -31,7 +31,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [Action::Revoke, Action::Cycle, Action::CycleReboot, Action::Isolate, Action::Ignore];
+    pub const ALL: [Action; 5] = [
+        Action::Revoke,
+        Action::Cycle,
+        Action::CycleReboot,
+        Action::Isolate,
+        Action::Ignore,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,23 +101,38 @@ pub fn choose_action(
     default: Action,
 ) -> ChosenAction {
     if let Some(action) = override_action {
-        return ChosenAction { action, source: ActionSource::Payload, warning: None };
+        return ChosenAction {
+            action,
+            source: ActionSource::Payload,
+            warning: None,
+        };
     }
-    for (tags, source, owner) in
-        [(instance_tags, ActionSource::InstanceTag, "instance"), (role_tags, ActionSource::RoleTag, "role")]
-    {
+    for (tags, source, owner) in [
+        (instance_tags, ActionSource::InstanceTag, "instance"),
+        (role_tags, ActionSource::RoleTag, "role"),
+    ] {
         if let Some(value) = tags.get(tag_key) {
             return match value.parse() {
-                Ok(action) => ChosenAction { action, source, warning: None },
+                Ok(action) => ChosenAction {
+                    action,
+                    source,
+                    warning: None,
+                },
                 Err(why) => ChosenAction {
                     action: default,
                     source: ActionSource::Default,
-                    warning: Some(format!("{owner} tag {tag_key}: {why}; used the default action {default}")),
+                    warning: Some(format!(
+                        "{owner} tag {tag_key}: {why}; used the default action {default}"
+                    )),
                 },
             };
         }
     }
-    ChosenAction { action: default, source: ActionSource::Default, warning: None }
+    ChosenAction {
+        action: default,
+        source: ActionSource::Default,
+        warning: None,
+    }
 }
 
 /// What we know about a role when deciding whether it may be touched.
@@ -122,9 +143,16 @@ pub struct RoleIdentity<'a> {
 }
 
 /// Why a role must not be changed, if it must not.
-pub fn protection_reason(role: &RoleIdentity<'_>, protected_roles: &[String], own_role: Option<&str>) -> Option<String> {
+pub fn protection_reason(
+    role: &RoleIdentity<'_>,
+    protected_roles: &[String],
+    own_role: Option<&str>,
+) -> Option<String> {
     if role.path.starts_with(SERVICE_LINKED_PATH) {
-        return Some(format!("role {} is a service-linked role (path {})", role.name, role.path));
+        return Some(format!(
+            "role {} is a service-linked role (path {})",
+            role.name, role.path
+        ));
     }
     if own_role == Some(role.name) {
         return Some(format!("role {} is this function's own execution role", role.name));
@@ -132,7 +160,11 @@ pub fn protection_reason(role: &RoleIdentity<'_>, protected_roles: &[String], ow
     if protected_roles.iter().any(|p| p == role.name) {
         return Some(format!("role {} is listed in PROTECTED_ROLES", role.name));
     }
-    if role.tags.get(PROTECTED_TAG).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+    if role
+        .tags
+        .get(PROTECTED_TAG)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
         return Some(format!("role {} is tagged {PROTECTED_TAG}=true", role.name));
     }
     None
@@ -157,9 +189,18 @@ mod tests {
 
         assert_eq!(pick(Some(Action::Ignore), &inst, &role).source, ActionSource::Payload);
         assert_eq!(pick(Some(Action::Ignore), &inst, &role).action, Action::Ignore);
-        assert_eq!((pick(None, &inst, &role).action, pick(None, &inst, &role).source), (Action::Cycle, ActionSource::InstanceTag));
-        assert_eq!((pick(None, &none, &role).action, pick(None, &none, &role).source), (Action::Isolate, ActionSource::RoleTag));
-        assert_eq!((pick(None, &none, &none).action, pick(None, &none, &none).source), (Action::Revoke, ActionSource::Default));
+        assert_eq!(
+            (pick(None, &inst, &role).action, pick(None, &inst, &role).source),
+            (Action::Cycle, ActionSource::InstanceTag)
+        );
+        assert_eq!(
+            (pick(None, &none, &role).action, pick(None, &none, &role).source),
+            (Action::Isolate, ActionSource::RoleTag)
+        );
+        assert_eq!(
+            (pick(None, &none, &none).action, pick(None, &none, &none).source),
+            (Action::Revoke, ActionSource::Default)
+        );
     }
 
     #[test]
@@ -172,10 +213,19 @@ mod tests {
     #[test]
     fn unknown_values_fall_back_to_the_default_with_a_warning() {
         // An unknown instance value must not silently defer to the role tag either.
-        let chosen = choose_action(KEY, None, &tags(&[(KEY, "reboot-please")]), &tags(&[(KEY, "cycle")]), Action::Ignore);
+        let chosen = choose_action(
+            KEY,
+            None,
+            &tags(&[(KEY, "reboot-please")]),
+            &tags(&[(KEY, "cycle")]),
+            Action::Ignore,
+        );
         assert_eq!((chosen.action, chosen.source), (Action::Ignore, ActionSource::Default));
         let warning = chosen.warning.unwrap();
-        assert!(warning.contains("instance tag") && warning.contains("reboot-please"), "{warning}");
+        assert!(
+            warning.contains("instance tag") && warning.contains("reboot-please"),
+            "{warning}"
+        );
 
         let chosen = choose_action(KEY, None, &Tags::new(), &tags(&[(KEY, "")]), Action::Revoke);
         assert_eq!(chosen.action, Action::Revoke);
@@ -184,7 +234,13 @@ mod tests {
 
     #[test]
     fn the_tag_key_is_configurable() {
-        let chosen = choose_action("ir:mode", None, &tags(&[("ir:mode", "cycle"), (KEY, "isolate")]), &Tags::new(), Action::Revoke);
+        let chosen = choose_action(
+            "ir:mode",
+            None,
+            &tags(&[("ir:mode", "cycle"), (KEY, "isolate")]),
+            &Tags::new(),
+            Action::Revoke,
+        );
         assert_eq!(chosen.action, Action::Cycle);
     }
 
@@ -194,16 +250,38 @@ mod tests {
         let role = |name, path, tags| RoleIdentity { name, path, tags };
         let listed = vec!["BreakGlass".to_string()];
 
-        let slr = protection_reason(&role("AWSServiceRoleForX", "/aws-service-role/x.amazonaws.com/", &none), &[], None);
+        let slr = protection_reason(
+            &role("AWSServiceRoleForX", "/aws-service-role/x.amazonaws.com/", &none),
+            &[],
+            None,
+        );
         assert!(slr.unwrap().contains("service-linked"));
-        assert!(protection_reason(&role("BreakGlass", "/", &none), &listed, None).unwrap().contains("PROTECTED_ROLES"));
-        assert!(protection_reason(&role("Fn", "/", &none), &[], Some("Fn")).unwrap().contains("own execution role"));
+        assert!(
+            protection_reason(&role("BreakGlass", "/", &none), &listed, None)
+                .unwrap()
+                .contains("PROTECTED_ROLES")
+        );
+        assert!(
+            protection_reason(&role("Fn", "/", &none), &[], Some("Fn"))
+                .unwrap()
+                .contains("own execution role")
+        );
         let tagged = tags(&[(PROTECTED_TAG, "TRUE")]);
-        assert!(protection_reason(&role("Web", "/", &tagged), &[], None).unwrap().contains("tagged"));
+        assert!(
+            protection_reason(&role("Web", "/", &tagged), &[], None)
+                .unwrap()
+                .contains("tagged")
+        );
 
         // Near misses are not protected.
         let not_true = tags(&[(PROTECTED_TAG, "yes")]);
-        assert_eq!(protection_reason(&role("Web", "/", &not_true), &listed, Some("Fn")), None);
-        assert_eq!(protection_reason(&role("breakglass", "/service-role/", &none), &listed, None), None);
+        assert_eq!(
+            protection_reason(&role("Web", "/", &not_true), &listed, Some("Fn")),
+            None
+        );
+        assert_eq!(
+            protection_reason(&role("breakglass", "/service-role/", &none), &listed, None),
+            None
+        );
     }
 }

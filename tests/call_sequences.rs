@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::error::ErrorMetadata;
-use aws_sdk_ec2::operation::associate_iam_instance_profile::{AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput};
+use aws_sdk_ec2::operation::associate_iam_instance_profile::{
+    AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput,
+};
 use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
 use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::{
     DescribeIamInstanceProfileAssociationsError, DescribeIamInstanceProfileAssociationsOutput,
@@ -23,7 +25,9 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
 use aws_sdk_iam::operation::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
-use aws_sdk_iam::operation::list_instance_profiles_for_role::{ListInstanceProfilesForRoleError, ListInstanceProfilesForRoleOutput};
+use aws_sdk_iam::operation::list_instance_profiles_for_role::{
+    ListInstanceProfilesForRoleError, ListInstanceProfilesForRoleOutput,
+};
 use aws_sdk_iam::operation::put_role_policy::{PutRolePolicyError, PutRolePolicyOutput};
 use aws_sdk_iam::types::error::NoSuchEntityException;
 use aws_sdk_iam::types::{InstanceProfile, Role};
@@ -36,7 +40,13 @@ const ROLE: &str = "WebAppRole";
 const ROLE_ID: &str = "AROAEXAMPLEWEBAPPROLE";
 const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
 const PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/WebAppProfile";
-const WRITES: [&str; 5] = ["PutRolePolicy", "CreateTags", "DisassociateIamInstanceProfile", "AssociateIamInstanceProfile", "RebootInstances"];
+const WRITES: [&str; 5] = [
+    "PutRolePolicy",
+    "CreateTags",
+    "DisassociateIamInstanceProfile",
+    "AssociateIamInstanceProfile",
+    "RebootInstances",
+];
 
 #[derive(Default)]
 struct State {
@@ -58,10 +68,15 @@ struct Fake(Arc<Mutex<State>>);
 impl Fake {
     fn new() -> Self {
         let mut state = State {
-            association: Some(("iip-assoc-original".into(), IamInstanceProfileAssociationState::Associated)),
+            association: Some((
+                "iip-assoc-original".into(),
+                IamInstanceProfileAssociationState::Associated,
+            )),
             ..State::default()
         };
-        state.tags.insert("exfil-responder:action".into(), "cycle-reboot".into());
+        state
+            .tags
+            .insert("exfil-responder:action".into(), "cycle-reboot".into());
         Fake(Arc::new(Mutex::new(state)))
     }
 
@@ -70,7 +85,12 @@ impl Fake {
         let mut s = self.0.lock().unwrap();
         s.calls.push(op);
         if s.fail_call == Some(s.calls.len() - 1) {
-            return Some(ErrorMetadata::builder().code("InternalFailure").message(format!("injected failure of {op}")).build());
+            return Some(
+                ErrorMetadata::builder()
+                    .code("InternalFailure")
+                    .message(format!("injected failure of {op}"))
+                    .build(),
+            );
         }
         if WRITES.contains(&op) {
             s.writes.push(op);
@@ -86,20 +106,30 @@ impl Fake {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &self.iam_rules());
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &self.ec2_rules());
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &self.sts_rules());
-        App::new(Config { cycle_timeout: std::time::Duration::from_secs(30), ..Config::default() }, Clients { iam, ec2, sts })
+        App::new(
+            Config {
+                cycle_timeout: std::time::Duration::from_secs(30),
+                ..Config::default()
+            },
+            Clients { iam, ec2, sts },
+        )
     }
 
     fn sts_rules(&self) -> Vec<Rule> {
         let f = self.clone();
-        vec![mock!(aws_sdk_sts::Client::get_caller_identity).then_compute_response(move |_| match f.call("GetCallerIdentity") {
-            Some(e) => MockResponse::Error(GetCallerIdentityError::generic(e)),
-            None => MockResponse::Output(
-                GetCallerIdentityOutput::builder()
-                    .account("123456789012")
-                    .arn("arn:aws:sts::123456789012:assumed-role/exfil-responder-role/exfil-responder")
-                    .build(),
-            ),
-        })]
+        vec![
+            mock!(aws_sdk_sts::Client::get_caller_identity).then_compute_response(move |_| {
+                match f.call("GetCallerIdentity") {
+                    Some(e) => MockResponse::Error(GetCallerIdentityError::generic(e)),
+                    None => MockResponse::Output(
+                        GetCallerIdentityOutput::builder()
+                            .account("123456789012")
+                            .arn("arn:aws:sts::123456789012:assumed-role/exfil-responder-role/exfil-responder")
+                            .build(),
+                    ),
+                }
+            }),
+        ]
     }
 
     fn iam_rules(&self) -> Vec<Rule> {
@@ -109,7 +139,12 @@ impl Fake {
                 Some(e) => MockResponse::Error(GetRoleError::generic(e)),
                 None => {
                     let created = aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000);
-                    let role = Role::builder().path("/").role_name(ROLE).role_id(ROLE_ID).arn(format!("arn:aws:iam::123456789012:role/{ROLE}")).create_date(created);
+                    let role = Role::builder()
+                        .path("/")
+                        .role_name(ROLE)
+                        .role_id(ROLE_ID)
+                        .arn(format!("arn:aws:iam::123456789012:role/{ROLE}"))
+                        .create_date(created);
                     MockResponse::Output(GetRoleOutput::builder().role(role.build().unwrap()).build())
                 }
             }),
@@ -118,20 +153,28 @@ impl Fake {
                     return MockResponse::Error(GetRolePolicyError::generic(e));
                 }
                 match f2.state().policy.clone() {
-                    None => MockResponse::Error(GetRolePolicyError::NoSuchEntityException(NoSuchEntityException::builder().build())),
+                    None => MockResponse::Error(GetRolePolicyError::NoSuchEntityException(
+                        NoSuchEntityException::builder().build(),
+                    )),
                     Some(doc) => {
                         // IAM answers URL-encoded.
-                        let encoded = percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC).to_string();
-                        let out = GetRolePolicyOutput::builder().role_name(ROLE).policy_name("AWSRevokeOlderSessions").policy_document(encoded);
+                        let encoded =
+                            percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC).to_string();
+                        let out = GetRolePolicyOutput::builder()
+                            .role_name(ROLE)
+                            .policy_name("AWSRevokeOlderSessions")
+                            .policy_document(encoded);
                         MockResponse::Output(out.build().unwrap())
                     }
                 }
             }),
-            mock!(aws_sdk_iam::Client::put_role_policy).then_compute_response(move |req| match f3.call("PutRolePolicy") {
-                Some(e) => MockResponse::Error(PutRolePolicyError::generic(e)),
-                None => {
-                    f3.state().policy = req.policy_document().map(str::to_owned);
-                    MockResponse::Output(PutRolePolicyOutput::builder().build())
+            mock!(aws_sdk_iam::Client::put_role_policy).then_compute_response(move |req| {
+                match f3.call("PutRolePolicy") {
+                    Some(e) => MockResponse::Error(PutRolePolicyError::generic(e)),
+                    None => {
+                        f3.state().policy = req.policy_document().map(str::to_owned);
+                        MockResponse::Output(PutRolePolicyOutput::builder().build())
+                    }
                 }
             }),
             mock!(aws_sdk_iam::Client::list_instance_profiles_for_role).then_compute_response(move |_| {
@@ -148,7 +191,12 @@ impl Fake {
                             .set_roles(Some(Vec::new()))
                             .build()
                             .unwrap();
-                        MockResponse::Output(ListInstanceProfilesForRoleOutput::builder().instance_profiles(profile).build().unwrap())
+                        MockResponse::Output(
+                            ListInstanceProfilesForRoleOutput::builder()
+                                .instance_profiles(profile)
+                                .build()
+                                .unwrap(),
+                        )
                     }
                 }
             }),
@@ -156,7 +204,14 @@ impl Fake {
     }
 
     fn ec2_rules(&self) -> Vec<Rule> {
-        let (f1, f2, f3, f4, f5, f6) = (self.clone(), self.clone(), self.clone(), self.clone(), self.clone(), self.clone());
+        let (f1, f2, f3, f4, f5, f6) = (
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+        );
         vec![
             mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations).then_compute_response(move |_| {
                 if let Some(e) = f1.call("DescribeIamInstanceProfileAssociations") {
@@ -167,7 +222,9 @@ impl Fake {
                 // Transitional states last for exactly one look, as if EC2 finished in between.
                 s.association = match s.association.take() {
                     Some((_, IamInstanceProfileAssociationState::Disassociating)) => None,
-                    Some((id, IamInstanceProfileAssociationState::Associating)) => Some((id, IamInstanceProfileAssociationState::Associated)),
+                    Some((id, IamInstanceProfileAssociationState::Associating)) => {
+                        Some((id, IamInstanceProfileAssociationState::Associated))
+                    }
                     other => other,
                 };
                 let listed = listed.map(|(id, state)| {
@@ -175,29 +232,46 @@ impl Fake {
                         .association_id(id)
                         .instance_id(INSTANCE)
                         .state(state)
-                        .iam_instance_profile(IamInstanceProfile::builder().arn(PROFILE).id("AIPAEXAMPLEWEBAPPPROF").build())
+                        .iam_instance_profile(
+                            IamInstanceProfile::builder()
+                                .arn(PROFILE)
+                                .id("AIPAEXAMPLEWEBAPPPROF")
+                                .build(),
+                        )
                         .build()
                 });
-                let out = DescribeIamInstanceProfileAssociationsOutput::builder().set_iam_instance_profile_associations(Some(listed.into_iter().collect()));
+                let out = DescribeIamInstanceProfileAssociationsOutput::builder()
+                    .set_iam_instance_profile_associations(Some(listed.into_iter().collect()));
                 MockResponse::Output(out.build())
             }),
             mock!(aws_sdk_ec2::Client::describe_instances).then_compute_response(move |_| {
                 if let Some(e) = f2.call("DescribeInstances") {
                     return MockResponse::Error(DescribeInstancesError::generic(e));
                 }
-                let tags = f2.state().tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+                let tags = f2
+                    .state()
+                    .tags
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect();
                 let instance = Instance::builder()
                     .instance_id(INSTANCE)
                     .state(InstanceState::builder().name(InstanceStateName::Running).build())
                     .set_tags(Some(tags))
                     .build();
-                MockResponse::Output(DescribeInstancesOutput::builder().reservations(Reservation::builder().instances(instance).build()).build())
+                MockResponse::Output(
+                    DescribeInstancesOutput::builder()
+                        .reservations(Reservation::builder().instances(instance).build())
+                        .build(),
+                )
             }),
             mock!(aws_sdk_ec2::Client::create_tags).then_compute_response(move |req| match f3.call("CreateTags") {
                 Some(e) => MockResponse::Error(CreateTagsError::generic(e)),
                 None => {
                     for t in req.tags() {
-                        f3.state().tags.insert(t.key().unwrap().to_owned(), t.value().unwrap().to_owned());
+                        f3.state()
+                            .tags
+                            .insert(t.key().unwrap().to_owned(), t.value().unwrap().to_owned());
                     }
                     MockResponse::Output(CreateTagsOutput::builder().build())
                 }
@@ -207,8 +281,15 @@ impl Fake {
                     Some(e) => MockResponse::Error(DisassociateIamInstanceProfileError::generic(e)),
                     None => {
                         let mut s = f4.state();
-                        assert_eq!(s.association.as_ref().map(|a| a.0.as_str()), req.association_id(), "detached the wrong association");
-                        s.association = s.association.take().map(|(id, _)| (id, IamInstanceProfileAssociationState::Disassociating));
+                        assert_eq!(
+                            s.association.as_ref().map(|a| a.0.as_str()),
+                            req.association_id(),
+                            "detached the wrong association"
+                        );
+                        s.association = s
+                            .association
+                            .take()
+                            .map(|(id, _)| (id, IamInstanceProfileAssociationState::Disassociating));
                         MockResponse::Output(DisassociateIamInstanceProfileOutput::builder().build())
                     }
                 }
@@ -218,19 +299,35 @@ impl Fake {
                     Some(e) => MockResponse::Error(AssociateIamInstanceProfileError::generic(e)),
                     None => {
                         let mut s = f5.state();
-                        assert!(s.association.is_none(), "associated while another association exists (EC2 answers IncorrectState)");
-                        assert_eq!(req.iam_instance_profile().and_then(|p| p.arn()), Some(PROFILE), "attached another profile");
+                        assert!(
+                            s.association.is_none(),
+                            "associated while another association exists (EC2 answers IncorrectState)"
+                        );
+                        assert_eq!(
+                            req.iam_instance_profile().and_then(|p| p.arn()),
+                            Some(PROFILE),
+                            "attached another profile"
+                        );
                         s.associations_made += 1;
                         let id = format!("iip-assoc-new{}", s.associations_made);
                         s.association = Some((id.clone(), IamInstanceProfileAssociationState::Associating));
-                        let assoc = IamInstanceProfileAssociation::builder().association_id(id).state(IamInstanceProfileAssociationState::Associating).build();
-                        MockResponse::Output(AssociateIamInstanceProfileOutput::builder().iam_instance_profile_association(assoc).build())
+                        let assoc = IamInstanceProfileAssociation::builder()
+                            .association_id(id)
+                            .state(IamInstanceProfileAssociationState::Associating)
+                            .build();
+                        MockResponse::Output(
+                            AssociateIamInstanceProfileOutput::builder()
+                                .iam_instance_profile_association(assoc)
+                                .build(),
+                        )
                     }
                 }
             }),
-            mock!(aws_sdk_ec2::Client::reboot_instances).then_compute_response(move |_| match f6.call("RebootInstances") {
-                Some(e) => MockResponse::Error(RebootInstancesError::generic(e)),
-                None => MockResponse::Output(RebootInstancesOutput::builder().build()),
+            mock!(aws_sdk_ec2::Client::reboot_instances).then_compute_response(move |_| {
+                match f6.call("RebootInstances") {
+                    Some(e) => MockResponse::Error(RebootInstancesError::generic(e)),
+                    None => MockResponse::Output(RebootInstancesOutput::builder().build()),
+                }
             }),
         ]
     }
@@ -243,16 +340,27 @@ fn event() -> Value {
 
 async fn run(fake: &Fake) -> (Value, bool) {
     let handled = handle(&fake.app(), event()).await;
-    (serde_json::to_value(&handled.response).unwrap(), handled.failure.is_none())
+    (
+        serde_json::to_value(&handled.response).unwrap(),
+        handled.failure.is_none(),
+    )
 }
 
 fn assert_fully_remediated(fake: &Fake) {
     let s = fake.state();
-    assert!(s.policy.as_deref().is_some_and(|p| p.contains("aws:TokenIssueTime")), "no revocation");
+    assert!(
+        s.policy.as_deref().is_some_and(|p| p.contains("aws:TokenIssueTime")),
+        "no revocation"
+    );
     let (id, state) = s.association.clone().expect("the profile is attached");
     assert!(id.starts_with("iip-assoc-new"), "not re-associated: {id}");
     assert_eq!(state, IamInstanceProfileAssociationState::Associated);
-    for tag in ["exfil-responder:profile", "exfil-responder:cycled-at", "exfil-responder:rebooted-at", "exfil-responder:finding"] {
+    for tag in [
+        "exfil-responder:profile",
+        "exfil-responder:cycled-at",
+        "exfil-responder:rebooted-at",
+        "exfil-responder:finding",
+    ] {
         assert!(s.tags.contains_key(tag), "missing {tag}: {:?}", s.tags);
     }
 }
@@ -281,17 +389,45 @@ async fn the_happy_path_calls_in_a_safe_order() {
     let put = s.calls.iter().position(|c| *c == "PutRolePolicy").unwrap();
     let mut gate = s.calls[..put].to_vec();
     gate.sort();
-    assert!(gate.iter().all(|c| ["GetCallerIdentity", "GetRole", "GetRolePolicy", "ListInstanceProfilesForRole", "DescribeIamInstanceProfileAssociations"].contains(c)), "{gate:?}");
+    assert!(
+        gate.iter().all(|c| [
+            "GetCallerIdentity",
+            "GetRole",
+            "GetRolePolicy",
+            "ListInstanceProfilesForRole",
+            "DescribeIamInstanceProfileAssociations"
+        ]
+        .contains(c)),
+        "{gate:?}"
+    );
     assert!(gate.contains(&"GetRole") && gate.contains(&"GetRolePolicy"));
     // The profile is detached only after the marker is written, and re-attached only once gone.
-    let idx = |op: &str, nth: usize| s.calls.iter().enumerate().filter(|(_, c)| **c == op).nth(nth).unwrap().0;
+    let idx = |op: &str, nth: usize| {
+        s.calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == op)
+            .nth(nth)
+            .unwrap()
+            .0
+    };
     assert!(idx("CreateTags", 0) < idx("DisassociateIamInstanceProfile", 0));
     assert!(idx("DisassociateIamInstanceProfile", 0) < idx("AssociateIamInstanceProfile", 0));
     assert!(idx("AssociateIamInstanceProfile", 0) < idx("RebootInstances", 0));
     // Every step is in the report, timed.
     let steps = report["steps"].as_array().unwrap();
-    assert_eq!(steps.iter().filter(|st| WRITES.contains(&st["step"].as_str().unwrap())).count(), HAPPY_WRITES.len());
-    assert!(steps.iter().all(|st| st["outcome"] == "ok" && st["durationMs"].is_u64()));
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|st| WRITES.contains(&st["step"].as_str().unwrap()))
+            .count(),
+        HAPPY_WRITES.len()
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|st| st["outcome"] == "ok" && st["durationMs"].is_u64())
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -311,11 +447,19 @@ async fn each_call_failing_in_turn_is_reported_and_a_retry_completes_without_rep
         assert_eq!(report["outcome"], "failed", "call {k} ({op})");
         assert!(report["outcomeReason"].is_string(), "call {k} ({op})");
         if *op != "GetCallerIdentity" {
-            let failed: Vec<&Value> = report["steps"].as_array().unwrap().iter().filter(|st| st["outcome"] == "failed").collect();
+            let failed: Vec<&Value> = report["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|st| st["outcome"] == "failed")
+                .collect();
             assert_eq!(failed.len(), 1, "call {k} ({op}): {report:#}");
             assert_eq!(failed[0]["errorCode"], "InternalFailure", "call {k} ({op})");
             let step = failed[0]["step"].as_str().unwrap();
-            assert!(step == *op || (op.starts_with("Describe") && step.starts_with("Await")), "call {k} ({op}) reported as {step}");
+            assert!(
+                step == *op || (op.starts_with("Describe") && step.starts_with("Await")),
+                "call {k} ({op}) reported as {step}"
+            );
         }
         let written_before = fake.state().writes.clone();
 
@@ -334,7 +478,10 @@ async fn each_call_failing_in_turn_is_reported_and_a_retry_completes_without_rep
             expected.push("RebootInstances");
         }
         expected.sort();
-        assert_eq!(all_writes, expected, "call {k} ({op}): writes before the failure were {written_before:?}");
+        assert_eq!(
+            all_writes, expected,
+            "call {k} ({op}): writes before the failure were {written_before:?}"
+        );
     }
 }
 

@@ -9,7 +9,10 @@ use exfil_responder::rules::Action;
 enum Expect {
     /// Act on the finding's role WebAppRole and instance i-0a1b2c3d4e5f60718.
     Finding,
-    ManualInstance { action: Option<Action>, dry_run: bool },
+    ManualInstance {
+        action: Option<Action>,
+        dry_run: bool,
+    },
     ManualRole,
     /// Skipped, with a reason containing this text.
     Skip(&'static str),
@@ -20,11 +23,21 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
     Some(match file {
         "outside-aws.json" | "inside-aws.json" | "legacy-type.json" => vec![Finding],
         "sample-finding.json" => vec![Skip("sample finding")],
-        "ec2-port-probe.json" => vec![Skip("Recon:EC2/PortProbeUnprotectedPort is not an EC2 instance-credential exfiltration finding")],
-        "iam-user-key.json" => vec![Skip("MaliciousIPCaller is not an EC2 instance-credential exfiltration finding")],
+        "ec2-port-probe.json" => vec![Skip(
+            "Recon:EC2/PortProbeUnprotectedPort is not an EC2 instance-credential exfiltration finding",
+        )],
+        "iam-user-key.json" => vec![Skip(
+            "MaliciousIPCaller is not an EC2 instance-credential exfiltration finding",
+        )],
         "batch-two-events.json" => vec![Finding, Skip("PortProbeUnprotectedPort")],
-        "manual-instance.json" => vec![ManualInstance { action: Some(Action::Cycle), dry_run: false }],
-        "manual-dry-run.json" => vec![ManualInstance { action: None, dry_run: true }],
+        "manual-instance.json" => vec![ManualInstance {
+            action: Some(Action::Cycle),
+            dry_run: false,
+        }],
+        "manual-dry-run.json" => vec![ManualInstance {
+            action: None,
+            dry_run: true,
+        }],
         "manual-role.json" => vec![ManualRole],
         _ => return None,
     })
@@ -37,7 +50,8 @@ fn every_event_file_parses_to_its_expected_decision() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        let expected = expectations(&file).unwrap_or_else(|| panic!("events/{file} has no expectation in tests/events.rs"));
+        let expected =
+            expectations(&file).unwrap_or_else(|| panic!("events/{file} has no expectation in tests/events.rs"));
         let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let payload = parse_payload(value).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(payload.batch, expected.len() > 1, "{file}");
@@ -47,20 +61,41 @@ fn every_event_file_parses_to_its_expected_decision() {
             let triage = item.unwrap_or_else(|e| panic!("{file}: {e}"));
             match (triage, want) {
                 (Triage::Act(incident), Expect::Finding) => {
-                    let Subject::Finding { role, role_id, instance } = &incident.subject else { panic!("{file}: {:?}", incident.subject) };
+                    let Subject::Finding {
+                        role,
+                        role_id,
+                        instance,
+                    } = &incident.subject
+                    else {
+                        panic!("{file}: {:?}", incident.subject)
+                    };
                     assert_eq!(role.as_str(), "WebAppRole", "{file}");
                     assert_eq!(role_id.as_deref(), Some("AROAEXAMPLEWEBAPPROLE"), "{file}");
-                    assert_eq!(instance.as_ref().map(|i| i.as_str()), Some("i-0a1b2c3d4e5f60718"), "{file}");
+                    assert_eq!(
+                        instance.as_ref().map(|i| i.as_str()),
+                        Some("i-0a1b2c3d4e5f60718"),
+                        "{file}"
+                    );
                     assert!(incident.first_seen.is_some(), "{file}");
                     assert!(incident.summary.severity.is_some(), "{file}");
                 }
                 (Triage::Act(incident), Expect::ManualInstance { action, dry_run }) => {
-                    assert!(matches!(&incident.subject, Subject::Instance(i) if i.as_str() == "i-0a1b2c3d4e5f60718"), "{file}");
-                    assert_eq!((incident.action_override, incident.dry_run_requested), (action, dry_run), "{file}");
+                    assert!(
+                        matches!(&incident.subject, Subject::Instance(i) if i.as_str() == "i-0a1b2c3d4e5f60718"),
+                        "{file}"
+                    );
+                    assert_eq!(
+                        (incident.action_override, incident.dry_run_requested),
+                        (action, dry_run),
+                        "{file}"
+                    );
                     assert!(incident.request_reason.is_some(), "{file}");
                 }
                 (Triage::Act(incident), Expect::ManualRole) => {
-                    assert!(matches!(&incident.subject, Subject::Role(r) if r.as_str() == "WebAppRole"), "{file}");
+                    assert!(
+                        matches!(&incident.subject, Subject::Role(r) if r.as_str() == "WebAppRole"),
+                        "{file}"
+                    );
                 }
                 (Triage::Skip { reason, .. }, Expect::Skip(text)) => assert!(reason.contains(text), "{file}: {reason}"),
                 (got, want) => panic!("{file}: expected {want:?}, got {got:?}"),

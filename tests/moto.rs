@@ -26,7 +26,13 @@ async fn world(role_tags: &[(&str, &str)]) -> World {
     let sdk = moto.sdk().await;
     let account = Account::new(&sdk);
     let role = account.role("WebAppRole", role_tags).await;
-    World { moto, sdk, account, recorder: Recorder::default(), role }
+    World {
+        moto,
+        sdk,
+        account,
+        recorder: Recorder::default(),
+        role,
+    }
 }
 
 impl World {
@@ -44,12 +50,23 @@ impl World {
     }
 
     async fn cutoff(&self) -> chrono::DateTime<Utc> {
-        cutoff_of(&self.account.revocation(&self.role.name).await.expect("a revocation policy"))
+        cutoff_of(
+            &self
+                .account
+                .revocation(&self.role.name)
+                .await
+                .expect("a revocation policy"),
+        )
     }
 }
 
 fn instance_report<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["instances"].as_array().unwrap().iter().find(|i| i["instanceId"] == id).unwrap_or_else(|| panic!("{id} not in {report:#}"))
+    report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instanceId"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {report:#}"))
 }
 
 #[tokio::test]
@@ -66,11 +83,17 @@ async fn revoke_only_writes_the_policy_and_leaves_the_instance_as_it_was() {
     assert_eq!(w.account.policy_names(&w.role.name).await, ["AWSRevokeOlderSessions"]);
     let cutoff = w.cutoff().await;
     assert!(cutoff >= started && cutoff <= Utc::now(), "cut-off {cutoff} is not now");
-    assert_eq!(report["cutoff"], json!({"at": cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "status": "written"}));
+    assert_eq!(
+        report["cutoff"],
+        json!({"at": cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "status": "written"})
+    );
     assert_eq!(w.account.association(&named).await, before);
     assert_eq!(w.recorder.writes(), ["PutRolePolicy"]);
     let inst = instance_report(&report, &named);
-    assert_eq!((inst["action"].as_str(), inst["actionSource"].as_str()), (Some("revoke"), Some("default")));
+    assert_eq!(
+        (inst["action"].as_str(), inst["actionSource"].as_str()),
+        (Some("revoke"), Some("default"))
+    );
     assert_eq!(inst["result"], "credentials revoked, recovers at next rotation");
 }
 
@@ -94,11 +117,19 @@ async fn cycle_reattaches_the_same_profile_through_a_new_association() {
     let tags = w.account.tags(&named).await;
     assert_eq!(tags["exfil-responder:profile"], w.role.profile_arn);
     assert_eq!(tags["exfil-responder:finding"], "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b");
-    let cycled_at: chrono::DateTime<Utc> = chrono::DateTime::parse_from_rfc3339(&tags["exfil-responder:cycled-at"]).unwrap().into();
+    let cycled_at: chrono::DateTime<Utc> = chrono::DateTime::parse_from_rfc3339(&tags["exfil-responder:cycled-at"])
+        .unwrap()
+        .into();
     assert!(cycled_at >= w.cutoff().await, "re-attached before the cut-off");
     assert_eq!(
         w.recorder.writes(),
-        ["PutRolePolicy", "CreateTags", "DisassociateIamInstanceProfile", "AssociateIamInstanceProfile", "CreateTags"]
+        [
+            "PutRolePolicy",
+            "CreateTags",
+            "DisassociateIamInstanceProfile",
+            "AssociateIamInstanceProfile",
+            "CreateTags"
+        ]
     );
     assert_eq!(instance_report(&report, &named)["actionSource"], "instance-tag");
 }
@@ -142,13 +173,25 @@ async fn isolate_with_a_quarantine_profile_swaps_it_in() {
     let w = world(&[]).await;
     w.account.role("QuarantineRole", &[]).await; // profile QuarantineRoleProfile
     let named = w.instance(&[(KEY, "isolate")]).await;
-    let config = Config { quarantine_profile: Some("QuarantineRoleProfile".into()), ..Config::default() };
+    let config = Config {
+        quarantine_profile: Some("QuarantineRoleProfile".into()),
+        ..Config::default()
+    };
 
-    let (report, ok) = w.run_with(finding("outside-aws.json", &w.role, Some(&named)), config).await;
+    let (report, ok) = w
+        .run_with(finding("outside-aws.json", &w.role, Some(&named)), config)
+        .await;
 
     assert!(ok, "{report:#}");
-    let (_, profile) = w.account.association(&named).await.expect("quarantine profile attached");
-    assert!(profile.ends_with(":instance-profile/QuarantineRoleProfile"), "{profile}");
+    let (_, profile) = w
+        .account
+        .association(&named)
+        .await
+        .expect("quarantine profile attached");
+    assert!(
+        profile.ends_with(":instance-profile/QuarantineRoleProfile"),
+        "{profile}"
+    );
 }
 
 #[tokio::test]
@@ -160,10 +203,18 @@ async fn ignore_leaves_the_instance_but_still_revokes_the_role() {
     let (report, ok) = w.run(finding("outside-aws.json", &w.role, Some(&named))).await;
 
     assert!(ok, "{report:#}");
-    assert_eq!((w.account.association(&named).await, w.account.tags(&named).await), before);
+    assert_eq!(
+        (w.account.association(&named).await, w.account.tags(&named).await),
+        before
+    );
     assert!(w.account.revocation(&w.role.name).await.is_some());
     assert_eq!(w.recorder.writes(), ["PutRolePolicy"]);
-    assert!(instance_report(&report, &named)["result"].as_str().unwrap().starts_with("ignored"));
+    assert!(
+        instance_report(&report, &named)["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("ignored")
+    );
 }
 
 #[tokio::test]
@@ -175,7 +226,12 @@ async fn a_protected_role_is_refused_and_nothing_is_written() {
 
     assert!(ok, "a refusal is not a retryable failure: {report:#}");
     assert_eq!(report["outcome"], "skipped");
-    assert!(report["outcomeReason"].as_str().unwrap().contains("tagged exfil-responder:protected=true"));
+    assert!(
+        report["outcomeReason"]
+            .as_str()
+            .unwrap()
+            .contains("tagged exfil-responder:protected=true")
+    );
     assert!(w.recorder.writes().is_empty());
     assert!(w.account.policy_names(&w.role.name).await.is_empty());
 }
@@ -183,7 +239,10 @@ async fn a_protected_role_is_refused_and_nothing_is_written() {
 #[tokio::test]
 async fn a_role_listed_in_config_is_refused() {
     let w = world(&[]).await;
-    let config = Config { protected_roles: vec!["WebAppRole".into()], ..Config::default() };
+    let config = Config {
+        protected_roles: vec!["WebAppRole".into()],
+        ..Config::default()
+    };
     let (report, _) = w.run_with(finding("outside-aws.json", &w.role, None), config).await;
     assert_eq!(report["outcome"], "skipped");
     assert!(w.recorder.writes().is_empty());
@@ -192,14 +251,31 @@ async fn a_role_listed_in_config_is_refused() {
 #[tokio::test]
 async fn a_service_linked_role_is_refused() {
     let w = world(&[]).await;
-    let slr = w.account.iam.create_service_linked_role().aws_service_name("autoscaling.amazonaws.com").send().await.unwrap().role.unwrap();
-    let seeded = SeededRole { name: slr.role_name.clone(), id: slr.role_id, arn: slr.arn, profile_arn: String::new() };
+    let slr = w
+        .account
+        .iam
+        .create_service_linked_role()
+        .aws_service_name("autoscaling.amazonaws.com")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let seeded = SeededRole {
+        name: slr.role_name.clone(),
+        id: slr.role_id,
+        arn: slr.arn,
+        profile_arn: String::new(),
+    };
 
     let (report, ok) = w.run(finding("outside-aws.json", &seeded, None)).await;
 
     assert!(ok);
     assert_eq!(report["outcome"], "skipped");
-    assert!(report["outcomeReason"].as_str().unwrap().contains("service-linked"), "{report:#}");
+    assert!(
+        report["outcomeReason"].as_str().unwrap().contains("service-linked"),
+        "{report:#}"
+    );
     assert!(w.recorder.writes().is_empty());
 }
 
@@ -207,18 +283,42 @@ async fn a_service_linked_role_is_refused() {
 async fn the_functions_own_execution_role_is_refused() {
     let w = world(&[]).await;
     let responder = w.account.role("ResponderRole", &[]).await;
-    let creds = w.account.sts.assume_role().role_arn(&responder.arn).role_session_name("exfil-responder").send().await.unwrap();
+    let creds = w
+        .account
+        .sts
+        .assume_role()
+        .role_arn(&responder.arn)
+        .role_session_name("exfil-responder")
+        .send()
+        .await
+        .unwrap();
     let c = creds.credentials.unwrap();
     let as_responder = w
         .moto
-        .sdk_with(aws_sdk_iam::config::Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "sts"), REGION)
+        .sdk_with(
+            aws_sdk_iam::config::Credentials::new(
+                c.access_key_id,
+                c.secret_access_key,
+                Some(c.session_token),
+                None,
+                "sts",
+            ),
+            REGION,
+        )
         .await;
 
-    let handled = handle(&app(&as_responder, Config::default(), &w.recorder), finding("outside-aws.json", &responder, None)).await;
+    let handled = handle(
+        &app(&as_responder, Config::default(), &w.recorder),
+        finding("outside-aws.json", &responder, None),
+    )
+    .await;
     let report = report(&handled.response);
 
     assert_eq!(report["outcome"], "skipped");
-    assert!(report["outcomeReason"].as_str().unwrap().contains("own execution role"), "{report:#}");
+    assert!(
+        report["outcomeReason"].as_str().unwrap().contains("own execution role"),
+        "{report:#}"
+    );
     assert!(w.recorder.writes().is_empty());
 }
 
@@ -226,12 +326,18 @@ async fn the_functions_own_execution_role_is_refused() {
 async fn a_role_whose_id_does_not_match_the_principal_is_refused() {
     let w = world(&[]).await;
     let mut impostor = finding("outside-aws.json", &w.role, None);
-    impostor["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!("AROAOLDDELETEDROLEID1:i-0a1b2c3d4e5f60718");
+    impostor["detail"]["resource"]["accessKeyDetails"]["principalId"] =
+        json!("AROAOLDDELETEDROLEID1:i-0a1b2c3d4e5f60718");
 
     let (report, _) = w.run(impostor).await;
 
     assert_eq!(report["outcome"], "skipped");
-    assert!(report["outcomeReason"].as_str().unwrap().contains("not the role whose credentials leaked"));
+    assert!(
+        report["outcomeReason"]
+            .as_str()
+            .unwrap()
+            .contains("not the role whose credentials leaked")
+    );
     assert!(w.recorder.writes().is_empty());
 }
 
@@ -242,13 +348,23 @@ async fn a_terminated_or_missing_instance_does_not_stop_the_revocation() {
     w.account.terminate(&gone).await;
 
     for named in [gone.as_str(), "i-0fedcba9876543210"] {
-        w.account.iam.delete_role_policy().role_name(&w.role.name).policy_name("AWSRevokeOlderSessions").send().await.ok();
+        w.account
+            .iam
+            .delete_role_policy()
+            .role_name(&w.role.name)
+            .policy_name("AWSRevokeOlderSessions")
+            .send()
+            .await
+            .ok();
         let (report, ok) = w.run(finding("outside-aws.json", &w.role, Some(named))).await;
         assert!(ok, "{report:#}");
         assert_eq!(report["outcome"], "remediated");
         assert!(w.account.revocation(&w.role.name).await.is_some(), "{named}");
         let result = instance_report(&report, named)["result"].as_str().unwrap().to_owned();
-        assert!(result.contains("terminated") || result.starts_with("not found"), "{result}");
+        assert!(
+            result.contains("terminated") || result.starts_with("not found"),
+            "{result}"
+        );
     }
 }
 
@@ -280,10 +396,34 @@ async fn a_retry_after_a_detach_without_reattach_heals_the_instance() {
     // The state a crash between DisassociateIamInstanceProfile and AssociateIamInstanceProfile leaves.
     let (assoc, _) = w.account.association(&named).await.unwrap();
     let document = exfil_responder::policy::document(policy_time(Utc::now()));
-    w.account.iam.put_role_policy().role_name(&w.role.name).policy_name("AWSRevokeOlderSessions").policy_document(document).send().await.unwrap();
-    let tag = aws_sdk_ec2::types::Tag::builder().key("exfil-responder:profile").value(&w.role.profile_arn).build();
-    w.account.ec2.create_tags().resources(&named).tags(tag).send().await.unwrap();
-    w.account.ec2.disassociate_iam_instance_profile().association_id(assoc).send().await.unwrap();
+    w.account
+        .iam
+        .put_role_policy()
+        .role_name(&w.role.name)
+        .policy_name("AWSRevokeOlderSessions")
+        .policy_document(document)
+        .send()
+        .await
+        .unwrap();
+    let tag = aws_sdk_ec2::types::Tag::builder()
+        .key("exfil-responder:profile")
+        .value(&w.role.profile_arn)
+        .build();
+    w.account
+        .ec2
+        .create_tags()
+        .resources(&named)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+    w.account
+        .ec2
+        .disassociate_iam_instance_profile()
+        .association_id(assoc)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(w.account.association(&named).await, None);
     let cutoff = w.cutoff().await;
     w.recorder.clear();
@@ -291,10 +431,18 @@ async fn a_retry_after_a_detach_without_reattach_heals_the_instance() {
     let (report, ok) = w.run(event).await;
 
     assert!(ok, "{report:#}");
-    assert_eq!(w.account.association(&named).await.map(|a| a.1), Some(w.role.profile_arn.clone()));
+    assert_eq!(
+        w.account.association(&named).await.map(|a| a.1),
+        Some(w.role.profile_arn.clone())
+    );
     assert_eq!(w.cutoff().await, cutoff, "the retry must not move the cut-off");
     assert_eq!(w.recorder.writes(), ["AssociateIamInstanceProfile", "CreateTags"]);
-    assert!(instance_report(&report, &named)["result"].as_str().unwrap().starts_with("healed"));
+    assert!(
+        instance_report(&report, &named)["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("healed")
+    );
 }
 
 #[tokio::test]
@@ -305,7 +453,10 @@ async fn siblings_are_cycled_or_reported_by_their_own_tags() {
     let plain = w.instance(&[]).await;
     let isolate = w.instance(&[(KEY, "isolate")]).await;
     let other_role = w.account.role("BatchRole", &[]).await;
-    let bystander = w.account.instance(Some(&other_role.profile_arn), &[(KEY, "cycle")]).await;
+    let bystander = w
+        .account
+        .instance(Some(&other_role.profile_arn), &[(KEY, "cycle")])
+        .await;
     let (cycle_assoc, _) = w.account.association(&cycle).await.unwrap();
     let plain_assoc = w.account.association(&plain).await;
     let isolate_assoc = w.account.association(&isolate).await;
@@ -317,12 +468,28 @@ async fn siblings_are_cycled_or_reported_by_their_own_tags() {
     assert_ne!(w.account.association(&cycle).await.unwrap().0, cycle_assoc);
     assert!(w.account.tags(&cycle).await.contains_key("exfil-responder:cycled-at"));
     assert_eq!(w.account.association(&plain).await, plain_assoc);
-    assert_eq!(w.account.association(&isolate).await, isolate_assoc, "isolate is for the named instance only");
+    assert_eq!(
+        w.account.association(&isolate).await,
+        isolate_assoc,
+        "isolate is for the named instance only"
+    );
     assert_eq!(w.account.snapshot("BatchRole", &[&bystander]).await, bystander_before);
-    assert_eq!(instance_report(&report, &plain)["result"], "credentials revoked, recovers at next rotation");
+    assert_eq!(
+        instance_report(&report, &plain)["result"],
+        "credentials revoked, recovers at next rotation"
+    );
     assert_eq!(instance_report(&report, &plain)["relation"], "sibling");
-    assert!(instance_report(&report, &isolate)["result"].as_str().unwrap().contains("only to the instance named"));
-    assert_eq!(report["instances"].as_array().unwrap().len(), 4, "the other role's instance is not listed");
+    assert!(
+        instance_report(&report, &isolate)["result"]
+            .as_str()
+            .unwrap()
+            .contains("only to the instance named")
+    );
+    assert_eq!(
+        report["instances"].as_array().unwrap().len(),
+        4,
+        "the other role's instance is not listed"
+    );
 }
 
 #[tokio::test]
@@ -343,7 +510,13 @@ async fn a_dry_run_reads_plans_and_writes_nothing() {
     let before = w.account.snapshot(&w.role.name, &[&named]).await;
 
     for (payload, config) in [
-        (finding("outside-aws.json", &w.role, Some(&named)), Config { dry_run: true, ..Config::default() }),
+        (
+            finding("outside-aws.json", &w.role, Some(&named)),
+            Config {
+                dry_run: true,
+                ..Config::default()
+            },
+        ),
         (json!({"instanceId": named, "dryRun": true}), Config::default()),
     ] {
         w.recorder.clear();
@@ -353,10 +526,21 @@ async fn a_dry_run_reads_plans_and_writes_nothing() {
         assert_eq!(report["dryRun"], true);
         assert_eq!(report["cutoff"]["status"], "planned");
         assert!(w.recorder.writes().is_empty(), "{:?}", w.recorder.writes());
-        assert!(w.recorder.calls().contains(&"DescribeInstances".to_string()), "every read still happens");
-        let planned: Vec<&str> =
-            report["steps"].as_array().unwrap().iter().filter(|s| s["outcome"] == "planned").map(|s| s["step"].as_str().unwrap()).collect();
-        assert!(planned.contains(&"PutRolePolicy") && planned.contains(&"AssociateIamInstanceProfile"), "{planned:?}");
+        assert!(
+            w.recorder.calls().contains(&"DescribeInstances".to_string()),
+            "every read still happens"
+        );
+        let planned: Vec<&str> = report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["outcome"] == "planned")
+            .map(|s| s["step"].as_str().unwrap())
+            .collect();
+        assert!(
+            planned.contains(&"PutRolePolicy") && planned.contains(&"AssociateIamInstanceProfile"),
+            "{planned:?}"
+        );
     }
     assert_eq!(w.account.snapshot(&w.role.name, &[&named]).await, before);
 }
@@ -375,7 +559,12 @@ async fn skipped_findings_write_nothing() {
     let mut foreign = finding("outside-aws.json", &w.role, Some(&named));
     foreign["detail"]["accountId"] = json!("210987654321");
     let (report, _) = w.run(foreign).await;
-    assert!(report["outcomeReason"].as_str().unwrap().contains("account 210987654321"));
+    assert!(
+        report["outcomeReason"]
+            .as_str()
+            .unwrap()
+            .contains("account 210987654321")
+    );
 
     assert!(w.recorder.writes().is_empty(), "{:?}", w.recorder.writes());
     assert!(w.account.policy_names(&w.role.name).await.is_empty());
@@ -387,30 +576,47 @@ async fn manual_payloads_resolve_the_role_from_the_instance_or_take_it_by_name()
     let named = w.instance(&[]).await;
     let before = w.account.association(&named).await.unwrap().0;
 
-    let (report, ok) = w.run(json!({"instanceId": named, "action": "cycle", "reason": "IR-1042"})).await;
+    let (report, ok) = w
+        .run(json!({"instanceId": named, "action": "cycle", "reason": "IR-1042"}))
+        .await;
 
     assert!(ok, "{report:#}");
     assert_eq!(report["role"]["name"], "WebAppRole");
     assert_eq!(report["requestReason"], "IR-1042");
     assert_eq!(instance_report(&report, &named)["actionSource"], "payload");
-    assert_ne!(w.account.association(&named).await.unwrap().0, before, "the override cycled it");
+    assert_ne!(
+        w.account.association(&named).await.unwrap().0,
+        before,
+        "the override cycled it"
+    );
 
     let (report, ok) = w.run(json!({"roleName": "WebAppRole"})).await;
     assert!(ok, "{report:#}");
-    assert_eq!(report["cutoff"]["status"], "written", "a manual request always writes a fresh cut-off");
+    assert_eq!(
+        report["cutoff"]["status"], "written",
+        "a manual request always writes a fresh cut-off"
+    );
 }
 
 #[tokio::test]
 async fn an_array_payload_gets_one_report_per_event() {
     let w = world(&[]).await;
     let named = w.instance(&[(KEY, "cycle")]).await;
-    let batch = json!([finding("outside-aws.json", &w.role, Some(&named)), event_file("ec2-port-probe.json")]);
+    let batch = json!([
+        finding("outside-aws.json", &w.role, Some(&named)),
+        event_file("ec2-port-probe.json")
+    ]);
 
     let (response, ok) = w.run(batch).await;
 
     assert!(ok, "{response:#}");
     assert_eq!(response["outcome"], "remediated");
-    let outcomes: Vec<&str> = response["reports"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = response["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["remediated", "skipped"]);
 }
 
@@ -418,7 +624,10 @@ async fn an_array_payload_gets_one_report_per_event() {
 async fn instance_work_happens_in_the_findings_region() {
     let w = world(&[]).await;
     let west = w.account.in_region("us-west-2");
-    let named = w.account.instance_in(&west, Some(&w.role.profile_arn), &[(KEY, "cycle")]).await;
+    let named = w
+        .account
+        .instance_in(&west, Some(&w.role.profile_arn), &[(KEY, "cycle")])
+        .await;
     let (before, _) = w.account.association_in(&west, &named).await.unwrap();
     let mut event = finding("outside-aws.json", &w.role, Some(&named));
     event["detail"]["region"] = json!("us-west-2");
@@ -430,7 +639,12 @@ async fn instance_work_happens_in_the_findings_region() {
     let (after, profile) = w.account.association_in(&west, &named).await.unwrap();
     assert_ne!(after, before);
     assert_eq!(profile, w.role.profile_arn);
-    assert!(w.account.tags_in(&west, &named).await.contains_key("exfil-responder:cycled-at"));
+    assert!(
+        w.account
+            .tags_in(&west, &named)
+            .await
+            .contains_key("exfil-responder:cycled-at")
+    );
 }
 
 #[tokio::test]
@@ -438,18 +652,33 @@ async fn a_failing_step_is_an_error_with_the_report_saying_what_was_done() {
     let w = world(&[]).await;
     let named = w.instance(&[(KEY, "isolate")]).await;
     // The quarantine profile does not exist, so attaching it fails after the detach.
-    let config = Config { quarantine_profile: Some("NoSuchProfile".into()), ..Config::default() };
+    let config = Config {
+        quarantine_profile: Some("NoSuchProfile".into()),
+        ..Config::default()
+    };
 
-    let (report, ok) = w.run_with(finding("outside-aws.json", &w.role, Some(&named)), config).await;
+    let (report, ok) = w
+        .run_with(finding("outside-aws.json", &w.role, Some(&named)), config)
+        .await;
 
     assert!(!ok);
     assert_eq!(report["outcome"], "failed");
     assert_eq!(report["cutoff"]["status"], "written");
     assert_eq!(report["error"]["kind"], "RemediationFailed");
-    let failed: Vec<&Value> = report["steps"].as_array().unwrap().iter().filter(|s| s["outcome"] == "failed").collect();
+    let failed: Vec<&Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "failed")
+        .collect();
     assert_eq!(failed.len(), 1, "{report:#}");
     assert_eq!(failed[0]["step"], "AssociateIamInstanceProfile");
     let inst = instance_report(&report, &named);
     assert_eq!(inst["needsAttention"], true);
-    assert!(inst["result"].as_str().unwrap().starts_with("FAILED at AssociateIamInstanceProfile"));
+    assert!(
+        inst["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("FAILED at AssociateIamInstanceProfile")
+    );
 }

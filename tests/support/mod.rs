@@ -49,7 +49,10 @@ impl Moto {
         );
         // A freed port can be taken before moto binds it; then moto exits and we try another.
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
             let log = std::env::temp_dir().join(format!("exfil-responder-moto-{port}.log"));
             let child = Command::new(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -58,7 +61,11 @@ impl Moto {
                 .stderr(std::fs::File::create(&log).expect("moto log file"))
                 .spawn()
                 .expect("start moto_server");
-            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), log };
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                log,
+            };
             if moto.wait_ready(port) {
                 return moto;
             }
@@ -78,11 +85,15 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("moto_server not ready after 60 s; its log: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "moto_server not ready after 60 s; its log: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     pub async fn sdk(&self) -> SdkConfig {
-        self.sdk_with(Credentials::new("testing", "testing", None, None, "moto"), REGION).await
+        self.sdk_with(Credentials::new("testing", "testing", None, None, "moto"), REGION)
+            .await
     }
 
     pub async fn sdk_with(&self, credentials: Credentials, region: &str) -> SdkConfig {
@@ -140,7 +151,10 @@ impl Recorder {
     }
 
     pub fn writes(&self) -> Vec<String> {
-        self.calls().into_iter().filter(|c| WRITES.contains(&c.as_str())).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| WRITES.contains(&c.as_str()))
+            .collect()
     }
 
     pub fn count(&self, op: &str) -> usize {
@@ -154,9 +168,15 @@ impl Recorder {
 
 /// The function under test: real SDK clients against moto, recorded.
 pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder) -> App {
-    let iam = aws_sdk_iam::config::Builder::from(sdk).interceptor(recorder.clone()).build();
-    let ec2 = aws_sdk_ec2::config::Builder::from(sdk).interceptor(recorder.clone()).build();
-    let sts = aws_sdk_sts::config::Builder::from(sdk).interceptor(recorder.clone()).build();
+    let iam = aws_sdk_iam::config::Builder::from(sdk)
+        .interceptor(recorder.clone())
+        .build();
+    let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
+        .interceptor(recorder.clone())
+        .build();
+    let sts = aws_sdk_sts::config::Builder::from(sdk)
+        .interceptor(recorder.clone())
+        .build();
     App::new(
         config,
         Clients {
@@ -183,16 +203,29 @@ pub struct SeededRole {
 
 impl Account {
     pub fn new(sdk: &SdkConfig) -> Self {
-        Self { iam: aws_sdk_iam::Client::new(sdk), ec2: aws_sdk_ec2::Client::new(sdk), sts: aws_sdk_sts::Client::new(sdk) }
+        Self {
+            iam: aws_sdk_iam::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+        }
     }
 
     pub fn in_region(&self, region: &str) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::from_conf(self.ec2.config().to_builder().region(Region::new(region.to_owned())).build())
+        aws_sdk_ec2::Client::from_conf(
+            self.ec2
+                .config()
+                .to_builder()
+                .region(Region::new(region.to_owned()))
+                .build(),
+        )
     }
 
     /// A role with tags, and an instance profile (same name + "Profile") holding it.
     pub async fn role(&self, name: &str, tags: &[(&str, &str)]) -> SeededRole {
-        let tags: Vec<_> = tags.iter().map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(*k).value(*v).build().unwrap()).collect();
+        let tags: Vec<_> = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(*k).value(*v).build().unwrap())
+            .collect();
         let role = self
             .iam
             .create_role()
@@ -205,12 +238,32 @@ impl Account {
             .role
             .unwrap();
         let profile_arn = self.profile(&format!("{name}Profile"), name).await;
-        SeededRole { name: name.into(), id: role.role_id, arn: role.arn, profile_arn }
+        SeededRole {
+            name: name.into(),
+            id: role.role_id,
+            arn: role.arn,
+            profile_arn,
+        }
     }
 
     pub async fn profile(&self, profile: &str, role: &str) -> String {
-        let arn = self.iam.create_instance_profile().instance_profile_name(profile).send().await.unwrap().instance_profile.unwrap().arn;
-        self.iam.add_role_to_instance_profile().instance_profile_name(profile).role_name(role).send().await.unwrap();
+        let arn = self
+            .iam
+            .create_instance_profile()
+            .instance_profile_name(profile)
+            .send()
+            .await
+            .unwrap()
+            .instance_profile
+            .unwrap()
+            .arn;
+        self.iam
+            .add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .unwrap();
         arn
     }
 
@@ -219,25 +272,55 @@ impl Account {
         self.instance_in(&self.ec2, profile_arn, tags).await
     }
 
-    pub async fn instance_in(&self, ec2: &aws_sdk_ec2::Client, profile_arn: Option<&str>, tags: &[(&str, &str)]) -> String {
+    pub async fn instance_in(
+        &self,
+        ec2: &aws_sdk_ec2::Client,
+        profile_arn: Option<&str>,
+        tags: &[(&str, &str)],
+    ) -> String {
         let mut run = ec2.run_instances().image_id(AMI).min_count(1).max_count(1);
         if let Some(arn) = profile_arn {
             run = run.iam_instance_profile(IamInstanceProfileSpecification::builder().arn(arn).build());
         }
         if !tags.is_empty() {
             let tags = tags.iter().map(|(k, v)| Ec2Tag::builder().key(*k).value(*v).build());
-            run = run.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Instance).set_tags(Some(tags.collect())).build());
+            run = run.tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .set_tags(Some(tags.collect()))
+                    .build(),
+            );
         }
-        run.send().await.unwrap().instances.unwrap().remove(0).instance_id.unwrap()
+        run.send()
+            .await
+            .unwrap()
+            .instances
+            .unwrap()
+            .remove(0)
+            .instance_id
+            .unwrap()
     }
 
     pub async fn policy_names(&self, role: &str) -> Vec<String> {
-        self.iam.list_role_policies().role_name(role).send().await.unwrap().policy_names
+        self.iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap()
+            .policy_names
     }
 
     /// The decoded AWSRevokeOlderSessions document, if the role has one.
     pub async fn revocation(&self, role: &str) -> Option<String> {
-        let out = self.iam.get_role_policy().role_name(role).policy_name("AWSRevokeOlderSessions").send().await.ok()?;
+        let out = self
+            .iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name("AWSRevokeOlderSessions")
+            .send()
+            .await
+            .ok()?;
         Some(percent_decode(&out.policy_document))
     }
 
@@ -247,13 +330,28 @@ impl Account {
     }
 
     pub async fn association_in(&self, ec2: &aws_sdk_ec2::Client, instance: &str) -> Option<(String, String)> {
-        let filter = aws_sdk_ec2::types::Filter::builder().name("instance-id").values(instance).build();
-        let out = ec2.describe_iam_instance_profile_associations().filters(filter).send().await.unwrap();
-        out.iam_instance_profile_associations.unwrap_or_default().into_iter().find_map(|a| {
-            let state = a.state.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
-            matches!(state.as_str(), "associated" | "associating")
-                .then(|| (a.association_id.unwrap(), a.iam_instance_profile.and_then(|p| p.arn).unwrap()))
-        })
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("instance-id")
+            .values(instance)
+            .build();
+        let out = ec2
+            .describe_iam_instance_profile_associations()
+            .filters(filter)
+            .send()
+            .await
+            .unwrap();
+        out.iam_instance_profile_associations
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|a| {
+                let state = a.state.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
+                matches!(state.as_str(), "associated" | "associating").then(|| {
+                    (
+                        a.association_id.unwrap(),
+                        a.iam_instance_profile.and_then(|p| p.arn).unwrap(),
+                    )
+                })
+            })
     }
 
     pub async fn tags(&self, instance: &str) -> BTreeMap<String, String> {
@@ -263,34 +361,67 @@ impl Account {
     pub async fn tags_in(&self, ec2: &aws_sdk_ec2::Client, instance: &str) -> BTreeMap<String, String> {
         let out = ec2.describe_instances().instance_ids(instance).send().await.unwrap();
         let inst = out.reservations.unwrap().remove(0).instances.unwrap().remove(0);
-        inst.tags.unwrap_or_default().into_iter().map(|t| (t.key.unwrap(), t.value.unwrap_or_default())).collect()
+        inst.tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key.unwrap(), t.value.unwrap_or_default()))
+            .collect()
     }
 
     pub async fn terminate(&self, instance: &str) {
-        self.ec2.terminate_instances().instance_ids(instance).send().await.unwrap();
-        let out = self.ec2.describe_instances().instance_ids(instance).send().await.unwrap();
-        let state = out.reservations.unwrap()[0].instances.as_ref().unwrap()[0].state.clone().unwrap().name.unwrap();
+        self.ec2
+            .terminate_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
+        let state = out.reservations.unwrap()[0].instances.as_ref().unwrap()[0]
+            .state
+            .clone()
+            .unwrap()
+            .name
+            .unwrap();
         assert_eq!(state, InstanceStateName::Terminated);
     }
 
     /// Everything the function may change, to compare before and after.
     pub async fn snapshot(&self, role: &str, instances: &[&str]) -> String {
-        let mut out = format!("policies={:?} revocation={:?}\n", self.policy_names(role).await, self.revocation(role).await);
+        let mut out = format!(
+            "policies={:?} revocation={:?}\n",
+            self.policy_names(role).await,
+            self.revocation(role).await
+        );
         for i in instances {
-            out += &format!("{i}: assoc={:?} tags={:?}\n", self.association(i).await, self.tags(i).await);
+            out += &format!(
+                "{i}: assoc={:?} tags={:?}\n",
+                self.association(i).await,
+                self.tags(i).await
+            );
         }
         out
     }
 }
 
 pub fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8().unwrap().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
 }
 
 /// The cut-off in a revocation document.
 pub fn cutoff_of(document: &str) -> chrono::DateTime<chrono::Utc> {
     let doc: Value = serde_json::from_str(document).unwrap();
-    let text = doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"].as_str().unwrap();
+    let text = doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .unwrap();
     chrono::DateTime::parse_from_rfc3339(text).unwrap().into()
 }
 

@@ -1,0 +1,154 @@
+"""make demo: exfil-responder against the local AWS emulator, end to end.
+
+Starts the moto server on a free loopback port, seeds a small account (a role, its instance
+profile, a compromised instance tagged `cycle` and two siblings), runs the real CLI on findings
+from events/, prints each report and the state before and after, and stops the server.
+
+The events/ files name example ids; the emulator makes its own, so the demo points the finding
+at the seeded role id and instance id before handing it over. Nothing else in it changes.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "exfil-responder"
+MOTO = ROOT / ".venv" / "bin" / "moto_server"
+REGION = "us-east-1"
+KEY = "exfil-responder:action"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto():
+    port = free_port()
+    log = open(tempfile.gettempdir() + f"/exfil-responder-demo-moto-{port}.log", "w")
+    proc = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"moto_server exited early; see {log.name}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("moto_server did not start within 60 s")
+
+
+def heading(text):
+    print(f"\n=== {text} " + "=" * max(0, 70 - len(text)))
+
+
+def state(iam, ec2, role, instances):
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    print(f"role {role}: inline policies {names or 'none'}")
+    if "AWSRevokeOlderSessions" in names:
+        doc = iam.get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")["PolicyDocument"]
+        doc = json.loads(urllib.parse.unquote(doc)) if isinstance(doc, str) else doc
+        print(f"  AWSRevokeOlderSessions denies sessions issued before {doc['Statement'][0]['Condition']['DateLessThan']['aws:TokenIssueTime']}")
+    for name, iid in instances.items():
+        assoc = ec2.describe_iam_instance_profile_associations(Filters=[{"Name": "instance-id", "Values": [iid]}])["IamInstanceProfileAssociations"]
+        tags = {t["Key"]: t["Value"] for t in ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0].get("Tags", [])}
+        marks = {k.split(":", 1)[1]: v for k, v in tags.items() if k.startswith("exfil-responder:") and k != KEY and v}
+        profile = f"{assoc[0]['IamInstanceProfile']['Arn'].rsplit('/', 1)[1]} via {assoc[0]['AssociationId']}" if assoc else "NO PROFILE"
+        print(f"  {name:6} {iid}  action={tags.get(KEY, '(none: default revoke)'):26} profile={profile}")
+        if marks:
+            print(f"  {'':6} marks: {marks}")
+
+
+def respond(env, event, title):
+    heading(title)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(event, f)
+    cmd = [str(BINARY), "invoke", "--event", f.name]
+    print("$ exfil-responder invoke --event", "<event>")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    os.unlink(f.name)
+    if out.returncode not in (0, 1):
+        sys.exit(f"exfil-responder failed (exit {out.returncode}):\n{out.stderr}")
+    report = json.loads(out.stdout)
+    summary = {k: report.get(k) for k in ("outcome", "outcomeReason", "cutoff", "warnings") if report.get(k)}
+    print(json.dumps(summary, indent=2))
+    for inst in report.get("instances", []):
+        print(f"  {inst['instanceId']} ({inst['relation']}, {inst['action']} from {inst['actionSource']}): {inst['result']}")
+    write_ops = ("PutRolePolicy", "CreateTags", "DisassociateIamInstanceProfile", "AssociateIamInstanceProfile", "RebootInstances")
+    done = [s["step"] for s in report.get("steps", []) if s["step"] in write_ops and s["outcome"] == "ok"]
+    planned = [s["step"] for s in report.get("steps", []) if s["outcome"] == "planned"]
+    print(f"  writes: {done or 'none'}" + (f"   planned, not done: {planned}" if planned else ""))
+    print(f"  (exit code {out.returncode}; the full report is JSON on stdout)")
+    return report
+
+
+def main():
+    if not BINARY.exists():
+        sys.exit(f"{BINARY} not found: run `make demo`, which builds it")
+    proc, endpoint = start_moto()
+    try:
+        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        iam, ec2 = boto3.client("iam", **kw), boto3.client("ec2", **kw)
+
+        heading(f"Seeding the emulator at {endpoint}")
+        role = iam.create_role(RoleName="WebAppRole", AssumeRolePolicyDocument=TRUST)["Role"]
+        profile = iam.create_instance_profile(InstanceProfileName="WebAppProfile")["InstanceProfile"]
+        iam.add_role_to_instance_profile(InstanceProfileName="WebAppProfile", RoleName="WebAppRole")
+
+        def launch(name, action):
+            tags = [{"Key": "Name", "Value": name}] + ([{"Key": KEY, "Value": action}] if action else [])
+            return ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Arn": profile["Arn"]},
+                                     TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]["InstanceId"]
+
+        instances = {"web-1": launch("web-1", "cycle"), "web-2": launch("web-2", "cycle"), "batch": launch("batch", None)}
+        print(f"role WebAppRole ({role['RoleId']}) in profile WebAppProfile, used by 3 instances;")
+        print(f"web-1 ({instances['web-1']}) is the one whose credentials GuardDuty saw used from outside AWS.")
+        heading("Before")
+        state(iam, ec2, "WebAppRole", instances)
+
+        env = {"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", **creds}
+        finding = json.loads((ROOT / "events" / "outside-aws.json").read_text())
+        keys = finding["detail"]["resource"]["accessKeyDetails"]
+        keys["principalId"] = f"{role['RoleId']}:{instances['web-1']}"
+        finding["detail"]["resource"]["instanceDetails"]["instanceId"] = instances["web-1"]
+
+        first = respond(env, finding, "GuardDuty finding (events/outside-aws.json): OutsideAWS for web-1")
+        heading("After")
+        state(iam, ec2, "WebAppRole", instances)
+
+        again = respond(env, finding, "The same finding delivered again (EventBridge and Lambda deliver at least once)")
+        sample = respond(env, json.loads((ROOT / "events" / "sample-finding.json").read_text()), "A GuardDuty sample finding (events/sample-finding.json)")
+        planned = respond(env, {"instanceId": instances["batch"], "action": "isolate", "dryRun": True, "reason": "IR-1042: what would isolating batch do?"},
+                          "A responder's dry run (manual payload, as in events/manual-dry-run.json)")
+        heading("After everything")
+        state(iam, ec2, "WebAppRole", instances)
+
+        outcomes = [first["outcome"], again["outcome"], sample["outcome"], planned["outcome"]]
+        expected = ["remediated", "already-remediated", "skipped", "planned"]
+        heading("Summary")
+        print(f"outcomes {outcomes}")
+        if outcomes != expected:
+            sys.exit(f"demo FAILED: expected {expected}")
+        print("demo OK: sessions revoked, web-1 and web-2 re-attached with fresh credentials, batch left revoked,\n"
+              "the duplicate changed nothing, the sample was skipped, and the dry run wrote nothing.")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
