@@ -3,14 +3,20 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Level from Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else our own info and others' warnings.
+const DEFAULT: &str = "warn,exfil_responder=info";
+
+/// An explicit `RUST_LOG` wins; else Lambda's `AWS_LAMBDA_LOG_LEVEL` sets our level (dependencies
+/// stay at warn); else our info and others' warnings.
 fn filter() -> EnvFilter {
-    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+    let directives = std::env::var("RUST_LOG")
         .ok()
-        .map(|level| level.to_ascii_lowercase())
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "warn,exfil_responder=info".to_owned());
-    EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("warn,exfil_responder=info"))
+        .or_else(|| {
+            std::env::var("AWS_LAMBDA_LOG_LEVEL")
+                .ok()
+                .map(|l| format!("warn,exfil_responder={}", l.to_ascii_lowercase()))
+        })
+        .unwrap_or_else(|| DEFAULT.to_owned());
+    EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(DEFAULT))
 }
 
 pub fn init(lambda: bool) {
