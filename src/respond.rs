@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_ec2::config::Region;
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use serde_json::Value;
@@ -42,20 +41,6 @@ impl Clients {
 
     pub fn region(&self) -> Option<String> {
         self.ec2.config().region().map(|r| r.to_string())
-    }
-
-    /// EC2 work happens in the finding's region; IAM is global.
-    fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
-        if self.region().as_deref() == Some(region) {
-            return self.ec2.clone();
-        }
-        aws_sdk_ec2::Client::from_conf(
-            self.ec2
-                .config()
-                .to_builder()
-                .region(Region::new(region.to_owned()))
-                .build(),
-        )
     }
 }
 
@@ -221,7 +206,8 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     };
     report.finding.account_id = Some(account);
     report.finding.region = Some(region.clone());
-    let ec2 = app.clients.ec2_in(&region);
+    // EC2 work happens in the finding's region; IAM is global.
+    let ec2 = ec2::client_in(&app.clients.ec2, &region);
     let iam = &app.clients.iam;
 
     let (role_name, expected_role_id, named_instance) = match &incident.subject {
@@ -253,7 +239,9 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     let Some(role) = role else {
         return skip(
             report,
-            format!("role {role_name} does not exist: it was deleted, and its sessions died with it"),
+            format!(
+                "role {role_name} does not exist (deleted?): there is no role to revoke; check CloudTrail for what it did"
+            ),
         );
     };
     report.role = Some(RoleSummary {

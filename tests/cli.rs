@@ -69,11 +69,7 @@ mod tempfile_path {
 #[tokio::test]
 async fn invoke_remediates_against_the_endpoint_in_aws_endpoint_url() {
     let moto = Moto::start();
-    let account = Account::new(&moto.sdk().await);
-    let role = account.role("WebAppRole", &[]).await;
-    let named = account
-        .instance(Some(&role.profile_arn), &[("exfil-responder:action", "cycle")])
-        .await;
+    let (account, role, named) = web_app(&moto, "cycle").await;
     let before = account.association(&named).await.unwrap().0;
     let event = write_event(&finding("outside-aws.json", &role, Some(&named)));
 
@@ -99,11 +95,7 @@ async fn invoke_remediates_against_the_endpoint_in_aws_endpoint_url() {
 #[tokio::test]
 async fn dry_run_from_stdin_and_by_flag_writes_nothing() {
     let moto = Moto::start();
-    let account = Account::new(&moto.sdk().await);
-    let role = account.role("WebAppRole", &[]).await;
-    let named = account
-        .instance(Some(&role.profile_arn), &[("exfil-responder:action", "cycle")])
-        .await;
+    let (account, role, named) = web_app(&moto, "cycle").await;
     let before = account.snapshot("WebAppRole", &[&named]).await;
 
     let payload = json!({"instanceId": named, "dryRun": true}).to_string();
@@ -127,11 +119,7 @@ async fn dry_run_from_stdin_and_by_flag_writes_nothing() {
 #[tokio::test]
 async fn exit_codes_tell_skipped_failed_and_bad_input_apart() {
     let moto = Moto::start();
-    let account = Account::new(&moto.sdk().await);
-    let role = account.role("WebAppRole", &[]).await;
-    let named = account
-        .instance(Some(&role.profile_arn), &[("exfil-responder:action", "isolate")])
-        .await;
+    let (_account, role, named) = web_app(&moto, "isolate").await;
     let events = repo().join("events");
 
     let sample = events.join("sample-finding.json");

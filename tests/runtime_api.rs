@@ -111,31 +111,37 @@ fn invoke(endpoint: &str, event: &Value, env: &[(&str, &str)]) -> (Answer, Vec<V
     (answer, logs)
 }
 
+/// The stand-in serves with blocking sockets, so it runs off the async runtime.
+async fn invoke_off_runtime(
+    moto: &Moto,
+    event: Value,
+    env: &'static [(&'static str, &'static str)],
+) -> (Answer, Vec<Value>) {
+    let endpoint = moto.endpoint.clone();
+    tokio::task::spawn_blocking(move || invoke(&endpoint, &event, env))
+        .await
+        .unwrap()
+}
+
+fn report_line(logs: &[Value]) -> &Value {
+    logs.iter()
+        .find(|l| l["message"] == "exfil-responder report")
+        .expect("the report is logged")
+}
+
 #[tokio::test]
 async fn a_finding_is_answered_with_the_report_and_logged_as_json() {
     let moto = Moto::start();
-    let account = Account::new(&moto.sdk().await);
-    let role = account.role("WebAppRole", &[]).await;
-    let named = account
-        .instance(Some(&role.profile_arn), &[("exfil-responder:action", "cycle")])
-        .await;
+    let (account, role, named) = web_app(&moto, "cycle").await;
     let event = finding("outside-aws.json", &role, Some(&named));
 
-    let (answer, logs) = tokio::task::spawn_blocking({
-        let endpoint = moto.endpoint.clone();
-        move || invoke(&endpoint, &event, &[])
-    })
-    .await
-    .unwrap();
+    let (answer, logs) = invoke_off_runtime(&moto, event, &[]).await;
 
     assert!(answer.path.ends_with("/req-1/response"), "{}", answer.path);
     assert_eq!(answer.body["outcome"], "remediated");
     assert!(account.revocation("WebAppRole").await.is_some());
-    let report_line = logs
-        .iter()
-        .find(|l| l["message"] == "exfil-responder report")
-        .expect("the report is logged");
-    assert_eq!(report_line["report"]["outcome"], "remediated");
+    let logged = report_line(&logs);
+    assert_eq!(logged["report"]["outcome"], "remediated");
     assert!(
         logs.iter().any(|l| l["step"] == "PutRolePolicy"),
         "one log line per step"
@@ -145,25 +151,13 @@ async fn a_finding_is_answered_with_the_report_and_logged_as_json() {
 #[tokio::test]
 async fn a_failure_reaches_the_error_endpoint_with_its_type() {
     let moto = Moto::start();
-    let account = Account::new(&moto.sdk().await);
-    let role = account.role("WebAppRole", &[]).await;
-    let named = account
-        .instance(Some(&role.profile_arn), &[("exfil-responder:action", "isolate")])
-        .await;
+    let (account, role, named) = web_app(&moto, "isolate").await;
     let event = finding("outside-aws.json", &role, Some(&named));
 
-    let (answer, logs) = tokio::task::spawn_blocking({
-        let endpoint = moto.endpoint.clone();
-        move || invoke(&endpoint, &event, &[("QUARANTINE_PROFILE", "Missing")])
-    })
-    .await
-    .unwrap();
+    let (answer, logs) = invoke_off_runtime(&moto, event, &[("QUARANTINE_PROFILE", "Missing")]).await;
 
     assert!(answer.path.ends_with("/req-1/error"), "{}", answer.path);
     assert_eq!(answer.body["errorType"], "RemediationFailed");
-    let report_line = logs
-        .iter()
-        .find(|l| l["message"] == "exfil-responder report")
-        .expect("the report is logged");
-    assert_eq!(report_line["report"]["outcome"], "failed");
+    let logged = report_line(&logs);
+    assert_eq!(logged["report"]["outcome"], "failed");
 }

@@ -211,13 +211,7 @@ impl Account {
     }
 
     pub fn in_region(&self, region: &str) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::from_conf(
-            self.ec2
-                .config()
-                .to_builder()
-                .region(Region::new(region.to_owned()))
-                .build(),
-        )
+        exfil_responder::ec2::client_in(&self.ec2, region)
     }
 
     /// A role with tags, and an instance profile (same name + "Profile") holding it.
@@ -407,6 +401,16 @@ impl Account {
         }
         out
     }
+}
+
+/// The common case: role WebAppRole (with its profile) and one instance tagged with `action`.
+pub async fn web_app(moto: &Moto, action: &str) -> (Account, SeededRole, String) {
+    let account = Account::new(&moto.sdk().await);
+    let role = account.role("WebAppRole", &[]).await;
+    let named = account
+        .instance(Some(&role.profile_arn), &[("exfil-responder:action", action)])
+        .await;
+    (account, role, named)
 }
 
 pub fn percent_decode(s: &str) -> String {
