@@ -160,4 +160,6 @@ async fn a_failure_reaches_the_error_endpoint_with_its_type() {
     assert_eq!(answer.body["errorType"], "RemediationFailed");
     let logged = report_line(&logs);
     assert_eq!(logged["report"]["outcome"], "failed");
+    // The failure came after containment: the sessions are revoked all the same.
+    assert!(account.revocation("WebAppRole").await.is_some());
 }
