@@ -38,7 +38,10 @@ struct TokenIssueTime {
     cutoff: String,
 }
 
-/// Truncated to whole seconds: IAM compares at second precision, and the doc format is `…ssZ`.
+/// Whole seconds (the documented `…ssZ` form), rounded down, never up: a credential issued after
+/// the revocation, such as a re-attached instance's, must never fall before the cut-off. Rounding
+/// down spares only tokens issued in the same second before it; the stolen one was issued before
+/// GuardDuty first saw it used, well before.
 pub fn cutoff_at(now: DateTime<Utc>) -> DateTime<Utc> {
     Utc.timestamp_opt(now.timestamp(), 0).single().unwrap_or(now)
 }

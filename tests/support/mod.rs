@@ -3,11 +3,12 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::types::{
@@ -34,7 +35,6 @@ pub fn repo() -> &'static Path {
 pub struct Moto {
     child: Child,
     pub endpoint: String,
-    log: PathBuf,
 }
 
 impl Moto {
@@ -48,46 +48,36 @@ impl Moto {
             server.display()
         );
         // A freed port can be taken before moto binds it; then moto exits and we try another.
+        let mut failures = Vec::new();
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .expect("a free port")
                 .port();
-            let log = std::env::temp_dir().join(format!("exfil-responder-moto-{port}.log"));
-            let child = Command::new(&server)
+            let mut child = Command::new(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("moto log file"))
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("start moto_server");
-            let mut moto = Moto {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-                log,
-            };
-            if moto.wait_ready(port) {
-                return moto;
+            match ready(child.stderr.take().expect("piped stderr")) {
+                Ok(()) => {
+                    return Moto {
+                        child,
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                    };
+                }
+                Err(log) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    failures.push(log);
+                }
             }
-        }
-        panic!("moto_server did not start on any of 5 ports");
-    }
-
-    /// Readiness probe: until the port accepts connections, or the server dies, or 60 s pass.
-    fn wait_ready(&mut self, port: u16) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(25));
         }
         panic!(
-            "moto_server not ready after 60 s; its log: {}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
+            "moto_server did not start on any of 5 ports:\n{}",
+            failures.join("\n---\n")
         );
     }
 
@@ -110,7 +100,29 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Wait for the server's own word that it listens: werkzeug prints "Running on" once its socket
+/// is bound. A reader thread keeps draining stderr so the server never blocks on a full pipe.
+/// Err carries what the server printed, if it exited or stayed silent for 60 s.
+fn ready(stderr: std::process::ChildStderr) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut printed = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Running on") {
+                let _ = tx.send(Ok(()));
+            } else if printed.len() < 16_384 {
+                printed += &line;
+                printed.push('\n');
+            }
+        }
+        let _ = tx.send(Err(printed)); // the server exited
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(result) => result,
+        Err(_) => Err("no \"Running on\" line within 60 s".into()),
     }
 }
 
