@@ -242,27 +242,39 @@ fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFact
         note(&mut plan, format!("instance is {}: nothing to do", inst.state), false);
         return plan;
     }
-    let current = inst.association.as_ref().filter(|a| a.is_current());
-    if let Some(a) = current
-        && !facts.role_profiles.contains(&a.profile_arn)
-        && !is_quarantine(facts.config, &a.profile_arn)
-    {
-        let result = format!(
-            "its profile {} does not hold role {}: the revocation does not affect it; not changed",
-            a.profile_arn, facts.role_name
-        );
-        note(&mut plan, result, relation == Relation::Named);
-        return plan;
-    }
-
     let mut action = chosen.action;
     let mut prefix = String::new();
     if action == Action::Isolate && relation == Relation::Sibling {
         action = Action::Revoke;
         prefix = "isolate applies only to the instance named in the finding, so revoke only: ".into();
     }
+    let current = inst.association.as_ref().filter(|a| a.is_current());
+    if let Some(a) = current {
+        let (result, attention) = if is_quarantine(facts.config, &a.profile_arn) {
+            match action {
+                Action::Isolate => ("already isolated: the quarantine profile is attached".to_owned(), false),
+                _ => (
+                    "holds the quarantine profile: isolated earlier; not changed".to_owned(),
+                    true,
+                ),
+            }
+        } else if !facts.role_profiles.contains(&a.profile_arn) {
+            let result = format!(
+                "its profile {} does not hold role {}: the revocation does not affect it; not changed",
+                a.profile_arn, facts.role_name
+            );
+            (result, relation == Relation::Named)
+        } else {
+            (String::new(), false)
+        };
+        if !result.is_empty() {
+            note(&mut plan, result, attention);
+            return plan;
+        }
+    }
+
     let (steps, result, attention) = match action {
-        Action::Revoke | Action::Ignore => (Vec::new(), left_revoked(inst, action), false),
+        Action::Revoke | Action::Ignore => left_revoked(inst, current, action),
         Action::Isolate => plan_isolate(facts, inst, current),
         Action::Cycle | Action::CycleReboot => plan_cycle(facts, inst, current, action == Action::CycleReboot),
     };
@@ -276,19 +288,41 @@ fn note(plan: &mut InstancePlan, result: String, attention: bool) {
     plan.needs_attention = attention;
 }
 
-fn left_revoked(inst: &InstanceFacts, action: Action) -> String {
+fn left_revoked(inst: &InstanceFacts, current: Option<&Association>, action: Action) -> Decision {
     let lead = if action == Action::Ignore {
-        "ignored by its action tag: not changed; "
+        "ignored as its action says: not changed; "
     } else {
         ""
     };
-    match inst.state.as_str() {
+    if current.is_none() {
+        // Without a profile it has no credentials to recover: if our marker says it had one and
+        // was not isolated, an interrupted cycle left it so, and a person should decide.
+        return match inst
+            .tags
+            .get(PROFILE_TAG)
+            .filter(|_| !inst.tags.contains_key(ISOLATED_AT_TAG))
+        {
+            Some(p) => {
+                let result = format!(
+                    "{lead}has no instance profile; its marker names {p}: re-attach it by hand, or tag it cycle"
+                );
+                (Vec::new(), result, true)
+            }
+            None => (
+                Vec::new(),
+                format!("{lead}has no instance profile: nothing to revoke on it"),
+                false,
+            ),
+        };
+    }
+    let result = match inst.state.as_str() {
         "stopped" | "stopping" => format!(
             "{lead}instance is {}: it gets fresh credentials when it starts",
             inst.state
         ),
         _ => format!("{lead}credentials revoked, recovers at next rotation"),
-    }
+    };
+    (Vec::new(), result, false)
 }
 
 fn is_quarantine(config: &Config, profile_arn: &str) -> bool {
@@ -343,11 +377,6 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
     let in_flight = inst.tags.get(DETACHED_TAG).filter(|d| !d.is_empty());
 
     match current {
-        Some(a) if is_quarantine(facts.config, &a.profile_arn) => (
-            Vec::new(),
-            "holds the quarantine profile: isolated earlier; not cycled".into(),
-            true,
-        ),
         Some(_) if !running => (
             Vec::new(),
             "instance is stopped: it gets fresh credentials when it starts".into(),
@@ -471,11 +500,6 @@ fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&A
         ]
     };
     match current {
-        Some(a) if is_quarantine(facts.config, &a.profile_arn) => (
-            Vec::new(),
-            "already isolated: the quarantine profile is attached".into(),
-            false,
-        ),
         Some(a) => {
             // The isolation mark goes on first, so no later run re-attaches the profile;
             // a retry that finds it already there does not write it again.
@@ -953,6 +977,52 @@ mod tests {
             None,
         );
         assert!(other.steps.is_empty() && other.result.contains("does not hold role"));
+    }
+
+    #[test]
+    fn without_a_profile_a_revoked_instance_does_not_recover_and_a_marker_asks_for_a_person() {
+        let bare = one(&Config::default(), inst("i-1", "running", &[], None), None);
+        assert!(bare.steps.is_empty() && !bare.needs_attention);
+        assert!(bare.result.contains("has no instance profile"), "{}", bare.result);
+        let stranded = one(
+            &Config::default(),
+            inst("i-1", "running", &[(PROFILE_TAG, PROFILE)], None),
+            None,
+        );
+        assert!(
+            stranded.steps.is_empty() && stranded.needs_attention,
+            "{}",
+            stranded.result
+        );
+        let isolated = inst(
+            "i-1",
+            "running",
+            &[(PROFILE_TAG, PROFILE), (ISOLATED_AT_TAG, CUTOFF)],
+            None,
+        );
+        assert!(!one(&Config::default(), isolated, None).needs_attention);
+    }
+
+    #[test]
+    fn an_instance_holding_the_quarantine_profile_is_left_alone_whatever_its_action() {
+        let config = Config {
+            quarantine_profile: Some("Quarantine".into()),
+            ..Config::default()
+        };
+        let quarantined = |action: &str| {
+            let arn = "arn:aws:iam::123456789012:instance-profile/Quarantine";
+            one(&config, inst("i-1", "running", &[(KEY, action)], Some(arn)), None)
+        };
+        for action in ["revoke", "cycle", "cycle-reboot", "ignore"] {
+            let plan = quarantined(action);
+            assert!(
+                plan.steps.is_empty() && plan.needs_attention,
+                "{action}: {}",
+                plan.result
+            );
+        }
+        let plan = quarantined("isolate");
+        assert!(plan.steps.is_empty() && !plan.needs_attention && plan.result.starts_with("already isolated"));
     }
 
     #[test]
