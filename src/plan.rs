@@ -59,15 +59,6 @@ pub enum Revocation {
     Keep(DateTime<Utc>),
 }
 
-impl Revocation {
-    pub fn cutoff(&self) -> Option<DateTime<Utc>> {
-        match self {
-            Revocation::Write(c) | Revocation::Keep(c) => Some(*c),
-            Revocation::Refuse(_) => None,
-        }
-    }
-}
-
 pub fn revocation(facts: &RevocationFacts<'_>) -> (Revocation, Vec<String>) {
     let role = facts.role;
     let mut warnings = Vec::new();

@@ -24,12 +24,6 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
-    pub fn is_failure(self) -> bool {
-        self == Outcome::Failed
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FindingSummary {
@@ -249,16 +243,15 @@ impl Steps {
         self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
     }
 
-    pub fn snapshot(&self) -> Vec<StepRecord> {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     pub fn into_records(self) -> Vec<StepRecord> {
         self.records.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn wrote_anything(records: &[StepRecord]) -> bool {
-        records
+    /// Did any write succeed? Decides remediated versus already-remediated.
+    pub fn wrote_anything(&self) -> bool {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .any(|r| r.outcome == StepOutcome::Ok && is_write(&r.step))
     }

@@ -344,8 +344,7 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     if dry_run {
         return Ok(Outcome::Planned);
     }
-    let records = steps.snapshot();
-    Ok(if Steps::wrote_anything(&records) {
+    Ok(if steps.wrote_anything() {
         Outcome::Remediated
     } else {
         Outcome::AlreadyRemediated
@@ -537,7 +536,7 @@ async fn execute(
         if let Err(e) = result {
             let stranded = detached && plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
             let recovery = if stranded {
-                "its profile may be detached now; the marker tag records it and a retry re-attaches it"
+                "its profile may be detached now; the marker tag records the original, and a retry finishes the remaining steps"
             } else {
                 "a retry finishes the remaining steps"
             };

@@ -48,10 +48,6 @@ impl Action {
             Action::Ignore => "ignore",
         }
     }
-
-    pub fn cycles(self) -> bool {
-        matches!(self, Action::Cycle | Action::CycleReboot)
-    }
 }
 
 impl fmt::Display for Action {
