@@ -3,6 +3,8 @@
 //! them. Each call fails in turn; the report must say what happened, and a retry must complete
 //! the work without repeating a write that had succeeded.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -35,18 +37,12 @@ use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCal
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 use exfil_responder::{App, Clients, Config, handle};
 use serde_json::Value;
+use support::WRITES;
 
 const ROLE: &str = "WebAppRole";
 const ROLE_ID: &str = "AROAEXAMPLEWEBAPPROLE";
 const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
 const PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/WebAppProfile";
-const WRITES: [&str; 5] = [
-    "PutRolePolicy",
-    "CreateTags",
-    "DisassociateIamInstanceProfile",
-    "AssociateIamInstanceProfile",
-    "RebootInstances",
-];
 
 #[derive(Default)]
 struct State {

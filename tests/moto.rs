@@ -60,6 +60,14 @@ impl World {
     }
 }
 
+/// Refused or skipped: the reason says `why`, and not one write was sent.
+fn assert_skipped_without_writes(report: &Value, recorder: &Recorder, why: &str) {
+    assert_eq!(report["outcome"], "skipped", "{report:#}");
+    let reason = report["outcomeReason"].as_str().unwrap_or_default();
+    assert!(reason.contains(why), "reason {reason:?} does not say {why:?}");
+    assert!(recorder.writes().is_empty(), "{:?}", recorder.writes());
+}
+
 fn instance_report<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["instances"]
         .as_array()
@@ -225,14 +233,7 @@ async fn a_protected_role_is_refused_and_nothing_is_written() {
     let (report, ok) = w.run(finding("outside-aws.json", &w.role, Some(&named))).await;
 
     assert!(ok, "a refusal is not a retryable failure: {report:#}");
-    assert_eq!(report["outcome"], "skipped");
-    assert!(
-        report["outcomeReason"]
-            .as_str()
-            .unwrap()
-            .contains("tagged exfil-responder:protected=true")
-    );
-    assert!(w.recorder.writes().is_empty());
+    assert_skipped_without_writes(&report, &w.recorder, "tagged exfil-responder:protected=true");
     assert!(w.account.policy_names(&w.role.name).await.is_empty());
 }
 
@@ -244,8 +245,7 @@ async fn a_role_listed_in_config_is_refused() {
         ..Config::default()
     };
     let (report, _) = w.run_with(finding("outside-aws.json", &w.role, None), config).await;
-    assert_eq!(report["outcome"], "skipped");
-    assert!(w.recorder.writes().is_empty());
+    assert_skipped_without_writes(&report, &w.recorder, "listed in PROTECTED_ROLES");
 }
 
 #[tokio::test]
@@ -271,12 +271,7 @@ async fn a_service_linked_role_is_refused() {
     let (report, ok) = w.run(finding("outside-aws.json", &seeded, None)).await;
 
     assert!(ok);
-    assert_eq!(report["outcome"], "skipped");
-    assert!(
-        report["outcomeReason"].as_str().unwrap().contains("service-linked"),
-        "{report:#}"
-    );
-    assert!(w.recorder.writes().is_empty());
+    assert_skipped_without_writes(&report, &w.recorder, "service-linked");
 }
 
 #[tokio::test]
@@ -314,12 +309,7 @@ async fn the_functions_own_execution_role_is_refused() {
     .await;
     let report = report(&handled.response);
 
-    assert_eq!(report["outcome"], "skipped");
-    assert!(
-        report["outcomeReason"].as_str().unwrap().contains("own execution role"),
-        "{report:#}"
-    );
-    assert!(w.recorder.writes().is_empty());
+    assert_skipped_without_writes(&report, &w.recorder, "own execution role");
 }
 
 #[tokio::test]
@@ -331,14 +321,7 @@ async fn a_role_whose_id_does_not_match_the_principal_is_refused() {
 
     let (report, _) = w.run(impostor).await;
 
-    assert_eq!(report["outcome"], "skipped");
-    assert!(
-        report["outcomeReason"]
-            .as_str()
-            .unwrap()
-            .contains("not the role whose credentials leaked")
-    );
-    assert!(w.recorder.writes().is_empty());
+    assert_skipped_without_writes(&report, &w.recorder, "not the role whose credentials leaked");
 }
 
 #[tokio::test]
