@@ -1,43 +1,89 @@
 # The two commands a newcomer needs:  make demo  and  make test  (see README.md).
-# They need only cargo and python3; the emulator is installed into .venv on first use.
+# They need only cargo and python3; everything else is installed into .venv on first use.
 
 PYTHON ?= python3
 CARGO ?= cargo
 VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# cargo-lambda, sam and cfn-lint come from the venv.
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 EVENT ?= events/manual-dry-run.json
 DRY_RUN ?=
+# The Lambda architecture to package for: arm64 (the template's default) or x86_64.
+ARCH ?= arm64
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+LAMBDA_FLAG = $(if $(filter arm64,$(1)),--arm64,--x86-64)
+# The release bootstrap for this machine's architecture, run by the end-to-end tests.
+BOOTSTRAP := $(TARGET_DIR)/lambda/host/exfil-responder/bootstrap
 
-.PHONY: venv build test lint demo invoke clean
+.PHONY: venv target test lint validate bootstrap package sam-build demo watch invoke cli clean
 
-## venv: the local AWS emulator (moto server) in a project-local virtualenv
+## venv: the emulator, cargo-lambda, SAM CLI and the linters, pinned, in a project-local virtualenv
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-## build: the optimised binary (target/release/exfil-responder)
-build:
-	$(CARGO) build --release --locked
+## target: the Rust standard library for the Lambda architecture (cargo-lambda cross-compiles)
+target:
+	@case "$(ARCH)" in arm64) triple=aarch64-unknown-linux-gnu ;; *) triple=x86_64-unknown-linux-gnu ;; esac; \
+	rustup target list --installed | grep -qx "$$triple" || rustup target add "$$triple" || { \
+	  echo "error: cannot install the Rust target $$triple (rustup could not fetch it)."; \
+	  echo "  Fetch it where rustup can reach static.rust-lang.org, or build for this machine's"; \
+	  echo "  architecture instead: make package ARCH=$(HOST_ARCH) (and deploy with Architecture=$(HOST_ARCH))."; \
+	  exit 1; }
 
-## test: the whole suite (unit, call sequences with aws-smithy-mocks, moto integration, CLI, Runtime API)
-test: venv
-	$(CARGO) test --locked
+## test: the whole suite: template checks, unit, call sequences (aws-smithy-mocks), moto
+##       integration, CLI, and the release bootstrap behind a Lambda Runtime API stand-in
+test: venv validate bootstrap
+	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) $(CARGO) test --locked
 
 ## lint: formatting and clippy, warnings denied
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
+## validate: sam validate --lint, cfn-lint with the serverless rules, parliament and the
+##           project's own template checks (scripts/check_template.py)
+validate: venv
+	sam validate --lint --region us-east-1 --template template.yaml
+	cfn-lint
+	$(BIN)/python scripts/check_template.py --self-test
+
+## bootstrap: the release bootstrap for this machine, as sam build makes it (for the tests)
+bootstrap: venv
+	cargo lambda build --release --locked $(call LAMBDA_FLAG,$(HOST_ARCH)) --lambda-dir $(TARGET_DIR)/lambda/host
+
+## package: the deployable bootstrap.zip for ARCH (default arm64), with cargo lambda build
+package: venv target
+	cargo lambda build --release --locked $(call LAMBDA_FLAG,$(ARCH)) --output-format zip \
+	  --lambda-dir $(TARGET_DIR)/lambda/$(ARCH)
+	@ls -l $(TARGET_DIR)/lambda/$(ARCH)/exfil-responder/bootstrap.zip
+
+## sam-build: sam build (rust-cargolambda), into .aws-sam/build
+sam-build: venv target
+	sam build
+
 ## demo: a real run against the emulator: seed an account, respond to findings, show before/after
 demo: venv
 	$(CARGO) build --locked
-	$(VENV)/bin/python scripts/demo.py
+	$(BIN)/python scripts/demo.py
 
-## invoke: run the CLI on EVENT with your current AWS credentials (DRY_RUN=1 to only plan)
-invoke:
+## watch: serve the function locally on 127.0.0.1:9000 (cargo lambda watch), hot-reloading
+watch: venv
+	cargo lambda watch
+
+## invoke: send EVENT to the function served by make watch (cargo lambda invoke)
+invoke: venv
+	cargo lambda invoke exfil-responder --data-file $(EVENT)
+
+## cli: run the CLI on EVENT with your current AWS credentials (DRY_RUN=1 to only plan)
+cli:
 	$(CARGO) run --locked --quiet -- invoke --event $(EVENT) $(if $(DRY_RUN),--dry-run,)
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .aws-sam

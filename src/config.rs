@@ -7,6 +7,7 @@ use crate::names::RoleName;
 use crate::rules::Action;
 
 pub const DEFAULT_ACTION_TAG_KEY: &str = "exfil-responder:action";
+pub const DEFAULT_METRICS_NAMESPACE: &str = "ExfilResponder";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -24,6 +25,8 @@ pub struct Config {
     pub fleet_concurrency: usize,
     /// `DRY_RUN`: read and plan, never write.
     pub dry_run: bool,
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace of the metrics logged in Lambda.
+    pub metrics_namespace: String,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             cycle_timeout: Duration::from_secs(60),
             fleet_concurrency: 4,
             dry_run: false,
+            metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
         }
     }
 }
@@ -89,6 +93,17 @@ impl Config {
                 _ => return Err(bad("DRY_RUN", format!("{value:?} is not true or false"))),
             };
         }
+        if let Some(value) = get("METRICS_NAMESPACE") {
+            // CloudWatch's rule; `AWS/` is reserved for AWS's own namespaces.
+            let allowed = |c: char| c.is_ascii_alphanumeric() || " ._/#:-".contains(c);
+            if value.len() > 255 || !value.chars().all(allowed) || value.starts_with("AWS/") {
+                return Err(bad(
+                    "METRICS_NAMESPACE",
+                    format!("{value:?} is not a usable CloudWatch namespace"),
+                ));
+            }
+            config.metrics_namespace = value;
+        }
         Ok(config)
     }
 }
@@ -133,6 +148,7 @@ mod tests {
             ("CYCLE_TIMEOUT_SECONDS", "90"),
             ("FLEET_CONCURRENCY", "8"),
             ("DRY_RUN", "TRUE"),
+            ("METRICS_NAMESPACE", "Security/IR"),
         ])
         .unwrap();
         assert_eq!(config.action_tag_key, "ir:action");
@@ -142,6 +158,7 @@ mod tests {
         assert_eq!(config.cycle_timeout, Duration::from_secs(90));
         assert_eq!(config.fleet_concurrency, 8);
         assert!(config.dry_run);
+        assert_eq!(config.metrics_namespace, "Security/IR");
     }
 
     #[test]
@@ -155,6 +172,8 @@ mod tests {
             ("FLEET_CONCURRENCY", "51"),
             ("DRY_RUN", "maybe"),
             ("ACTION_TAG_KEY", "aws:reserved"),
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+            ("METRICS_NAMESPACE", "bad{namespace}"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert!(

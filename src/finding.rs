@@ -120,6 +120,7 @@ pub fn triage_event(value: Value) -> Result<Triage> {
     let mut summary = FindingSummary {
         source: "guardduty".into(),
         event_id: event.id.clone(),
+        event_time: event.time,
         account_id: event.account.clone(),
         region: event.region.clone(),
         ..FindingSummary::default()

@@ -7,7 +7,8 @@
 //! - [`plan`]: the pure decision, from facts to the steps to take.
 //! - [`policy`]: the revocation policy document.
 //! - [`iam`], [`ec2`]: the AWS effects.
-//! - [`respond`]: the handler that ties them together; [`report`]: what it says it did.
+//! - [`respond`]: the handler that ties them together; [`report`]: what it says it did;
+//!   [`metrics`]: the figures CloudWatch gets from each report.
 
 pub mod cli;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod iam;
 pub mod input;
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod names;
 pub mod plan;
 pub mod policy;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use exfil_responder::cli::{self, Cli, Command};
-use exfil_responder::{App, Clients, Config, lambda, logging};
+use exfil_responder::{App, Clients, Config, Error, lambda, logging};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -15,17 +15,16 @@ async fn main() -> ExitCode {
 
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            eprintln!("error: {e}");
-            return ExitCode::from(cli::EXIT_BAD_INPUT);
-        }
+        Err(e) => return cannot_start(e, in_lambda).await,
     };
     // Honours AWS_ENDPOINT_URL, AWS_REGION and the default credential chain.
     let sdk = aws_config::load_from_env().await;
     if sdk.region().is_none() {
-        eprintln!("error: no AWS region configured: set AWS_REGION");
-        return ExitCode::from(cli::EXIT_BAD_INPUT);
+        let e = Error::Config {
+            var: "AWS_REGION",
+            message: "no AWS region configured".into(),
+        };
+        return cannot_start(e, in_lambda).await;
     }
     let app = App::new(config, Clients::new(&sdk));
 
@@ -58,4 +57,15 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A bad configuration stops start-up with a message naming the variable: on stderr for the CLI,
+/// and in Lambda also to the Runtime API's init-error endpoint.
+async fn cannot_start(e: Error, in_lambda: bool) -> ExitCode {
+    tracing::error!(error = %e, "cannot start");
+    eprintln!("error: {e}");
+    if in_lambda && let Err(report) = lambda::report_init_error(e).await {
+        tracing::error!(error = %report, "could not report the init error to the Runtime API");
+    }
+    ExitCode::from(cli::EXIT_BAD_INPUT)
 }

@@ -1,12 +1,14 @@
 //! The report: what was found, decided and done, returned to the caller and logged as one JSON line.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::names::InstanceId;
 use crate::rules::{Action, ActionSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,6 +33,9 @@ pub struct FindingSummary {
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// When EventBridge published the event: the start of time-to-containment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<DateTime<Utc>>,
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub finding_type: Option<String>,
@@ -67,6 +72,9 @@ pub enum CutoffStatus {
 pub struct CutoffReport {
     pub at: String,
     pub status: CutoffStatus,
+    /// When `PutRolePolicy` returned: from here the stolen credentials are denied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -191,13 +199,41 @@ pub enum Response {
     Batch { outcome: Outcome, reports: Vec<Report> },
 }
 
-/// Collects step records; shared by the concurrent parts of one remediation.
+impl Response {
+    pub fn reports(&self) -> Vec<&Report> {
+        match self {
+            Self::Single(report) => vec![report],
+            Self::Batch { reports, .. } => reports.iter().collect(),
+        }
+    }
+}
+
+/// Collects step records; shared by the concurrent parts of one remediation. Each step is also
+/// logged as one line carrying the finding id, the role and the instance, so a line stands alone.
 #[derive(Debug, Default)]
 pub struct Steps {
+    finding_id: String,
+    role: OnceLock<String>,
     records: Mutex<Vec<StepRecord>>,
 }
 
 impl Steps {
+    pub fn new(finding_id: &str) -> Self {
+        Self {
+            finding_id: finding_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// The role, once known (a manual `instanceId` payload learns it from the instance).
+    pub fn set_role(&self, role: &str) {
+        let _ = self.role.set(role.to_owned());
+    }
+
+    pub fn role(&self) -> Option<&str> {
+        self.role.get().map(String::as_str)
+    }
+
     /// Run one AWS call (or wait), timing it and recording its outcome.
     pub async fn run<T>(
         &self,
@@ -216,7 +252,19 @@ impl Steps {
             ),
         };
         let duration_ms = started.elapsed().as_millis() as u64;
-        tracing::info!(step, target, ?outcome, duration_ms, error = detail.as_deref(), "step");
+        let instance = InstanceId::parse(target).ok();
+        tracing::info!(
+            finding_id = %self.finding_id,
+            role = self.role(),
+            instance = instance.as_ref().map(InstanceId::as_str),
+            step,
+            target,
+            ?outcome,
+            duration_ms,
+            error = detail.as_deref(),
+            error_code = error_code.as_deref(),
+            "step"
+        );
         self.push(StepRecord {
             step: step.to_owned(),
             target: target.to_owned(),
@@ -272,8 +320,14 @@ pub fn is_write(step: &str) -> bool {
 /// Log the report as one JSON line on stdout, where Lambda sends it to CloudWatch Logs,
 /// nested rather than escaped into a string field so Logs Insights can query it.
 pub fn log_json_line(report: &Report) {
+    // Lambda's log-level filter and Logs Insights read `level`: a failure is an error.
+    let level = if report.outcome == Outcome::Failed {
+        "ERROR"
+    } else {
+        "INFO"
+    };
     let line = serde_json::json!({
-        "level": "INFO",
+        "level": level,
         "target": "exfil_responder::report",
         "message": "exfil-responder report",
         "outcome": report.outcome,

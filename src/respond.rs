@@ -159,7 +159,7 @@ async fn remediate(app: &App, incident: Incident) -> (Report, Option<Error>) {
     let mut report = Report::new(incident.summary.clone(), dry_run);
     report.request_reason = incident.request_reason.clone();
     report.warnings = incident.warnings.clone();
-    let steps = Steps::default();
+    let steps = Steps::new(incident.summary.id.as_deref().unwrap_or("manual"));
     let result = run(app, &incident, dry_run, &steps, &mut report).await;
     report.steps = steps.into_records();
     match result {
@@ -222,6 +222,7 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
             (role, None, Some(id.clone()))
         }
     };
+    steps.set_role(role_name.as_str());
     report.role = Some(RoleSummary {
         name: role_name.to_string(),
         arn: None,
@@ -280,6 +281,7 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
                         iam::put_revocation(iam, &role_name, c),
                     )
                     .await
+                    .map(|()| Some(Utc::now()))
             }
             Revocation::Write(_) => {
                 steps.planned(
@@ -287,9 +289,9 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
                     role_name.as_str(),
                     format!("deny sessions issued before {cutoff_text}"),
                 );
-                Ok(())
+                Ok(None)
             }
-            _ => Ok(()),
+            _ => Ok(None),
         }
     };
     let (written, fleet) = tokio::join!(
@@ -299,12 +301,13 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     let status = match (&decision, dry_run, &written) {
         (Revocation::Keep(_), ..) => CutoffStatus::Existing,
         (_, true, _) => CutoffStatus::Planned,
-        (_, false, Ok(())) => CutoffStatus::Written,
+        (_, false, Ok(_)) => CutoffStatus::Written,
         (_, false, Err(_)) => CutoffStatus::Failed,
     };
     report.cutoff = Some(CutoffReport {
         at: cutoff_text,
         status,
+        written_at: written.as_ref().ok().copied().flatten(),
     });
     // If the revocation failed, the instances' credentials still work: leave them alone.
     written?;
@@ -540,12 +543,12 @@ async fn execute(
             } else {
                 "a retry finishes the remaining steps"
             };
-            warn!(instance = id, step = name, error = %e, "instance step failed");
+            warn!(instance = id, role = steps.role(), step = name, error = %e, "instance step failed");
             out.result = format!("FAILED at {name}: {e}; {recovery}");
             out.needs_attention = true;
             return (out, Some(e));
         }
     }
-    info!(instance = id, result = %plan.result, "instance done");
+    info!(instance = id, role = steps.role(), result = %plan.result, "instance done");
     (out, None)
 }

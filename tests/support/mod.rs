@@ -2,6 +2,8 @@
 //! clients pointed at it, an operation recorder, seeding helpers, and events from `events/`.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod runtime_api;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -1,0 +1,319 @@
+"""Checks of template.yaml that sam validate and cfn-lint cannot make (run by `make validate`).
+
+1. parliament lints every IAM policy in the template, with intrinsic functions resolved to
+   example values. Any finding fails.
+2. The function's role allows exactly what the code calls: the SDK operations called in
+   src/iam.rs and src/ec2.rs, plus what Lambda itself does with the role (logs, traces,
+   destinations). A missing permission or an unused one fails.
+3. The EventBridge pattern, evaluated here (the other tools treat it as free-form JSON), matches the
+   three credential-exfiltration types and nothing else among the events in events/.
+4. What the cfn-lint rules disabled in .cfnlintrc.yaml would have checked, checked the way this
+   template does it: the log group has a retention, the on-failure destination is set, and each
+   dead-letter queue has an alarm on its depth.
+
+Exit status 0 when every check passes; otherwise each failure is printed and the status is 1.
+`--self-test` first proves that each check fails on a template broken the way it looks for.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+
+import parliament
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "us-east-1",
+    "AWS::StackName": "exfil-responder",
+    # Optional parameters, as a user would set them.
+    "SuccessTopicArn": "arn:aws:sns:us-east-1:123456789012:exfil-responder-reports",
+    "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:security-alarms",
+    "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/boundary",
+}
+# What Lambda does with the function's role, rather than the code.
+RUNTIME_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "sqs:SendMessage",
+    "sns:Publish",
+}
+# Re-attaching a profile passes its role to EC2.
+IMPLIED_BY = {"iam:PassRole": "ec2:AssociateIamInstanceProfile"}
+# GetCallerIdentity needs no permission.
+NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
+FINDING_TYPES = [
+    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS",
+    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration",
+]
+
+failures: list[str] = []
+
+
+def fail(message: str) -> None:
+    failures.append(message)
+
+
+def load_template() -> dict:
+    template, matches = decode(str(ROOT / "template.yaml"))
+    if matches:
+        sys.exit(f"template.yaml does not parse: {matches}")
+    return template
+
+
+def resolve(value, template: dict):
+    """Replace intrinsic functions by example values, taking the true branch of each Fn::If."""
+    if isinstance(value, list):
+        return [v for v in (resolve(v, template) for v in value) if v is not None]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            if arg == "AWS::NoValue":
+                return None
+            if arg in EXAMPLE:
+                return EXAMPLE[arg]
+            if arg in template.get("Parameters", {}):
+                default = template["Parameters"][arg].get("Default", "")
+                return default or f"example-{arg}"
+            return example_arn(arg, template)
+        if key == "Fn::Sub":
+            text = arg if isinstance(arg, str) else arg[0]
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(resolve({"Ref": m[1]}, template)), text)
+        if key == "Fn::GetAtt":
+            name, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+            return example_arn(name, template) if attr == "Arn" else f"example-{name}-{attr}"
+        if key == "Fn::If":
+            return resolve(arg[1], template)
+    return {k: r for k, r in ((k, resolve(v, template)) for k, v in value.items()) if r is not None}
+
+
+def example_arn(logical_id: str, template: dict) -> str:
+    kind = template["Resources"][logical_id]["Type"]
+    account = EXAMPLE["AWS::AccountId"]
+    return {
+        "AWS::IAM::Role": f"arn:aws:iam::{account}:role/exfil-responder-{logical_id}-EXAMPLE",
+        "AWS::SQS::Queue": f"arn:aws:sqs:us-east-1:{account}:exfil-responder-{logical_id}-EXAMPLE",
+        "AWS::Logs::LogGroup": f"arn:aws:logs:us-east-1:{account}:log-group:/aws/lambda/exfil-responder:*",
+    }.get(kind, f"example-{logical_id}")
+
+
+def policies(template: dict):
+    """Every IAM policy document in the template, with where it is."""
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::RolePolicy":
+            yield name, props["PolicyDocument"]
+        elif resource["Type"] == "AWS::IAM::Role":
+            # Not the trust policy: parliament wants a Resource, which a trust policy has not.
+            for policy in props.get("Policies", []):
+                yield f"{name}/{policy['PolicyName']}", policy["PolicyDocument"]
+        elif resource["Type"] == "AWS::SQS::QueuePolicy":
+            yield name, props["PolicyDocument"]
+
+
+def check_parliament(template: dict) -> int:
+    count = 0
+    for where, document in policies(template):
+        count += 1
+        text = json.dumps(resolve(document, template))
+        for finding in parliament.analyze_policy_string(text).findings:
+            fail(f"parliament, {where}: {finding.severity} {finding.title}: {finding.detail}")
+    return count
+
+
+def code_actions() -> set[str]:
+    source = "".join((ROOT / "src" / f).read_text() for f in ("iam.rs", "ec2.rs"))
+    calls = set(re.findall(r"\b(iam|ec2|sts)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
+    not_operations = {"clone", "config"}
+    return {
+        f"{service}:{''.join(part.capitalize() for part in op.split('_'))}"
+        for service, op in calls
+        if op not in not_operations
+    }
+
+
+def allowed_actions(template: dict) -> set[str]:
+    document = resolve(template["Resources"]["ResponderPolicy"]["Properties"]["PolicyDocument"], template)
+    actions: set[str] = set()
+    for statement in document["Statement"]:
+        if statement["Effect"] == "Allow":
+            listed = statement["Action"]
+            actions.update([listed] if isinstance(listed, str) else listed)
+    return actions
+
+
+def check_least_privilege(template: dict) -> tuple[set[str], set[str]]:
+    called = code_actions() - NEEDS_NO_PERMISSION
+    allowed = allowed_actions(template)
+    for action in sorted(called - allowed):
+        fail(f"permissions: the code calls {action}, which the function's role does not allow")
+    for action in sorted(allowed - called - RUNTIME_ACTIONS):
+        if IMPLIED_BY.get(action) not in called:
+            fail(f"permissions: the role allows {action}, which the code never calls")
+    if any("*" in a for a in allowed):
+        fail(f"permissions: a wildcard action: {sorted(a for a in allowed if '*' in a)}")
+    return called, allowed
+
+
+def matches(pattern: dict, event: dict) -> bool:
+    """EventBridge matching for the operators the template may use: exact values and prefix."""
+    for key, wanted in pattern.items():
+        value = event.get(key) if isinstance(event, dict) else None
+        if isinstance(wanted, dict):
+            if not matches(wanted, value or {}):
+                return False
+            continue
+        ok = False
+        for option in wanted:
+            if isinstance(option, dict):
+                if set(option) != {"prefix"}:
+                    fail(f"event pattern: unknown operator {option} under {key}")
+                    return False
+                ok |= isinstance(value, str) and value.startswith(option["prefix"])
+            else:
+                ok |= value == option
+        if not ok:
+            return False
+    return True
+
+
+def check_pattern(template: dict) -> int:
+    events = template["Resources"]["ResponderFunction"]["Properties"]["Events"]
+    rules = [e["Properties"]["Pattern"] for e in events.values() if e["Type"] == "EventBridgeRule"]
+    if len(rules) != 1:
+        fail(f"event pattern: expected one EventBridge rule, found {len(rules)}")
+        return 0
+    pattern = rules[0]
+    envelope = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding"}
+    for finding_type in FINDING_TYPES:
+        if not matches(pattern, {**envelope, "detail": {"type": finding_type}}):
+            fail(f"event pattern: does not match {finding_type}")
+    for other in ("Recon:EC2/PortProbeUnprotectedPort", "UnauthorizedAccess:IAMUser/MaliciousIPCaller"):
+        if matches(pattern, {**envelope, "detail": {"type": other}}):
+            fail(f"event pattern: matches {other}, which is not ours")
+    if matches(pattern, {"source": "aws.securityhub", "detail-type": "GuardDuty Finding",
+                         "detail": {"type": FINDING_TYPES[0]}}):
+        fail("event pattern: matches a source other than aws.guardduty")
+    checked = 0
+    for path in sorted((ROOT / "events").glob("*.json")):
+        payload = json.loads(path.read_text())
+        for event in payload if isinstance(payload, list) else [payload]:
+            if "detail-type" not in event:
+                continue  # a manual payload: invoked directly, never through the rule
+            checked += 1
+            expected = event["detail"]["type"] in FINDING_TYPES
+            if matches(pattern, event) != expected:
+                fail(f"event pattern: {path.name} ({event['detail']['type']}) "
+                     f"{'should' if expected else 'should not'} match")
+    return checked
+
+
+def check_replaced_lint_rules(template: dict) -> None:
+    resources = template["Resources"]
+    function = resources["ResponderFunction"]["Properties"]
+    # WS1004: logs kept for a known time.
+    group = function.get("LoggingConfig", {}).get("LogGroup", {})
+    group_id = group.get("Ref") if isinstance(group, dict) else None
+    if group_id not in resources or resources[group_id]["Type"] != "AWS::Logs::LogGroup":
+        fail("logs: LoggingConfig.LogGroup does not name a log group of this template")
+    elif "RetentionInDays" not in resources[group_id]["Properties"]:
+        fail(f"logs: {group_id} has no RetentionInDays")
+    # ES1007: a failed asynchronous invocation lands somewhere.
+    configs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+               and r["Properties"].get("FunctionName") == {"Ref": "ResponderFunction"}]
+    if len(configs) != 1 or "Destination" not in configs[0].get("DestinationConfig", {}).get("OnFailure", {}):
+        fail("destinations: no EventInvokeConfig with an on-failure destination for ResponderFunction")
+    # ES6000: nothing waits unseen in a dead-letter queue.
+    alarmed = {
+        d["Value"]["Fn::GetAtt"][0]
+        for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+        for d in r["Properties"].get("Dimensions", [])
+        if d["Name"] == "QueueName" and isinstance(d["Value"], dict) and "Fn::GetAtt" in d["Value"]
+    }
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::SQS::Queue" and name not in alarmed:
+            fail(f"queues: {name} has no alarm on its depth")
+
+
+def run_checks(template: dict) -> str:
+    n_policies = check_parliament(template)
+    called, allowed = check_least_privilege(template)
+    n_events = check_pattern(template)
+    check_replaced_lint_rules(template)
+    return (f"parliament clean on {n_policies} policies; "
+            f"{len(called)} operations called, {len(allowed)} actions allowed, none missing or unused; "
+            f"event pattern right for {len(FINDING_TYPES)} types and {n_events} events in events/; "
+            "log retention, on-failure destination and queue alarms in place")
+
+
+def statement(template: dict, sid: str) -> dict:
+    document = template["Resources"]["ResponderPolicy"]["Properties"]["PolicyDocument"]
+    return next(s for s in document["Statement"] if isinstance(s, dict) and s.get("Sid") == sid)
+
+
+def pattern_of(template: dict) -> dict:
+    return template["Resources"]["ResponderFunction"]["Properties"]["Events"]["CredentialExfiltration"][
+        "Properties"]["Pattern"]
+
+
+# Each breaks the template one way; the named check must then fail.
+MUTATIONS = {
+    "parliament": lambda t: statement(t, "PassRolesBackToInstances").update(
+        Condition={"StringEqual": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+    "does not allow": lambda t: statement(t, "ReadInstanceProfiles").update(Action="iam:ListRoles"),
+    "never calls": lambda t: statement(t, "RebootOnlyCycledInstances").update(
+        Action=["ec2:RebootInstances", "ec2:TerminateInstances"]),
+    "unknown operator": lambda t: pattern_of(t)["detail"].update(
+        type=[{"prefx": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"}]),
+    "matches Recon": lambda t: pattern_of(t)["detail"].update(type=[{"prefix": ""}]),
+    "no RetentionInDays": lambda t: t["Resources"]["ResponderLogGroup"]["Properties"].pop("RetentionInDays"),
+    "on-failure": lambda t: t["Resources"]["ResponderInvokeConfig"]["Properties"]["DestinationConfig"].pop(
+        "OnFailure"),
+    "no alarm": lambda t: t["Resources"].pop("FailedInvocationsAlarm"),
+}
+
+
+def self_test(template: dict) -> list[str]:
+    problems = []
+    for expected, mutate in MUTATIONS.items():
+        broken = copy.deepcopy(template)
+        mutate(broken)
+        failures.clear()
+        run_checks(broken)
+        if not any(expected in f for f in failures):
+            problems.append(f"self-test: breaking '{expected}' was not caught (failures: {failures})")
+    failures.clear()
+    return problems
+
+
+def report(problems: list[str], success: str) -> bool:
+    for problem in problems:
+        print(f"FAIL {problem}")
+    if not problems:
+        print(success)
+    return not problems
+
+
+def main() -> int:
+    template = load_template()
+    if "--self-test" in sys.argv:
+        caught = f"self-test passed: each of {len(MUTATIONS)} broken templates was caught"
+        if not report(self_test(template), caught):
+            return 1
+    summary = run_checks(template)
+    return 0 if report(list(failures), f"template checks passed: {summary}") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

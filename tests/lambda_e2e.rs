@@ -1,0 +1,203 @@
+//! The release `bootstrap`, run exactly as Lambda runs it: a stand-in of the Lambda Runtime API
+//! serves it events (`next`) and takes its answers (response, invocation error, init error),
+//! while the function acts on the moto emulator. What `sam local invoke` and `cargo lambda invoke`
+//! do, without Docker. Checks the answers, the logs and the state left in the emulator.
+
+mod support;
+
+use serde_json::Value;
+use support::runtime_api::{Function, Kind, RuntimeApi};
+use support::*;
+
+fn report_lines<'a>(logs: &'a [Value], finding_id: &str) -> Vec<&'a Value> {
+    logs.iter()
+        .filter(|l| l["message"] == "exfil-responder report" && l["findingId"] == finding_id)
+        .collect()
+}
+
+fn metrics_lines<'a>(logs: &'a [Value], finding_id: &str) -> Vec<&'a Value> {
+    logs.iter()
+        .filter(|l| l["message"] == "exfil-responder metrics" && l["findingId"] == finding_id)
+        .collect()
+}
+
+/// An `events/` file with the example ids replaced by the emulator's.
+fn event_with_ids(name: &str, role: &SeededRole, instance: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("events").join(name))
+        .unwrap()
+        .replace("AROAEXAMPLEWEBAPPROLE", &role.id)
+        .replace("i-0a1b2c3d4e5f60718", instance);
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_reported() {
+    let moto = Moto::start();
+    let (account, role, web) = web_app(&moto, "cycle").await;
+    let batch_role = account.role("BatchRole", &[]).await;
+    let batch = account
+        .instance(Some(&batch_role.profile_arn), &[("exfil-responder:action", "isolate")])
+        .await;
+    let mut api = RuntimeApi::start();
+    let function = Function::start(&api, &moto.endpoint, &[("QUARANTINE_PROFILE", "MissingProfile")]);
+
+    // A handled finding: revoked, and the instance cycled back to its profile.
+    let handled = finding("outside-aws.json", &role, Some(&web));
+    let answer = api.invoke(handled.clone());
+    assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+    assert_eq!(answer.body["outcome"], "remediated");
+    assert_eq!(answer.body["cutoff"]["status"], "written");
+    assert!(account.revocation("WebAppRole").await.is_some());
+    let (_, profile) = account.association(&web).await.expect("re-associated");
+    assert_eq!(profile, role.profile_arn);
+    assert!(account.tags(&web).await.contains_key("exfil-responder:cycled-at"));
+
+    // A skipped one: a GuardDuty sample finding, for a role with no revocation.
+    let before = account.snapshot("BatchRole", &[&batch]).await;
+    let sample = finding("sample-finding.json", &batch_role, Some(&batch));
+    let answer = api.invoke(sample.clone());
+    assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+    assert_eq!(answer.body["outcome"], "skipped");
+    assert_eq!(account.snapshot("BatchRole", &[&batch]).await, before);
+
+    // An array payload: one report per event, in order.
+    let mut array = event_file("batch-two-events.json");
+    array[0] = handled.clone();
+    let answer = api.invoke(array);
+    assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+    let outcomes: Vec<&Value> = answer.body["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["outcome"])
+        .collect();
+    assert_eq!(outcomes, ["already-remediated", "skipped"]);
+
+    // A failing step: the quarantine profile does not exist. The error reaches the invocation
+    // error endpoint; containment happened first all the same.
+    let mut failing = finding("inside-aws.json", &batch_role, Some(&batch));
+    failing["detail"]["id"] = "failing-finding".into();
+    let answer = api.invoke(failing);
+    assert_eq!(answer.kind, Kind::Error, "{answer:?}");
+    assert_eq!(answer.body["errorType"], "RemediationFailed");
+    assert!(
+        answer.body["errorMessage"].as_str().unwrap().contains(&batch),
+        "the error names the instance: {}",
+        answer.body
+    );
+    assert!(account.revocation("BatchRole").await.is_some());
+
+    let logs = function.stop();
+    let handled_id = handled["detail"]["id"].as_str().unwrap();
+    let reports = report_lines(&logs, handled_id);
+    assert_eq!(reports.len(), 2, "the finding's report, and again inside the array");
+    assert_eq!(reports[0]["report"]["outcome"], "remediated");
+    assert_eq!(reports[0]["level"], "INFO");
+    let failed = report_lines(&logs, "failing-finding");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["level"], "ERROR", "a failed report is logged as an error");
+    assert_eq!(failed[0]["report"]["outcome"], "failed");
+    assert_eq!(failed[0]["report"]["instances"][0]["needsAttention"], true);
+
+    // One line per step, standing alone: finding, role and instance as fields.
+    let steps: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["message"] == "step" && l["finding_id"] == handled_id)
+        .collect();
+    let put = steps
+        .iter()
+        .find(|l| l["step"] == "PutRolePolicy")
+        .expect("a line for the revocation");
+    assert_eq!(put["role"], "WebAppRole");
+    let detach = steps
+        .iter()
+        .find(|l| l["step"] == "DisassociateIamInstanceProfile")
+        .expect("a line for the detach");
+    assert_eq!(detach["instance"], web.as_str());
+    assert_eq!(detach["role"], "WebAppRole");
+    assert_eq!(detach["level"], "INFO");
+
+    // The metrics of each report, in embedded metric format.
+    let metrics = metrics_lines(&logs, handled_id);
+    assert_eq!(metrics.len(), reports.len(), "one metrics line per report");
+    let (first, again) = (metrics[0], metrics[1]);
+    assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ExfilResponder");
+    assert_eq!(first["FunctionName"], "exfil-responder");
+    assert_eq!(first["RolesRevoked"], 1);
+    assert_eq!(first["InstancesCycled"], 1);
+    assert!(first["ContainmentLatency"].is_u64(), "{first}");
+    assert_eq!(again["RolesRevoked"], 0, "a re-delivery revokes nothing");
+    assert!(again.get("ContainmentLatency").is_none());
+    let failed_metrics = metrics_lines(&logs, "failing-finding");
+    assert_eq!(failed_metrics[0]["Failures"], 1);
+    assert_eq!(failed_metrics[0]["InstancesNeedingAttention"], 1);
+}
+
+#[tokio::test]
+async fn every_events_file_is_accepted_and_a_dry_run_writes_nothing() {
+    let moto = Moto::start();
+    let (account, role, web) = web_app(&moto, "cycle").await;
+    let before = account.snapshot("WebAppRole", &[&web]).await;
+    let mut api = RuntimeApi::start();
+    // WARN as Lambda's log level: the step lines go, the reports and metrics stay.
+    let function = Function::start(
+        &api,
+        &moto.endpoint,
+        &[("DRY_RUN", "true"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")],
+    );
+
+    let mut files: Vec<String> = std::fs::read_dir(repo().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    for name in &files {
+        let answer = api.invoke(event_with_ids(name, &role, &web));
+        assert_eq!(answer.kind, Kind::Response, "{name}: {answer:?}");
+        let outcome = answer.body["outcome"].as_str().unwrap();
+        assert!(
+            ["planned", "skipped"].contains(&outcome),
+            "{name}: a dry run plans or skips, got {outcome}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(account.snapshot("WebAppRole", &[&web]).await, before);
+
+    let logs = function.stop();
+    assert!(
+        logs.iter().all(|l| l["message"] != "step"),
+        "INFO step lines under AWS_LAMBDA_LOG_LEVEL=WARN"
+    );
+    let reports = logs.iter().filter(|l| l["message"] == "exfil-responder report").count();
+    let metrics = logs
+        .iter()
+        .filter(|l| l["message"] == "exfil-responder metrics")
+        .count();
+    assert_eq!(reports, metrics);
+    assert!(reports > files.len(), "one report per event, arrays included");
+}
+
+#[tokio::test]
+async fn a_bad_configuration_is_reported_as_an_init_error() {
+    let moto = Moto::start();
+    let api = RuntimeApi::start();
+    let mut function = Function::start(&api, &moto.endpoint, &[("FLEET_CONCURRENCY", "0")]);
+
+    let answer = api.answer();
+    assert_eq!(answer.kind, Kind::InitError, "{answer:?}");
+    assert_eq!(answer.error_type_header.as_deref(), Some("Runtime.InitError"));
+    assert_eq!(answer.body["errorType"], "BadConfig");
+    assert!(
+        answer.body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("FLEET_CONCURRENCY"),
+        "{}",
+        answer.body
+    );
+    let status = function.exit_status();
+    assert!(!status.success(), "{status}");
+    assert_eq!(api.next_requests(), 0, "no invocation was asked for");
+    assert!(function.stderr().contains("FLEET_CONCURRENCY"));
+}
