@@ -3,10 +3,13 @@
 
 PYTHON ?= python3
 CARGO ?= cargo
-VENV := .venv
-BIN := $(CURDIR)/$(VENV)/bin
-# cargo-lambda, sam and cfn-lint come from the venv.
+# CI keeps it outside the clone (.ci/run): cargo-lambda's zig linker wrappers name its path, so a
+# venv at a fixed place keeps the release builds cached between clones.
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+# cargo-lambda, sam and cfn-lint come from the venv; the tests start its moto_server.
 export PATH := $(BIN):$(PATH)
+export MOTO_SERVER := $(BIN)/moto_server
 export SAM_CLI_TELEMETRY := 0
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 EVENT ?= events/manual-dry-run.json
@@ -86,4 +89,4 @@ cli:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) .aws-sam
+	rm -rf .venv .aws-sam

@@ -22,7 +22,7 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "exfil-responder"
-MOTO = ROOT / ".venv" / "bin" / "moto_server"
+MOTO = Path(os.environ.get("MOTO_SERVER", ROOT / ".venv" / "bin" / "moto_server"))
 REGION = "us-east-1"
 KEY = "exfil-responder:action"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
