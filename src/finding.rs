@@ -95,6 +95,13 @@ pub struct Incident {
     pub warnings: Vec<String>,
 }
 
+impl Incident {
+    /// The GuardDuty finding id, or `manual` for a manual request: what logs and marker tags name.
+    pub fn finding_id(&self) -> &str {
+        self.summary.id.as_deref().unwrap_or("manual")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Triage {
     Act(Incident),

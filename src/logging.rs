@@ -1,6 +1,8 @@
 //! Structured logs through `tracing`: JSON lines on stdout in Lambda (CloudWatch Logs), readable
 //! text on stderr for the CLI, whose stdout carries the report.
 
+use std::io::Write;
+
 use tracing_subscriber::EnvFilter;
 
 const DEFAULT: &str = "warn,exfil_responder=info";
@@ -17,6 +19,14 @@ fn filter() -> EnvFilter {
         })
         .unwrap_or_else(|| DEFAULT.to_owned());
     EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(DEFAULT))
+}
+
+/// Write one JSON object as one line on stdout, beside the tracing lines; in Lambda, CloudWatch
+/// Logs takes each line whole, so the report and the metrics stay queryable as nested JSON.
+pub fn print_json_line(line: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout must not turn a finished remediation into a failure.
+    let _ = writeln!(out, "{line}");
 }
 
 pub fn init(lambda: bool) {

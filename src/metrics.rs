@@ -1,8 +1,6 @@
 //! The function's own metrics, in CloudWatch's embedded metric format: one JSON log line per
 //! report, which CloudWatch Logs turns into metrics. No SDK call and no extra permission.
 
-use std::io::Write;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
@@ -133,10 +131,7 @@ pub fn emf(report: &Report, namespace: &str, function_name: &str, now: DateTime<
 
 /// Log the metrics of one report as one line on stdout.
 pub fn log_emf(report: &Report, namespace: &str, function_name: &str) {
-    let line = emf(report, namespace, function_name, Utc::now());
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not turn a finished remediation into a failure.
-    let _ = writeln!(out, "{line}");
+    crate::logging::print_json_line(&emf(report, namespace, function_name, Utc::now()));
 }
 
 #[cfg(test)]

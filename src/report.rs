@@ -1,6 +1,5 @@
 //! The report: what was found, decided and done, returned to the caller and logged as one JSON line.
 
-use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -334,7 +333,5 @@ pub fn log_json_line(report: &Report) {
         "findingId": report.finding.id,
         "report": report,
     });
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not turn a finished remediation into a failure.
-    let _ = writeln!(out, "{line}");
+    crate::logging::print_json_line(&line);
 }

@@ -145,10 +145,7 @@ pub async fn respond(app: &App, item: Result<Triage>) -> (Report, Option<Error>)
             (report, None)
         }
         Ok(Triage::Act(incident)) => {
-            let span = info_span!(
-                "remediate",
-                finding_id = incident.summary.id.as_deref().unwrap_or("manual")
-            );
+            let span = info_span!("remediate", finding_id = incident.finding_id());
             remediate(app, incident).instrument(span).await
         }
     }
@@ -159,7 +156,7 @@ async fn remediate(app: &App, incident: Incident) -> (Report, Option<Error>) {
     let mut report = Report::new(incident.summary.clone(), dry_run);
     report.request_reason = incident.request_reason.clone();
     report.warnings = incident.warnings.clone();
-    let steps = Steps::new(incident.summary.id.as_deref().unwrap_or("manual"));
+    let steps = Steps::new(incident.finding_id());
     let result = run(app, &incident, dry_run, &steps, &mut report).await;
     report.steps = steps.into_records();
     match result {
@@ -316,7 +313,7 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     let plans = plan::instances(&FleetFacts {
         config: &app.config,
         cutoff,
-        finding_id: incident.summary.id.as_deref().unwrap_or("manual"),
+        finding_id: incident.finding_id(),
         role_name: role_name.as_str(),
         role_tags: &role.tags,
         role_profiles: &fleet.profiles,
