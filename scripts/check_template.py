@@ -1,12 +1,15 @@
-"""Checks of template.yaml that sam validate and cfn-lint cannot make (run by `make validate`).
+"""Checks of the templates that sam validate and cfn-lint cannot make (run by `make validate`).
 
-1. parliament lints every IAM policy in the template, with intrinsic functions resolved to
-   example values. Any finding fails.
+1. parliament lints every IAM policy in template.yaml, member-role.yaml and forwarding-rule.yaml,
+   with intrinsic functions resolved to example values. Any finding fails.
 2. The function's role allows exactly what the code calls: the SDK operations called in
-   src/iam.rs and src/ec2.rs, plus what Lambda itself does with the role (logs, traces,
-   destinations). A missing permission or an unused one fails.
+   src/iam.rs, src/ec2.rs, src/guardduty.rs and src/clients.rs, plus what Lambda itself does with
+   the role (logs, traces, destinations). The member role allows exactly the same IAM, EC2 and
+   GuardDuty calls, trusts only the responder's role, and denies revoking itself. A missing
+   permission or an unused one fails.
 3. The EventBridge pattern, evaluated here (the other tools treat it as free-form JSON), matches the
-   three credential-exfiltration types and nothing else among the events in events/.
+   three credential-exfiltration types and nothing else among the events in events/; the
+   cross-region forwarding rule uses the very same pattern.
 4. What the cfn-lint rules disabled in .cfnlintrc.yaml would have checked, checked the way this
    template does it: the log group has a retention, the on-failure destination is set, and each
    dead-letter queue has an alarm on its depth.
@@ -36,7 +39,12 @@ EXAMPLE = {
     "SuccessTopicArn": "arn:aws:sns:us-east-1:123456789012:exfil-responder-reports",
     "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:security-alarms",
     "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/boundary",
+    "MemberRoleName": "exfil-responder-member",
+    "ArchiveFindings": "true",
+    "ResponderRoleArn": "arn:aws:iam::123456789012:role/exfil-responder-ResponderRole-EXAMPLE",
+    "ResponderRegion": "us-east-1",
 }
+TEMPLATES = {"main": "template.yaml", "member": "member-role.yaml", "forwarding": "forwarding-rule.yaml"}
 # What Lambda does with the function's role, rather than the code.
 RUNTIME_ACTIONS = {
     "logs:CreateLogStream",
@@ -63,11 +71,14 @@ def fail(message: str) -> None:
     failures.append(message)
 
 
-def load_template() -> dict:
-    template, matches = decode(str(ROOT / "template.yaml"))
-    if matches:
-        sys.exit(f"template.yaml does not parse: {matches}")
-    return template
+def load_templates() -> dict:
+    loaded = {}
+    for key, name in TEMPLATES.items():
+        template, matches = decode(str(ROOT / name))
+        if matches:
+            sys.exit(f"{name} does not parse: {matches}")
+        loaded[key] = template
+    return loaded
 
 
 def resolve(value, template: dict):
@@ -105,6 +116,7 @@ def example_arn(logical_id: str, template: dict) -> str:
         "AWS::IAM::Role": f"arn:aws:iam::{account}:role/exfil-responder-{logical_id}-EXAMPLE",
         "AWS::SQS::Queue": f"arn:aws:sqs:us-east-1:{account}:exfil-responder-{logical_id}-EXAMPLE",
         "AWS::Logs::LogGroup": f"arn:aws:logs:us-east-1:{account}:log-group:/aws/lambda/exfil-responder:*",
+        "AWS::Events::Rule": f"arn:aws:events:us-east-1:{account}:rule/exfil-responder-{logical_id}-EXAMPLE",
     }.get(kind, f"example-{logical_id}")
 
 
@@ -122,19 +134,20 @@ def policies(template: dict):
             yield name, props["PolicyDocument"]
 
 
-def check_parliament(template: dict) -> int:
+def check_parliament(templates: dict) -> int:
     count = 0
-    for where, document in policies(template):
-        count += 1
-        text = json.dumps(resolve(document, template))
-        for finding in parliament.analyze_policy_string(text).findings:
-            fail(f"parliament, {where}: {finding.severity} {finding.title}: {finding.detail}")
+    for key, template in templates.items():
+        for where, document in policies(template):
+            count += 1
+            text = json.dumps(resolve(document, template))
+            for finding in parliament.analyze_policy_string(text).findings:
+                fail(f"parliament, {TEMPLATES[key]} {where}: {finding.severity} {finding.title}: {finding.detail}")
     return count
 
 
 def code_actions() -> set[str]:
-    source = "".join((ROOT / "src" / f).read_text() for f in ("iam.rs", "ec2.rs"))
-    calls = set(re.findall(r"\b(iam|ec2|sts)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
+    source = "".join((ROOT / "src" / f).read_text() for f in ("iam.rs", "ec2.rs", "guardduty.rs", "clients.rs"))
+    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
     not_operations = {"clone", "config"}
     return {
         f"{service}:{''.join(part.capitalize() for part in op.split('_'))}"
@@ -143,26 +156,40 @@ def code_actions() -> set[str]:
     }
 
 
-def allowed_actions(template: dict) -> set[str]:
-    document = resolve(template["Resources"]["ResponderPolicy"]["Properties"]["PolicyDocument"], template)
+def actions_of(template: dict, policy: str, effect: str = "Allow") -> set[str]:
+    document = resolve(template["Resources"][policy]["Properties"]["PolicyDocument"], template)
     actions: set[str] = set()
     for statement in document["Statement"]:
-        if statement["Effect"] == "Allow":
+        if statement["Effect"] == effect:
             listed = statement["Action"]
             actions.update([listed] if isinstance(listed, str) else listed)
     return actions
 
 
-def check_least_privilege(template: dict) -> tuple[set[str], set[str]]:
-    called = code_actions() - NEEDS_NO_PERMISSION
-    allowed = allowed_actions(template)
+def compare_actions(who: str, called: set[str], allowed: set[str], extra: set[str]) -> None:
     for action in sorted(called - allowed):
-        fail(f"permissions: the code calls {action}, which the function's role does not allow")
-    for action in sorted(allowed - called - RUNTIME_ACTIONS):
+        fail(f"permissions: the code calls {action}, which {who} does not allow")
+    for action in sorted(allowed - called - extra):
         if IMPLIED_BY.get(action) not in called:
-            fail(f"permissions: the role allows {action}, which the code never calls")
+            fail(f"permissions: {who} allows {action}, which the code never calls")
     if any("*" in a for a in allowed):
-        fail(f"permissions: a wildcard action: {sorted(a for a in allowed if '*' in a)}")
+        fail(f"permissions: a wildcard action in {who}: {sorted(a for a in allowed if '*' in a)}")
+
+
+def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
+    called = code_actions() - NEEDS_NO_PERMISSION
+    allowed = actions_of(templates["main"], "ResponderPolicy")
+    compare_actions("the function's role", called, allowed, RUNTIME_ACTIONS)
+    # In a member account the same calls, less STS (the function assumes the role from home).
+    member = templates["member"]
+    in_member = {a for a in called if not a.startswith("sts:")}
+    compare_actions("the member role", in_member, actions_of(member, "MemberPolicy"), set())
+    if "iam:PutRolePolicy" not in actions_of(member, "MemberPolicy", "Deny"):
+        fail("permissions: the member role does not deny revoking itself")
+    trust = member["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    principals = [s.get("Principal", {}).get("AWS") for s in trust]
+    if principals != [{"Ref": "ResponderRoleArn"}]:
+        fail(f"permissions: the member role must trust only the responder's role, not {principals}")
     return called, allowed
 
 
@@ -188,7 +215,8 @@ def matches(pattern: dict, event: dict) -> bool:
     return True
 
 
-def check_pattern(template: dict) -> int:
+def check_pattern(templates: dict) -> int:
+    template = templates["main"]
     events = template["Resources"]["ResponderFunction"]["Properties"]["Events"]
     rules = [e["Properties"]["Pattern"] for e in events.values() if e["Type"] == "EventBridgeRule"]
     if len(rules) != 1:
@@ -205,6 +233,9 @@ def check_pattern(template: dict) -> int:
     if matches(pattern, {"source": "aws.securityhub", "detail-type": "GuardDuty Finding",
                          "detail": {"type": FINDING_TYPES[0]}}):
         fail("event pattern: matches a source other than aws.guardduty")
+    forwarded = templates["forwarding"]["Resources"]["ForwardingRule"]["Properties"]["EventPattern"]
+    if forwarded != pattern:
+        fail(f"event pattern: forwarding-rule.yaml forwards {forwarded}, the responder matches {pattern}")
     checked = 0
     for path in sorted((ROOT / "events").glob("*.json")):
         payload = json.loads(path.read_text())
@@ -219,8 +250,8 @@ def check_pattern(template: dict) -> int:
     return checked
 
 
-def check_replaced_lint_rules(template: dict) -> None:
-    resources = template["Resources"]
+def check_replaced_lint_rules(templates: dict) -> None:
+    resources = templates["main"]["Resources"]
     function = resources["ResponderFunction"]["Properties"]
     # WS1004: logs kept for a known time.
     group = function.get("LoggingConfig", {}).get("LogGroup", {})
@@ -246,19 +277,21 @@ def check_replaced_lint_rules(template: dict) -> None:
             fail(f"queues: {name} has no alarm on its depth")
 
 
-def run_checks(template: dict) -> str:
-    n_policies = check_parliament(template)
-    called, allowed = check_least_privilege(template)
-    n_events = check_pattern(template)
-    check_replaced_lint_rules(template)
+def run_checks(templates: dict) -> str:
+    n_policies = check_parliament(templates)
+    called, allowed = check_least_privilege(templates)
+    n_events = check_pattern(templates)
+    check_replaced_lint_rules(templates)
     return (f"parliament clean on {n_policies} policies; "
-            f"{len(called)} operations called, {len(allowed)} actions allowed, none missing or unused; "
-            f"event pattern right for {len(FINDING_TYPES)} types and {n_events} events in events/; "
+            f"{len(called)} operations called, {len(allowed)} actions allowed, none missing or unused, "
+            "and the member role matches; "
+            f"event pattern right for {len(FINDING_TYPES)} types and {n_events} events in events/, "
+            "and forwarded unchanged; "
             "log retention, on-failure destination and queue alarms in place")
 
 
-def statement(template: dict, sid: str) -> dict:
-    document = template["Resources"]["ResponderPolicy"]["Properties"]["PolicyDocument"]
+def statement(template: dict, sid: str, policy: str = "ResponderPolicy") -> dict:
+    document = template["Resources"][policy]["Properties"]["PolicyDocument"]
     return next(s for s in document["Statement"] if isinstance(s, dict) and s.get("Sid") == sid)
 
 
@@ -267,27 +300,39 @@ def pattern_of(template: dict) -> dict:
         "Properties"]["Pattern"]
 
 
-# Each breaks the template one way; the named check must then fail.
+def member_trust(templates: dict) -> dict:
+    return templates["member"]["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+
+
+# Each breaks a template one way; the named check must then fail.
 MUTATIONS = {
-    "parliament": lambda t: statement(t, "PassRolesBackToInstances").update(
+    "parliament": lambda t: statement(t["main"], "PassRolesBackToInstances").update(
         Condition={"StringEqual": {"iam:PassedToService": "ec2.amazonaws.com"}}),
-    "does not allow": lambda t: statement(t, "ReadInstanceProfiles").update(Action="iam:ListRoles"),
-    "never calls": lambda t: statement(t, "RebootOnlyCycledInstances").update(
+    "does not allow": lambda t: statement(t["main"], "ReadInstanceProfiles").update(Action="iam:ListRoles"),
+    "never calls": lambda t: statement(t["main"], "RebootOnlyCycledInstances").update(
         Action=["ec2:RebootInstances", "ec2:TerminateInstances"]),
-    "unknown operator": lambda t: pattern_of(t)["detail"].update(
+    "which the member role does not allow": lambda t: statement(t["member"], "VerifyFindings", "MemberPolicy").update(
+        Action="guardduty:ListFindings"),
+    "trust only the responder": lambda t: member_trust(t).update(
+        Principal={"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::123456789012:root"}}),
+    "does not deny revoking itself": lambda t: statement(t["member"], "NeverItsOwnRole", "MemberPolicy").update(
+        Action="iam:DeleteRolePolicy"),
+    "unknown operator": lambda t: pattern_of(t["main"])["detail"].update(
         type=[{"prefx": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"}]),
-    "matches Recon": lambda t: pattern_of(t)["detail"].update(type=[{"prefix": ""}]),
-    "no RetentionInDays": lambda t: t["Resources"]["ResponderLogGroup"]["Properties"].pop("RetentionInDays"),
-    "on-failure": lambda t: t["Resources"]["ResponderInvokeConfig"]["Properties"]["DestinationConfig"].pop(
+    "matches Recon": lambda t: pattern_of(t["main"])["detail"].update(type=[{"prefix": ""}]),
+    "forwarding-rule.yaml forwards": lambda t: t["forwarding"]["Resources"]["ForwardingRule"]["Properties"][
+        "EventPattern"]["detail"].update(type=["UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"]),
+    "no RetentionInDays": lambda t: t["main"]["Resources"]["ResponderLogGroup"]["Properties"].pop("RetentionInDays"),
+    "on-failure": lambda t: t["main"]["Resources"]["ResponderInvokeConfig"]["Properties"]["DestinationConfig"].pop(
         "OnFailure"),
-    "no alarm": lambda t: t["Resources"].pop("FailedInvocationsAlarm"),
+    "no alarm": lambda t: t["main"]["Resources"].pop("FailedInvocationsAlarm"),
 }
 
 
-def self_test(template: dict) -> list[str]:
+def self_test(templates: dict) -> list[str]:
     problems = []
     for expected, mutate in MUTATIONS.items():
-        broken = copy.deepcopy(template)
+        broken = copy.deepcopy(templates)
         mutate(broken)
         failures.clear()
         run_checks(broken)
@@ -306,12 +351,12 @@ def report(problems: list[str], success: str) -> bool:
 
 
 def main() -> int:
-    template = load_template()
+    templates = load_templates()
     if "--self-test" in sys.argv:
         caught = f"self-test passed: each of {len(MUTATIONS)} broken templates was caught"
-        if not report(self_test(template), caught):
+        if not report(self_test(templates), caught):
             return 1
-    summary = run_checks(template)
+    summary = run_checks(templates)
     return 0 if report(list(failures), f"template checks passed: {summary}") else 1
 
 

@@ -6,6 +6,9 @@ from events/, prints each report and the state before and after, and stops the s
 
 The events/ files name example ids; the emulator makes its own, so the demo points the finding
 at the seeded role id and instance id before handing it over. Nothing else in it changes.
+
+moto has no GuardDuty findings API, so the function's verification (GetFindings) is pointed, through
+AWS_ENDPOINT_URL_GUARDDUTY, at a small stand-in here that holds the one finding GuardDuty "raised".
 """
 
 import json
@@ -14,8 +17,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -72,6 +77,27 @@ def state(iam, ec2, role, instances):
             print(f"  {'':6} marks: {marks}")
 
 
+def start_guardduty(findings):
+    """GetFindings over GuardDuty's REST-JSON protocol, for the findings in `findings` (id -> detail)."""
+    class GetFindings(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            found = [findings[i] for i in body.get("findingIds", []) if i in findings]
+            answer = json.dumps({"findings": found}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GetFindings)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
 def respond(env, event, title):
     heading(title)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -83,7 +109,7 @@ def respond(env, event, title):
     if out.returncode not in (0, 1):
         sys.exit(f"exfil-responder failed (exit {out.returncode}):\n{out.stderr}")
     report = json.loads(out.stdout)
-    summary = {k: report.get(k) for k in ("outcome", "outcomeReason", "cutoff", "warnings") if report.get(k)}
+    summary = {k: report.get(k) for k in ("outcome", "outcomeReason", "verification", "cutoff", "warnings") if report.get(k)}
     print(json.dumps(summary, indent=2))
     for inst in report.get("instances", []):
         print(f"  {inst['instanceId']} ({inst['relation']}, {inst['action']} from {inst['actionSource']}): {inst['result']}")
@@ -120,13 +146,19 @@ def main():
         heading("Before")
         state(iam, ec2, "WebAppRole", instances)
 
-        env = {"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", **creds}
         finding = json.loads((ROOT / "events" / "outside-aws.json").read_text())
         keys = finding["detail"]["resource"]["accessKeyDetails"]
         keys["principalId"] = f"{role['RoleId']}:{instances['web-1']}"
         finding["detail"]["resource"]["instanceDetails"]["instanceId"] = instances["web-1"]
+        guardduty, guardduty_endpoint = start_guardduty({finding["detail"]["id"]: finding["detail"]})
+        print(f"GuardDuty's findings API (not in moto) is this demo's stand-in at {guardduty_endpoint}: it holds web-1's finding.")
+        env = {"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_GUARDDUTY": guardduty_endpoint,
+               "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", **creds}
 
-        first = respond(env, finding, "GuardDuty finding (events/outside-aws.json): OutsideAWS for web-1")
+        forged = json.loads(json.dumps(finding))
+        forged["detail"]["id"] = "0badc0de0badc0de0badc0de0badc0de"
+        refused = respond(env, forged, "A forged event: GuardDuty has no such finding")
+        first = respond(env, finding, "GuardDuty finding (events/outside-aws.json): OutsideAWS for web-1, confirmed by GuardDuty")
         heading("After")
         state(iam, ec2, "WebAppRole", instances)
 
@@ -137,14 +169,16 @@ def main():
         heading("After everything")
         state(iam, ec2, "WebAppRole", instances)
 
-        outcomes = [first["outcome"], again["outcome"], sample["outcome"], planned["outcome"]]
-        expected = ["remediated", "already-remediated", "skipped", "planned"]
+        guardduty.shutdown()
+        outcomes = [refused["outcome"], first["outcome"], again["outcome"], sample["outcome"], planned["outcome"]]
+        expected = ["refused", "remediated", "already-remediated", "skipped", "planned"]
         heading("Summary")
         print(f"outcomes {outcomes}")
         if outcomes != expected:
             sys.exit(f"demo FAILED: expected {expected}")
-        print("demo OK: sessions revoked, web-1 and web-2 re-attached with fresh credentials, batch left revoked,\n"
-              "the duplicate changed nothing, the sample was skipped, and the dry run wrote nothing.")
+        print("demo OK: the forged event was refused, sessions revoked, web-1 and web-2 re-attached with fresh\n"
+              "credentials, batch left revoked, the duplicate changed nothing, the sample was skipped, and the\n"
+              "dry run wrote nothing.")
     finally:
         proc.kill()
         proc.wait()

@@ -27,6 +27,19 @@ pub struct Config {
     pub dry_run: bool,
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the metrics logged in Lambda.
     pub metrics_namespace: String,
+    /// `MEMBER_ROLE_NAME`: the role assumed in a finding's account when it is not ours. Without
+    /// it, findings for other accounts are skipped.
+    pub member_role_name: Option<String>,
+    /// `MEMBER_ROLE_EXTERNAL_ID`: the external id the member role's trust policy requires, if any.
+    pub member_role_external_id: Option<String>,
+    /// `ALLOWED_ACCOUNTS`: if set, only findings for these accounts are acted on.
+    pub allowed_accounts: Vec<String>,
+    /// `DENIED_ACCOUNTS`: findings for these accounts are never acted on; wins over the allow-list.
+    pub denied_accounts: Vec<String>,
+    /// `VERIFY_FINDINGS`: fetch each finding from GuardDuty and act only on what it confirms.
+    pub verify_findings: bool,
+    /// `ARCHIVE_FINDINGS`: archive the finding in GuardDuty after a successful remediation.
+    pub archive_findings: bool,
 }
 
 impl Default for Config {
@@ -40,6 +53,12 @@ impl Default for Config {
             fleet_concurrency: 4,
             dry_run: false,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
+            member_role_name: None,
+            member_role_external_id: None,
+            allowed_accounts: Vec::new(),
+            denied_accounts: Vec::new(),
+            verify_findings: true,
+            archive_findings: false,
         }
     }
 }
@@ -87,12 +106,31 @@ impl Config {
             config.fleet_concurrency = parse_in_range("FLEET_CONCURRENCY", &value, 1, 50)? as usize;
         }
         if let Some(value) = get("DRY_RUN") {
-            config.dry_run = match value.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(bad("DRY_RUN", format!("{value:?} is not true or false"))),
-            };
+            config.dry_run = parse_bool("DRY_RUN", &value)?;
         }
+        if let Some(value) = get("VERIFY_FINDINGS") {
+            config.verify_findings = parse_bool("VERIFY_FINDINGS", &value)?;
+        }
+        if let Some(value) = get("ARCHIVE_FINDINGS") {
+            config.archive_findings = parse_bool("ARCHIVE_FINDINGS", &value)?;
+        }
+        if let Some(value) = get("MEMBER_ROLE_NAME") {
+            RoleName::parse(&value).map_err(|e| bad("MEMBER_ROLE_NAME", e))?;
+            config.member_role_name = Some(value);
+        }
+        if let Some(value) = get("MEMBER_ROLE_EXTERNAL_ID") {
+            // STS's rule for ExternalId.
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c);
+            if !(2..=1224).contains(&value.len()) || !value.chars().all(allowed) {
+                return Err(bad(
+                    "MEMBER_ROLE_EXTERNAL_ID",
+                    "must be 2 to 1224 characters of letters, digits and +=,.@:/-_",
+                ));
+            }
+            config.member_role_external_id = Some(value);
+        }
+        config.allowed_accounts = accounts("ALLOWED_ACCOUNTS", get("ALLOWED_ACCOUNTS"))?;
+        config.denied_accounts = accounts("DENIED_ACCOUNTS", get("DENIED_ACCOUNTS"))?;
         if let Some(value) = get("METRICS_NAMESPACE") {
             // CloudWatch's rule; `AWS/` is reserved for AWS's own namespaces.
             let allowed = |c: char| c.is_ascii_alphanumeric() || " ._/#:-".contains(c);
@@ -113,6 +151,31 @@ fn bad(var: &'static str, message: impl Into<String>) -> Error {
         var,
         message: message.into(),
     }
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(bad(var, format!("{value:?} is not true or false"))),
+    }
+}
+
+/// A comma-separated list of 12-digit account ids.
+fn accounts(var: &'static str, value: Option<String>) -> Result<Vec<String>> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if crate::accounts::is_account_id(s) {
+                Ok(s.to_owned())
+            } else {
+                Err(bad(var, format!("{s:?} is not a 12-digit AWS account id")))
+            }
+        })
+        .collect()
 }
 
 fn parse_in_range(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64> {
@@ -149,6 +212,12 @@ mod tests {
             ("FLEET_CONCURRENCY", "8"),
             ("DRY_RUN", "TRUE"),
             ("METRICS_NAMESPACE", "Security/IR"),
+            ("MEMBER_ROLE_NAME", "exfil-responder-member"),
+            ("MEMBER_ROLE_EXTERNAL_ID", "o-abc123:exfil"),
+            ("ALLOWED_ACCOUNTS", "111122223333, 444455556666"),
+            ("DENIED_ACCOUNTS", "777788889999"),
+            ("VERIFY_FINDINGS", "false"),
+            ("ARCHIVE_FINDINGS", "yes"),
         ])
         .unwrap();
         assert_eq!(config.action_tag_key, "ir:action");
@@ -159,6 +228,18 @@ mod tests {
         assert_eq!(config.fleet_concurrency, 8);
         assert!(config.dry_run);
         assert_eq!(config.metrics_namespace, "Security/IR");
+        assert_eq!(config.member_role_name.as_deref(), Some("exfil-responder-member"));
+        assert_eq!(config.member_role_external_id.as_deref(), Some("o-abc123:exfil"));
+        assert_eq!(config.allowed_accounts, ["111122223333", "444455556666"]);
+        assert_eq!(config.denied_accounts, ["777788889999"]);
+        assert!(!config.verify_findings);
+        assert!(config.archive_findings);
+    }
+
+    #[test]
+    fn findings_are_verified_unless_turned_off() {
+        assert!(Config::default().verify_findings);
+        assert!(!Config::default().archive_findings);
     }
 
     #[test]
@@ -174,6 +255,13 @@ mod tests {
             ("ACTION_TAG_KEY", "aws:reserved"),
             ("METRICS_NAMESPACE", "AWS/Lambda"),
             ("METRICS_NAMESPACE", "bad{namespace}"),
+            ("MEMBER_ROLE_NAME", "role/with/path"),
+            ("MEMBER_ROLE_EXTERNAL_ID", "x"),
+            ("MEMBER_ROLE_EXTERNAL_ID", "has space"),
+            ("ALLOWED_ACCOUNTS", "111122223333,12345"),
+            ("DENIED_ACCOUNTS", "abcdefghijkl"),
+            ("VERIFY_FINDINGS", "sometimes"),
+            ("ARCHIVE_FINDINGS", "2"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert!(

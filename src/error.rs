@@ -23,6 +23,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The member role in the finding's account could not be assumed. Retryable: STS may be
+    /// throttling or briefly unavailable, and a fixed trust policy makes the retry succeed.
+    #[error("cannot assume {role_arn} in account {account}: {}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
+    AssumeRole {
+        account: String,
+        role_arn: String,
+        code: Option<String>,
+        message: String,
+    },
+
     #[error("timed out after {seconds}s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
 
@@ -64,7 +74,7 @@ impl Error {
     /// The AWS error code, where the failure came from AWS with one.
     pub fn aws_code(&self) -> Option<&str> {
         match self {
-            Self::Aws { code, .. } => code.as_deref(),
+            Self::Aws { code, .. } | Self::AssumeRole { code, .. } => code.as_deref(),
             _ => None,
         }
     }
@@ -82,6 +92,7 @@ impl Error {
             } => {
                 format!("Aws.{service}.{operation}.{}", code.as_deref().unwrap_or("NoCode"))
             }
+            Self::AssumeRole { code, .. } => format!("AssumeRole.{}", code.as_deref().unwrap_or("NoCode")),
             Self::Timeout { .. } => "Timeout".into(),
             Self::Unexpected(_) => "Unexpected".into(),
             Self::RemediationFailed(_) => "RemediationFailed".into(),

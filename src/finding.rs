@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::names::{InstanceId, RoleName, is_role_id};
+use crate::names::{GuardDutyId, InstanceId, RoleName, is_role_id};
 use crate::report::FindingSummary;
 use crate::rules::Action;
 
@@ -26,6 +26,8 @@ const SAMPLE_PLACEHOLDER: &str = "GeneratedFinding";
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub id: String,
+    /// `arn:aws:guardduty:<region>:<account>:detector/<detector>/finding/<id>`.
+    pub arn: Option<String>,
     #[serde(rename = "type")]
     pub finding_type: String,
     pub account_id: Option<String>,
@@ -62,6 +64,7 @@ pub struct InstanceDetails {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
+    pub detector_id: Option<String>,
     pub event_first_seen: Option<String>,
     pub archived: Option<bool>,
     pub additional_info: Option<Value>,
@@ -82,6 +85,14 @@ pub enum Subject {
     Role(RoleName),
 }
 
+/// Where GuardDuty keeps a finding: GetFindings and ArchiveFindings take these two, in the
+/// finding's account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locator {
+    pub detector_id: GuardDutyId,
+    pub finding_id: GuardDutyId,
+}
+
 /// A request to act on, with everything the plan needs from the input.
 #[derive(Debug, Clone)]
 pub struct Incident {
@@ -93,6 +104,10 @@ pub struct Incident {
     pub dry_run_requested: bool,
     pub request_reason: Option<String>,
     pub warnings: Vec<String>,
+    /// The finding as delivered (for an event), kept to compare with GuardDuty's own copy.
+    pub finding: Option<Box<Finding>>,
+    /// Where GuardDuty keeps it, when the finding names its detector.
+    pub locator: Option<Locator>,
 }
 
 impl Incident {
@@ -102,9 +117,22 @@ impl Incident {
     }
 }
 
+/// A manual payload naming a GuardDuty finding, to be fetched and then handled like its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingRequest {
+    pub locator: Locator,
+    /// The finding's account; the function's own if not given.
+    pub account_id: Option<String>,
+    /// The finding's region; the function's own if not given.
+    pub region: Option<String>,
+    pub dry_run_requested: bool,
+    pub request_reason: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Triage {
     Act(Incident),
+    Fetch(FindingRequest),
     Skip { summary: FindingSummary, reason: String },
 }
 
@@ -124,7 +152,7 @@ pub fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T> {
 /// Triage one EventBridge event.
 pub fn triage_event(value: Value) -> Result<Triage> {
     let event: EventBridgeEvent<Value> = typed(value, "")?;
-    let mut summary = FindingSummary {
+    let summary = FindingSummary {
         source: "guardduty".into(),
         event_id: event.id.clone(),
         event_time: event.time,
@@ -140,6 +168,12 @@ pub fn triage_event(value: Value) -> Result<Triage> {
         return Ok(Triage::Skip { summary, reason });
     }
     let finding: Finding = typed(event.detail, "detail.")?;
+    triage_finding(finding, summary)
+}
+
+/// Triage a finding, from an event or from GuardDuty itself. `summary` carries what the event's
+/// envelope said, if anything.
+pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<Triage> {
     let keys = finding.resource.as_ref().and_then(|r| r.access_key_details.as_ref());
     summary.id = Some(finding.id.clone());
     summary.finding_type = Some(finding.finding_type.clone());
@@ -235,6 +269,7 @@ pub fn triage_event(value: Value) -> Result<Triage> {
             "the finding is archived in GuardDuty; acting on it anyway, as its credentials may still be live".into(),
         );
     }
+    let locator = locator(&finding)?;
 
     Ok(Triage::Act(Incident {
         summary,
@@ -248,13 +283,53 @@ pub fn triage_event(value: Value) -> Result<Triage> {
         dry_run_requested: false,
         request_reason: None,
         warnings,
+        finding: Some(Box::new(finding)),
+        locator,
+    }))
+}
+
+/// The detector comes from `service.detectorId`, or failing that from the finding's ARN; where
+/// both are given they must agree.
+fn locator(finding: &Finding) -> Result<Option<Locator>> {
+    let from_service = finding.service.as_ref().and_then(|s| s.detector_id.as_deref());
+    let from_arn = finding
+        .arn
+        .as_deref()
+        .and_then(|arn| arn.split_once(":detector/"))
+        .and_then(|(_, rest)| rest.split('/').next());
+    let detector = match (from_service, from_arn) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::bad_input(
+                "detail.service.detectorId",
+                format!("{a:?} disagrees with the detector {b:?} in detail.arn"),
+            ));
+        }
+        (Some(d), _) | (None, Some(d)) => d,
+        (None, None) => return Ok(None),
+    };
+    let field = if from_service.is_some() {
+        "detail.service.detectorId"
+    } else {
+        "detail.arn"
+    };
+    Ok(Some(Locator {
+        detector_id: GuardDutyId::parse(detector).map_err(|e| Error::bad_input(field, e))?,
+        finding_id: GuardDutyId::parse(&finding.id).map_err(|e| Error::bad_input("detail.id", e))?,
     }))
 }
 
 fn is_sample(finding: &Finding) -> bool {
     let info = finding.service.as_ref().and_then(|s| s.additional_info.as_ref());
+    let says_sample = |v: &Value| {
+        matches!(v.get("sample"), Some(Value::Bool(true))) || v.get("sample").and_then(Value::as_str) == Some("true")
+    };
+    // GetFindings (and newer events) carry the flags as a JSON string in `value`.
     let flagged = info.is_some_and(|i| {
-        matches!(i.get("sample"), Some(Value::Bool(true))) || i.get("sample").and_then(Value::as_str) == Some("true")
+        says_sample(i)
+            || i.get("value")
+                .and_then(Value::as_str)
+                .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                .is_some_and(|v| says_sample(&v))
     });
     let resource = finding.resource.as_ref();
     let keys = resource.and_then(|r| r.access_key_details.as_ref());
@@ -297,14 +372,14 @@ mod tests {
     fn act(detail: Value) -> Incident {
         match triage_event(event(detail)).unwrap() {
             Triage::Act(i) => i,
-            Triage::Skip { reason, .. } => panic!("skipped: {reason}"),
+            other => panic!("not acted on: {other:?}"),
         }
     }
 
     fn skip_reason(detail: Value) -> String {
         match triage_event(event(detail)).unwrap() {
             Triage::Skip { reason, .. } => reason,
-            Triage::Act(_) => panic!("acted"),
+            other => panic!("not skipped: {other:?}"),
         }
     }
 
@@ -394,6 +469,10 @@ mod tests {
         user["resource"]["accessKeyDetails"]["userType"] = json!("IAMUser");
         assert!(skip_reason(user).contains("\"IAMUser\", not AssumedRole"));
 
+        let mut sample_as_api = finding();
+        sample_as_api["service"]["additionalInfo"] = json!({"value": "{\"sample\":true}", "type": "default"});
+        assert!(skip_reason(sample_as_api).contains("sample"));
+
         let mut not_guardduty = event(finding());
         not_guardduty["source"] = json!("aws.ec2");
         assert!(matches!(triage_event(not_guardduty).unwrap(), Triage::Skip { .. }));
@@ -426,5 +505,31 @@ mod tests {
 
         let no_detail_type = json!({"source": "aws.guardduty", "detail": finding()});
         assert_eq!(bad_field(no_detail_type), "payload");
+
+        let mut bad_detector = finding();
+        bad_detector["service"]["detectorId"] = json!("../../admin");
+        assert_eq!(bad_field(event(bad_detector)), "detail.service.detectorId");
+
+        let mut disagreeing = finding();
+        disagreeing["service"]["detectorId"] = json!("det1");
+        disagreeing["arn"] = json!("arn:aws:guardduty:us-east-1:123456789012:detector/det2/finding/f1");
+        assert_eq!(bad_field(event(disagreeing)), "detail.service.detectorId");
+    }
+
+    #[test]
+    fn the_locator_comes_from_the_service_or_the_arn() {
+        let mut f = finding();
+        f["service"]["detectorId"] = json!("det1");
+        assert_eq!(act(f).locator.unwrap().detector_id.as_str(), "det1");
+
+        let mut from_arn = finding();
+        from_arn["arn"] = json!("arn:aws:guardduty:us-east-1:123456789012:detector/det2/finding/f1");
+        let locator = act(from_arn).locator.unwrap();
+        assert_eq!(
+            (locator.detector_id.as_str(), locator.finding_id.as_str()),
+            ("det2", "f1")
+        );
+
+        assert_eq!(act(finding()).locator, None);
     }
 }

@@ -94,6 +94,8 @@ pub async fn role_of_instance_profile(iam: &Client, profile_name: &str) -> Resul
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub account: String,
+    /// `aws`, `aws-cn` or `aws-us-gov`: member-role ARNs are built in the same partition.
+    pub partition: String,
     /// The role name when running as an assumed role (as Lambda does).
     pub role: Option<String>,
 }
@@ -106,7 +108,17 @@ impl Identity {
             .and_then(|(_, rest)| rest.split('/').next())
             .filter(|name| !name.is_empty())
             .map(str::to_owned);
-        Self { account, role }
+        let partition = arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+            .to_owned();
+        Self {
+            account,
+            partition,
+            role,
+        }
     }
 }
 
@@ -146,6 +158,9 @@ mod tests {
             "arn:aws:sts::1:assumed-role/exfil-responder-Role-ABC/exfil-responder",
         );
         assert_eq!(lambda.role.as_deref(), Some("exfil-responder-Role-ABC"));
+        assert_eq!(lambda.partition, "aws");
+        let china = Identity::from_arn("1".into(), "arn:aws-cn:sts::1:assumed-role/R/s");
+        assert_eq!(china.partition, "aws-cn");
         assert_eq!(Identity::from_arn("1".into(), "arn:aws:iam::1:user/alice").role, None);
     }
 

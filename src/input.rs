@@ -4,9 +4,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::accounts::is_account_id;
 use crate::error::{Error, Result};
-use crate::finding::{Incident, Subject, Triage, triage_event, typed};
-use crate::names::{InstanceId, RoleName};
+use crate::finding::{FindingRequest, Incident, Locator, Subject, Triage, triage_event, typed};
+use crate::names::{GuardDutyId, InstanceId, RoleName};
 use crate::report::FindingSummary;
 use crate::rules::Action;
 
@@ -17,6 +18,19 @@ struct Manual {
     instance_id: Option<String>,
     role_name: Option<String>,
     action: Option<String>,
+    dry_run: Option<bool>,
+    reason: Option<String>,
+}
+
+/// The manual payload that names a GuardDuty finding: fetched from GuardDuty, then handled like
+/// its event.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ManualFinding {
+    detector_id: String,
+    finding_id: String,
+    account_id: Option<String>,
+    region: Option<String>,
     dry_run: Option<bool>,
     reason: Option<String>,
 }
@@ -60,13 +74,62 @@ fn parse_one(value: Value) -> Result<Triage> {
     };
     if ["detail-type", "source", "detail"].iter().any(|k| map.contains_key(*k)) {
         triage_event(value)
+    } else if map.contains_key("findingId") || map.contains_key("detectorId") {
+        manual_finding(value)
     } else if map.contains_key("instanceId") || map.contains_key("roleName") {
         manual(value)
     } else {
         Err(Error::bad_input(
             "payload",
-            "expected a GuardDuty EventBridge event or a manual payload with instanceId or roleName",
+            "expected a GuardDuty EventBridge event, or a manual payload with instanceId, roleName, or detectorId and findingId",
         ))
+    }
+}
+
+fn manual_finding(value: Value) -> Result<Triage> {
+    let m: ManualFinding = typed(value, "")?;
+    let id = |field: &str, v: &str| GuardDutyId::parse(v).map_err(|e| Error::bad_input(field, e));
+    if let Some(account) = m.account_id.as_deref().filter(|a| !is_account_id(a)) {
+        return Err(Error::bad_input(
+            "accountId",
+            format!("{account:?} is not a 12-digit AWS account id"),
+        ));
+    }
+    if let Some(region) = m.region.as_deref().filter(|r| !is_region(r)) {
+        return Err(Error::bad_input(
+            "region",
+            format!("{region:?} is not an AWS region name"),
+        ));
+    }
+    check_reason(m.reason.as_deref())?;
+    Ok(Triage::Fetch(FindingRequest {
+        locator: Locator {
+            detector_id: id("detectorId", &m.detector_id)?,
+            finding_id: id("findingId", &m.finding_id)?,
+        },
+        account_id: m.account_id,
+        region: m.region,
+        dry_run_requested: m.dry_run.unwrap_or(false),
+        request_reason: m.reason,
+    }))
+}
+
+/// Region names such as `us-east-1` or `us-gov-west-1`: lowercase letters, digits and dashes.
+fn is_region(value: &str) -> bool {
+    (4..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && value.contains('-')
+}
+
+fn check_reason(reason: Option<&str>) -> Result<()> {
+    match reason {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Error::bad_input(
+            "reason",
+            format!("longer than {MAX_REASON_CHARS} characters"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -95,14 +158,7 @@ fn manual(value: Value) -> Result<Triage> {
             ));
         }
     };
-    if let Some(reason) = &m.reason
-        && reason.chars().count() > MAX_REASON_CHARS
-    {
-        return Err(Error::bad_input(
-            "reason",
-            format!("longer than {MAX_REASON_CHARS} characters"),
-        ));
-    }
+    check_reason(m.reason.as_deref())?;
     Ok(Triage::Act(Incident {
         summary: FindingSummary {
             source: "manual".into(),
@@ -114,6 +170,8 @@ fn manual(value: Value) -> Result<Triage> {
         dry_run_requested: m.dry_run.unwrap_or(false),
         request_reason: m.reason,
         warnings: Vec::new(),
+        finding: None,
+        locator: None,
     }))
 }
 
@@ -148,6 +206,7 @@ mod tests {
         match parse_payload(value).unwrap().items.pop().unwrap().unwrap() {
             Triage::Act(i) => i,
             Triage::Skip { reason, .. } => panic!("{reason}"),
+            Triage::Fetch(r) => panic!("{r:?}"),
         }
     }
 
@@ -196,6 +255,37 @@ mod tests {
         );
         assert_eq!(bad(json!({"roleName": "R", "dryRun": "yes"})).0, "dryRun");
         assert_eq!(bad(json!({"roleName": "R", "reason": "x".repeat(1025)})).0, "reason");
+    }
+
+    #[test]
+    fn a_manual_finding_id_is_a_request_to_fetch_it() {
+        let payload = json!({"detectorId": "12abc34d567e8fa901bc2d34e56789f0", "findingId": "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b",
+                             "accountId": "210987654321", "region": "eu-west-1", "dryRun": true, "reason": "IR-7"});
+        let Ok(Triage::Fetch(request)) = parse_payload(payload).unwrap().items.pop().unwrap() else {
+            panic!("not a fetch")
+        };
+        assert_eq!(request.locator.finding_id.as_str(), "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b");
+        assert_eq!(request.account_id.as_deref(), Some("210987654321"));
+        assert_eq!(request.region.as_deref(), Some("eu-west-1"));
+        assert!(request.dry_run_requested);
+
+        assert_eq!(bad(json!({"findingId": "f1"})).0, "payload");
+        assert!(bad(json!({"findingId": "f1"})).1.contains("detectorId"));
+        assert_eq!(bad(json!({"detectorId": "d", "findingId": "../x"})).0, "findingId");
+        assert_eq!(bad(json!({"detectorId": "d/e", "findingId": "f"})).0, "detectorId");
+        assert_eq!(
+            bad(json!({"detectorId": "d", "findingId": "f", "accountId": "1"})).0,
+            "accountId"
+        );
+        assert_eq!(
+            bad(json!({"detectorId": "d", "findingId": "f", "region": "EU/1"})).0,
+            "region"
+        );
+        assert!(
+            bad(json!({"detectorId": "d", "findingId": "f", "action": "isolate"}))
+                .1
+                .contains("unknown field `action`")
+        );
     }
 
     #[test]

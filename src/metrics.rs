@@ -10,6 +10,7 @@ use crate::rules::Action;
 /// The metric names, as they appear in CloudWatch.
 pub const FINDINGS_HANDLED: &str = "FindingsHandled";
 pub const FINDINGS_SKIPPED: &str = "FindingsSkipped";
+pub const FINDINGS_REFUSED: &str = "FindingsRefused";
 pub const ROLES_REVOKED: &str = "RolesRevoked";
 pub const INSTANCES_CYCLED: &str = "InstancesCycled";
 pub const INSTANCES_ISOLATED: &str = "InstancesIsolated";
@@ -21,9 +22,11 @@ pub const CONTAINMENT_LATENCY: &str = "ContainmentLatency";
 /// The figures one report contributes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Figures {
-    /// Acted on (not skipped), whatever the outcome.
+    /// Acted on (neither skipped nor refused), whatever the outcome.
     pub handled: u64,
     pub skipped: u64,
+    /// GuardDuty did not confirm the finding.
+    pub refused: u64,
     /// The cut-off was written by this run.
     pub revoked: u64,
     /// Instances this run cycled, or finished cycling.
@@ -58,8 +61,9 @@ impl Figures {
             .zip(report.finding.event_time)
             .map(|(written, published)| millis_between(published, written));
         Self {
-            handled: u64::from(report.outcome != Outcome::Skipped),
+            handled: u64::from(!matches!(report.outcome, Outcome::Skipped | Outcome::Refused)),
             skipped: u64::from(report.outcome == Outcome::Skipped),
+            refused: u64::from(report.outcome == Outcome::Refused),
             revoked: u64::from(revoked),
             cycled: count(&|i| {
                 matches!(i.action, Some(Action::Cycle | Action::CycleReboot))
@@ -90,6 +94,7 @@ pub fn emf(report: &Report, namespace: &str, function_name: &str, now: DateTime<
     let mut values: Vec<(&str, u64, &str)> = vec![
         (FINDINGS_HANDLED, figures.handled, "Count"),
         (FINDINGS_SKIPPED, figures.skipped, "Count"),
+        (FINDINGS_REFUSED, figures.refused, "Count"),
         (ROLES_REVOKED, figures.revoked, "Count"),
         (INSTANCES_CYCLED, figures.cycled, "Count"),
         (INSTANCES_ISOLATED, figures.isolated, "Count"),
@@ -209,6 +214,7 @@ mod tests {
             Figures {
                 handled: 1,
                 skipped: 0,
+                refused: 0,
                 revoked: 1,
                 cycled: 1,
                 isolated: 1,
@@ -244,6 +250,11 @@ mod tests {
         let skipped = Report::new(FindingSummary::default(), false);
         let figures = Figures::of(&skipped);
         assert_eq!((figures.skipped, figures.handled, figures.failures), (1, 0, 0));
+
+        let mut refused = Report::new(FindingSummary::default(), false);
+        refused.outcome = Outcome::Refused;
+        let figures = Figures::of(&refused);
+        assert_eq!((figures.refused, figures.skipped, figures.handled), (1, 0, 0));
     }
 
     #[test]
@@ -275,7 +286,7 @@ mod tests {
         assert_eq!(numbers, declared.len());
         assert_eq!(line[CONTAINMENT_LATENCY], 1250);
         assert_eq!(
-            spec["Metrics"][8],
+            spec["Metrics"][9],
             json!({"Name": CONTAINMENT_LATENCY, "Unit": "Milliseconds"})
         );
         assert_eq!(line["level"], "INFO");
@@ -289,7 +300,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            8
+            9
         );
     }
 }

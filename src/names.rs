@@ -68,6 +68,36 @@ impl fmt::Display for InstanceId {
     }
 }
 
+/// A GuardDuty detector or finding id. GuardDuty's own are 32 lowercase hex digits; the API allows
+/// 1–300 characters, so this takes letters, digits, `-` and `_` only: nothing that could change
+/// the request path they go into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct GuardDutyId(String);
+
+impl GuardDutyId {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if (1..=300).contains(&value.len()) && value.chars().all(valid) {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(format!(
+                "{value:?} is not a GuardDuty id (1 to 300 letters, digits, - or _)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GuardDutyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The last path segment of an instance-profile ARN, which is the name GetInstanceProfile takes.
 pub fn profile_name_from_arn(arn: &str) -> Option<&str> {
     let resource = arn.split(':').nth(5)?;
@@ -121,6 +151,16 @@ mod tests {
             "i-99999999 ",
         ] {
             assert!(InstanceId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn guardduty_ids_are_path_safe() {
+        for ok in ["12abc34d567e8fa901bc2d34e56789f0", "failing-finding", "a"] {
+            assert_eq!(GuardDutyId::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "../findings", "a/b", "id?x=1", "id%2F", &"a".repeat(301), "ıd"] {
+            assert!(GuardDutyId::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 

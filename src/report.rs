@@ -6,6 +6,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::clients::Session;
 use crate::error::{Error, Result};
 use crate::names::InstanceId;
 use crate::rules::{Action, ActionSource};
@@ -17,8 +18,11 @@ pub enum Outcome {
     Remediated,
     /// Everything was already in place; nothing was written.
     AlreadyRemediated,
-    /// Not ours to act on, or refused; nothing was written.
+    /// Not ours to act on, or refused by a safety rule; nothing was written.
     Skipped,
+    /// GuardDuty does not confirm the finding (forged, altered, unknown or suppressed); nothing
+    /// was written. Worth an alarm: someone may be feeding the function false findings.
+    Refused,
     /// Dry run: the plan is reported and nothing was written.
     Planned,
     /// A step failed or the input was bad. Lambda retries.
@@ -74,6 +78,18 @@ pub struct CutoffReport {
     /// When `PutRolePolicy` returned: from here the stolen credentials are denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_at: Option<DateTime<Utc>>,
+}
+
+/// How the finding acted on was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verification {
+    /// GuardDuty returned the same finding; its copy was acted on.
+    Confirmed,
+    /// A manual payload named the finding; GuardDuty's copy was acted on.
+    Fetched,
+    /// `VERIFY_FINDINGS=false`: the event was acted on as delivered.
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -148,6 +164,12 @@ pub struct Report {
     /// The manual payload's free-text `reason`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_reason: Option<String>,
+    /// Absent for manual instanceId and roleName payloads, which name no finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// The member role session the work in another account was done through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_session: Option<Session>,
     pub role: Option<RoleSummary>,
     pub cutoff: Option<CutoffReport>,
     pub instances: Vec<InstanceReport>,
@@ -165,6 +187,8 @@ impl Report {
             dry_run,
             finding,
             request_reason: None,
+            verification: None,
+            member_session: None,
             role: None,
             cutoff: None,
             instances: Vec::new(),
@@ -313,6 +337,7 @@ pub fn is_write(step: &str) -> bool {
             | "DisassociateIamInstanceProfile"
             | "AssociateIamInstanceProfile"
             | "RebootInstances"
+            | "ArchiveFindings"
     )
 }
 

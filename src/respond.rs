@@ -2,16 +2,19 @@
 
 use std::collections::HashMap;
 
-use aws_config::SdkConfig;
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::accounts::{self, Reach};
+pub use crate::clients::Clients;
+use crate::clients::{Pool, Target};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::finding::{Incident, Subject, Triage};
+use crate::finding::{FindingRequest, Incident, Locator, Subject, Triage, triage_finding};
+use crate::guardduty::{self, Fetched};
 use crate::iam::{self, Identity};
 use crate::names::{RoleName, profile_name_from_arn};
 use crate::plan::{
@@ -19,35 +22,17 @@ use crate::plan::{
 };
 use crate::report::{
     CutoffReport, CutoffStatus, FindingSummary, InstanceReport, Outcome, Report, Response, RoleSummary, Steps,
+    Verification,
 };
+use crate::verify::{self, Verdict};
 use crate::{ec2, input};
-
-/// The AWS clients, built once per process.
-#[derive(Clone, Debug)]
-pub struct Clients {
-    pub iam: aws_sdk_iam::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub sts: aws_sdk_sts::Client,
-}
-
-impl Clients {
-    pub fn new(sdk: &SdkConfig) -> Self {
-        Self {
-            iam: aws_sdk_iam::Client::new(sdk),
-            ec2: aws_sdk_ec2::Client::new(sdk),
-            sts: aws_sdk_sts::Client::new(sdk),
-        }
-    }
-
-    pub fn region(&self) -> Option<String> {
-        self.ec2.config().region().map(|r| r.to_string())
-    }
-}
 
 pub struct App {
     pub config: Config,
     pub clients: Clients,
     identity: OnceCell<Identity>,
+    /// Clients and member credentials per account and region, kept while the process lives.
+    pool: Pool,
 }
 
 impl App {
@@ -56,6 +41,7 @@ impl App {
             config,
             clients,
             identity: OnceCell::new(),
+            pool: Pool::default(),
         }
     }
 
@@ -130,34 +116,71 @@ fn batch_outcome(reports: &[Report]) -> Outcome {
         .unwrap_or(Outcome::Skipped)
 }
 
+/// What a request claims, before anything is checked with AWS.
+enum Claim {
+    /// From an event, or a manual `instanceId` or `roleName` payload.
+    Incident(Box<Incident>),
+    /// A manual payload naming a GuardDuty finding.
+    Fetch(FindingRequest),
+}
+
+impl Claim {
+    fn finding_id(&self) -> &str {
+        match self {
+            Self::Incident(i) => i.finding_id(),
+            Self::Fetch(r) => r.locator.finding_id.as_str(),
+        }
+    }
+}
+
 /// Handle one event or manual request.
 pub async fn respond(app: &App, item: Result<Triage>) -> (Report, Option<Error>) {
-    match item {
+    let claim = match item {
         Err(e) => {
             let mut report = Report::new(FindingSummary::default(), app.config.dry_run);
             report.fail(&e);
-            (report, Some(e))
+            return (report, Some(e));
         }
         Ok(Triage::Skip { summary, reason }) => {
             info!(finding_id = summary.id.as_deref().unwrap_or("-"), %reason, "skipped");
             let mut report = Report::new(summary, app.config.dry_run);
             report.outcome_reason = Some(reason);
-            (report, None)
+            return (report, None);
         }
-        Ok(Triage::Act(incident)) => {
-            let span = info_span!("remediate", finding_id = incident.finding_id());
-            remediate(app, incident).instrument(span).await
-        }
-    }
+        Ok(Triage::Act(incident)) => Claim::Incident(Box::new(incident)),
+        Ok(Triage::Fetch(request)) => Claim::Fetch(request),
+    };
+    let span = info_span!("remediate", finding_id = claim.finding_id());
+    remediate(app, claim).instrument(span).await
 }
 
-async fn remediate(app: &App, incident: Incident) -> (Report, Option<Error>) {
-    let dry_run = app.config.dry_run || incident.dry_run_requested;
-    let mut report = Report::new(incident.summary.clone(), dry_run);
-    report.request_reason = incident.request_reason.clone();
-    report.warnings = incident.warnings.clone();
-    let steps = Steps::new(incident.finding_id());
-    let result = run(app, &incident, dry_run, &steps, &mut report).await;
+async fn remediate(app: &App, claim: Claim) -> (Report, Option<Error>) {
+    let (summary, dry_run_requested, request_reason, warnings) = match &claim {
+        Claim::Incident(i) => (
+            i.summary.clone(),
+            i.dry_run_requested,
+            i.request_reason.clone(),
+            i.warnings.clone(),
+        ),
+        Claim::Fetch(r) => (
+            FindingSummary {
+                source: "manual".into(),
+                id: Some(r.locator.finding_id.to_string()),
+                account_id: r.account_id.clone(),
+                region: r.region.clone(),
+                ..FindingSummary::default()
+            },
+            r.dry_run_requested,
+            r.request_reason.clone(),
+            Vec::new(),
+        ),
+    };
+    let dry_run = app.config.dry_run || dry_run_requested;
+    let mut report = Report::new(summary, dry_run);
+    report.request_reason = request_reason;
+    report.warnings = warnings;
+    let steps = Steps::new(claim.finding_id());
+    let result = reach_and_run(app, claim, dry_run, &steps, &mut report).await;
     report.steps = steps.into_records();
     match result {
         Ok(outcome) => {
@@ -178,34 +201,221 @@ fn skip(report: &mut Report, reason: String) -> Result<Outcome> {
     Ok(Outcome::Skipped)
 }
 
-async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, report: &mut Report) -> Result<Outcome> {
+fn refuse(report: &mut Report, reason: String) -> Result<Outcome> {
+    warn!(%reason, "refused: GuardDuty does not confirm the finding; nothing changed");
+    report.outcome_reason = Some(reason);
+    Ok(Outcome::Refused)
+}
+
+/// Reach the finding's account and region, establish what to act on, act, and archive.
+async fn reach_and_run(app: &App, claim: Claim, dry_run: bool, steps: &Steps, report: &mut Report) -> Result<Outcome> {
     let identity = app.identity().await?;
-    let account = incident
-        .summary
+    let account = report
+        .finding
         .account_id
         .clone()
         .unwrap_or_else(|| identity.account.clone());
-    if account != identity.account {
-        let reason = format!(
-            "the finding is for account {account}, and this function acts in account {} only: not acting on a role of the same name here",
-            identity.account
-        );
-        return skip(report, reason);
-    }
-    let region = match incident.summary.region.clone().or_else(|| app.clients.region()) {
-        Some(r) => r,
-        None => {
-            return Err(Error::bad_input(
-                "detail.region",
-                "missing, and no default region is configured",
-            ));
-        }
+    let Some(region) = report.finding.region.clone().or_else(|| app.clients.region()) else {
+        return Err(Error::bad_input(
+            "detail.region",
+            "missing, and no default region is configured",
+        ));
     };
-    report.finding.account_id = Some(account);
+    report.finding.account_id = Some(account.clone());
     report.finding.region = Some(region.clone());
-    // EC2 work happens in the finding's region; IAM is global.
-    let ec2 = ec2::client_in(&app.clients.ec2, &region);
-    let iam = &app.clients.iam;
+    let reach = match accounts::reach(&app.config, &identity.account, &identity.partition, &account) {
+        Ok(reach) => reach,
+        Err(reason) => return skip(report, reason),
+    };
+    let target = app
+        .pool
+        .target(
+            &app.clients,
+            &reach,
+            &account,
+            &region,
+            claim.finding_id(),
+            app.config.member_role_external_id.as_deref(),
+        )
+        .await?;
+    report.member_session = target.session.clone();
+    // Never revoke the role we act through: in a member account that is the member role.
+    let own_role = match reach {
+        Reach::Home => identity.role.clone(),
+        Reach::Member { .. } => app.config.member_role_name.clone(),
+    };
+
+    let place = Place {
+        account: &account,
+        region: &region,
+    };
+    let (incident, verification) = match establish(app, &target, claim, place, steps).await? {
+        Established::Act(incident, verification) => (*incident, verification),
+        Established::Skip(reason) => return skip(report, reason),
+        Established::Refuse(reason) => return refuse(report, reason),
+    };
+    if verification.is_some() {
+        // GuardDuty's copy is what is acted on, so it is what the report shows.
+        report.finding = FindingSummary {
+            account_id: Some(account.clone()),
+            region: Some(region.clone()),
+            ..incident.summary.clone()
+        };
+        report.warnings = incident.warnings.clone();
+    }
+    report.verification = verification;
+
+    let outcome = run(app, &target, own_role.as_deref(), &incident, dry_run, steps, report).await?;
+    let confirmed = matches!(verification, Some(Verification::Confirmed | Verification::Fetched));
+    let done = matches!(outcome, Outcome::Remediated | Outcome::AlreadyRemediated);
+    if app.config.archive_findings
+        && done
+        && confirmed
+        && let Some(locator) = &incident.locator
+    {
+        archive(&target, locator, steps, report).await;
+    }
+    Ok(outcome)
+}
+
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    account: &'a str,
+    region: &'a str,
+}
+
+enum Established {
+    Act(Box<Incident>, Option<Verification>),
+    Skip(String),
+    Refuse(String),
+}
+
+/// What to act on. A GuardDuty event is checked against GuardDuty's own copy of the finding
+/// (unless `VERIFY_FINDINGS=false`), and that copy is then acted on; a manual finding id is
+/// fetched; manual `instanceId` and `roleName` payloads name no finding and are taken as given.
+async fn establish(app: &App, target: &Target, claim: Claim, place: Place<'_>, steps: &Steps) -> Result<Established> {
+    let act = |i: Incident, v| Ok(Established::Act(Box::new(i), v));
+    match claim {
+        Claim::Incident(incident) if incident.summary.source != "guardduty" => act(*incident, None),
+        Claim::Incident(incident) if !app.config.verify_findings => act(*incident, Some(Verification::Off)),
+        Claim::Incident(incident) => {
+            let (Some(locator), Some(claimed)) = (&incident.locator, incident.finding.as_deref()) else {
+                return Ok(Established::Refuse(
+                    "the finding names no detector (detail.service.detectorId or detail.arn), so GuardDuty cannot confirm it".into(),
+                ));
+            };
+            let actual = match fetch(target, locator, place, steps).await? {
+                Ok(actual) => actual,
+                Err(reason) => return Ok(Established::Refuse(reason)),
+            };
+            if let Verdict::Refused(reason) = verify::compare(claimed, &actual) {
+                return Ok(Established::Refuse(reason));
+            }
+            let summary = FindingSummary {
+                source: "guardduty".into(),
+                event_id: incident.summary.event_id.clone(),
+                event_time: incident.summary.event_time,
+                ..FindingSummary::default()
+            };
+            match triage_finding(actual, summary)? {
+                Triage::Act(confirmed) => act(confirmed, Some(Verification::Confirmed)),
+                Triage::Skip { reason, .. } => Ok(Established::Skip(reason)),
+                Triage::Fetch(_) => Err(Error::Unexpected("a finding triaged into a fetch".into())),
+            }
+        }
+        Claim::Fetch(request) => {
+            let actual = match fetch(target, &request.locator, place, steps).await? {
+                Ok(actual) => actual,
+                Err(reason) => return Ok(Established::Refuse(reason)),
+            };
+            // The request said where to look; the finding itself must say it lives there.
+            let (account, region) = (actual.account_id.as_deref(), actual.region.as_deref());
+            if account != Some(place.account) || region != Some(place.region) {
+                return Ok(Established::Refuse(format!(
+                    "GuardDuty's finding {} is for account {} in {}, not {} in {}",
+                    actual.id,
+                    account.unwrap_or("(none)"),
+                    region.unwrap_or("(none)"),
+                    place.account,
+                    place.region
+                )));
+            }
+            let summary = FindingSummary {
+                source: "manual".into(),
+                ..FindingSummary::default()
+            };
+            match triage_finding(actual, summary)? {
+                Triage::Act(mut fetched) => {
+                    fetched.dry_run_requested = request.dry_run_requested;
+                    fetched.request_reason = request.request_reason;
+                    act(fetched, Some(Verification::Fetched))
+                }
+                Triage::Skip { reason, .. } => Ok(Established::Skip(reason)),
+                Triage::Fetch(_) => Err(Error::Unexpected("a finding triaged into a fetch".into())),
+            }
+        }
+    }
+}
+
+/// GuardDuty's copy of the finding, or why it has none (Ok(Err)). GuardDuty unreachable, throttling
+/// or denying us is an Err: retried, never taken as a pass.
+async fn fetch(
+    target: &Target,
+    locator: &Locator,
+    place: Place<'_>,
+    steps: &Steps,
+) -> Result<std::result::Result<crate::finding::Finding, String>> {
+    let (detector, id) = (&locator.detector_id, &locator.finding_id);
+    let fetched = steps
+        .run(
+            "GetFindings",
+            id.as_str(),
+            guardduty::get_finding(&target.guardduty, detector, id),
+        )
+        .await?;
+    let (account, region) = (place.account, place.region);
+    Ok(match fetched {
+        Fetched::Found(finding) => Ok(*finding),
+        Fetched::Missing => Err(format!(
+            "GuardDuty has no finding {id} under detector {detector} in account {account}, {region}: forged, or deleted"
+        )),
+        Fetched::Rejected(why) => Err(format!(
+            "GuardDuty would not look up finding {id} under detector {detector} in account {account}, {region} \
+             (forged, or the wrong account or region): {why}"
+        )),
+    })
+}
+
+/// Archiving is bookkeeping after a finished remediation: a failure is reported, not retried.
+async fn archive(target: &Target, locator: &Locator, steps: &Steps, report: &mut Report) {
+    let id = &locator.finding_id;
+    let archived = steps
+        .run(
+            "ArchiveFindings",
+            id.as_str(),
+            guardduty::archive(&target.guardduty, &locator.detector_id, id),
+        )
+        .await;
+    if let Err(e) = archived {
+        report.warnings.push(format!(
+            "the remediation is complete, but archiving finding {id} in GuardDuty failed ({e}): archive it by hand"
+        ));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    app: &App,
+    target: &Target,
+    own_role: Option<&str>,
+    incident: &Incident,
+    dry_run: bool,
+    steps: &Steps,
+    report: &mut Report,
+) -> Result<Outcome> {
+    let region = report.finding.region.clone().unwrap_or_default();
+    let ec2 = target.ec2.clone();
+    let iam = &target.iam;
 
     let (role_name, expected_role_id, named_instance) = match &incident.subject {
         Subject::Finding {
@@ -215,7 +425,7 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
         } => (role.clone(), role_id.clone(), instance.clone()),
         Subject::Role(role) => (role.clone(), None, None),
         Subject::Instance(id) => {
-            let role = role_of_instance(app, &ec2, id.as_str(), &region, steps).await?;
+            let role = role_of_instance(iam, &ec2, id.as_str(), &region, steps).await?;
             (role, None, Some(id.clone()))
         }
     };
@@ -249,7 +459,7 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
     let (decision, warnings) = plan::revocation(&RevocationFacts {
         role: &role,
         expected_role_id: expected_role_id.as_deref(),
-        own_role: identity.role.as_deref(),
+        own_role,
         protected_roles: &app.config.protected_roles,
         existing: existing.as_ref(),
         first_seen: incident.first_seen,
@@ -353,7 +563,7 @@ async fn run(app: &App, incident: &Incident, dry_run: bool, steps: &Steps, repor
 
 /// For `{"instanceId"}`: the role its current profile holds.
 async fn role_of_instance(
-    app: &App,
+    iam: &aws_sdk_iam::Client,
     ec2: &aws_sdk_ec2::Client,
     id: &str,
     region: &str,
@@ -372,7 +582,7 @@ async fn role_of_instance(
         .run(
             "GetInstanceProfile",
             profile,
-            iam::role_of_instance_profile(&app.clients.iam, profile),
+            iam::role_of_instance_profile(iam, profile),
         )
         .await?;
     let role =

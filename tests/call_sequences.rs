@@ -25,6 +25,7 @@ use aws_sdk_ec2::types::{
     IamInstanceProfile, IamInstanceProfileAssociation, IamInstanceProfileAssociationState, Instance, InstanceState,
     InstanceStateName, Reservation, Tag,
 };
+use aws_sdk_guardduty::operation::get_findings::{GetFindingsError, GetFindingsOutput};
 use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
 use aws_sdk_iam::operation::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
 use aws_sdk_iam::operation::list_instance_profiles_for_role::{
@@ -102,13 +103,30 @@ impl Fake {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &self.iam_rules());
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &self.ec2_rules());
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &self.sts_rules());
+        let guardduty = mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, &self.guardduty_rules());
         App::new(
             Config {
                 cycle_timeout: std::time::Duration::from_secs(30),
                 ..Config::default()
             },
-            Clients { iam, ec2, sts },
+            Clients {
+                iam,
+                ec2,
+                sts,
+                guardduty,
+            },
         )
+    }
+
+    /// GuardDuty holds the finding the event carries.
+    fn guardduty_rules(&self) -> Vec<Rule> {
+        let f = self.clone();
+        vec![mock!(aws_sdk_guardduty::Client::get_findings).then_compute_response(
+            move |_| match f.call("GetFindings") {
+                Some(e) => MockResponse::Error(GetFindingsError::generic(e)),
+                None => MockResponse::Output(GetFindingsOutput::builder().findings(guardduty_copy()).build()),
+            },
+        )]
     }
 
     fn sts_rules(&self) -> Vec<Rule> {
@@ -334,6 +352,43 @@ fn event() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// GuardDuty's own copy of the event's finding, as GetFindings returns it.
+fn guardduty_copy() -> aws_sdk_guardduty::types::Finding {
+    use aws_sdk_guardduty::types::{AccessKeyDetails, Finding, InstanceDetails, Resource, Service};
+    let detail = &event()["detail"];
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+    let keys = &detail["resource"]["accessKeyDetails"];
+    Finding::builder()
+        .id(text(&detail["id"]))
+        .arn(text(&detail["arn"]))
+        .r#type(text(&detail["type"]))
+        .account_id(text(&detail["accountId"]))
+        .region(text(&detail["region"]))
+        .severity(8.0)
+        .resource(
+            Resource::builder()
+                .resource_type("AccessKey")
+                .access_key_details(
+                    AccessKeyDetails::builder()
+                        .access_key_id(text(&keys["accessKeyId"]))
+                        .principal_id(text(&keys["principalId"]))
+                        .user_type(text(&keys["userType"]))
+                        .user_name(text(&keys["userName"]))
+                        .build(),
+                )
+                .instance_details(InstanceDetails::builder().instance_id(INSTANCE).build())
+                .build(),
+        )
+        .service(
+            Service::builder()
+                .detector_id(text(&detail["service"]["detectorId"]))
+                .event_first_seen(text(&detail["service"]["eventFirstSeen"]))
+                .archived(false)
+                .build(),
+        )
+        .build()
+}
+
 async fn run(fake: &Fake) -> (Value, bool) {
     let handled = handle(&fake.app(), event()).await;
     (
@@ -381,13 +436,15 @@ async fn the_happy_path_calls_in_a_safe_order() {
 
     let s = fake.state();
     assert_eq!(s.writes, HAPPY_WRITES);
-    // Only the identity and the role's own facts come before the revocation is sent.
+    // Only the identity, GuardDuty's confirmation and the role's own facts come before the
+    // revocation is sent.
     let put = s.calls.iter().position(|c| *c == "PutRolePolicy").unwrap();
     let mut gate = s.calls[..put].to_vec();
     gate.sort();
     assert!(
         gate.iter().all(|c| [
             "GetCallerIdentity",
+            "GetFindings",
             "GetRole",
             "GetRolePolicy",
             "ListInstanceProfilesForRole",
@@ -397,6 +454,7 @@ async fn the_happy_path_calls_in_a_safe_order() {
         "{gate:?}"
     );
     assert!(gate.contains(&"GetRole") && gate.contains(&"GetRolePolicy"));
+    assert!(gate.contains(&"GetFindings"), "verified before anything is written");
     // The profile is detached only after the marker is written, and re-attached only once gone.
     let idx = |op: &str, nth: usize| {
         s.calls

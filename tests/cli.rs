@@ -7,13 +7,31 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
+use support::guardduty::GuardDuty;
 use support::*;
 
-fn exfil_responder(moto: &Moto, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+/// The emulators the binary is pointed at: moto, and the GuardDuty stand-in.
+struct Aws {
+    moto: Moto,
+    guardduty: GuardDuty,
+}
+
+impl Aws {
+    fn start() -> Self {
+        Self {
+            moto: Moto::start(),
+            guardduty: GuardDuty::start(),
+        }
+    }
+}
+
+fn exfil_responder(aws: &Aws, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_exfil-responder"));
     cmd.args(args)
         .env_clear() // no real AWS credentials, profiles or endpoints can leak in
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL", &aws.moto.endpoint)
+        // The SDK's per-service endpoint variable: GuardDuty's findings API is not in moto.
+        .env("AWS_ENDPOINT_URL_GUARDDUTY", &aws.guardduty.endpoint)
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -68,12 +86,14 @@ mod tempfile_path {
 
 #[tokio::test]
 async fn invoke_remediates_against_the_endpoint_in_aws_endpoint_url() {
-    let moto = Moto::start();
-    let (account, role, named) = web_app(&moto, "cycle").await;
+    let aws = Aws::start();
+    let (account, role, named) = web_app(&aws.moto, "cycle").await;
     let before = account.association(&named).await.unwrap().0;
-    let event = write_event(&finding("outside-aws.json", &role, Some(&named)));
+    let finding = finding("outside-aws.json", &role, Some(&named));
+    aws.guardduty.publish(&finding);
+    let event = write_event(&finding);
 
-    let out = exfil_responder(&moto, &["invoke", "--event", event.arg()], &[], None);
+    let out = exfil_responder(&aws, &["invoke", "--event", event.arg()], &[], None);
 
     assert_eq!(
         out.status.code(),
@@ -83,6 +103,12 @@ async fn invoke_remediates_against_the_endpoint_in_aws_endpoint_url() {
     );
     let report = stdout_json(&out);
     assert_eq!(report["outcome"], "remediated");
+    assert_eq!(report["verification"], "confirmed");
+    assert_eq!(
+        aws.guardduty.seen().len(),
+        1,
+        "GetFindings through AWS_ENDPOINT_URL_GUARDDUTY"
+    );
     assert!(account.revocation("WebAppRole").await.is_some());
     assert_ne!(account.association(&named).await.unwrap().0, before);
     // Logs go to stderr, so stdout stays one JSON document.
@@ -94,12 +120,12 @@ async fn invoke_remediates_against_the_endpoint_in_aws_endpoint_url() {
 
 #[tokio::test]
 async fn dry_run_from_stdin_and_by_flag_writes_nothing() {
-    let moto = Moto::start();
-    let (account, role, named) = web_app(&moto, "cycle").await;
+    let aws = Aws::start();
+    let (account, role, named) = web_app(&aws.moto, "cycle").await;
     let before = account.snapshot("WebAppRole", &[&named]).await;
 
     let payload = json!({"instanceId": named, "dryRun": true}).to_string();
-    let out = exfil_responder(&moto, &["invoke", "--event", "-"], &[], Some(&payload));
+    let out = exfil_responder(&aws, &["invoke", "--event", "-"], &[], Some(&payload));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -108,8 +134,10 @@ async fn dry_run_from_stdin_and_by_flag_writes_nothing() {
     );
     assert_eq!(stdout_json(&out)["outcome"], "planned");
 
-    let event = write_event(&finding("outside-aws.json", &role, Some(&named)));
-    let out = exfil_responder(&moto, &["invoke", "--event", event.arg(), "--dry-run"], &[], None);
+    let finding = finding("outside-aws.json", &role, Some(&named));
+    aws.guardduty.publish(&finding);
+    let event = write_event(&finding);
+    let out = exfil_responder(&aws, &["invoke", "--event", event.arg(), "--dry-run"], &[], None);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout_json(&out)["outcome"], "planned");
 
@@ -118,17 +146,17 @@ async fn dry_run_from_stdin_and_by_flag_writes_nothing() {
 
 #[tokio::test]
 async fn exit_codes_tell_skipped_failed_and_bad_input_apart() {
-    let moto = Moto::start();
-    let (_account, role, named) = web_app(&moto, "isolate").await;
+    let aws = Aws::start();
+    let (_account, role, named) = web_app(&aws.moto, "isolate").await;
     let events = repo().join("events");
 
     let sample = events.join("sample-finding.json");
-    let out = exfil_responder(&moto, &["invoke", "--event", sample.to_str().unwrap()], &[], None);
+    let out = exfil_responder(&aws, &["invoke", "--event", sample.to_str().unwrap()], &[], None);
     assert_eq!(out.status.code(), Some(0), "skipped is a success");
     assert_eq!(stdout_json(&out)["outcome"], "skipped");
 
     let out = exfil_responder(
-        &moto,
+        &aws,
         &["invoke", "--event", "-"],
         &[],
         Some("{\"instanceId\": \"i-*\"}"),
@@ -136,14 +164,16 @@ async fn exit_codes_tell_skipped_failed_and_bad_input_apart() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout_json(&out)["error"]["kind"], "BadInput");
 
-    let out = exfil_responder(&moto, &["invoke", "--event", "-"], &[], Some("{not json"));
+    let out = exfil_responder(&aws, &["invoke", "--event", "-"], &[], Some("{not json"));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
 
     // Attaching a quarantine profile that does not exist fails after the detach.
-    let event = write_event(&finding("outside-aws.json", &role, Some(&named)));
+    let finding = finding("outside-aws.json", &role, Some(&named));
+    aws.guardduty.publish(&finding);
+    let event = write_event(&finding);
     let out = exfil_responder(
-        &moto,
+        &aws,
         &["invoke", "--event", event.arg()],
         &[("QUARANTINE_PROFILE", "Missing")],
         None,
@@ -154,10 +184,10 @@ async fn exit_codes_tell_skipped_failed_and_bad_input_apart() {
 
 #[tokio::test]
 async fn bad_configuration_stops_start_up_naming_the_variable() {
-    let moto = Moto::start();
+    let aws = Aws::start();
     let sample = repo().join("events/sample-finding.json");
     let out = exfil_responder(
-        &moto,
+        &aws,
         &["invoke", "--event", sample.to_str().unwrap()],
         &[("DEFAULT_ACTION", "nuke")],
         None,

@@ -14,6 +14,8 @@ enum Expect {
         dry_run: bool,
     },
     ManualRole,
+    /// Fetch GuardDuty's finding 7ec8… (outside-aws.json's) under detector 12abc….
+    FetchFinding,
     /// Skipped, with a reason containing this text.
     Skip(&'static str),
 }
@@ -21,7 +23,7 @@ enum Expect {
 fn expectations(file: &str) -> Option<Vec<Expect>> {
     use Expect::*;
     Some(match file {
-        "outside-aws.json" | "inside-aws.json" | "legacy-type.json" => vec![Finding],
+        "outside-aws.json" | "inside-aws.json" | "legacy-type.json" | "member-account.json" => vec![Finding],
         "sample-finding.json" => vec![Skip("sample finding")],
         "ec2-port-probe.json" => vec![Skip(
             "Recon:EC2/PortProbeUnprotectedPort is not an EC2 instance-credential exfiltration finding",
@@ -39,6 +41,7 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
             dry_run: true,
         }],
         "manual-role.json" => vec![ManualRole],
+        "manual-finding.json" => vec![FetchFinding],
         _ => return None,
     })
 }
@@ -97,11 +100,16 @@ fn every_event_file_parses_to_its_expected_decision() {
                         "{file}"
                     );
                 }
+                (Triage::Fetch(request), Expect::FetchFinding) => {
+                    assert_eq!(request.locator.detector_id.as_str(), "12abc34d567e8fa901bc2d34e56789f0");
+                    assert_eq!(request.locator.finding_id.as_str(), "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b");
+                    assert!(request.request_reason.is_some(), "{file}");
+                }
                 (Triage::Skip { reason, .. }, Expect::Skip(text)) => assert!(reason.contains(text), "{file}: {reason}"),
                 (got, want) => panic!("{file}: expected {want:?}, got {got:?}"),
             }
         }
         seen += 1;
     }
-    assert_eq!(seen, 10, "every scenario file is checked");
+    assert_eq!(seen, 12, "every scenario file is checked");
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use serde_json::Value;
+use support::guardduty::GuardDuty;
 use support::runtime_api::{Function, Kind, RuntimeApi};
 use support::*;
 
@@ -38,14 +39,24 @@ async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_repor
     let batch = account
         .instance(Some(&batch_role.profile_arn), &[("exfil-responder:action", "isolate")])
         .await;
+    let guardduty = GuardDuty::start();
     let mut api = RuntimeApi::start();
-    let function = Function::start(&api, &moto.endpoint, &[("QUARANTINE_PROFILE", "MissingProfile")]);
+    let function = Function::start(
+        &api,
+        &moto.endpoint,
+        &[
+            ("QUARANTINE_PROFILE", "MissingProfile"),
+            ("AWS_ENDPOINT_URL_GUARDDUTY", &guardduty.endpoint),
+        ],
+    );
 
-    // A handled finding: revoked, and the instance cycled back to its profile.
+    // A handled finding: confirmed by GuardDuty, revoked, and the instance cycled back to its profile.
     let handled = finding("outside-aws.json", &role, Some(&web));
+    guardduty.publish(&handled);
     let answer = api.invoke(handled.clone());
     assert_eq!(answer.kind, Kind::Response, "{answer:?}");
     assert_eq!(answer.body["outcome"], "remediated");
+    assert_eq!(answer.body["verification"], "confirmed");
     assert_eq!(answer.body["cutoff"]["status"], "written");
     assert!(account.revocation("WebAppRole").await.is_some());
     let (_, profile) = account.association(&web).await.expect("re-associated");
@@ -77,6 +88,7 @@ async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_repor
     // error endpoint; containment happened first all the same.
     let mut failing = finding("inside-aws.json", &batch_role, Some(&batch));
     failing["detail"]["id"] = "failing-finding".into();
+    guardduty.publish(&failing);
     let answer = api.invoke(failing);
     assert_eq!(answer.kind, Kind::Error, "{answer:?}");
     assert_eq!(answer.body["errorType"], "RemediationFailed");
@@ -138,12 +150,17 @@ async fn every_events_file_is_accepted_and_a_dry_run_writes_nothing() {
     let moto = Moto::start();
     let (account, role, web) = web_app(&moto, "cycle").await;
     let before = account.snapshot("WebAppRole", &[&web]).await;
+    let guardduty = GuardDuty::start();
     let mut api = RuntimeApi::start();
     // WARN as Lambda's log level: the step lines go, the reports and metrics stay.
     let function = Function::start(
         &api,
         &moto.endpoint,
-        &[("DRY_RUN", "true"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")],
+        &[
+            ("DRY_RUN", "true"),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+            ("AWS_ENDPOINT_URL_GUARDDUTY", &guardduty.endpoint),
+        ],
     );
 
     let mut files: Vec<String> = std::fs::read_dir(repo().join("events"))
@@ -152,6 +169,10 @@ async fn every_events_file_is_accepted_and_a_dry_run_writes_nothing() {
         .collect();
     files.sort();
     assert!(files.len() >= 10, "{files:?}");
+    // Their findings are real to GuardDuty; manual-finding.json names outside-aws.json's.
+    for name in &files {
+        guardduty.publish(&event_with_ids(name, &role, &web));
+    }
     for name in &files {
         let answer = api.invoke(event_with_ids(name, &role, &web));
         assert_eq!(answer.kind, Kind::Response, "{name}: {answer:?}");
@@ -176,6 +197,103 @@ async fn every_events_file_is_accepted_and_a_dry_run_writes_nothing() {
         .count();
     assert_eq!(reports, metrics);
     assert!(reports > files.len(), "one report per event, arrays included");
+}
+
+/// One deployment in the administrator account: a member account's finding, in a region other than
+/// the function's, is confirmed with GuardDuty there and remediated there, through the member role.
+#[tokio::test]
+async fn a_member_accounts_finding_in_another_region_is_verified_and_remediated_in_that_account() {
+    let moto = Moto::start();
+    let admin = Account::new(&moto.sdk().await);
+    let member = Account::other(&moto, MEMBER, MEMBER_REGION).await;
+    let role = member.role("WebAppRole", &[]).await;
+    member.role(MEMBER_ROLE, &[]).await;
+    let web = member
+        .instance(Some(&role.profile_arn), &[("exfil-responder:action", "cycle")])
+        .await;
+    let guardduty = GuardDuty::start();
+    let mut api = RuntimeApi::start();
+    let function = Function::start(
+        &api,
+        &moto.endpoint,
+        &[
+            ("AWS_ENDPOINT_URL_GUARDDUTY", &guardduty.endpoint),
+            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+            ("MEMBER_ROLE_EXTERNAL_ID", "o-example:exfil-responder"),
+        ],
+    );
+    let event = in_account(finding("outside-aws.json", &role, Some(&web)), MEMBER, MEMBER_REGION);
+    let detector = event["detail"]["service"]["detectorId"].as_str().unwrap().to_owned();
+    let before = member.snapshot("WebAppRole", &[&web]).await;
+
+    // Forged: GuardDuty has the detector but no such finding. Refused, nothing written.
+    guardduty.detector(MEMBER_REGION, &detector);
+    let answer = api.invoke(event.clone());
+    assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+    assert_eq!(answer.body["outcome"], "refused", "{}", answer.body);
+    assert!(
+        answer.body["outcomeReason"]
+            .as_str()
+            .unwrap()
+            .contains("GuardDuty has no finding"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(member.snapshot("WebAppRole", &[&web]).await, before);
+
+    // The real finding: remediated in the member account, in its region.
+    guardduty.publish(&event);
+    let answer = api.invoke(event.clone());
+    assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+    let report = &answer.body;
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    assert_eq!(report["verification"], "confirmed");
+    assert_eq!(
+        (
+            report["finding"]["accountId"].as_str(),
+            report["finding"]["region"].as_str()
+        ),
+        (Some(MEMBER), Some(MEMBER_REGION))
+    );
+    let session = &report["memberSession"];
+    assert_eq!(session["roleArn"], format!("arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"));
+    let finding_id = event["detail"]["id"].as_str().unwrap();
+    assert_eq!(session["sessionName"], format!("exfil-responder-{finding_id}"));
+    assert!(member.revocation("WebAppRole").await.is_some());
+    let (_, profile) = member.association(&web).await.expect("re-associated");
+    assert_eq!(profile, role.profile_arn);
+    assert!(member.tags(&web).await.contains_key("exfil-responder:cycled-at"));
+
+    // Nothing in the administrator's own account, in either region.
+    let admin_roles = admin.iam.list_roles().send().await.unwrap().roles;
+    assert!(
+        admin_roles.iter().all(|r| r.role_name != "WebAppRole"),
+        "{admin_roles:?}"
+    );
+    for region in [REGION, MEMBER_REGION] {
+        let out = admin.in_region(region).describe_instances().send().await.unwrap();
+        assert!(out.reservations.unwrap_or_default().is_empty(), "instances in {region}");
+    }
+    // GuardDuty was asked in the finding's region, with the member role's credentials.
+    let seen = guardduty.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for request in &seen {
+        assert_eq!(request.region, MEMBER_REGION);
+        assert!(
+            request.access_key_id.starts_with("ASIA") && request.access_key_id != "ASIATESTING",
+            "signed with {}",
+            request.access_key_id
+        );
+        assert_eq!(request.detector, detector);
+    }
+
+    // The warm process kept the member credentials: one AssumeRole for both invocations.
+    let logs = function.stop();
+    let assumed = logs
+        .iter()
+        .filter(|l| l["message"] == "assumed the member role")
+        .count();
+    assert_eq!(assumed, 1, "AssumeRole once per account while the credentials last");
 }
 
 #[tokio::test]

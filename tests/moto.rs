@@ -9,6 +9,7 @@ mod support;
 use chrono::Utc;
 use exfil_responder::{Config, handle};
 use serde_json::{Value, json};
+use support::guardduty::GuardDuty;
 use support::*;
 
 const KEY: &str = "exfil-responder:action";
@@ -19,6 +20,7 @@ struct World {
     account: Account,
     recorder: Recorder,
     role: SeededRole,
+    guardduty: GuardDuty,
 }
 
 async fn world(role_tags: &[(&str, &str)]) -> World {
@@ -32,6 +34,7 @@ async fn world(role_tags: &[(&str, &str)]) -> World {
         account,
         recorder: Recorder::default(),
         role,
+        guardduty: GuardDuty::start(),
     }
 }
 
@@ -40,8 +43,15 @@ impl World {
         self.run_with(payload, Config::default()).await
     }
 
+    /// Deliver `payload` as EventBridge would: each GuardDuty event in it is a finding GuardDuty holds.
     async fn run_with(&self, payload: Value, config: Config) -> (Value, bool) {
-        let handled = handle(&app(&self.sdk, config, &self.recorder), payload).await;
+        self.guardduty.publish(&payload);
+        self.deliver(payload, config).await
+    }
+
+    /// Deliver `payload` whether or not GuardDuty holds its findings.
+    async fn deliver(&self, payload: Value, config: Config) -> (Value, bool) {
+        let handled = handle(&app(&self.sdk, config, &self.recorder, &self.guardduty), payload).await;
         (report(&handled.response), handled.failure.is_none())
     }
 
@@ -309,11 +319,9 @@ async fn the_functions_own_execution_role_is_refused() {
         )
         .await;
 
-    let handled = handle(
-        &app(&as_responder, Config::default(), &w.recorder),
-        finding("outside-aws.json", &responder, None),
-    )
-    .await;
+    let event = finding("outside-aws.json", &responder, None);
+    w.guardduty.publish(&event);
+    let handled = handle(&app(&as_responder, Config::default(), &w.recorder, &w.guardduty), event).await;
     let report = report(&handled.response);
 
     assert_skipped_without_writes(&report, &w.recorder, "own execution role");
@@ -545,15 +553,13 @@ async fn skipped_findings_write_nothing() {
         assert_eq!(report["outcome"], "skipped", "{file}");
         assert!(report["outcomeReason"].is_string(), "{file}");
     }
-    // A finding from another account is not about a same-named role here.
-    let mut foreign = finding("outside-aws.json", &w.role, Some(&named));
-    foreign["detail"]["accountId"] = json!("210987654321");
+    // Without MEMBER_ROLE_NAME, a finding from another account is not about a same-named role here.
+    let foreign = in_account(finding("outside-aws.json", &w.role, Some(&named)), MEMBER, REGION);
     let (report, _) = w.run(foreign).await;
+    let reason = report["outcomeReason"].as_str().unwrap();
     assert!(
-        report["outcomeReason"]
-            .as_str()
-            .unwrap()
-            .contains("account 210987654321")
+        reason.contains("account 210987654321") && reason.contains("MEMBER_ROLE_NAME"),
+        "{reason}"
     );
 
     assert!(w.recorder.writes().is_empty(), "{:?}", w.recorder.writes());
@@ -671,4 +677,301 @@ async fn a_failing_step_is_an_error_with_the_report_saying_what_was_done() {
             .unwrap()
             .starts_with("FAILED at AssociateIamInstanceProfile")
     );
+}
+
+// ---- Trust, but verify: GuardDuty's own copy decides. ----
+
+fn detector_of(event: &Value) -> String {
+    event["detail"]["service"]["detectorId"].as_str().unwrap().to_owned()
+}
+
+/// Refused: GuardDuty did not confirm it. The reason says `why`, and not one write was sent.
+fn assert_refused_without_writes(report: &Value, recorder: &Recorder, why: &str) {
+    assert_eq!(report["outcome"], "refused", "{report:#}");
+    let reason = report["outcomeReason"].as_str().unwrap_or_default();
+    assert!(reason.contains(why), "reason {reason:?} does not say {why:?}");
+    assert!(recorder.writes().is_empty(), "{:?}", recorder.writes());
+}
+
+#[tokio::test]
+async fn a_forged_finding_is_refused_and_nothing_is_written() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "isolate")]).await;
+    let before = w.account.snapshot(&w.role.name, &[&named]).await;
+    let forged = finding("outside-aws.json", &w.role, Some(&named));
+
+    // GuardDuty has no such finding under the detector.
+    w.guardduty.detector(REGION, &detector_of(&forged));
+    let (report, ok) = w.deliver(forged.clone(), Config::default()).await;
+    assert!(ok, "a refusal is an answer, not a failure to retry");
+    assert_refused_without_writes(&report, &w.recorder, "GuardDuty has no finding");
+
+    // A detector GuardDuty does not know in this account and region.
+    let mut elsewhere = forged;
+    elsewhere["detail"]["service"]["detectorId"] = json!("0000000000000000000000000000dead");
+    elsewhere["detail"].as_object_mut().unwrap().remove("arn");
+    let (report, _) = w.deliver(elsewhere, Config::default()).await;
+    assert_refused_without_writes(&report, &w.recorder, "not owned by the current account");
+
+    assert_eq!(w.account.snapshot(&w.role.name, &[&named]).await, before);
+}
+
+#[tokio::test]
+async fn a_mismatch_on_access_key_or_role_is_refused() {
+    let w = world(&[]).await;
+    let admin = w.account.role("AdminRole", &[]).await;
+    let named = w.instance(&[(KEY, "isolate")]).await;
+    let real = finding("outside-aws.json", &w.role, Some(&named));
+    w.guardduty.publish(&real);
+
+    let mut other_key = real.clone();
+    other_key["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAFORGEDKEY0000000");
+    let (report, _) = w.deliver(other_key, Config::default()).await;
+    assert_refused_without_writes(&report, &w.recorder, "accessKeyId");
+
+    // The real finding id, pointed at another role: the role GuardDuty names is the one acted on, or none.
+    let mut other_role = real.clone();
+    let keys = &mut other_role["detail"]["resource"]["accessKeyDetails"];
+    keys["userName"] = json!(admin.name);
+    keys["principalId"] = json!(format!("{}:{named}", admin.id));
+    let (report, _) = w.deliver(other_role, Config::default()).await;
+    assert_refused_without_writes(&report, &w.recorder, "userName (the role)");
+
+    assert!(w.account.policy_names("AdminRole").await.is_empty());
+    assert!(w.account.policy_names(&w.role.name).await.is_empty());
+    assert!(w.account.association(&named).await.is_some(), "not isolated");
+}
+
+#[tokio::test]
+async fn guardduty_unavailable_is_a_retryable_failure_not_a_pass() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "revoke")]).await;
+    let event = finding("outside-aws.json", &w.role, Some(&named));
+    w.guardduty.publish(&event);
+    w.guardduty.set_unavailable(true);
+
+    let (report, ok) = w.deliver(event.clone(), Config::default()).await;
+    assert!(!ok, "Lambda must retry: {report:#}");
+    assert_eq!(report["outcome"], "failed");
+    assert!(
+        report["error"]["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("Aws.guardduty.GetFindings"),
+        "{report:#}"
+    );
+    assert!(w.recorder.writes().is_empty(), "{:?}", w.recorder.writes());
+
+    // Lambda's retry, once GuardDuty answers again.
+    w.guardduty.set_unavailable(false);
+    let (report, ok) = w.deliver(event, Config::default()).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "remediated");
+}
+
+#[tokio::test]
+async fn verification_off_acts_on_the_event_as_delivered() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "revoke")]).await;
+    let config = Config {
+        verify_findings: false,
+        ..Config::default()
+    };
+
+    // Nothing published: GuardDuty would not confirm it, and is not asked.
+    let (report, ok) = w
+        .deliver(finding("outside-aws.json", &w.role, Some(&named)), config)
+        .await;
+
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "remediated");
+    assert_eq!(report["verification"], "off");
+    assert_eq!(w.recorder.count("GetFindings"), 0);
+    assert!(w.guardduty.seen().is_empty());
+    assert!(w.account.revocation(&w.role.name).await.is_some());
+}
+
+#[tokio::test]
+async fn a_manual_finding_id_is_fetched_and_handled_like_its_event() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "cycle")]).await;
+    let event = finding("outside-aws.json", &w.role, Some(&named));
+    w.guardduty.publish(&event);
+    let original = w.account.association(&named).await.unwrap().0;
+    let detector = detector_of(&event);
+    let id = event["detail"]["id"].as_str().unwrap();
+
+    let unknown = json!({"detectorId": detector, "findingId": "0123456789abcdef0123456789abcdef"});
+    let (report, _) = w.deliver(unknown, Config::default()).await;
+    assert_refused_without_writes(&report, &w.recorder, "GuardDuty has no finding");
+
+    let manual = json!({"detectorId": detector, "findingId": id, "reason": "IR-7: re-run"});
+    let (report, ok) = w.deliver(manual, Config::default()).await;
+
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "remediated");
+    assert_eq!(report["verification"], "fetched");
+    assert_eq!(report["finding"]["source"], "manual");
+    assert_eq!(report["finding"]["id"], id);
+    assert_eq!(report["requestReason"], "IR-7: re-run");
+    assert!(w.account.revocation(&w.role.name).await.is_some());
+    let (now, profile) = w.account.association(&named).await.unwrap();
+    assert_ne!(now, original, "cycled by its tag");
+    assert_eq!(profile, w.role.profile_arn);
+}
+
+#[tokio::test]
+async fn archiving_after_a_remediation_is_opt_in() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "revoke")]).await;
+    let event = finding("outside-aws.json", &w.role, Some(&named));
+    let (detector, id) = (detector_of(&event), event["detail"]["id"].as_str().unwrap().to_owned());
+
+    let (report, ok) = w.run(event.clone()).await;
+    assert!(ok, "{report:#}");
+    assert!(!w.guardduty.is_archived(REGION, &detector, &id), "archived by default");
+
+    let archive = Config {
+        archive_findings: true,
+        ..Config::default()
+    };
+    let (report, ok) = w.deliver(event.clone(), archive.clone()).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "already-remediated");
+    assert!(w.guardduty.is_archived(REGION, &detector, &id));
+    assert_eq!(w.recorder.count("ArchiveFindings"), 1);
+
+    // Archived since it was published: a late duplicate of the event is refused, not acted on.
+    w.recorder.clear();
+    let (report, _) = w.deliver(event, archive).await;
+    assert_refused_without_writes(&report, &w.recorder, "archived");
+}
+
+// ---- One deployment in the administrator account, acting in member accounts. ----
+
+struct Org {
+    w: World,
+    member: Account,
+    role: SeededRole,
+    instance: String,
+}
+
+async fn org() -> Org {
+    let w = world(&[]).await;
+    let member = Account::other(&w.moto, MEMBER, MEMBER_REGION).await;
+    let role = member.role("WebAppRole", &[]).await;
+    member.role(MEMBER_ROLE, &[]).await;
+    let instance = member.instance(Some(&role.profile_arn), &[(KEY, "cycle")]).await;
+    Org {
+        w,
+        member,
+        role,
+        instance,
+    }
+}
+
+fn member_config() -> Config {
+    Config {
+        member_role_name: Some(MEMBER_ROLE.into()),
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn from_the_administrator_account_the_work_lands_in_the_member_account_only() {
+    let o = org().await;
+    let admin_before = o.w.account.snapshot(&o.w.role.name, &[]).await;
+    let event = in_account(
+        finding("outside-aws.json", &o.role, Some(&o.instance)),
+        MEMBER,
+        MEMBER_REGION,
+    );
+    o.w.guardduty.publish(&event);
+    // A second finding for the same account: the warm function reuses the member credentials.
+    let mut second = in_account(
+        finding("inside-aws.json", &o.role, Some(&o.instance)),
+        MEMBER,
+        MEMBER_REGION,
+    );
+    second["detail"]["id"] = json!("5d4c3b2a19f8e7d6c5b4a39281706f5e");
+    o.w.guardduty.publish(&second);
+    let app = app(&o.w.sdk, member_config(), &o.w.recorder, &o.w.guardduty);
+
+    let first = report(&handle(&app, event).await.response);
+    let again = report(&handle(&app, second).await.response);
+
+    assert_eq!(first["outcome"], "remediated", "{first:#}");
+    assert_eq!(again["outcome"], "already-remediated", "{again:#}");
+    assert_eq!(o.w.recorder.count("AssumeRole"), 1, "{:?}", o.w.recorder.calls());
+    assert_eq!(
+        first["memberSession"]["roleArn"],
+        format!("arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}")
+    );
+    assert!(o.member.revocation("WebAppRole").await.is_some());
+    let (_, profile) = o.member.association(&o.instance).await.unwrap();
+    assert_eq!(profile, o.role.profile_arn);
+    // The administrator's same-named role is untouched.
+    assert_eq!(o.w.account.snapshot(&o.w.role.name, &[]).await, admin_before);
+}
+
+#[tokio::test]
+async fn the_member_role_itself_is_never_revoked() {
+    let o = org().await;
+    let member_role = SeededRole {
+        name: MEMBER_ROLE.into(),
+        ..o.member.role("Unused", &[]).await
+    };
+    let member_role_id = o
+        .member
+        .iam
+        .get_role()
+        .role_name(MEMBER_ROLE)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .role_id;
+    let target = SeededRole {
+        id: member_role_id,
+        ..member_role
+    };
+    let event = in_account(finding("outside-aws.json", &target, None), MEMBER, MEMBER_REGION);
+
+    let (report, _) = o.w.run_with(event, member_config()).await;
+
+    assert_skipped_without_writes(&report, &o.w.recorder, "own execution role");
+    assert!(o.member.policy_names(MEMBER_ROLE).await.is_empty());
+}
+
+#[tokio::test]
+async fn account_lists_are_checked_before_any_role_is_assumed() {
+    let o = org().await;
+    let event = in_account(
+        finding("outside-aws.json", &o.role, Some(&o.instance)),
+        MEMBER,
+        MEMBER_REGION,
+    );
+    for (config, why) in [
+        (
+            Config {
+                denied_accounts: vec![MEMBER.into()],
+                ..member_config()
+            },
+            "DENIED_ACCOUNTS",
+        ),
+        (
+            Config {
+                allowed_accounts: vec![ACCOUNT.into()],
+                ..member_config()
+            },
+            "not in ALLOWED_ACCOUNTS",
+        ),
+    ] {
+        let (report, ok) = o.w.run_with(event.clone(), config).await;
+        assert!(ok);
+        assert_skipped_without_writes(&report, &o.w.recorder, why);
+    }
+    assert_eq!(o.w.recorder.count("AssumeRole"), 0);
+    assert!(o.member.revocation("WebAppRole").await.is_none());
 }

@@ -2,6 +2,7 @@
 //! clients pointed at it, an operation recorder, seeding helpers, and events from `events/`.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod guardduty;
 pub mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,10 @@ use serde_json::Value;
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
+/// The member account and region of the cross-account tests: not the function's.
+pub const MEMBER: &str = "210987654321";
+pub const MEMBER_REGION: &str = "eu-west-1";
+pub const MEMBER_ROLE: &str = "exfil-responder-member";
 /// An AMI in moto's built-in catalogue.
 pub const AMI: &str = "ami-12c6146b";
 pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -151,12 +156,13 @@ impl Intercept for Recorder {
     }
 }
 
-pub const WRITES: [&str; 5] = [
+pub const WRITES: [&str; 6] = [
     "PutRolePolicy",
     "CreateTags",
     "DisassociateIamInstanceProfile",
     "AssociateIamInstanceProfile",
     "RebootInstances",
+    "ArchiveFindings",
 ];
 
 impl Recorder {
@@ -180,8 +186,8 @@ impl Recorder {
     }
 }
 
-/// The function under test: real SDK clients against moto, recorded.
-pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder) -> App {
+/// The function under test: real SDK clients against moto (GuardDuty against the stand-in), recorded.
+pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty: &guardduty::GuardDuty) -> App {
     let iam = aws_sdk_iam::config::Builder::from(sdk)
         .interceptor(recorder.clone())
         .build();
@@ -191,12 +197,17 @@ pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder) -> App {
     let sts = aws_sdk_sts::config::Builder::from(sdk)
         .interceptor(recorder.clone())
         .build();
+    let gd = aws_sdk_guardduty::config::Builder::from(sdk)
+        .endpoint_url(&guardduty.endpoint)
+        .interceptor(recorder.clone())
+        .build();
     App::new(
         config,
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam),
             ec2: aws_sdk_ec2::Client::from_conf(ec2),
             sts: aws_sdk_sts::Client::from_conf(sts),
+            guardduty: aws_sdk_guardduty::Client::from_conf(gd),
         },
     )
 }
@@ -222,6 +233,29 @@ impl Account {
             ec2: aws_sdk_ec2::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
         }
+    }
+
+    /// Another account in the emulator: moto keeps each account apart by the credentials' account,
+    /// so the seeding clients assume a role there (moto checks no trust policy).
+    pub async fn other(moto: &Moto, account: &str, region: &str) -> Self {
+        let sts = aws_sdk_sts::Client::new(&moto.sdk().await);
+        let c = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/test-seeder"))
+            .role_session_name("test-seeder")
+            .send()
+            .await
+            .unwrap()
+            .credentials
+            .unwrap();
+        let credentials = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            None,
+            "seeder",
+        );
+        Self::new(&moto.sdk_with(credentials, region).await)
     }
 
     pub fn in_region(&self, region: &str) -> aws_sdk_ec2::Client {
@@ -462,6 +496,18 @@ pub fn finding(name: &str, role: &SeededRole, instance: Option<&str>) -> Value {
             detail["resource"].as_object_mut().unwrap().remove("instanceDetails");
         }
     }
+    event
+}
+
+/// The event as the administrator account receives it for a finding in `account` and `region`.
+pub fn in_account(mut event: Value, account: &str, region: &str) -> Value {
+    let detail = &mut event["detail"];
+    let detector = detail["service"]["detectorId"].as_str().unwrap().to_owned();
+    let id = detail["id"].as_str().unwrap().to_owned();
+    detail["accountId"] = account.into();
+    detail["region"] = region.into();
+    detail["arn"] = format!("arn:aws:guardduty:{region}:{account}:detector/{detector}/finding/{id}").into();
+    event["region"] = region.into();
     event
 }
 

@@ -198,7 +198,7 @@ fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<An
 type Request = (String, String, Vec<(String, String)>, Vec<u8>);
 
 /// One HTTP/1.1 request, or None when the client closed the connection.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
