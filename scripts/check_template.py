@@ -186,6 +186,13 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
     compare_actions("the member role", in_member, actions_of(member, "MemberPolicy"), set())
     if "iam:PutRolePolicy" not in actions_of(member, "MemberPolicy", "Deny"):
         fail("permissions: the member role does not deny revoking itself")
+    # A copy of the responder's statements: each must stay the same as its twin, conditions included.
+    by_sid = {st.get("Sid"): st for st in resolve(
+        templates["main"]["Resources"]["ResponderPolicy"]["Properties"]["PolicyDocument"], templates["main"])["Statement"]}
+    for st in resolve(member["Resources"]["MemberPolicy"]["Properties"]["PolicyDocument"], member)["Statement"]:
+        sid = st.get("Sid")
+        if sid != "NeverItsOwnRole" and by_sid.get(sid) != st:
+            fail(f"permissions: the member role's {sid} differs from the responder's: {st} vs {by_sid.get(sid)}")
     trust = member["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     principals = [s.get("Principal", {}).get("AWS") for s in trust]
     if principals != [{"Ref": "ResponderRoleArn"}]:
@@ -313,6 +320,8 @@ MUTATIONS = {
         Action=["ec2:RebootInstances", "ec2:TerminateInstances"]),
     "which the member role does not allow": lambda t: statement(t["member"], "VerifyFindings", "MemberPolicy").update(
         Action="guardduty:ListFindings"),
+    "differs from the responder's": lambda t: statement(t["member"], "WriteOwnMarkerTagsOnly", "MemberPolicy").pop(
+        "Condition"),
     "trust only the responder": lambda t: member_trust(t).update(
         Principal={"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::123456789012:root"}}),
     "does not deny revoking itself": lambda t: statement(t["member"], "NeverItsOwnRole", "MemberPolicy").update(

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::accounts::{Reach, session_name};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, code_and_message};
 
 /// The function's own clients, in its own account and region.
 #[derive(Clone, Debug)]
@@ -156,9 +156,9 @@ async fn assume(
         .duration_seconds(SESSION_SECONDS)
         .send()
         .await
-        .map_err(|e| match Error::aws("sts", "AssumeRole", e) {
-            Error::Aws { code, message, .. } => failed(code, message),
-            other => failed(None, other.to_string()),
+        .map_err(|e| {
+            let (code, message) = code_and_message(&e);
+            failed(code, message)
         })?;
     let c = out
         .credentials

@@ -58,11 +58,7 @@ impl Error {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let code = err.code().map(str::to_owned);
-        let message = match err.message() {
-            Some(m) => m.to_owned(),
-            None => DisplayErrorContext(&err).to_string(),
-        };
+        let (code, message) = code_and_message(&err);
         Self::Aws {
             service,
             operation,
@@ -107,6 +103,19 @@ impl From<Error> for Diagnostic {
             error_message: err.to_string(),
         }
     }
+}
+
+/// An SDK error's AWS error code, and its message (or, without one, the whole error chain).
+pub fn code_and_message<E, R>(err: &SdkError<E, R>) -> (Option<String>, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = match err.message() {
+        Some(m) => m.to_owned(),
+        None => DisplayErrorContext(err).to_string(),
+    };
+    (err.code().map(str::to_owned), message)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

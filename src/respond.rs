@@ -317,11 +317,7 @@ async fn establish(app: &App, target: &Target, claim: Claim, place: Place<'_>, s
                 event_time: incident.summary.event_time,
                 ..FindingSummary::default()
             };
-            match triage_finding(actual, summary)? {
-                Triage::Act(confirmed) => act(confirmed, Some(Verification::Confirmed)),
-                Triage::Skip { reason, .. } => Ok(Established::Skip(reason)),
-                Triage::Fetch(_) => Err(Error::Unexpected("a finding triaged into a fetch".into())),
-            }
+            from_triage(triage_finding(actual, summary)?, Verification::Confirmed)
         }
         Claim::Fetch(request) => {
             let actual = match fetch(target, &request.locator, place, steps).await? {
@@ -344,16 +340,22 @@ async fn establish(app: &App, target: &Target, claim: Claim, place: Place<'_>, s
                 source: "manual".into(),
                 ..FindingSummary::default()
             };
-            match triage_finding(actual, summary)? {
-                Triage::Act(mut fetched) => {
-                    fetched.dry_run_requested = request.dry_run_requested;
-                    fetched.request_reason = request.request_reason;
-                    act(fetched, Some(Verification::Fetched))
-                }
-                Triage::Skip { reason, .. } => Ok(Established::Skip(reason)),
-                Triage::Fetch(_) => Err(Error::Unexpected("a finding triaged into a fetch".into())),
+            let mut established = from_triage(triage_finding(actual, summary)?, Verification::Fetched)?;
+            if let Established::Act(fetched, _) = &mut established {
+                fetched.dry_run_requested = request.dry_run_requested;
+                fetched.request_reason = request.request_reason;
             }
+            Ok(established)
         }
+    }
+}
+
+/// GuardDuty's own copy, triaged: acted on as `verification` says, or skipped like its event.
+fn from_triage(triage: Triage, verification: Verification) -> Result<Established> {
+    match triage {
+        Triage::Act(incident) => Ok(Established::Act(Box::new(incident), Some(verification))),
+        Triage::Skip { reason, .. } => Ok(Established::Skip(reason)),
+        Triage::Fetch(_) => Err(Error::Unexpected("a finding triaged into a fetch".into())),
     }
 }
 

@@ -105,35 +105,14 @@ mod tests {
 
     #[test]
     fn a_different_key_role_principal_or_instance_is_refused_naming_the_field() {
+        fn keys(f: &mut Finding) -> &mut crate::finding::AccessKeyDetails {
+            f.resource.as_mut().unwrap().access_key_details.as_mut().unwrap()
+        }
         type Alter = fn(&mut Finding);
         let cases: [(&str, Alter); 5] = [
-            ("accessKeyId", |f| {
-                f.resource
-                    .as_mut()
-                    .unwrap()
-                    .access_key_details
-                    .as_mut()
-                    .unwrap()
-                    .access_key_id = Some("ASIAFORGED".into())
-            }),
-            ("userName (the role)", |f| {
-                f.resource
-                    .as_mut()
-                    .unwrap()
-                    .access_key_details
-                    .as_mut()
-                    .unwrap()
-                    .user_name = Some("AdminRole".into())
-            }),
-            ("principalId", |f| {
-                f.resource
-                    .as_mut()
-                    .unwrap()
-                    .access_key_details
-                    .as_mut()
-                    .unwrap()
-                    .principal_id = Some("AROAOTHER:x".into())
-            }),
+            ("accessKeyId", |f| keys(f).access_key_id = Some("ASIAFORGED".into())),
+            ("userName (the role)", |f| keys(f).user_name = Some("AdminRole".into())),
+            ("principalId", |f| keys(f).principal_id = Some("AROAOTHER:x".into())),
             ("instanceId", |f| {
                 f.resource
                     .as_mut()
