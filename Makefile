@@ -21,7 +21,7 @@ LAMBDA_FLAG = $(if $(filter arm64,$(1)),--arm64,--x86-64)
 # The release bootstrap for this machine's architecture, run by the end-to-end tests.
 BOOTSTRAP := $(TARGET_DIR)/lambda/host/exfil-responder/bootstrap
 
-.PHONY: venv target test lint validate bootstrap package sam-build demo watch invoke cli clean
+.PHONY: venv target test lint validate bootstrap package sam-build demo watch invoke cli fuzz clean
 
 ## venv: the emulator, cargo-lambda, SAM CLI and the linters, pinned, in a project-local virtualenv
 venv: $(VENV)/.installed
@@ -86,6 +86,13 @@ invoke: venv
 ## cli: run the CLI on EVENT with your current AWS credentials (DRY_RUN=1 to only plan)
 cli:
 	$(CARGO) run --locked --quiet -- invoke --event $(EVENT) $(if $(DRY_RUN),--dry-run,)
+
+## fuzz: fuzz the parser and the planner for FUZZ_SECONDS (needs nightly and cargo-fuzz; not in CI)
+FUZZ_SECONDS ?= 60
+fuzz:
+	mkdir -p fuzz/corpus/parse_and_plan
+	cd fuzz && cargo +nightly fuzz run parse_and_plan corpus/parse_and_plan ../events ../tests/corpus \
+	  -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536
 
 clean:
 	$(CARGO) clean

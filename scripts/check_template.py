@@ -3,7 +3,7 @@
 1. parliament lints every IAM policy in template.yaml, member-role.yaml and forwarding-rule.yaml,
    with intrinsic functions resolved to example values. Any finding fails.
 2. The function's role allows exactly what the code calls: the SDK operations called in
-   src/iam.rs, src/ec2.rs, src/guardduty.rs and src/clients.rs, plus what Lambda itself does with
+   src/iam.rs, src/ec2.rs, src/guardduty.rs, src/clients.rs and src/claim.rs, plus what Lambda itself does with
    the role (logs, traces, destinations). The member role allows exactly the same IAM, EC2 and
    GuardDuty calls, trusts only the responder's role, and denies revoking itself. A missing
    permission or an unused one fails.
@@ -117,6 +117,7 @@ def example_arn(logical_id: str, template: dict) -> str:
         "AWS::SQS::Queue": f"arn:aws:sqs:us-east-1:{account}:exfil-responder-{logical_id}-EXAMPLE",
         "AWS::Logs::LogGroup": f"arn:aws:logs:us-east-1:{account}:log-group:/aws/lambda/exfil-responder:*",
         "AWS::Events::Rule": f"arn:aws:events:us-east-1:{account}:rule/exfil-responder-{logical_id}-EXAMPLE",
+        "AWS::DynamoDB::Table": f"arn:aws:dynamodb:us-east-1:{account}:table/exfil-responder-{logical_id}-EXAMPLE",
     }.get(kind, f"example-{logical_id}")
 
 
@@ -146,8 +147,9 @@ def check_parliament(templates: dict) -> int:
 
 
 def code_actions() -> set[str]:
-    source = "".join((ROOT / "src" / f).read_text() for f in ("iam.rs", "ec2.rs", "guardduty.rs", "clients.rs"))
-    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
+    files = ("iam.rs", "ec2.rs", "guardduty.rs", "clients.rs", "claim.rs")
+    source = "".join((ROOT / "src" / f).read_text() for f in files)
+    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty|dynamodb)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
     not_operations = {"clone", "config"}
     return {
         f"{service}:{''.join(part.capitalize() for part in op.split('_'))}"
@@ -180,9 +182,10 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
     called = code_actions() - NEEDS_NO_PERMISSION
     allowed = actions_of(templates["main"], "ResponderPolicy")
     compare_actions("the function's role", called, allowed, RUNTIME_ACTIONS)
-    # In a member account the same calls, less STS (the function assumes the role from home).
+    # In a member account the same calls, less STS (the function assumes the role from home) and
+    # DynamoDB (the claims live in the responder's account).
     member = templates["member"]
-    in_member = {a for a in called if not a.startswith("sts:")}
+    in_member = {a for a in called if not a.startswith(("sts:", "dynamodb:"))}
     compare_actions("the member role", in_member, actions_of(member, "MemberPolicy"), set())
     if "iam:PutRolePolicy" not in actions_of(member, "MemberPolicy", "Deny"):
         fail("permissions: the member role does not deny revoking itself")

@@ -157,6 +157,7 @@ def main():
 
         forged = json.loads(json.dumps(finding))
         forged["detail"]["id"] = "0badc0de0badc0de0badc0de0badc0de"
+        forged["detail"]["arn"] = forged["detail"]["arn"].replace(finding["detail"]["id"], forged["detail"]["id"])
         refused = respond(env, forged, "A forged event: GuardDuty has no such finding")
         first = respond(env, finding, "GuardDuty finding (events/outside-aws.json): OutsideAWS for web-1, confirmed by GuardDuty")
         heading("After")

@@ -11,7 +11,10 @@ use aws_sdk_iam::config::{Credentials, IdentityCache, Region};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use aws_config::timeout::TimeoutConfig;
+
 use crate::accounts::{Reach, session_name};
+use crate::config::Timeouts;
 use crate::error::{Error, Result, code_and_message};
 
 /// The function's own clients, in its own account and region.
@@ -21,21 +24,35 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
     pub guardduty: aws_sdk_guardduty::Client,
+    /// The revocation claims (`CLAIM_TABLE`), in our own account and region.
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Clients {
-    pub fn new(sdk: &SdkConfig) -> Self {
+    /// Every client bounded by `timeouts`; member-account clients inherit them.
+    pub fn new(sdk: &SdkConfig, timeouts: &Timeouts) -> Self {
+        let sdk = sdk.to_builder().timeout_config(timeout_config(timeouts)).build();
         Self {
-            iam: aws_sdk_iam::Client::new(sdk),
-            ec2: aws_sdk_ec2::Client::new(sdk),
-            sts: aws_sdk_sts::Client::new(sdk),
-            guardduty: aws_sdk_guardduty::Client::new(sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            guardduty: aws_sdk_guardduty::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
         }
     }
 
     pub fn region(&self) -> Option<String> {
         self.ec2.config().region().map(|r| r.to_string())
     }
+}
+
+/// A call that hangs (a dropped connection, an unanswered request) fails and is retried instead.
+pub fn timeout_config(t: &Timeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(t.connect)
+        .operation_attempt_timeout(t.attempt)
+        .operation_timeout(t.operation)
+        .build()
 }
 
 /// The member-role session a target's clients act through.
@@ -257,6 +274,7 @@ mod tests {
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, []),
             sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, sts_rules),
             guardduty: mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, []),
+            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, []),
         }
     }
 

@@ -40,6 +40,38 @@ pub struct Config {
     pub verify_findings: bool,
     /// `ARCHIVE_FINDINGS`: archive the finding in GuardDuty after a successful remediation.
     pub archive_findings: bool,
+    /// `CLAIM_TABLE`: the DynamoDB table where concurrent runs claim a role's revocation, so that
+    /// one run writes it. Without it, concurrent runs for one role may each write a cut-off.
+    pub claim_table: Option<String>,
+    /// `CONNECT_TIMEOUT_MS`, `ATTEMPT_TIMEOUT_MS`, `OPERATION_TIMEOUT_MS`: bounds on every AWS call.
+    pub timeouts: Timeouts,
+}
+
+/// Bounds on every AWS call: to connect, per attempt, and over all of an operation's retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        // IAM, EC2 and STS answer in well under a second; three attempts fit in the operation bound.
+        Self {
+            connect: Duration::from_secs(3),
+            attempt: Duration::from_secs(8),
+            operation: Duration::from_secs(25),
+        }
+    }
+}
+
+impl Timeouts {
+    /// What an invocation keeps in hand: no step starts with less left before Lambda's deadline,
+    /// because one call may take the whole operation bound, and the report must still be written.
+    pub fn deadline_reserve(&self) -> Duration {
+        self.operation + Duration::from_secs(2)
+    }
 }
 
 impl Default for Config {
@@ -59,6 +91,8 @@ impl Default for Config {
             denied_accounts: Vec::new(),
             verify_findings: true,
             archive_findings: false,
+            claim_table: None,
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -128,6 +162,31 @@ impl Config {
                 ));
             }
             config.member_role_external_id = Some(value);
+        }
+        if let Some(value) = get("CLAIM_TABLE") {
+            // DynamoDB's rule for table names.
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+            if !(3..=255).contains(&value.len()) || !value.chars().all(allowed) {
+                return Err(bad("CLAIM_TABLE", format!("{value:?} is not a DynamoDB table name")));
+            }
+            config.claim_table = Some(value);
+        }
+        let millis = |var: &'static str, default: Duration| -> Result<Duration> {
+            get(var).map_or(Ok(default), |v| {
+                parse_in_range(var, &v, 50, 120_000).map(Duration::from_millis)
+            })
+        };
+        let defaults = Timeouts::default();
+        config.timeouts = Timeouts {
+            connect: millis("CONNECT_TIMEOUT_MS", defaults.connect)?,
+            attempt: millis("ATTEMPT_TIMEOUT_MS", defaults.attempt)?,
+            operation: millis("OPERATION_TIMEOUT_MS", defaults.operation)?,
+        };
+        if config.timeouts.attempt > config.timeouts.operation {
+            return Err(bad(
+                "ATTEMPT_TIMEOUT_MS",
+                "must not exceed OPERATION_TIMEOUT_MS (one attempt cannot outlast the operation)",
+            ));
         }
         config.allowed_accounts = accounts("ALLOWED_ACCOUNTS", get("ALLOWED_ACCOUNTS"))?;
         config.denied_accounts = accounts("DENIED_ACCOUNTS", get("DENIED_ACCOUNTS"))?;

@@ -9,15 +9,13 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, IamInstanceProfileAssociation, IamInstanceProfileSpecification, Tag};
-use tokio::time::{Instant, sleep};
 
 use crate::error::{Error, Result};
-use crate::plan::{Association, InstanceFacts, Profile};
+use crate::plan::{Association, InstanceFacts, PROFILE_TAG, Profile};
+use crate::wait::poll;
 
 /// EC2 accepts at most 200 values in one filter.
 const FILTER_VALUES_MAX: usize = 200;
-const FIRST_POLL: Duration = Duration::from_millis(250);
-const MAX_POLL: Duration = Duration::from_secs(4);
 
 /// The same client (credentials, endpoint, interceptors) for another region.
 pub fn client_in(ec2: &Client, region: &str) -> Client {
@@ -146,6 +144,41 @@ pub async fn describe_instances(
     Ok(facts)
 }
 
+/// Instances still carrying our profile marker, with the profile it names. One whose current
+/// association is gone was stranded by an interrupted cycle: no association lists it any more.
+pub async fn marked_instances(ec2: &Client) -> Result<Vec<(String, String)>> {
+    let mut pages = ec2
+        .describe_instances()
+        .filters(filter("tag-key", [PROFILE_TAG]))
+        .filters(filter(
+            "instance-state-name",
+            ["pending", "running", "stopping", "stopped"],
+        ))
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws("ec2", "DescribeInstances", e))?;
+        for instance in page
+            .reservations
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r.instances.unwrap_or_default())
+        {
+            let marker = instance
+                .tags
+                .iter()
+                .flatten()
+                .find(|t| t.key.as_deref() == Some(PROFILE_TAG))
+                .and_then(|t| t.value.clone());
+            if let (Some(id), Some(profile)) = (instance.instance_id, marker) {
+                found.push((id, profile));
+            }
+        }
+    }
+    Ok(found)
+}
+
 pub async fn create_tags(ec2: &Client, instance_id: &str, tags: &[(&str, String)]) -> Result<()> {
     let tags = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(v).build());
     ec2.create_tags()
@@ -172,21 +205,40 @@ pub async fn disassociate(ec2: &Client, association_id: &str) -> Result<()> {
     }
 }
 
-/// Attach a profile; returns the new association's id.
-pub async fn associate(ec2: &Client, instance_id: &str, profile: &Profile) -> Result<String> {
+/// What attaching a profile came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attached {
+    /// Our association, by id.
+    Made(String),
+    /// The instance already had this one (EC2's `IncorrectState`): a concurrent run, or a retried
+    /// attempt of ours whose answer was lost, attached it first.
+    Found(Association),
+}
+
+pub async fn associate(ec2: &Client, instance_id: &str, profile: &Profile) -> Result<Attached> {
     let spec = match profile {
         Profile::Arn(arn) => IamInstanceProfileSpecification::builder().arn(arn),
         Profile::Name(name) => IamInstanceProfileSpecification::builder().name(name),
     };
-    let out = ec2
+    let out = match ec2
         .associate_iam_instance_profile()
         .instance_id(instance_id)
         .iam_instance_profile(spec.build())
         .send()
         .await
-        .map_err(|e| Error::aws("ec2", "AssociateIamInstanceProfile", e))?;
+    {
+        Ok(out) => out,
+        Err(e) if e.code() == Some("IncorrectState") => {
+            return match current_association_of(ec2, instance_id).await? {
+                Some(found) => Ok(Attached::Found(found)),
+                None => Err(Error::aws("ec2", "AssociateIamInstanceProfile", e)),
+            };
+        }
+        Err(e) => return Err(Error::aws("ec2", "AssociateIamInstanceProfile", e)),
+    };
     out.iam_instance_profile_association
         .and_then(|a| a.association_id)
+        .map(Attached::Made)
         .ok_or_else(|| Error::Unexpected("AssociateIamInstanceProfile answered without an association id".into()))
 }
 
@@ -199,43 +251,32 @@ pub async fn reboot(ec2: &Client, instance_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Poll with exponential backoff until `done` holds, for at most `timeout`.
-async fn poll<F, Fut>(timeout: Duration, what: String, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut delay = FIRST_POLL;
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Error::Timeout {
-                what,
-                seconds: timeout.as_secs(),
-            });
-        }
-        sleep(delay.min(deadline - now)).await;
-        delay = (delay * 2).min(MAX_POLL);
-    }
-}
-
-/// Wait until the instance has no association left, in any state but `disassociated`.
-pub async fn await_disassociated(ec2: &Client, instance_id: &str, timeout: Duration) -> Result<()> {
+/// Wait until the instance holds no profile. If, meanwhile, another run attached a new one (any
+/// current association but the one being replaced), that one is returned instead.
+pub async fn await_disassociated(
+    ec2: &Client,
+    instance_id: &str,
+    replaced: Option<&str>,
+    timeout: Duration,
+) -> Result<Option<Association>> {
     let what = format!("{instance_id}'s instance profile to detach");
     poll(timeout, what, || async {
-        Ok(associations_of(ec2, instance_id)
-            .await?
+        let all = associations_of(ec2, instance_id).await?;
+        let newer = all
             .iter()
-            .all(|a| a.state == "disassociated"))
+            .find(|a| a.is_current() && Some(a.id.as_str()) != replaced)
+            .cloned();
+        Ok(match newer {
+            Some(a) => Some(Some(a)),
+            None if all.iter().all(|a| a.state == "disassociated") => Some(None),
+            None => None,
+        })
     })
     .await
 }
 
-/// Wait until the new association is `associated` with the profile we asked for.
+/// Wait until the instance's association with `profile` is `associated`. While it holds none, a
+/// concurrent run may be between its detach and attach, so that is waited out too (bounded).
 pub async fn await_associated(ec2: &Client, instance_id: &str, profile: &Profile, timeout: Duration) -> Result<()> {
     let what = format!("{instance_id}'s instance profile to attach");
     poll(timeout, what, || async {
@@ -244,16 +285,15 @@ pub async fn await_associated(ec2: &Client, instance_id: &str, profile: &Profile
                 "{instance_id} is associated with {}, not the profile we attached",
                 a.profile_arn
             ))),
-            Some(a) => Ok(a.state == "associated"),
-            None => Err(Error::Unexpected(format!(
-                "the association we made for {instance_id} is gone"
-            ))),
+            Some(a) => Ok((a.state == "associated").then_some(())),
+            None => Ok(None),
         }
     })
     .await
 }
 
-fn matches_profile(arn: &str, profile: &Profile) -> bool {
+/// Whether `arn` is the profile a step names.
+pub fn matches_profile(arn: &str, profile: &Profile) -> bool {
     match profile {
         Profile::Arn(wanted) => arn == wanted,
         Profile::Name(name) => crate::names::profile_name_from_arn(arn) == Some(name.as_str()),
@@ -267,6 +307,7 @@ mod tests {
     use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileError;
     use aws_sdk_ec2::types::{IamInstanceProfile, IamInstanceProfileAssociationState};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use tokio::time::Instant;
 
     use super::*;
 
@@ -299,9 +340,10 @@ mod tests {
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
         let started = Instant::now();
-        await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(60))
+        let newer = await_disassociated(&ec2, "i-1234abcd", Some("iip-assoc-1"), Duration::from_secs(60))
             .await
             .unwrap();
+        assert_eq!(newer, None);
         assert_eq!(describe.num_calls(), 4);
         // 250 + 500 + 1000 ms of (virtual) backoff.
         assert_eq!(started.elapsed(), Duration::from_millis(1750));
@@ -316,11 +358,49 @@ mod tests {
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
         let started = Instant::now();
-        let err = await_disassociated(&ec2, "i-1234abcd", Duration::from_secs(5))
+        let err = await_disassociated(&ec2, "i-1234abcd", Some("other"), Duration::from_secs(5))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Timeout { seconds: 5, .. }), "{err}");
         assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_profile_attached_by_another_run_meanwhile_is_handed_back() {
+        let newer = mock!(Client::describe_iam_instance_profile_associations)
+            .sequence()
+            .output(|| listing(Some(IamInstanceProfileAssociationState::Associated)))
+            .repeatedly()
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&newer]);
+        let found = await_disassociated(&ec2, "i-1234abcd", Some("iip-assoc-0"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(found.map(|a| a.id).as_deref(), Some("iip-assoc-1"));
+        // Still the association being replaced: not done, and nothing handed back.
+        let err = await_disassociated(&ec2, "i-1234abcd", Some("iip-assoc-1"), Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn attaching_where_an_association_already_exists_reports_that_one() {
+        use aws_sdk_ec2::operation::associate_iam_instance_profile::AssociateIamInstanceProfileError;
+        let taken = mock!(Client::associate_iam_instance_profile).then_error(|| {
+            AssociateIamInstanceProfileError::generic(ErrorMetadata::builder().code("IncorrectState").build())
+        });
+        let listed = mock!(Client::describe_iam_instance_profile_associations)
+            .then_output(|| listing(Some(IamInstanceProfileAssociationState::Associated)));
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&taken, &listed]);
+        let attached = associate(
+            &ec2,
+            "i-1234abcd",
+            &Profile::Arn("arn:aws:iam::1:instance-profile/P".into()),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(attached, Attached::Found(a) if a.id == "iip-assoc-1"));
     }
 
     #[tokio::test]

@@ -33,6 +33,18 @@ pub enum Error {
         message: String,
     },
 
+    /// Too little of the invocation is left to start a step and still report: stopped between
+    /// steps, so that Lambda's retry finishes the work rather than Lambda cutting a step short.
+    #[error(
+        "stopped before {step} on {target}: {left_ms} ms of the invocation left, {reserve_ms} ms kept in hand; a retry finishes the remaining steps"
+    )]
+    DeadlineNear {
+        step: String,
+        target: String,
+        left_ms: u128,
+        reserve_ms: u128,
+    },
+
     #[error("timed out after {seconds}s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
 
@@ -89,6 +101,7 @@ impl Error {
                 format!("Aws.{service}.{operation}.{}", code.as_deref().unwrap_or("NoCode"))
             }
             Self::AssumeRole { code, .. } => format!("AssumeRole.{}", code.as_deref().unwrap_or("NoCode")),
+            Self::DeadlineNear { .. } => "DeadlineNear".into(),
             Self::Timeout { .. } => "Timeout".into(),
             Self::Unexpected(_) => "Unexpected".into(),
             Self::RemediationFailed(_) => "RemediationFailed".into(),

@@ -223,13 +223,16 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
 
     let mut warnings = Vec::new();
     // principalId is `<role id>:<session>`; for instance credentials the session is the instance id.
+    // Without the role id, a role deleted and re-created under the same name would be revoked.
     let (role_id, session) = match keys.principal_id.as_deref().and_then(|p| p.split_once(':')) {
-        Some((id, session)) => (is_role_id(id).then(|| id.to_owned()), Some(session)),
-        None => (None, None),
+        Some((id, session)) if is_role_id(id) => (Some(id.to_owned()), Some(session)),
+        _ => {
+            return Err(Error::bad_input(
+                "detail.resource.accessKeyDetails.principalId",
+                "missing, or carries no role id (AROA…): the role cannot be cross-checked, so it is not revoked",
+            ));
+        }
     };
-    if role_id.is_none() {
-        warnings.push("principalId carries no role id (AROA…): the role could not be cross-checked against it".into());
-    }
     let session_instance = session.and_then(|s| InstanceId::parse(s).ok());
     let detail_instance = finding
         .resource
@@ -291,6 +294,9 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
 /// The detector comes from `service.detectorId`, or failing that from the finding's ARN; where
 /// both are given they must agree.
 fn locator(finding: &Finding) -> Result<Option<Locator>> {
+    if let Some(arn) = &finding.arn {
+        check_arn(arn, finding)?;
+    }
     let from_service = finding.service.as_ref().and_then(|s| s.detector_id.as_deref());
     let from_arn = finding
         .arn
@@ -316,6 +322,38 @@ fn locator(finding: &Finding) -> Result<Option<Locator>> {
         detector_id: GuardDutyId::parse(detector).map_err(|e| Error::bad_input(field, e))?,
         finding_id: GuardDutyId::parse(&finding.id).map_err(|e| Error::bad_input("detail.id", e))?,
     }))
+}
+
+/// The finding's ARN must name the finding itself: its partition (from its region), region,
+/// account and id. One that names another is forged or corrupt, and is not acted on.
+fn check_arn(arn: &str, finding: &Finding) -> Result<()> {
+    let bad = |why: String| Err(Error::bad_input("detail.arn", why));
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, partition, service, region, account, resource] = parts[..] else {
+        return bad(format!("{arn:?} is not an ARN"));
+    };
+    let expected_partition = match finding.region.as_deref() {
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        _ => "aws",
+    };
+    let finding_resource = resource.rsplit_once("/finding/").map(|(_, id)| id);
+    if parts[0] != "arn" || service != "guardduty" || !resource.starts_with("detector/") {
+        return bad(format!("{arn:?} is not a GuardDuty finding's ARN"));
+    }
+    if partition != expected_partition
+        || Some(region) != finding.region.as_deref()
+        || Some(account) != finding.account_id.as_deref()
+        || finding_resource != Some(finding.id.as_str())
+    {
+        return bad(format!(
+            "{arn:?} names another finding than {} in account {} and {}",
+            finding.id,
+            finding.account_id.as_deref().unwrap_or("(none)"),
+            finding.region.as_deref().unwrap_or("(no region)")
+        ));
+    }
+    Ok(())
 }
 
 fn is_sample(finding: &Finding) -> bool {

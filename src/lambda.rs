@@ -9,20 +9,22 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::metrics;
 use crate::report::{self, Response};
-use crate::respond::{App, handle};
+use crate::respond::{App, handle_until};
+use crate::wait::Deadline;
 
 pub async fn run(app: &App) -> Result<(), lambda_runtime::Error> {
     // Always set by Lambda; the metrics' one dimension.
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "exfil-responder".into());
     let function_name = function_name.as_str();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        invoke(app, function_name, event.payload)
+        let deadline = Deadline::at_epoch_millis(event.context.deadline, app.config.timeouts.deadline_reserve());
+        invoke(app, function_name, event.payload, deadline)
     }))
     .await
 }
 
-async fn invoke(app: &App, function_name: &str, payload: Value) -> Result<Response, Error> {
-    let handled = handle(app, payload).await;
+async fn invoke(app: &App, function_name: &str, payload: Value, deadline: Deadline) -> Result<Response, Error> {
+    let handled = handle_until(app, payload, deadline).await;
     for report in handled.response.reports() {
         report::log_json_line(report);
         metrics::log_emf(report, &app.config.metrics_namespace, function_name);

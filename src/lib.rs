@@ -14,6 +14,7 @@
 //!   [`metrics`]: the figures CloudWatch gets from each report.
 
 pub mod accounts;
+pub mod claim;
 pub mod cli;
 pub mod clients;
 pub mod config;
@@ -33,7 +34,8 @@ pub mod report;
 pub mod respond;
 pub mod rules;
 pub mod verify;
+pub mod wait;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use respond::{App, Clients, Handled, handle};
+pub use respond::{App, Clients, Handled, handle, handle_until};

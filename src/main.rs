@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
         };
         return cannot_start(e, in_lambda).await;
     }
-    let app = App::new(config, Clients::new(&sdk));
+    let app = App::new(config.clone(), Clients::new(&sdk, &config.timeouts));
 
     match cli.map(|c| c.command) {
         None => match lambda::run(&app).await {

@@ -18,11 +18,10 @@ use crate::rules::{Action, ChosenAction, RoleIdentity, Tags, choose_action, prot
 /// Written before a profile is detached: the profile ARN, so nothing can strand the instance.
 pub const PROFILE_TAG: &str = "exfil-responder:profile";
 /// When the instance got its profile back after the cut-off (ISO 8601 UTC).
+/// When the instance's current association was made, at the latest: an association made after the
+/// cut-off carries only fresh credentials. Never later than the association itself (see `plan_cycle`).
 pub const CYCLED_AT_TAG: &str = "exfil-responder:cycled-at";
 pub const REBOOTED_AT_TAG: &str = "exfil-responder:rebooted-at";
-/// The association a cycle is replacing, set before the detach and cleared when the cycle is done:
-/// while set, another current association is the one that cycle made.
-pub const DETACHED_TAG: &str = "exfil-responder:detached-association";
 /// Set before an isolating detach; an instance with it is never re-attached automatically.
 pub const ISOLATED_AT_TAG: &str = "exfil-responder:isolated-at";
 /// The finding (or `manual`) that made the last change.
@@ -146,6 +145,9 @@ pub struct FleetFacts<'a> {
     pub named: Option<(&'a str, Option<&'a InstanceFacts>)>,
     pub siblings: &'a [InstanceFacts],
     pub action_override: Option<Action>,
+    /// When the instances' facts were read, no earlier than the cut-off was decided: any
+    /// association made after it is newer than the cut-off.
+    pub observed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,7 +326,7 @@ fn is_quarantine(config: &Config, profile_arn: &str) -> bool {
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn tag_time(tags: &Tags, key: &str) -> Option<DateTime<Utc>> {
@@ -351,11 +353,14 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
             true,
         );
     }
-    let done_tags = vec![
-        (CYCLED_AT_TAG, TagValue::Now),
-        finding_tag(facts),
-        (DETACHED_TAG, TagValue::Text(String::new())),
-    ];
+    // The association a cycle makes (or finds made by a concurrent run) is newer than the facts,
+    // and the facts were read after the cut-off was decided; so is the one it heals with.
+    let done_tags = |associated_since: DateTime<Utc>| {
+        Step::Tag(vec![
+            (CYCLED_AT_TAG, TagValue::Text(rfc3339(associated_since))),
+            finding_tag(facts),
+        ])
+    };
     // The reboot is marked after it is sent, so it happens at least once: if the mark fails,
     // the retry reboots again, as no EC2 API tells whether a reboot happened.
     let reboot_steps = || {
@@ -365,7 +370,6 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
             Vec::new()
         }
     };
-    let in_flight = inst.tags.get(DETACHED_TAG).filter(|d| !d.is_empty());
 
     match current {
         Some(_) if !running => (
@@ -376,20 +380,17 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
         Some(a) => {
             let cycled = tag_time(&inst.tags, CYCLED_AT_TAG).filter(|t| *t >= facts.cutoff);
             let rebooted = tag_time(&inst.tags, REBOOTED_AT_TAG).filter(|t| *t >= facts.cutoff);
-            // Made after the cut-off, so its credentials are fresh: by EC2's timestamp where
-            // there is one, else because an interrupted cycle of ours replaced the old association.
-            let fresh = match a.since {
-                Some(since) => since >= facts.cutoff,
-                None => in_flight.is_some_and(|d| *d != a.id),
-            };
+            // EC2 says when the association was made (AWS does; the emulator does not). Without
+            // that, only our own cycled-at mark proves an association fresh, never a guess.
+            let fresh = a.since.filter(|since| *since >= facts.cutoff);
             let profile = Profile::Arn(a.profile_arn.clone());
-            match (cycled, reboot && rebooted.is_none()) {
-                (Some(at), false) => (
+            match (cycled, reboot && rebooted.is_none(), fresh) {
+                (Some(at), false, _) => (
                     Vec::new(),
                     format!("already cycled at {}, after the cut-off", rfc3339(at)),
                     false,
                 ),
-                (Some(at), true) => (
+                (Some(at), true, _) => (
                     reboot_steps(),
                     format!(
                         "cycled at {}; rebooting so applications drop cached credentials",
@@ -397,22 +398,22 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
                     ),
                     false,
                 ),
-                (None, _) if fresh => {
-                    let mut steps = vec![Step::AwaitAssociated(profile), Step::Tag(done_tags)];
+                (None, _, Some(since)) => {
+                    let mut steps = vec![Step::AwaitAssociated(profile), done_tags(since)];
                     steps.extend(reboot_steps());
                     (
                         steps,
-                        "cycled: an interrupted cycle had re-attached the profile; finishing it".into(),
+                        format!(
+                            "cycled: its association was made at {}, after the cut-off",
+                            rfc3339(since)
+                        ),
                         false,
                     )
                 }
-                (None, _) => {
-                    // A retry finds the markers already written; they are not written twice.
-                    let marked = inst.tags.get(PROFILE_TAG) == Some(&a.profile_arn) && in_flight == Some(&a.id);
-                    let mark = Step::Tag(vec![
-                        (PROFILE_TAG, TagValue::Text(a.profile_arn.clone())),
-                        (DETACHED_TAG, TagValue::Text(a.id.clone())),
-                    ]);
+                (None, _, None) => {
+                    // A retry finds the marker already written; it is not written twice.
+                    let marked = inst.tags.get(PROFILE_TAG) == Some(&a.profile_arn);
+                    let mark = Step::Tag(vec![(PROFILE_TAG, TagValue::Text(a.profile_arn.clone()))]);
                     let mut steps: Vec<Step> = (!marked).then_some(mark).into_iter().collect();
                     steps.extend([
                         Step::Disassociate {
@@ -421,7 +422,7 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
                         Step::AwaitDisassociated,
                         Step::Associate(profile.clone()),
                         Step::AwaitAssociated(profile),
-                        Step::Tag(done_tags),
+                        done_tags(facts.observed_at),
                     ]);
                     steps.extend(reboot_steps());
                     let then = if reboot { ", then rebooted" } else { "" };
@@ -448,7 +449,7 @@ fn plan_cycle(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Ass
                         Step::AwaitDisassociated,
                         Step::Associate(profile.clone()),
                         Step::AwaitAssociated(profile),
-                        Step::Tag(done_tags),
+                        done_tags(facts.observed_at),
                     ];
                     steps.extend(reboot_steps());
                     (
@@ -574,7 +575,7 @@ mod tests {
 
     #[test]
     fn idempotency_rule_at_its_edges() {
-        let new_cutoff = Revocation::Write(at("2026-11-22T10:00:07Z"));
+        let new_cutoff = Revocation::Write(at(NOW));
         assert_eq!(revoke_with(None), new_cutoff);
         // Before the first sighting: the stolen key may postdate it, so write a new one.
         assert_eq!(
@@ -621,7 +622,7 @@ mod tests {
             first_seen: None,
             now: at(NOW),
         };
-        assert_eq!(revocation(&facts).0, Revocation::Write(at("2026-11-22T10:00:07Z")));
+        assert_eq!(revocation(&facts).0, Revocation::Write(at(NOW)));
     }
 
     #[test]
@@ -699,8 +700,12 @@ mod tests {
             named: named.map(|n| (n.id.as_str(), Some(n))),
             siblings,
             action_override: over,
+            observed_at: at(OBSERVED),
         })
     }
+
+    /// When the tests' fleet facts were read: after the cut-off.
+    const OBSERVED: &str = "2026-11-22T10:00:08.400Z";
 
     fn one(config: &Config, named: InstanceFacts, over: Option<Action>) -> InstancePlan {
         plan_for(config, Some(&named), &[], over).remove(0)
@@ -719,20 +724,17 @@ mod tests {
         assert_eq!(
             plan.steps,
             vec![
-                Step::Tag(vec![
-                    (PROFILE_TAG, TagValue::Text(PROFILE.into())),
-                    (DETACHED_TAG, TagValue::Text("iip-assoc-i-1".into()))
-                ]),
+                Step::Tag(vec![(PROFILE_TAG, TagValue::Text(PROFILE.into()))]),
                 Step::Disassociate {
                     association_id: "iip-assoc-i-1".into()
                 },
                 Step::AwaitDisassociated,
                 Step::Associate(profile.clone()),
                 Step::AwaitAssociated(profile),
+                // When the facts were read: a bound the association cannot precede.
                 Step::Tag(vec![
-                    (CYCLED_AT_TAG, TagValue::Now),
+                    (CYCLED_AT_TAG, TagValue::Text("2026-11-22T10:00:08.400Z".into())),
                     (FINDING_TAG, TagValue::Text("f1".into())),
-                    (DETACHED_TAG, TagValue::Text(String::new())),
                 ]),
             ]
         );
@@ -802,24 +804,28 @@ mod tests {
             6,
             "an older association is cycled"
         );
-        // ...or, without one, because our in-flight marker names another association.
-        let resumed = inst(
+        // Without a timestamp (the emulator) nothing proves it fresh, not even our own marker
+        // naming another association: a concurrent run's may predate a later cut-off.
+        let unknown = inst(
             "i-1",
             "running",
-            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-old")],
+            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE)],
             Some(PROFILE),
         );
-        assert_eq!(one(&Config::default(), resumed, None).steps.len(), 2);
-        let cleared = inst(
-            "i-1",
-            "running",
-            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "")],
-            Some(PROFILE),
-        );
+        assert_eq!(one(&Config::default(), unknown, None).steps.len(), 5);
+    }
+
+    #[test]
+    fn a_finished_cycle_is_tagged_with_when_its_association_was_made() {
+        let mut made = inst("i-1", "running", &[(KEY, "cycle")], Some(PROFILE));
+        made.association.as_mut().unwrap().since = Some(at("2026-11-22T10:00:09Z"));
+        let plan = one(&Config::default(), made, None);
         assert_eq!(
-            one(&Config::default(), cleared, None).steps.len(),
-            6,
-            "a finished cycle's marker says nothing"
+            plan.steps[1],
+            Step::Tag(vec![
+                (CYCLED_AT_TAG, TagValue::Text("2026-11-22T10:00:09.000Z".into())),
+                (FINDING_TAG, TagValue::Text("f1".into())),
+            ])
         );
     }
 
@@ -828,7 +834,7 @@ mod tests {
         let marked = inst(
             "i-1",
             "running",
-            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE), (DETACHED_TAG, "iip-assoc-i-1")],
+            &[(KEY, "cycle"), (PROFILE_TAG, PROFILE)],
             Some(PROFILE),
         );
         let plan = one(&Config::default(), marked, None);
@@ -1032,6 +1038,7 @@ mod tests {
             named: Some(("i-0123456789abcdef0", None)),
             siblings: &sibling,
             action_override: None,
+            observed_at: at(OBSERVED),
         });
         assert!(plans[0].result.starts_with("not found"));
         assert_eq!(plans[1].steps.len(), 6);

@@ -38,12 +38,11 @@ struct TokenIssueTime {
     cutoff: String,
 }
 
-/// Whole seconds (the documented `…ssZ` form), rounded down, never up: a credential issued after
-/// the revocation, such as a re-attached instance's, must never fall before the cut-off. Rounding
-/// down spares only tokens issued in the same second before it; the stolen one was issued before
-/// GuardDuty first saw it used, well before.
+/// Milliseconds (the form the IAM console writes), rounded down, never up: a credential issued
+/// after the revocation, such as a re-attached instance's, must never fall before the cut-off.
+/// Not whole seconds: a finding first seen earlier in the same second would then be after it.
 pub fn cutoff_at(now: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.timestamp_opt(now.timestamp(), 0).single().unwrap_or(now)
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
 /// Deny everything to sessions whose token was issued before `cutoff`.
@@ -56,7 +55,7 @@ pub fn document(cutoff: DateTime<Utc>) -> String {
             resource: "*",
             condition: Condition {
                 date_less_than: TokenIssueTime {
-                    cutoff: cutoff.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    cutoff: cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
                 },
             },
         }],
@@ -141,14 +140,17 @@ mod tests {
     fn the_document_is_exactly_the_documented_shape() {
         assert_eq!(
             document(at("2026-11-22T10:00:07Z")),
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07Z"}}}]}"#
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.000Z"}}}]}"#
         );
     }
 
     #[test]
-    fn cutoffs_are_whole_seconds() {
-        assert_eq!(cutoff_at(at("2026-11-22T10:00:07.999Z")), at("2026-11-22T10:00:07Z"));
-        assert!(document(cutoff_at(at("2026-11-22T10:00:07.5Z"))).contains("\"2026-11-22T10:00:07Z\""));
+    fn cutoffs_are_milliseconds_rounded_down() {
+        assert_eq!(
+            cutoff_at(at("2026-11-22T10:00:07.999999Z")),
+            at("2026-11-22T10:00:07.999Z")
+        );
+        assert!(document(cutoff_at(at("2026-11-22T10:00:07.5Z"))).contains("\"2026-11-22T10:00:07.500Z\""));
     }
 
     #[test]

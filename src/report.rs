@@ -10,6 +10,7 @@ use crate::clients::Session;
 use crate::error::{Error, Result};
 use crate::names::InstanceId;
 use crate::rules::{Action, ActionSource};
+use crate::wait::Deadline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -233,19 +234,27 @@ impl Response {
 
 /// Collects step records; shared by the concurrent parts of one remediation. Each step is also
 /// logged as one line carrying the finding id, the role and the instance, so a line stands alone.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Steps {
     finding_id: String,
+    deadline: Deadline,
     role: OnceLock<String>,
     records: Mutex<Vec<StepRecord>>,
 }
 
 impl Steps {
-    pub fn new(finding_id: &str) -> Self {
+    pub fn new(finding_id: &str, deadline: Deadline) -> Self {
         Self {
             finding_id: finding_id.to_owned(),
-            ..Self::default()
+            deadline,
+            role: OnceLock::default(),
+            records: Mutex::default(),
         }
+    }
+
+    /// A wait of up to `timeout`, shortened to end before the invocation's reserve.
+    pub fn bounded(&self, timeout: std::time::Duration) -> std::time::Duration {
+        self.deadline.cap(timeout)
     }
 
     /// The role, once known (a manual `instanceId` payload learns it from the instance).
@@ -257,7 +266,8 @@ impl Steps {
         self.role.get().map(String::as_str)
     }
 
-    /// Run one AWS call (or wait), timing it and recording its outcome.
+    /// Run one AWS call (or wait), timing it and recording its outcome. It does not start with
+    /// the invocation's deadline too close: then it fails with `DeadlineNear`, between steps.
     pub async fn run<T>(
         &self,
         step: &str,
@@ -265,7 +275,15 @@ impl Steps {
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let started = Instant::now();
-        let result = call.await;
+        let result = match self.deadline.allows_a_step() {
+            Ok(()) => call.await,
+            Err(left) => Err(Error::DeadlineNear {
+                step: step.to_owned(),
+                target: target.to_owned(),
+                left_ms: left.as_millis(),
+                reserve_ms: self.deadline.reserve().as_millis(),
+            }),
+        };
         let (outcome, detail, error_code) = match &result {
             Ok(_) => (StepOutcome::Ok, None, None),
             Err(e) => (

@@ -9,9 +9,11 @@ use tokio::sync::OnceCell;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::accounts::{self, Reach};
+use crate::claim::{self, Claimed};
 pub use crate::clients::Clients;
 use crate::clients::{Pool, Target};
 use crate::config::Config;
+use crate::ec2::Attached;
 use crate::error::{Error, Result};
 use crate::finding::{FindingRequest, Incident, Locator, Subject, Triage, triage_finding};
 use crate::guardduty::{self, Fetched};
@@ -20,11 +22,13 @@ use crate::names::{RoleName, profile_name_from_arn};
 use crate::plan::{
     self, FleetFacts, InstanceFacts, InstancePlan, Profile, Revocation, RevocationFacts, Step, TagValue,
 };
+use crate::policy::Existing;
 use crate::report::{
     CutoffReport, CutoffStatus, FindingSummary, InstanceReport, Outcome, Report, Response, RoleSummary, Steps,
     Verification,
 };
 use crate::verify::{self, Verdict};
+use crate::wait::{Deadline, poll};
 use crate::{ec2, input};
 
 pub struct App {
@@ -59,7 +63,13 @@ pub struct Handled {
     pub failure: Option<Error>,
 }
 
+/// Handle a payload with no deadline (the CLI).
 pub async fn handle(app: &App, payload: Value) -> Handled {
+    handle_until(app, payload, Deadline::none()).await
+}
+
+/// Handle a payload, stopping between steps when `deadline` gets close.
+pub async fn handle_until(app: &App, payload: Value, deadline: Deadline) -> Handled {
     let payload = match input::parse_payload(payload) {
         Ok(p) => p,
         Err(e) => {
@@ -74,7 +84,7 @@ pub async fn handle(app: &App, payload: Value) -> Handled {
     let mut results = Vec::new();
     for item in payload.items {
         // Boxed: the whole remediation's future type is too deep to lay out inline in callers.
-        results.push(Box::pin(respond(app, item)).await);
+        results.push(Box::pin(respond(app, item, deadline)).await);
     }
     if !payload.batch {
         let (report, failure) = results.pop().expect("a single payload has one item");
@@ -134,7 +144,7 @@ impl Claim {
 }
 
 /// Handle one event or manual request.
-pub async fn respond(app: &App, item: Result<Triage>) -> (Report, Option<Error>) {
+pub async fn respond(app: &App, item: Result<Triage>, deadline: Deadline) -> (Report, Option<Error>) {
     let claim = match item {
         Err(e) => {
             let mut report = Report::new(FindingSummary::default(), app.config.dry_run);
@@ -151,10 +161,10 @@ pub async fn respond(app: &App, item: Result<Triage>) -> (Report, Option<Error>)
         Ok(Triage::Fetch(request)) => Claim::Fetch(request),
     };
     let span = info_span!("remediate", finding_id = claim.finding_id());
-    remediate(app, claim).instrument(span).await
+    remediate(app, claim, deadline).instrument(span).await
 }
 
-async fn remediate(app: &App, claim: Claim) -> (Report, Option<Error>) {
+async fn remediate(app: &App, claim: Claim, deadline: Deadline) -> (Report, Option<Error>) {
     let (summary, dry_run_requested, request_reason, warnings) = match &claim {
         Claim::Incident(i) => (
             i.summary.clone(),
@@ -179,7 +189,7 @@ async fn remediate(app: &App, claim: Claim) -> (Report, Option<Error>) {
     let mut report = Report::new(summary, dry_run);
     report.request_reason = request_reason;
     report.warnings = warnings;
-    let steps = Steps::new(claim.finding_id());
+    let steps = Steps::new(claim.finding_id(), deadline);
     let result = reach_and_run(app, claim, dry_run, &steps, &mut report).await;
     report.steps = steps.into_records();
     match result {
@@ -458,6 +468,7 @@ async fn run(
         name: role.name.clone(),
         arn: Some(role.arn.clone()),
     });
+    let decided_at = Utc::now();
     let (decision, warnings) = plan::revocation(&RevocationFacts {
         role: &role,
         expected_role_id: expected_role_id.as_deref(),
@@ -465,7 +476,7 @@ async fn run(
         protected_roles: &app.config.protected_roles,
         existing: existing.as_ref(),
         first_seen: incident.first_seen,
-        now: Utc::now(),
+        now: decided_at,
     });
     report.warnings.extend(warnings);
     let cutoff = match &decision {
@@ -477,20 +488,68 @@ async fn run(
         }
         Revocation::Write(c) | Revocation::Keep(c) => *c,
     };
-    let cutoff_text = cutoff.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let cutoff_text = cutoff.to_rfc3339_opts(SecondsFormat::Millis, true);
+    // What a cut-off must reach to deny the stolen token; a manual request asks for this one.
+    let covers_from = incident.first_seen.unwrap_or(cutoff);
 
     let write = async {
         match decision {
             Revocation::Write(c) if !dry_run => {
+                if let Some(table) = &app.config.claim_table {
+                    let claimed = steps
+                        .run(
+                            "ClaimRevocation",
+                            role_name.as_str(),
+                            claim::claim(
+                                &app.clients.dynamodb,
+                                table,
+                                &role.arn,
+                                c,
+                                covers_from,
+                                incident.finding_id(),
+                                Utc::now(),
+                            ),
+                        )
+                        .await?;
+                    match claimed {
+                        Claimed::Won => {}
+                        Claimed::Lost { cutoff: theirs } => {
+                            info!(role = %role_name, cutoff = %theirs, "another run claimed the revocation; adopting it");
+                            let wait = steps.bounded(claim::ADOPT_WITHIN);
+                            let adopted = steps
+                                .run(
+                                    "AwaitClaimedRevocation",
+                                    role_name.as_str(),
+                                    await_revocation(iam, &role_name, covers_from, wait),
+                                )
+                                .await;
+                            return match adopted {
+                                Ok(theirs) => Ok(Written::Adopted(theirs)),
+                                // The claim's run failed or died before writing: containment
+                                // must not wait on it, so write (a second write is harmless).
+                                Err(Error::Timeout { seconds, .. }) => {
+                                    let why = format!(
+                                        "the run that claimed the revocation ({}) did not write it within {seconds} s",
+                                        theirs.to_rfc3339_opts(SecondsFormat::Millis, true)
+                                    );
+                                    warn!(role = %role_name, %why, "taking over the revocation");
+                                    put(iam, &role_name, c, steps)
+                                        .await
+                                        .map(|at| Written::Unclaimed(at, why))
+                                }
+                                Err(e) => Err(e),
+                            };
+                        }
+                        Claimed::Unavailable(why) => {
+                            warn!(role = %role_name, %why, "no revocation claim; writing without one");
+                            return put(iam, &role_name, c, steps)
+                                .await
+                                .map(|at| Written::Unclaimed(at, why));
+                        }
+                    }
+                }
                 info!(role = %role_name, cutoff = %cutoff_text, "revoking sessions issued before the cut-off");
-                steps
-                    .run(
-                        "PutRolePolicy",
-                        role_name.as_str(),
-                        iam::put_revocation(iam, &role_name, c),
-                    )
-                    .await
-                    .map(|()| Some(Utc::now()))
+                put(iam, &role_name, c, steps).await.map(Written::At)
             }
             Revocation::Write(_) => {
                 steps.planned(
@@ -498,9 +557,9 @@ async fn run(
                     role_name.as_str(),
                     format!("deny sessions issued before {cutoff_text}"),
                 );
-                Ok(None)
+                Ok(Written::Nothing)
             }
-            _ => Ok(None),
+            _ => Ok(Written::Nothing),
         }
     };
     let (written, fleet) = tokio::join!(
@@ -510,48 +569,137 @@ async fn run(
     let status = match (&decision, dry_run, &written) {
         (Revocation::Keep(_), ..) => CutoffStatus::Existing,
         (_, true, _) => CutoffStatus::Planned,
+        (_, false, Ok(Written::Adopted(_))) => CutoffStatus::Existing,
         (_, false, Ok(_)) => CutoffStatus::Written,
         (_, false, Err(_)) => CutoffStatus::Failed,
     };
+    let mut cutoff = cutoff;
+    let written_at = match &written {
+        Ok(Written::At(at)) => Some(*at),
+        Ok(Written::Unclaimed(at, why)) => {
+            report.warnings.push(format!(
+                "the revocation was written without a claim ({why}), so a concurrent run may write another"
+            ));
+            Some(*at)
+        }
+        Ok(Written::Adopted(theirs)) => {
+            cutoff = *theirs;
+            None
+        }
+        _ => None,
+    };
     report.cutoff = Some(CutoffReport {
-        at: cutoff_text,
+        at: cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
         status,
-        written_at: written.as_ref().ok().copied().flatten(),
+        written_at,
     });
     // If the revocation failed, the instances' credentials still work: leave them alone.
     written?;
-    let fleet = fleet?;
+    let fleet = fleet.map_err(|e| {
+        Error::RemediationFailed(format!(
+            "sessions revoked, but the instances using role {role_name} could not be listed ({e}): none was cycled or isolated; a retry does it"
+        ))
+    })?;
+    let mut fleet = Some(fleet);
 
-    let plans = plan::instances(&FleetFacts {
-        config: &app.config,
-        cutoff,
-        finding_id: incident.finding_id(),
-        role_name: role_name.as_str(),
-        role_tags: &role.tags,
-        role_profiles: &fleet.profiles,
-        named: named_instance.as_ref().map(|id| (id.as_str(), fleet.named.as_ref())),
-        siblings: &fleet.siblings,
-        action_override: incident.action_override,
-    });
-    for warning in plans.iter().filter_map(|p| p.chosen.as_ref()?.warning.clone()) {
-        report.warnings.push(warning);
+    // The cut-off can move while we cycle: a concurrent run for another finding about this role,
+    // or a person, revokes again, and a later cut-off denies the credentials just issued. So after
+    // cycling we read it again, and cycle against any later one, a bounded number of times.
+    let mut instances: Vec<InstanceReport> = Vec::new();
+    for round in 1..=CUTOFF_ROUNDS {
+        // Facts read before the cut-off was settled (a claim lost to another run) are read again.
+        let facts = match fleet.take().filter(|f| f.observed_at >= cutoff) {
+            Some(f) => f,
+            None => discover_fleet(iam, &ec2, &role_name, named_instance.as_ref(), steps).await?,
+        };
+        let plans = plan::instances(&FleetFacts {
+            config: &app.config,
+            cutoff,
+            finding_id: incident.finding_id(),
+            role_name: role_name.as_str(),
+            role_tags: &role.tags,
+            role_profiles: &facts.profiles,
+            named: named_instance.as_ref().map(|id| (id.as_str(), facts.named.as_ref())),
+            siblings: &facts.siblings,
+            action_override: incident.action_override,
+            observed_at: facts.observed_at,
+        });
+        for warning in plans.iter().filter_map(|p| p.chosen.as_ref()?.warning.clone()) {
+            if !report.warnings.contains(&warning) {
+                report.warnings.push(warning);
+            }
+        }
+        let attaches = plans
+            .iter()
+            .any(|p| p.steps.iter().any(|s| matches!(s, Step::AwaitAssociated(_))));
+        let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
+            .map(|p| execute(app, &ec2, p, dry_run, steps))
+            .buffered(app.config.fleet_concurrency)
+            .collect()
+            .await;
+        let failures: Vec<String> = executed
+            .iter()
+            .filter_map(|(r, e)| e.as_ref().map(|e| format!("{} ({})", r.instance_id, e.kind())))
+            .collect();
+        for (done, _) in executed {
+            match instances.iter_mut().find(|r| r.instance_id == done.instance_id) {
+                Some(earlier) => *earlier = done,
+                None => instances.push(done),
+            }
+        }
+        report.instances = instances.clone();
+        if !failures.is_empty() {
+            return Err(Error::RemediationFailed(format!(
+                "sessions revoked, but {} instance(s) need attention: {}",
+                failures.len(),
+                failures.join(", ")
+            )));
+        }
+        if dry_run || !attaches {
+            break;
+        }
+        let in_force = steps
+            .run(
+                "GetRolePolicy",
+                role_name.as_str(),
+                iam::get_revocation(iam, &role_name),
+            )
+            .await?;
+        match in_force {
+            // Unchanged, or an earlier one that still covers the finding: what we issued stands.
+            Some(Existing::Cutoff(now_in_force)) if now_in_force <= cutoff && now_in_force >= covers_from => break,
+            Some(Existing::Cutoff(later)) if later > cutoff && round < CUTOFF_ROUNDS => {
+                let moved = format!(
+                    "the cut-off moved from {} to {} while instances were cycled (another run or a person revoked again); cycled against the later one",
+                    cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    later.to_rfc3339_opts(SecondsFormat::Millis, true),
+                );
+                warn!(role = %role_name, %moved, "cut-off moved");
+                report.warnings.push(moved);
+                cutoff = later;
+            }
+            Some(Existing::Cutoff(later)) if later > cutoff => {
+                return Err(Error::RemediationFailed(format!(
+                    "the cut-off on role {role_name} kept moving ({CUTOFF_ROUNDS} rounds); its cycled instances may hold revoked credentials: a retry cycles them against the latest"
+                )));
+            }
+            other => {
+                let what = match other {
+                    None => "was removed".to_owned(),
+                    Some(Existing::Cutoff(c)) => format!(
+                        "now has a cut-off ({}) before the finding's first sighting",
+                        c.to_rfc3339_opts(SecondsFormat::Millis, true)
+                    ),
+                    Some(Existing::Unrecognised(why)) => format!("was replaced by something else ({why})"),
+                };
+                return Err(Error::RemediationFailed(format!(
+                    "the revocation on role {role_name} {what} while we worked, so the stolen credentials may work again: a retry revokes again"
+                )));
+            }
+        }
     }
-    let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
-        .map(|p| execute(app, &ec2, p, dry_run, steps))
-        .buffered(app.config.fleet_concurrency)
-        .collect()
-        .await;
-    let failures: Vec<String> = executed
-        .iter()
-        .filter_map(|(r, e)| e.as_ref().map(|e| format!("{} ({})", r.instance_id, e.kind())))
-        .collect();
-    report.instances = executed.into_iter().map(|(r, _)| r).collect();
-    if !failures.is_empty() {
-        return Err(Error::RemediationFailed(format!(
-            "sessions revoked, but {} instance(s) need attention: {}",
-            failures.len(),
-            failures.join(", ")
-        )));
+    if let Some(c) = report.cutoff.as_mut() {
+        c.at = cutoff.to_rfc3339_opts(SecondsFormat::Millis, true);
     }
     if dry_run {
         return Ok(Outcome::Planned);
@@ -561,6 +709,49 @@ async fn run(
     } else {
         Outcome::AlreadyRemediated
     })
+}
+
+/// How many times one run cycles against a cut-off that moved under it before giving up.
+const CUTOFF_ROUNDS: usize = 3;
+
+/// What became of the revocation write.
+enum Written {
+    Nothing,
+    /// Ours, written at this time.
+    At(chrono::DateTime<Utc>),
+    /// Ours, written without a claim because the table would not take one (why).
+    Unclaimed(chrono::DateTime<Utc>, String),
+    /// Another run's, claimed first and now in IAM.
+    Adopted(chrono::DateTime<Utc>),
+}
+
+async fn put(
+    iam: &aws_sdk_iam::Client,
+    role: &RoleName,
+    cutoff: chrono::DateTime<Utc>,
+    steps: &Steps,
+) -> Result<chrono::DateTime<Utc>> {
+    steps
+        .run("PutRolePolicy", role.as_str(), iam::put_revocation(iam, role, cutoff))
+        .await?;
+    Ok(Utc::now())
+}
+
+/// Wait until IAM shows a revocation on `role` that covers `covers_from` (the claim winner's).
+async fn await_revocation(
+    iam: &aws_sdk_iam::Client,
+    role: &RoleName,
+    covers_from: chrono::DateTime<Utc>,
+    timeout: std::time::Duration,
+) -> Result<chrono::DateTime<Utc>> {
+    let what = format!("the revocation another run claimed to show on role {role}");
+    poll(timeout, what, || async {
+        Ok(match iam::get_revocation(iam, role).await? {
+            Some(Existing::Cutoff(c)) if c >= covers_from => Some(c),
+            _ => None,
+        })
+    })
+    .await
 }
 
 /// For `{"instanceId"}`: the role its current profile holds.
@@ -593,6 +784,8 @@ async fn role_of_instance(
 }
 
 struct Fleet {
+    /// Taken before the first read: any association made later is newer than this.
+    observed_at: chrono::DateTime<Utc>,
     profiles: Vec<String>,
     named: Option<InstanceFacts>,
     siblings: Vec<InstanceFacts>,
@@ -606,7 +799,8 @@ async fn discover_fleet(
     named: Option<&crate::names::InstanceId>,
     steps: &Steps,
 ) -> Result<Fleet> {
-    let (profiles, associations): (Vec<String>, HashMap<String, plan::Association>) = tokio::try_join!(
+    let observed_at = Utc::now();
+    let (profiles, associations, marked): (Vec<String>, HashMap<String, plan::Association>, _) = tokio::try_join!(
         steps.run(
             "ListInstanceProfilesForRole",
             role.as_str(),
@@ -617,18 +811,27 @@ async fn discover_fleet(
             "region",
             ec2::current_associations(ec2)
         ),
+        steps.run("DescribeInstances", "marked instances", ec2::marked_instances(ec2)),
     )?;
     let mut ids: Vec<String> = associations
         .iter()
         .filter(|(_, a)| profiles.contains(&a.profile_arn))
         .map(|(id, _)| id.clone())
         .collect();
+    // Stranded by an interrupted cycle: no profile now, but our marker names one of the role's.
+    ids.extend(
+        marked
+            .into_iter()
+            .filter(|(id, profile)| profiles.contains(profile) && !associations.contains_key(id))
+            .map(|(id, _)| id),
+    );
     if let Some(named) = named
         && !ids.iter().any(|i| i == named.as_str())
     {
         ids.push(named.to_string());
     }
     ids.sort();
+    ids.dedup();
     let found = if ids.is_empty() {
         Vec::new()
     } else {
@@ -644,6 +847,7 @@ async fn discover_fleet(
         .into_iter()
         .partition(|f| named.is_some_and(|n| n.as_str() == f.id));
     Ok(Fleet {
+        observed_at,
         profiles,
         named: named_facts.into_iter().next(),
         siblings,
@@ -681,6 +885,25 @@ fn describe(step: &Step) -> String {
     }
 }
 
+/// A profile another run attached after our facts were read is as fresh as ours would be: take it
+/// if it is the one this plan attaches. Any other profile is not ours to replace.
+fn adopt(plan: &[Step], found: &plan::Association, id: &str) -> Result<()> {
+    let wanted = plan.iter().find_map(|s| match s {
+        Step::Associate(p) => Some(p),
+        _ => None,
+    });
+    match wanted {
+        Some(p) if ec2::matches_profile(&found.profile_arn, p) => {
+            info!(instance = id, association = %found.id, "a concurrent run attached the profile first; adopting it");
+            Ok(())
+        }
+        _ => Err(Error::Unexpected(format!(
+            "{id} got profile {} (association {}) from someone else while we worked on it; not changed further",
+            found.profile_arn, found.id
+        ))),
+    }
+}
+
 /// Run one instance's steps in order; the first failure stops that instance, not the others.
 async fn execute(
     app: &App,
@@ -711,11 +934,15 @@ async fn execute(
     }
     let timeout = app.config.cycle_timeout;
     let mut detached = false;
+    // The association this cycle replaces: any other current one appeared after our facts.
+    let mut replaced: Option<&str> = None;
+    // Set when a concurrent run attached the profile first: ours is then not attached again.
+    let mut adopted = false;
     for step in &plan.steps {
         let name = step_name(step);
         let result = match step {
             Step::Tag(tags) => {
-                let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+                let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
                 let values: Vec<(&str, String)> = tags
                     .iter()
                     .map(|(k, v)| match v {
@@ -727,21 +954,26 @@ async fn execute(
             }
             Step::Disassociate { association_id } => {
                 detached = true;
+                replaced = Some(association_id);
                 steps.run(name, id, ec2::disassociate(ec2_client, association_id)).await
             }
             Step::AwaitDisassociated => {
-                steps
-                    .run(name, id, ec2::await_disassociated(ec2_client, id, timeout))
-                    .await
+                let wait = ec2::await_disassociated(ec2_client, id, replaced, steps.bounded(timeout));
+                match steps.run(name, id, wait).await {
+                    Ok(Some(newer)) => adopt(&plan.steps, &newer, id).map(|()| adopted = true),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                }
             }
-            Step::Associate(profile) => steps
-                .run(name, id, ec2::associate(ec2_client, id, profile))
-                .await
-                .map(drop),
+            Step::Associate(_) if adopted => Ok(()),
+            Step::Associate(profile) => match steps.run(name, id, ec2::associate(ec2_client, id, profile)).await {
+                Ok(Attached::Made(_)) => Ok(()),
+                Ok(Attached::Found(found)) => adopt(&plan.steps, &found, id),
+                Err(e) => Err(e),
+            },
             Step::AwaitAssociated(profile) => {
-                steps
-                    .run(name, id, ec2::await_associated(ec2_client, id, profile, timeout))
-                    .await
+                let wait = ec2::await_associated(ec2_client, id, profile, steps.bounded(timeout));
+                steps.run(name, id, wait).await
             }
             Step::Reboot => steps.run(name, id, ec2::reboot(ec2_client, id)).await,
         };

@@ -86,8 +86,7 @@ async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_repor
 
     // A failing step: the quarantine profile does not exist. The error reaches the invocation
     // error endpoint; containment happened first all the same.
-    let mut failing = finding("inside-aws.json", &batch_role, Some(&batch));
-    failing["detail"]["id"] = "failing-finding".into();
+    let failing = with_id(finding("inside-aws.json", &batch_role, Some(&batch)), "failing-finding");
     guardduty.publish(&failing);
     let answer = api.invoke(failing);
     assert_eq!(answer.kind, Kind::Error, "{answer:?}");

@@ -103,7 +103,7 @@ async fn revoke_only_writes_the_policy_and_leaves_the_instance_as_it_was() {
     assert!(cutoff >= started && cutoff <= Utc::now(), "cut-off {cutoff} is not now");
     assert_eq!(
         report["cutoff"]["at"],
-        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     );
     assert_eq!(report["cutoff"]["status"], "written");
     // Written after the cut-off it carries (rounded down), and before the report came back.
@@ -625,9 +625,7 @@ async fn instance_work_happens_in_the_findings_region() {
         .instance_in(&west, Some(&w.role.profile_arn), &[(KEY, "cycle")])
         .await;
     let (before, _) = w.account.association_in(&west, &named).await.unwrap();
-    let mut event = finding("outside-aws.json", &w.role, Some(&named));
-    event["detail"]["region"] = json!("us-west-2");
-    event["region"] = json!("us-west-2");
+    let event = in_account(finding("outside-aws.json", &w.role, Some(&named)), ACCOUNT, "us-west-2");
 
     let (report, ok) = w.run(event).await;
 
@@ -888,12 +886,14 @@ async fn from_the_administrator_account_the_work_lands_in_the_member_account_onl
     );
     o.w.guardduty.publish(&event);
     // A second finding for the same account: the warm function reuses the member credentials.
-    let mut second = in_account(
-        finding("inside-aws.json", &o.role, Some(&o.instance)),
-        MEMBER,
-        MEMBER_REGION,
+    let second = with_id(
+        in_account(
+            finding("inside-aws.json", &o.role, Some(&o.instance)),
+            MEMBER,
+            MEMBER_REGION,
+        ),
+        "5d4c3b2a19f8e7d6c5b4a39281706f5e",
     );
-    second["detail"]["id"] = json!("5d4c3b2a19f8e7d6c5b4a39281706f5e");
     o.w.guardduty.publish(&second);
     let app = app(&o.w.sdk, member_config(), &o.w.recorder, &o.w.guardduty);
 

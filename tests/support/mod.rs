@@ -2,8 +2,11 @@
 //! clients pointed at it, an operation recorder, seeding helpers, and events from `events/`.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod faults;
 pub mod guardduty;
+pub mod invariants;
 pub mod runtime_api;
+pub mod scene;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -188,6 +191,15 @@ impl Recorder {
 
 /// The function under test: real SDK clients against moto (GuardDuty against the stand-in), recorded.
 pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty: &guardduty::GuardDuty) -> App {
+    app_at(sdk, config, recorder, &guardduty.endpoint)
+}
+
+/// As [`app`], with GuardDuty at `guardduty_endpoint`, and the SDK timeouts the config sets.
+pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_endpoint: &str) -> App {
+    let sdk = &sdk
+        .to_builder()
+        .timeout_config(exfil_responder::clients::timeout_config(&config.timeouts))
+        .build();
     let iam = aws_sdk_iam::config::Builder::from(sdk)
         .interceptor(recorder.clone())
         .build();
@@ -198,7 +210,10 @@ pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty: &gua
         .interceptor(recorder.clone())
         .build();
     let gd = aws_sdk_guardduty::config::Builder::from(sdk)
-        .endpoint_url(&guardduty.endpoint)
+        .endpoint_url(guardduty_endpoint)
+        .interceptor(recorder.clone())
+        .build();
+    let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
         .interceptor(recorder.clone())
         .build();
     App::new(
@@ -208,6 +223,7 @@ pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty: &gua
             ec2: aws_sdk_ec2::Client::from_conf(ec2),
             sts: aws_sdk_sts::Client::from_conf(sts),
             guardduty: aws_sdk_guardduty::Client::from_conf(gd),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb),
         },
     )
 }
@@ -219,6 +235,7 @@ pub struct Account {
     pub sts: aws_sdk_sts::Client,
 }
 
+#[derive(Clone)]
 pub struct SeededRole {
     pub name: String,
     pub id: String,
@@ -496,6 +513,18 @@ pub fn finding(name: &str, role: &SeededRole, instance: Option<&str>) -> Value {
             detail["resource"].as_object_mut().unwrap().remove("instanceDetails");
         }
     }
+    event
+}
+
+/// The same event about another finding id (its ARN names the id too).
+pub fn with_id(mut event: Value, id: &str) -> Value {
+    let old = event["detail"]["id"].as_str().unwrap().to_owned();
+    let arn = event["detail"]["arn"]
+        .as_str()
+        .unwrap()
+        .replace(&format!("/finding/{old}"), &format!("/finding/{id}"));
+    event["detail"]["id"] = id.into();
+    event["detail"]["arn"] = arn.into();
     event
 }
 

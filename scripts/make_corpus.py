@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Writes tests/corpus/: bad payloads, each of which must end in a clear error or a skip, with no
+panic and no write (tests/corpus.rs). Built from events/outside-aws.json by one mutation each;
+re-run after changing that event. The multi-MB and deeply nested payloads are made by the test
+itself, to keep the repository small."""
+
+import copy
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "corpus"
+BASE = json.loads((ROOT / "events" / "outside-aws.json").read_text())
+TEXT = json.dumps(BASE, indent=2)
+
+files: dict[str, str] = {}
+
+
+def raw(name: str, text: str) -> None:
+    files[name] = text
+
+
+def mutated(name: str, path: list, value=None, delete: bool = False) -> None:
+    event = copy.deepcopy(BASE)
+    node = event
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    files[name] = json.dumps(event, indent=2, ensure_ascii=False)
+
+
+D = ["detail"]
+KEYS = D + ["resource", "accessKeyDetails"]
+INSTANCE = D + ["resource", "instanceDetails", "instanceId"]
+
+# Truncated and invalid JSON.
+for cut in (1, 17, 64, 200, 512, 1024, len(TEXT) // 2, len(TEXT) - 40, len(TEXT) - 2, len(TEXT) - 1):
+    raw(f"truncated-at-{cut}", TEXT[:cut])
+for name, text in {
+    "empty": "",
+    "whitespace": "   \n",
+    "trailing-comma": TEXT[:-2] + ",\n}",
+    "single-quotes": TEXT.replace('"', "'"),
+    "nan": '{"detail": NaN}',
+    "bare-word": "finding",
+    "two-documents": TEXT + TEXT,
+    "bom-and-garbage": "\ufeff{]",
+    "unterminated-string": '{"detail": "abc',
+    "control-character": '{"detail": "a\u0001b"}',
+    "invalid-utf8-escape": '{"detail": "\\ud800"}',
+    "lone-bracket": "[",
+}.items():
+    raw(f"invalid-{name}", text)
+
+# Not an object, or empty.
+for name, value in {
+    "null": None, "number": 42, "string": "finding", "true": True, "empty-object": {},
+    "empty-array": [], "array-of-empty-array": [[]], "array-of-null": [None], "array-of-numbers": [1, 2],
+}.items():
+    raw(f"shape-{name}", json.dumps(value))
+
+# Wrong types.
+for name, path, value in [
+    ("detail-string", D, "detail"),
+    ("detail-array", D, []),
+    ("type-number", D + ["type"], 5),
+    ("id-object", D + ["id"], {}),
+    ("account-number", D + ["accountId"], 123456789012),
+    ("region-number", D + ["region"], 7),
+    ("resource-string", D + ["resource"], "resource"),
+    ("access-key-details-array", KEYS, []),
+    ("username-array", KEYS + ["userName"], ["WebAppRole"]),
+    ("username-number", KEYS + ["userName"], 1),
+    ("principal-number", KEYS + ["principalId"], 5),
+    ("instance-number", INSTANCE, 123),
+    ("instance-object", INSTANCE, {"id": "i-0a1b2c3d4e5f60718"}),
+    ("service-string", D + ["service"], "guardduty"),
+    ("first-seen-word", D + ["service", "eventFirstSeen"], "yesterday"),
+    ("first-seen-number", D + ["service", "eventFirstSeen"], 1700000000),
+    ("detector-number", D + ["service", "detectorId"], 12),
+    ("source-number", ["source"], 1),
+    ("detail-type-array", ["detail-type"], ["GuardDuty Finding"]),
+    ("user-type-number", KEYS + ["userType"], 3),
+]:
+    mutated(f"type-{name}", path, value)
+
+# Missing and null fields.
+for name, path in [
+    ("detail", D), ("type", D + ["type"]), ("id", D + ["id"]), ("account", D + ["accountId"]),
+    ("region", D + ["region"]), ("resource", D + ["resource"]), ("access-key-details", KEYS),
+    ("username", KEYS + ["userName"]), ("principal", KEYS + ["principalId"]),
+    ("service", D + ["service"]), ("source", ["source"]), ("detail-type", ["detail-type"]),
+]:
+    mutated(f"missing-{name}", path, delete=True)
+    mutated(f"null-{name}", path, None)
+
+# Role names that are not role names: wildcards, paths, policy metacharacters, look-alikes.
+for name, value in {
+    "star": "*", "prefix-star": "WebApp*", "question": "WebApp?ole", "dot-dot": "../admin",
+    "path": "role/../../Admin", "too-long": "R" * 65, "empty": "", "space": "WebApp Role",
+    "quote": 'WebAppRole"}]}', "comma": "WebAppRole,Admin", "newline": "WebAppRole\nAdmin",
+    "cyrillic-a": "WebАppRole", "fullwidth": "ＷｅｂＡｐｐＲｏｌｅ", "nul": "WebAppRole\u0000",
+    "rtl-override": "WebAppRole\u202e", "policy-variable": "${aws:username}", "arn": "arn:aws:iam::123456789012:role/WebAppRole",
+}.items():
+    mutated(f"role-{name}", KEYS + ["userName"], value)
+
+# Instance ids that are not instance ids.
+for name, value in {
+    "star": "i-*", "dot-dot": "i-../x", "path": "../../i-0a1b2c3d4e5f60718", "quote": 'i-0a1b2c3d4e5f60718"',
+    "fullwidth": "i-０ａ１ｂ２ｃ３ｄ", "word": "instance", "bare-prefix": "i-", "not-hex": "i-zzzzzzzzzzzzzzzzz",
+    "too-long": "i-" + "0" * 40,
+}.items():
+    mutated(f"instance-{name}", INSTANCE, value)
+
+# Finding and detector ids that would change the GuardDuty request path.
+for name, path, value in [
+    ("detector-dot-dot", D + ["service", "detectorId"], "../../detector"),
+    ("detector-slash", D + ["service", "detectorId"], "abc/findings/archive"),
+    ("detector-encoded", D + ["service", "detectorId"], "%2e%2e%2f"),
+    ("finding-dot-dot", D + ["id"], "../../x"),
+    ("finding-query", D + ["id"], "x?y=z"),
+    ("finding-empty", D + ["id"], ""),
+]:
+    mutated(f"id-{name}", path, value)
+
+# ARNs and accounts from elsewhere.
+for name, path, value in [
+    ("arn-china", D + ["arn"], BASE["detail"]["arn"].replace("arn:aws:", "arn:aws-cn:")),
+    ("arn-govcloud", D + ["arn"], BASE["detail"]["arn"].replace("arn:aws:", "arn:aws-us-gov:")),
+    ("arn-other-account", D + ["arn"], BASE["detail"]["arn"].replace("123456789012", "999999999999")),
+    ("arn-other-detector", D + ["arn"], BASE["detail"]["arn"].replace("detector/12abc", "detector/99abc")),
+    ("arn-not-guardduty", D + ["arn"], "arn:aws:s3:::bucket"),
+    ("account-other", D + ["accountId"], "999999999999"),
+    ("account-short", D + ["accountId"], "12345"),
+    ("account-letters", D + ["accountId"], "12345678901a"),
+    ("region-path", D + ["region"], "../us-east-1"),
+    ("region-quote", D + ["region"], 'us-east-1"'),
+    ("principal-other-role", KEYS + ["principalId"], "AROAOTHERROLE:i-0a1b2c3d4e5f60718"),
+]:
+    mutated(f"elsewhere-{name}", path, value)
+
+# Not our finding, though close.
+for name, path, value in [
+    ("type-trailing-space", D + ["type"], BASE["detail"]["type"] + " "),
+    ("type-lowercase", D + ["type"], BASE["detail"]["type"].lower()),
+    ("type-other", D + ["type"], "UnauthorizedAccess:IAMUser/MaliciousIPCaller"),
+    ("source-other", ["source"], "aws.securityhub"),
+    ("user-type-iam-user", KEYS + ["userType"], "IAMUser"),
+]:
+    mutated(f"notours-{name}", path, value)
+
+# Manual payloads gone wrong.
+for name, value in {
+    "role-star": {"roleName": "*"}, "role-number": {"roleName": 5}, "instance-dot-dot": {"instanceId": "../"},
+    "both": {"roleName": "WebAppRole", "instanceId": "i-0a1b2c3d4e5f60718", "extra": True},
+    "dry-run-string": {"roleName": "WebAppRole", "dryRun": "yes"},
+    "finding-without-detector": {"findingId": "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b"},
+    "finding-bad-account": {"detectorId": "12abc34d567e8fa901bc2d34e56789f0", "findingId": "x", "accountId": "1"},
+    "unknown-fields-only": {"hello": "world"},
+}.items():
+    raw(f"manual-{name}", json.dumps(value))
+
+OUT.mkdir(parents=True, exist_ok=True)
+for old in OUT.glob("*.json"):
+    old.unlink()
+for i, (name, text) in enumerate(sorted(files.items())):
+    (OUT / f"{name}.json").write_text(text)
+print(f"wrote {len(files)} payloads to {OUT.relative_to(ROOT)}")

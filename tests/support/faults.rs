@@ -1,0 +1,395 @@
+//! A fault-injecting HTTP proxy between the SDK clients and the emulators. It reads each request's
+//! service (from the SigV4 credential scope) and operation (query `Action`, `X-Amz-Target`, or
+//! GuardDuty's REST path), and either forwards it or answers with a fault: throttling, a 500,
+//! AccessDenied (each in the service's own error format), a reset connection, or a hold (before
+//! forwarding, or after, with the response withheld) until the test releases it or the client
+//! gives up. It logs every request, and the association id of every profile EC2 attached.
+
+use std::io::{BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::runtime_api::read_request;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Throttle,
+    ServerError,
+    AccessDenied,
+    /// Close the connection without an answer.
+    Reset,
+    /// Hold the request unanswered (and unforwarded) until released, or the client leaves.
+    Hold,
+    /// Forward the request, then hold its answer: the call took effect, the caller does not know.
+    HoldResponse,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub operation: String,
+    pub fault: Fault,
+    /// Matching requests let through before the fault applies.
+    pub skip: usize,
+    /// How many times it applies; `None`: every time (persistent).
+    pub times: Option<usize>,
+}
+
+impl Rule {
+    pub fn once(operation: &str, fault: Fault) -> Self {
+        Self {
+            operation: operation.into(),
+            fault,
+            skip: 0,
+            times: Some(1),
+        }
+    }
+
+    pub fn always(operation: &str, fault: Fault) -> Self {
+        Self {
+            times: None,
+            ..Self::once(operation, fault)
+        }
+    }
+}
+
+/// One request as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub service: String,
+    pub operation: String,
+    pub fault: Option<Fault>,
+    /// When the request arrived: anything it created was created no earlier.
+    pub at: DateTime<Utc>,
+    /// For an AssociateIamInstanceProfile that EC2 answered: the association it made.
+    pub association_id: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    seen: Vec<Seen>,
+    /// Requests held right now.
+    held: usize,
+    /// Bumped by `release`: holds taken before it let go.
+    generation: u64,
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    routes: Vec<(String, String)>,
+    upstream: String,
+}
+
+pub struct Proxy {
+    pub endpoint: String,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (host:port or http://host:port); requests for the services in
+    /// `routes` go to their own upstream instead (GuardDuty's stand-in).
+    pub fn start(upstream: &str, routes: &[(&str, &str)]) -> Self {
+        let host = |u: &str| u.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            routes: routes.iter().map(|(s, u)| (s.to_string(), host(u))).collect(),
+            upstream: host(upstream),
+        });
+        let serving = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                if serving.state.lock().unwrap().closed {
+                    break;
+                }
+                let shared = serving.clone();
+                std::thread::spawn(move || serve(stream, &shared));
+            }
+        });
+        Self { endpoint, shared }
+    }
+
+    pub fn add(&self, rule: Rule) {
+        self.shared.state.lock().unwrap().rules.push(rule);
+    }
+
+    /// Drop every rule and let every held request go.
+    pub fn heal(&self) {
+        let mut state = self.shared.state.lock().unwrap();
+        state.rules.clear();
+        state.generation += 1;
+        self.shared.changed.notify_all();
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.state.lock().unwrap().seen.clone()
+    }
+
+    pub fn count(&self, operation: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.operation == operation && s.fault.is_none())
+            .count()
+    }
+
+    /// When the request that made `association_id` arrived, if it came through here.
+    pub fn associated_at(&self, association_id: &str) -> Option<DateTime<Utc>> {
+        self.seen()
+            .into_iter()
+            .find(|s| s.association_id.as_deref() == Some(association_id))
+            .map(|s| s.at)
+    }
+
+    /// Block until a request is held (the proxy's own signal, not a guess), for at most 60 s.
+    pub fn wait_until_held(&self) {
+        let state = self.shared.state.lock().unwrap();
+        let (state, timeout) = self
+            .shared
+            .changed
+            .wait_timeout_while(state, Duration::from_secs(60), |s| s.held == 0)
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "no request was held within 60 s: {:?}",
+            state.seen
+        );
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock().unwrap();
+        state.closed = true;
+        state.generation += 1;
+        self.shared.changed.notify_all();
+    }
+}
+
+fn serve(stream: TcpStream, shared: &Shared) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone the socket"));
+    let Some((method, path, headers, body)) = read_request(&mut reader) else {
+        return;
+    };
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let service = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_owned();
+    let operation = operation_of(&path, header("x-amz-target"), &body);
+    let fault = {
+        let mut state = shared.state.lock().unwrap();
+        let rule = state
+            .rules
+            .iter_mut()
+            .find(|r| r.operation == operation && r.times != Some(0));
+        let fault = match rule {
+            Some(r) if r.skip > 0 => {
+                r.skip -= 1;
+                None
+            }
+            Some(r) => {
+                if let Some(n) = r.times.as_mut() {
+                    *n -= 1;
+                }
+                Some(r.fault)
+            }
+            None => None,
+        };
+        state.seen.push(Seen {
+            service: service.clone(),
+            operation: operation.clone(),
+            fault,
+            at: Utc::now(),
+            association_id: None,
+        });
+        shared.changed.notify_all();
+        fault
+    };
+    let index = shared.state.lock().unwrap().seen.len() - 1;
+    let mut client = stream;
+    match fault {
+        None => {
+            let response = forward(shared, &service, &method, &path, &headers, &body);
+            record_association(shared, index, &operation, &response);
+            let _ = client.write_all(&response);
+        }
+        Some(Fault::Reset) => {}
+        Some(Fault::Hold) => {
+            if hold(shared, &client) {
+                let response = forward(shared, &service, &method, &path, &headers, &body);
+                record_association(shared, index, &operation, &response);
+                let _ = client.write_all(&response);
+            }
+        }
+        Some(Fault::HoldResponse) => {
+            let response = forward(shared, &service, &method, &path, &headers, &body);
+            record_association(shared, index, &operation, &response);
+            if hold(shared, &client) {
+                let _ = client.write_all(&response);
+            }
+        }
+        Some(f) => {
+            let _ = client.write_all(&error_response(&service, f));
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Hold until released; false if the client left meanwhile (then nothing more is sent for it).
+fn hold(shared: &Shared, client: &TcpStream) -> bool {
+    let mut state = shared.state.lock().unwrap();
+    let generation = state.generation;
+    state.held += 1;
+    shared.changed.notify_all();
+    let mut state = shared
+        .changed
+        .wait_while(state, |s| s.generation == generation)
+        .unwrap();
+    state.held -= 1;
+    drop(state);
+    // A killed or timed-out client has closed its end: its request must not take effect now.
+    client.set_nonblocking(true).ok();
+    let gone = matches!(client.peek(&mut [0u8; 1]), Ok(0));
+    client.set_nonblocking(false).ok();
+    !gone
+}
+
+fn operation_of(path: &str, target: Option<&str>, body: &[u8]) -> String {
+    if let Some(t) = target {
+        return t.rsplit('.').next().unwrap_or(t).to_owned();
+    }
+    if path.ends_with("/findings/get") {
+        return "GetFindings".into();
+    }
+    if path.ends_with("/findings/archive") {
+        return "ArchiveFindings".into();
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+fn forward(
+    shared: &Shared,
+    service: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let upstream = shared
+        .routes
+        .iter()
+        .find(|(s, _)| s == service)
+        .map_or(shared.upstream.as_str(), |(_, u)| u.as_str());
+    let Ok(mut up) = TcpStream::connect(upstream) else {
+        return error_response(service, Fault::ServerError);
+    };
+    let mut request = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
+    for (name, value) in headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("connection")) {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"Connection: close\r\n\r\n");
+    request.extend_from_slice(body);
+    if up.write_all(&request).is_err() {
+        return error_response(service, Fault::ServerError);
+    }
+    read_response(&mut up).unwrap_or_else(|| error_response(service, Fault::ServerError))
+}
+
+/// One response: its head, then Content-Length bytes (or all until close, without one).
+fn read_response(up: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut response = Vec::new();
+    let mut byte = [0u8; 1];
+    while !response.ends_with(b"\r\n\r\n") {
+        if up.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        response.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(n) => {
+            let mut body = vec![0; n];
+            up.read_exact(&mut body).ok()?;
+            response.extend(body);
+        }
+        None => {
+            up.read_to_end(&mut response).ok()?;
+        }
+    }
+    Some(response)
+}
+
+fn record_association(shared: &Shared, index: usize, operation: &str, response: &[u8]) {
+    if operation != "AssociateIamInstanceProfile" {
+        return;
+    }
+    let text = String::from_utf8_lossy(response);
+    let id = text
+        .split("<associationId>")
+        .nth(1)
+        .and_then(|rest| rest.split("</associationId>").next())
+        .map(str::to_owned);
+    shared.state.lock().unwrap().seen[index].association_id = id;
+}
+
+/// The fault as the service would say it, in its protocol's error format.
+fn error_response(service: &str, fault: Fault) -> Vec<u8> {
+    let (status, code) = match (fault, service) {
+        (Fault::Throttle, "ec2") => (503, "RequestLimitExceeded"),
+        (Fault::Throttle, "guardduty") => (429, "TooManyRequestsException"),
+        (Fault::Throttle, "dynamodb") => (400, "ThrottlingException"),
+        (Fault::Throttle, _) => (400, "Throttling"),
+        (Fault::AccessDenied, "ec2") => (403, "UnauthorizedOperation"),
+        (Fault::AccessDenied, "guardduty" | "dynamodb") => (403, "AccessDeniedException"),
+        (Fault::AccessDenied, _) => (403, "AccessDenied"),
+        (_, "guardduty") => (500, "InternalServerErrorException"),
+        (_, "dynamodb") => (500, "InternalServerError"),
+        _ => (500, "InternalError"),
+    };
+    let message = "injected by the test proxy";
+    let (content_type, body) = match service {
+        "ec2" => (
+            "text/xml",
+            format!(
+                "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault</RequestID></Response>"
+            ),
+        ),
+        "guardduty" => ("application/json", format!(r#"{{"message":"{message}"}}"#)),
+        "dynamodb" => (
+            "application/x-amz-json-1.0",
+            format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#),
+        ),
+        _ => (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
+            ),
+        ),
+    };
+    format!(
+        "HTTP/1.1 {status} Fault\r\nContent-Type: {content_type}\r\nx-amzn-ErrorType: {code}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}

@@ -1,0 +1,191 @@
+//! The five remediation invariants, checked against the emulator's state (not the report):
+//! 1. one cut-off, at or after every handled finding's first sighting; nothing else on the role changed;
+//! 2. every `cycle`/`cycle-reboot` instance holds its original profile through an association made
+//!    after the final cut-off (by the proxy's record of when the attaching request arrived);
+//! 3. no instance is without its profile unless its action is `isolate`;
+//! 4. on instances, only the project's own marker tags changed;
+//! 5. read-only deliveries wrote nothing (see `Baseline::unchanged`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::faults::Proxy;
+use super::{Account, cutoff_of};
+
+/// The tags the function may write on an instance.
+pub const MARKERS: [&str; 5] = [
+    "exfil-responder:profile",
+    "exfil-responder:cycled-at",
+    "exfil-responder:rebooted-at",
+    "exfil-responder:isolated-at",
+    "exfil-responder:finding",
+];
+
+/// An instance under test: its id, the profile it started with, and the action its tags choose.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub id: String,
+    pub profile: Option<String>,
+    pub action: &'static str,
+}
+
+/// The state before: what must not change, and what the snapshot compares.
+pub struct Baseline {
+    pub role: String,
+    policies: Vec<String>,
+    attached: Vec<String>,
+    role_tags: Vec<(String, String)>,
+    instances: Vec<(String, BTreeMap<String, String>, String)>,
+    snapshot: String,
+}
+
+impl Baseline {
+    pub async fn take(account: &Account, role: &str, instances: &[&Expect]) -> Self {
+        let mut states = Vec::new();
+        for e in instances {
+            states.push((e.id.clone(), account.tags(&e.id).await, state(account, &e.id).await));
+        }
+        let ids: Vec<&str> = instances.iter().map(|e| e.id.as_str()).collect();
+        Self {
+            role: role.to_owned(),
+            policies: account.policy_names(role).await,
+            attached: attached(account, role).await,
+            role_tags: role_tags(account, role).await,
+            instances: states,
+            snapshot: account.snapshot(role, &ids).await,
+        }
+    }
+
+    /// Invariant 5: nothing the function may change has changed.
+    pub async fn unchanged(&self, account: &Account) -> Result<(), String> {
+        let ids: Vec<&str> = self.instances.iter().map(|(i, ..)| i.as_str()).collect();
+        let now = account.snapshot(&self.role, &ids).await;
+        if now == self.snapshot {
+            Ok(())
+        } else {
+            Err(format!("state changed:\nbefore {}\nafter  {now}", self.snapshot))
+        }
+    }
+
+    /// Invariants 1 to 4. Each violation names the instance it concerns, or `role`.
+    pub async fn violations(
+        &self,
+        account: &Account,
+        proxy: &Proxy,
+        expects: &[&Expect],
+        first_seen: &[DateTime<Utc>],
+    ) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let role = &self.role;
+        let mut v = |who: &str, what: String| found.push((who.to_owned(), what));
+
+        // 1. One cut-off, covering every finding; nothing else on the role changed.
+        let mut policies = account.policy_names(role).await;
+        policies.retain(|p| p != "AWSRevokeOlderSessions");
+        if policies != self.policies {
+            v(
+                "role",
+                format!("inline policies changed: {:?} -> {policies:?}", self.policies),
+            );
+        }
+        if attached(account, role).await != self.attached || role_tags(account, role).await != self.role_tags {
+            v("role", "managed policies or tags changed".into());
+        }
+        let cutoff = match account.revocation(role).await {
+            Some(doc) => Some(cutoff_of(&doc)),
+            None => {
+                v("role", "no AWSRevokeOlderSessions".into());
+                None
+            }
+        };
+        if let Some(c) = cutoff
+            && let Some(late) = first_seen.iter().find(|f| **f > c)
+        {
+            v(
+                "role",
+                format!("cut-off {c} is before a finding's first sighting {late}"),
+            );
+        }
+
+        for e in expects {
+            let now = account.association(&e.id).await;
+            // 2. Cycled instances end healthy, through an association made after the cut-off.
+            if matches!(e.action, "cycle" | "cycle-reboot") {
+                match (&now, &e.profile) {
+                    (Some((assoc, profile)), Some(original)) if profile == original => {
+                        match (proxy.associated_at(assoc), cutoff) {
+                            (Some(at), Some(c)) if at >= c => {}
+                            (at, c) => v(
+                                &e.id,
+                                format!("association {assoc} made at {at:?}, not after the cut-off {c:?}"),
+                            ),
+                        }
+                    }
+                    (now, original) => v(&e.id, format!("holds {now:?}, not its original profile {original:?}")),
+                }
+            }
+            // 3. Isolation only where asked.
+            if now.is_none() && e.profile.is_some() && e.action != "isolate" {
+                v(&e.id, format!("lost its profile, but its action is {}", e.action));
+            }
+            // 4. No stray changes: only marker tags differ, and the state is as it was.
+            if let Some((_, before, state_before)) = self.instances.iter().find(|(i, ..)| *i == e.id) {
+                let unmarked = |tags: &BTreeMap<String, String>| {
+                    let mut t = tags.clone();
+                    t.retain(|k, _| !MARKERS.contains(&k.as_str()));
+                    t
+                };
+                let after = account.tags(&e.id).await;
+                if unmarked(&after) != unmarked(before) {
+                    v(
+                        &e.id,
+                        format!("tags other than markers changed: {before:?} -> {after:?}"),
+                    );
+                }
+                let state_after = state(account, &e.id).await;
+                if state_after != *state_before {
+                    v(&e.id, format!("state changed: {state_before} -> {state_after}"));
+                }
+            }
+        }
+        found
+    }
+}
+
+async fn state(account: &Account, instance: &str) -> String {
+    let out = account
+        .ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    let inst = &out.reservations.unwrap()[0].instances.clone().unwrap()[0];
+    inst.state
+        .as_ref()
+        .and_then(|s| s.name.clone())
+        .unwrap()
+        .as_str()
+        .to_owned()
+}
+
+async fn attached(account: &Account, role: &str) -> Vec<String> {
+    let out = account
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    out.attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect()
+}
+
+async fn role_tags(account: &Account, role: &str) -> Vec<(String, String)> {
+    let out = account.iam.list_role_tags().role_name(role).send().await.unwrap();
+    out.tags.into_iter().map(|t| (t.key, t.value)).collect()
+}
