@@ -42,7 +42,7 @@ target:
 ## test: the whole suite: template checks, unit, call sequences (aws-smithy-mocks), moto
 ##       integration, CLI, and the release bootstrap behind a Lambda Runtime API stand-in
 test: venv validate bootstrap
-	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) $(CARGO) test --locked
+	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) $(CARGO) test --locked -- --show-output
 
 ## lint: formatting and clippy, warnings denied
 lint:

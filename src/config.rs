@@ -277,6 +277,10 @@ mod tests {
             ("DENIED_ACCOUNTS", "777788889999"),
             ("VERIFY_FINDINGS", "false"),
             ("ARCHIVE_FINDINGS", "yes"),
+            ("CLAIM_TABLE", "stack-ClaimTable-1AB2"),
+            ("CONNECT_TIMEOUT_MS", "500"),
+            ("ATTEMPT_TIMEOUT_MS", "2000"),
+            ("OPERATION_TIMEOUT_MS", "6000"),
         ])
         .unwrap();
         assert_eq!(config.action_tag_key, "ir:action");
@@ -293,6 +297,17 @@ mod tests {
         assert_eq!(config.denied_accounts, ["777788889999"]);
         assert!(!config.verify_findings);
         assert!(config.archive_findings);
+        assert_eq!(config.claim_table.as_deref(), Some("stack-ClaimTable-1AB2"));
+        let t = config.timeouts;
+        assert_eq!(
+            (t.connect, t.attempt, t.operation),
+            (
+                Duration::from_millis(500),
+                Duration::from_secs(2),
+                Duration::from_secs(6)
+            )
+        );
+        assert_eq!(t.deadline_reserve(), Duration::from_secs(8));
     }
 
     #[test]
@@ -321,6 +336,10 @@ mod tests {
             ("DENIED_ACCOUNTS", "abcdefghijkl"),
             ("VERIFY_FINDINGS", "sometimes"),
             ("ARCHIVE_FINDINGS", "2"),
+            ("CLAIM_TABLE", "no spaces"),
+            ("CONNECT_TIMEOUT_MS", "10"),
+            ("OPERATION_TIMEOUT_MS", "forever"),
+            ("ATTEMPT_TIMEOUT_MS", "30000"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert!(

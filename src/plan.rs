@@ -17,9 +17,8 @@ use crate::rules::{Action, ChosenAction, RoleIdentity, Tags, choose_action, prot
 
 /// Written before a profile is detached: the profile ARN, so nothing can strand the instance.
 pub const PROFILE_TAG: &str = "exfil-responder:profile";
-/// When the instance got its profile back after the cut-off (ISO 8601 UTC).
-/// When the instance's current association was made, at the latest: an association made after the
-/// cut-off carries only fresh credentials. Never later than the association itself (see `plan_cycle`).
+/// A time (ISO 8601 UTC, milliseconds) no later than the instance's current association was made:
+/// at or after the cut-off, it proves the association's credentials fresh (see `plan_cycle`).
 pub const CYCLED_AT_TAG: &str = "exfil-responder:cycled-at";
 pub const REBOOTED_AT_TAG: &str = "exfil-responder:rebooted-at";
 /// Set before an isolating detach; an instance with it is never re-attached automatically.

@@ -468,7 +468,6 @@ async fn run(
         name: role.name.clone(),
         arn: Some(role.arn.clone()),
     });
-    let decided_at = Utc::now();
     let (decision, warnings) = plan::revocation(&RevocationFacts {
         role: &role,
         expected_role_id: expected_role_id.as_deref(),
@@ -476,7 +475,7 @@ async fn run(
         protected_roles: &app.config.protected_roles,
         existing: existing.as_ref(),
         first_seen: incident.first_seen,
-        now: decided_at,
+        now: Utc::now(),
     });
     report.warnings.extend(warnings);
     let cutoff = match &decision {
@@ -495,61 +494,8 @@ async fn run(
     let write = async {
         match decision {
             Revocation::Write(c) if !dry_run => {
-                if let Some(table) = &app.config.claim_table {
-                    let claimed = steps
-                        .run(
-                            "ClaimRevocation",
-                            role_name.as_str(),
-                            claim::claim(
-                                &app.clients.dynamodb,
-                                table,
-                                &role.arn,
-                                c,
-                                covers_from,
-                                incident.finding_id(),
-                                Utc::now(),
-                            ),
-                        )
-                        .await?;
-                    match claimed {
-                        Claimed::Won => {}
-                        Claimed::Lost { cutoff: theirs } => {
-                            info!(role = %role_name, cutoff = %theirs, "another run claimed the revocation; adopting it");
-                            let wait = steps.bounded(claim::ADOPT_WITHIN);
-                            let adopted = steps
-                                .run(
-                                    "AwaitClaimedRevocation",
-                                    role_name.as_str(),
-                                    await_revocation(iam, &role_name, covers_from, wait),
-                                )
-                                .await;
-                            return match adopted {
-                                Ok(theirs) => Ok(Written::Adopted(theirs)),
-                                // The claim's run failed or died before writing: containment
-                                // must not wait on it, so write (a second write is harmless).
-                                Err(Error::Timeout { seconds, .. }) => {
-                                    let why = format!(
-                                        "the run that claimed the revocation ({}) did not write it within {seconds} s",
-                                        theirs.to_rfc3339_opts(SecondsFormat::Millis, true)
-                                    );
-                                    warn!(role = %role_name, %why, "taking over the revocation");
-                                    put(iam, &role_name, c, steps)
-                                        .await
-                                        .map(|at| Written::Unclaimed(at, why))
-                                }
-                                Err(e) => Err(e),
-                            };
-                        }
-                        Claimed::Unavailable(why) => {
-                            warn!(role = %role_name, %why, "no revocation claim; writing without one");
-                            return put(iam, &role_name, c, steps)
-                                .await
-                                .map(|at| Written::Unclaimed(at, why));
-                        }
-                    }
-                }
-                info!(role = %role_name, cutoff = %cutoff_text, "revoking sessions issued before the cut-off");
-                put(iam, &role_name, c, steps).await.map(Written::At)
+                let finding_id = incident.finding_id();
+                revoke(app, iam, &role_name, &role.arn, c, covers_from, finding_id, steps).await
             }
             Revocation::Write(_) => {
                 steps.planned(
@@ -665,10 +611,9 @@ async fn run(
                 iam::get_revocation(iam, &role_name),
             )
             .await?;
-        match in_force {
-            // Unchanged, or an earlier one that still covers the finding: what we issued stands.
-            Some(Existing::Cutoff(now_in_force)) if now_in_force <= cutoff && now_in_force >= covers_from => break,
-            Some(Existing::Cutoff(later)) if later > cutoff && round < CUTOFF_ROUNDS => {
+        match moved(&role_name, in_force, cutoff, covers_from, round)? {
+            None => break,
+            Some(later) => {
                 let moved = format!(
                     "the cut-off moved from {} to {} while instances were cycled (another run or a person revoked again); cycled against the later one",
                     cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -677,24 +622,6 @@ async fn run(
                 warn!(role = %role_name, %moved, "cut-off moved");
                 report.warnings.push(moved);
                 cutoff = later;
-            }
-            Some(Existing::Cutoff(later)) if later > cutoff => {
-                return Err(Error::RemediationFailed(format!(
-                    "the cut-off on role {role_name} kept moving ({CUTOFF_ROUNDS} rounds); its cycled instances may hold revoked credentials: a retry cycles them against the latest"
-                )));
-            }
-            other => {
-                let what = match other {
-                    None => "was removed".to_owned(),
-                    Some(Existing::Cutoff(c)) => format!(
-                        "now has a cut-off ({}) before the finding's first sighting",
-                        c.to_rfc3339_opts(SecondsFormat::Millis, true)
-                    ),
-                    Some(Existing::Unrecognised(why)) => format!("was replaced by something else ({why})"),
-                };
-                return Err(Error::RemediationFailed(format!(
-                    "the revocation on role {role_name} {what} while we worked, so the stolen credentials may work again: a retry revokes again"
-                )));
             }
         }
     }
@@ -709,6 +636,88 @@ async fn run(
     } else {
         Outcome::AlreadyRemediated
     })
+}
+
+/// Write the revocation, or adopt the one a concurrent run claimed first (with `CLAIM_TABLE`).
+#[allow(clippy::too_many_arguments)]
+async fn revoke(
+    app: &App,
+    iam: &aws_sdk_iam::Client,
+    role_name: &RoleName,
+    role_arn: &str,
+    cutoff: chrono::DateTime<Utc>,
+    covers_from: chrono::DateTime<Utc>,
+    finding_id: &str,
+    steps: &Steps,
+) -> Result<Written> {
+    let Some(table) = &app.config.claim_table else {
+        return put(iam, role_name, cutoff, steps).await.map(Written::At);
+    };
+    let dynamodb = &app.clients.dynamodb;
+    let claimed = steps
+        .run(
+            "ClaimRevocation",
+            role_name.as_str(),
+            claim::claim(dynamodb, table, role_arn, cutoff, covers_from, finding_id, Utc::now()),
+        )
+        .await?;
+    let theirs = match claimed {
+        Claimed::Won => return put(iam, role_name, cutoff, steps).await.map(Written::At),
+        Claimed::Unavailable(why) => {
+            warn!(role = %role_name, %why, "no revocation claim; writing without one");
+            return put(iam, role_name, cutoff, steps)
+                .await
+                .map(|at| Written::Unclaimed(at, why));
+        }
+        Claimed::Lost { cutoff: theirs } => theirs,
+    };
+    info!(role = %role_name, cutoff = %theirs, "another run claimed the revocation; adopting it");
+    let wait = await_revocation(iam, role_name, covers_from, steps.bounded(claim::ADOPT_WITHIN));
+    match steps.run("AwaitClaimedRevocation", role_name.as_str(), wait).await {
+        Ok(in_force) => Ok(Written::Adopted(in_force)),
+        // The claim's run failed or died before writing: containment must not wait on it, so
+        // write (a second write costs nothing but the write).
+        Err(Error::Timeout { seconds, .. }) => {
+            let why = format!(
+                "the run that claimed the revocation ({}) did not write it within {seconds} s",
+                theirs.to_rfc3339_opts(SecondsFormat::Millis, true)
+            );
+            warn!(role = %role_name, %why, "taking over the revocation");
+            put(iam, role_name, cutoff, steps)
+                .await
+                .map(|at| Written::Unclaimed(at, why))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// After cycling against `cutoff`: None if what was issued stands (the cut-off in force is the
+/// same, or an earlier one that still covers the finding), or the later cut-off to cycle against.
+fn moved(
+    role_name: &RoleName,
+    in_force: Option<Existing>,
+    cutoff: chrono::DateTime<Utc>,
+    covers_from: chrono::DateTime<Utc>,
+    round: usize,
+) -> Result<Option<chrono::DateTime<Utc>>> {
+    let what = match in_force {
+        Some(Existing::Cutoff(c)) if c <= cutoff && c >= covers_from => return Ok(None),
+        Some(Existing::Cutoff(later)) if later > cutoff && round < CUTOFF_ROUNDS => return Ok(Some(later)),
+        Some(Existing::Cutoff(later)) if later > cutoff => {
+            return Err(Error::RemediationFailed(format!(
+                "the cut-off on role {role_name} kept moving ({CUTOFF_ROUNDS} rounds); its cycled instances may hold revoked credentials: a retry cycles them against the latest"
+            )));
+        }
+        None => "was removed".to_owned(),
+        Some(Existing::Cutoff(c)) => format!(
+            "now has a cut-off ({}) before the finding's first sighting",
+            c.to_rfc3339_opts(SecondsFormat::Millis, true)
+        ),
+        Some(Existing::Unrecognised(why)) => format!("was replaced by something else ({why})"),
+    };
+    Err(Error::RemediationFailed(format!(
+        "the revocation on role {role_name} {what} while we worked, so the stolen credentials may work again: a retry revokes again"
+    )))
 }
 
 /// How many times one run cycles against a cut-off that moved under it before giving up.
@@ -731,6 +740,8 @@ async fn put(
     cutoff: chrono::DateTime<Utc>,
     steps: &Steps,
 ) -> Result<chrono::DateTime<Utc>> {
+    let at = cutoff.to_rfc3339_opts(SecondsFormat::Millis, true);
+    info!(role = %role, cutoff = %at, "revoking sessions issued before the cut-off");
     steps
         .run("PutRolePolicy", role.as_str(), iam::put_revocation(iam, role, cutoff))
         .await?;
@@ -887,18 +898,18 @@ fn describe(step: &Step) -> String {
 
 /// A profile another run attached after our facts were read is as fresh as ours would be: take it
 /// if it is the one this plan attaches. Any other profile is not ours to replace.
-fn adopt(plan: &[Step], found: &plan::Association, id: &str) -> Result<()> {
+fn adopt(plan: &[Step], found: &plan::Association, replaced: Option<&str>, id: &str) -> Result<()> {
     let wanted = plan.iter().find_map(|s| match s {
         Step::Associate(p) => Some(p),
         _ => None,
     });
     match wanted {
-        Some(p) if ec2::matches_profile(&found.profile_arn, p) => {
+        Some(p) if ec2::matches_profile(&found.profile_arn, p) && Some(found.id.as_str()) != replaced => {
             info!(instance = id, association = %found.id, "a concurrent run attached the profile first; adopting it");
             Ok(())
         }
         _ => Err(Error::Unexpected(format!(
-            "{id} got profile {} (association {}) from someone else while we worked on it; not changed further",
+            "{id} holds profile {} (association {}), which this cycle did not attach and cannot take as fresh; not changed further",
             found.profile_arn, found.id
         ))),
     }
@@ -960,7 +971,7 @@ async fn execute(
             Step::AwaitDisassociated => {
                 let wait = ec2::await_disassociated(ec2_client, id, replaced, steps.bounded(timeout));
                 match steps.run(name, id, wait).await {
-                    Ok(Some(newer)) => adopt(&plan.steps, &newer, id).map(|()| adopted = true),
+                    Ok(Some(newer)) => adopt(&plan.steps, &newer, replaced, id).map(|()| adopted = true),
                     Ok(None) => Ok(()),
                     Err(e) => Err(e),
                 }
@@ -968,7 +979,7 @@ async fn execute(
             Step::Associate(_) if adopted => Ok(()),
             Step::Associate(profile) => match steps.run(name, id, ec2::associate(ec2_client, id, profile)).await {
                 Ok(Attached::Made(_)) => Ok(()),
-                Ok(Attached::Found(found)) => adopt(&plan.steps, &found, id),
+                Ok(Attached::Found(found)) => adopt(&plan.steps, &found, replaced, id),
                 Err(e) => Err(e),
             },
             Step::AwaitAssociated(profile) => {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use support::faults::{Fault, Rule};
 use support::guardduty::GuardDuty;
 use support::invariants::{Baseline, Expect};
-use support::scene::{Scene, first_seen, instances, test_config};
+use support::scene::{Scene, first_seen, instances, patient_config, test_config};
 use support::*;
 
 /// The burst, the twenty processes and the kills each load both cores of a small machine: run
@@ -153,7 +153,7 @@ async fn two_findings_for_one_role_arriving_together_write_one_cutoff() {
     let scene = Scene::new(&moto, &guardduty, &["cycle", "cycle"]).await;
     let first = scene.event(&guardduty, "together-1");
     let second = scene.event_for(&guardduty, "together-2", &scene.role, &scene.expects[1].id);
-    let (a, b) = (scene.app(test_config()).await, scene.app(test_config()).await);
+    let (a, b) = (scene.app(patient_config()).await, scene.app(patient_config()).await);
     let (ra, rb) = tokio::join!(handle(&a, first.clone()), handle(&b, second.clone()));
     for (handled, event) in [(ra, &first), (rb, &second)] {
         if handled.failure.is_some() {
@@ -363,7 +363,7 @@ async fn a_burst_of_500_events_over_20_roles_writes_20_cutoffs() {
     // Interleave deterministically, so duplicates and roles overlap in flight.
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|i| (i * 7919) % events.len());
-    let environments = futures::future::join_all((0..ENVIRONMENTS).map(|_| scene.app(test_config()))).await;
+    let environments = futures::future::join_all((0..ENVIRONMENTS).map(|_| scene.app(patient_config()))).await;
     let queue = std::sync::Mutex::new(order.into_iter());
     let started = Instant::now();
     let failed: Vec<usize> = futures::stream::iter(environments.iter())

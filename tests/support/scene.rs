@@ -32,6 +32,19 @@ pub struct Scene {
     guardduty: String,
 }
 
+/// Timeouts generous enough that a loaded machine never turns a slow call into a retried write:
+/// for the tests that count writes, and the processes.
+pub fn patient_config() -> Config {
+    Config {
+        timeouts: Timeouts {
+            connect: Duration::from_secs(5),
+            attempt: Duration::from_secs(15),
+            operation: Duration::from_secs(30),
+        },
+        ..test_config()
+    }
+}
+
 /// Short timeouts, so that held requests fail fast; claims, archiving and verification on.
 pub fn test_config() -> Config {
     Config {
@@ -145,7 +158,7 @@ impl Scene {
 
     /// The function as its own process (the CLI on `payload`, through the proxy), not waited for.
     pub fn spawn(&self, payload: &Value, env: &[(&str, &str)]) -> Child {
-        let timeouts = test_config().timeouts;
+        let timeouts = patient_config().timeouts;
         let mut child = Command::new(env!("CARGO_BIN_EXE_exfil-responder"))
             .args(["invoke", "--event", "-"])
             .env_clear()
