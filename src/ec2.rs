@@ -8,10 +8,11 @@ use std::time::Duration;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_sdk_ec2::types::{Filter, IamInstanceProfileAssociation, IamInstanceProfileSpecification, Tag};
+use aws_sdk_ec2::types::{Filter, IamInstanceProfileAssociation, IamInstanceProfileSpecification, Instance, Tag};
 
 use crate::error::{Error, Result};
 use crate::plan::{Association, InstanceFacts, PROFILE_TAG, Profile};
+use crate::rules::Tags;
 use crate::wait::poll;
 
 /// EC2 accepts at most 200 values in one filter.
@@ -97,6 +98,35 @@ pub async fn current_association_of(ec2: &Client, instance_id: &str) -> Result<O
         .find(Association::is_current))
 }
 
+/// Every instance DescribeInstances lists under `filters`, over all pages.
+async fn instances_where(ec2: &Client, filters: Vec<Filter>) -> Result<Vec<Instance>> {
+    let mut pages = ec2
+        .describe_instances()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws("ec2", "DescribeInstances", e))?;
+        found.extend(
+            page.reservations
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r.instances.unwrap_or_default()),
+        );
+    }
+    Ok(found)
+}
+
+fn tags_of(instance: &Instance) -> Tags {
+    instance
+        .tags
+        .iter()
+        .flatten()
+        .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
+        .collect()
+}
+
 /// State and tags of the given instances; ids that do not exist are simply absent.
 /// A filter rather than `InstanceIds`, which fails the whole call on one unknown id.
 pub async fn describe_instances(
@@ -106,39 +136,21 @@ pub async fn describe_instances(
 ) -> Result<Vec<InstanceFacts>> {
     let mut facts = Vec::new();
     for chunk in ids.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_instances()
-            .filters(filter("instance-id", chunk.iter().cloned()))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| Error::aws("ec2", "DescribeInstances", e))?;
-            for instance in page
-                .reservations
-                .into_iter()
-                .flatten()
-                .flat_map(|r| r.instances.unwrap_or_default())
-            {
-                let Some(id) = instance.instance_id else { continue };
-                let state = instance
-                    .state
-                    .and_then(|s| s.name)
-                    .map(|n| n.as_str().to_owned())
-                    .unwrap_or_default();
-                let tags = instance
-                    .tags
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
-                    .collect();
-                let association = associations.get(&id).cloned();
-                facts.push(InstanceFacts {
-                    id,
-                    state,
-                    tags,
-                    association,
-                });
-            }
+        for instance in instances_where(ec2, vec![filter("instance-id", chunk.iter().cloned())]).await? {
+            let tags = tags_of(&instance);
+            let Some(id) = instance.instance_id else { continue };
+            let state = instance
+                .state
+                .and_then(|s| s.name)
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default();
+            let association = associations.get(&id).cloned();
+            facts.push(InstanceFacts {
+                id,
+                state,
+                tags,
+                association,
+            });
         }
     }
     Ok(facts)
@@ -147,36 +159,18 @@ pub async fn describe_instances(
 /// Instances still carrying our profile marker, with the profile it names. One whose current
 /// association is gone was stranded by an interrupted cycle: no association lists it any more.
 pub async fn marked_instances(ec2: &Client) -> Result<Vec<(String, String)>> {
-    let mut pages = ec2
-        .describe_instances()
-        .filters(filter("tag-key", [PROFILE_TAG]))
-        .filters(filter(
-            "instance-state-name",
-            ["pending", "running", "stopping", "stopped"],
-        ))
-        .into_paginator()
-        .send();
-    let mut found = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws("ec2", "DescribeInstances", e))?;
-        for instance in page
-            .reservations
-            .into_iter()
-            .flatten()
-            .flat_map(|r| r.instances.unwrap_or_default())
-        {
-            let marker = instance
-                .tags
-                .iter()
-                .flatten()
-                .find(|t| t.key.as_deref() == Some(PROFILE_TAG))
-                .and_then(|t| t.value.clone());
-            if let (Some(id), Some(profile)) = (instance.instance_id, marker) {
-                found.push((id, profile));
-            }
-        }
-    }
-    Ok(found)
+    let filters = vec![
+        filter("tag-key", [PROFILE_TAG]),
+        filter("instance-state-name", ["pending", "running", "stopping", "stopped"]),
+    ];
+    Ok(instances_where(ec2, filters)
+        .await?
+        .into_iter()
+        .filter_map(|instance| {
+            let profile = tags_of(&instance).remove(PROFILE_TAG)?;
+            Some((instance.instance_id?, profile))
+        })
+        .collect())
 }
 
 pub async fn create_tags(ec2: &Client, instance_id: &str, tags: &[(&str, String)]) -> Result<()> {

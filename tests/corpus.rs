@@ -12,8 +12,9 @@ use support::guardduty::GuardDuty;
 use support::*;
 
 struct World {
-    moto: Moto,
-    guardduty: GuardDuty,
+    // Kept only to stay up (each stops when dropped): requests reach them through the proxy.
+    _moto: Moto,
+    _guardduty: GuardDuty,
     proxy: Proxy,
     role: SeededRole,
     instance: String,
@@ -29,8 +30,8 @@ async fn world() -> World {
         .await;
     let proxy = Proxy::start(&moto.endpoint, &[("guardduty", &guardduty.endpoint)]);
     World {
-        moto,
-        guardduty,
+        _moto: moto,
+        _guardduty: guardduty,
         proxy,
         role,
         instance,
@@ -135,7 +136,6 @@ async fn every_bad_payload_ends_in_an_error_or_a_skip_without_a_write() {
         "corpus: {} payloads, {invalid} not JSON, {handled} handled twice",
         files.len()
     );
-    let _ = (&w.moto, &w.guardduty);
 }
 
 #[tokio::test]

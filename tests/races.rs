@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use exfil_responder::wait::Deadline;
-use exfil_responder::{handle, handle_until};
+use exfil_responder::{App, Handled, handle, handle_until};
 use futures::StreamExt;
 use serde_json::Value;
 use support::faults::{Fault, Rule};
@@ -16,6 +16,7 @@ use support::guardduty::GuardDuty;
 use support::invariants::{Baseline, Expect};
 use support::scene::{Scene, first_seen, instances, patient_config, test_config};
 use support::*;
+use tokio::task::JoinHandle;
 
 /// The burst, the twenty processes and the kills each load both cores of a small machine: run
 /// one at a time, so that none of them sees the others' load as timeouts.
@@ -23,6 +24,14 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn invariants_hold(violations: Vec<(String, String)>, context: &str) {
     assert!(violations.is_empty(), "{context}: {violations:#?}");
+}
+
+/// Start `app` on `event` in the background, and return once the proxy holds one of its requests.
+fn run_until_held(scene: &Scene, app: App, event: &Value, deadline: Deadline) -> JoinHandle<Handled> {
+    let event = event.clone();
+    let run = tokio::spawn(async move { handle_until(&app, event, deadline).await });
+    tokio::task::block_in_place(|| scene.proxy.wait_until_held());
+    run
 }
 
 /// Run the CLI to completion: Lambda's delivery and its two retries, stopping at the first success.
@@ -223,13 +232,7 @@ async fn a_later_cutoff_written_after_a_cycle_is_cycled_against() {
     };
     // Hold B's first GetRolePolicy answer ("no revocation") until A is done.
     scene.proxy.add(Rule::once("GetRolePolicy", Fault::HoldResponse));
-    let b_app = scene.app(unclaimed()).await;
-    let b = tokio::spawn({
-        let event = event.clone();
-        async move { handle(&b_app, event).await }
-    });
-    let proxy = &scene.proxy;
-    tokio::task::block_in_place(|| proxy.wait_until_held());
+    let b = run_until_held(&scene, scene.app(unclaimed()).await, &event, Deadline::none());
     let a = handle(&scene.app(unclaimed()).await, event.clone()).await;
     assert!(a.failure.is_none(), "{:#}", report(&a.response));
     let a_cutoff = report(&a.response)["cutoff"]["at"].clone();
@@ -255,13 +258,7 @@ async fn a_cutoff_that_moves_during_a_cycle_is_caught_by_the_recheck() {
         skip: 1,
         ..Rule::once("CreateTags", Fault::Hold)
     });
-    let a_app = scene.app(test_config()).await;
-    let a = tokio::spawn({
-        let first = first.clone();
-        async move { handle(&a_app, first).await }
-    });
-    let proxy = &scene.proxy;
-    tokio::task::block_in_place(|| proxy.wait_until_held());
+    let a = run_until_held(&scene, scene.app(test_config()).await, &first, Deadline::none());
     let mut second = scene.event(&guardduty, "moving-2");
     second["detail"]["service"]["eventFirstSeen"] = Utc::now().to_rfc3339().into();
     guardduty.publish(&second);
@@ -301,13 +298,7 @@ async fn near_the_deadline_a_run_stops_between_steps_and_the_retry_finishes() {
         .add(Rule::once("DisassociateIamInstanceProfile", Fault::HoldResponse));
     let reserve = Duration::from_secs(2);
     let deadline = Deadline::after(Duration::from_secs(3), reserve);
-    let app = scene.app(config.clone()).await;
-    let run = tokio::spawn({
-        let event = event.clone();
-        async move { handle_until(&app, event, deadline).await }
-    });
-    let proxy = &scene.proxy;
-    tokio::task::block_in_place(|| proxy.wait_until_held());
+    let run = run_until_held(&scene, scene.app(config.clone()).await, &event, deadline);
     // Let the deadline come within the reserve: the condition under test, not a synchronisation.
     tokio::time::sleep(deadline.remaining().unwrap().saturating_sub(reserve)).await;
     scene.proxy.heal();

@@ -44,7 +44,7 @@ impl Baseline {
     pub async fn take(account: &Account, role: &str, instances: &[&Expect]) -> Self {
         let mut states = Vec::new();
         for e in instances {
-            states.push((e.id.clone(), account.tags(&e.id).await, state(account, &e.id).await));
+            states.push((e.id.clone(), account.tags(&e.id).await, account.state(&e.id).await));
         }
         let ids: Vec<&str> = instances.iter().map(|e| e.id.as_str()).collect();
         Self {
@@ -143,7 +143,7 @@ impl Baseline {
                         format!("tags other than markers changed: {before:?} -> {after:?}"),
                     );
                 }
-                let state_after = state(account, &e.id).await;
+                let state_after = account.state(&e.id).await;
                 if state_after != *state_before {
                     v(&e.id, format!("state changed: {state_before} -> {state_after}"));
                 }
@@ -151,23 +151,6 @@ impl Baseline {
         }
         found
     }
-}
-
-async fn state(account: &Account, instance: &str) -> String {
-    let out = account
-        .ec2
-        .describe_instances()
-        .instance_ids(instance)
-        .send()
-        .await
-        .unwrap();
-    let inst = &out.reservations.unwrap()[0].instances.clone().unwrap()[0];
-    inst.state
-        .as_ref()
-        .and_then(|s| s.name.clone())
-        .unwrap()
-        .as_str()
-        .to_owned()
 }
 
 async fn attached(account: &Account, role: &str) -> Vec<String> {

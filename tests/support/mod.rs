@@ -96,6 +96,28 @@ impl Moto {
             .await
     }
 
+    /// Credentials that moto takes as `account`'s: a session of `role` there, assumed from the
+    /// default account (moto checks no trust policy, and the role need not exist).
+    pub async fn credentials_in(&self, account: &str, role: &str) -> Credentials {
+        let sts = aws_sdk_sts::Client::new(&self.sdk().await);
+        let c = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
+            .role_session_name(role)
+            .send()
+            .await
+            .unwrap()
+            .credentials
+            .unwrap();
+        Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            None,
+            "moto",
+        )
+    }
+
     pub async fn sdk_with(&self, credentials: Credentials, region: &str) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
@@ -255,23 +277,7 @@ impl Account {
     /// Another account in the emulator: moto keeps each account apart by the credentials' account,
     /// so the seeding clients assume a role there (moto checks no trust policy).
     pub async fn other(moto: &Moto, account: &str, region: &str) -> Self {
-        let sts = aws_sdk_sts::Client::new(&moto.sdk().await);
-        let c = sts
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{account}:role/test-seeder"))
-            .role_session_name("test-seeder")
-            .send()
-            .await
-            .unwrap()
-            .credentials
-            .unwrap();
-        let credentials = Credentials::new(
-            c.access_key_id,
-            c.secret_access_key,
-            Some(c.session_token),
-            None,
-            "seeder",
-        );
+        let credentials = moto.credentials_in(account, "test-seeder").await;
         Self::new(&moto.sdk_with(credentials, region).await)
     }
 
@@ -434,6 +440,11 @@ impl Account {
             .send()
             .await
             .unwrap();
+        assert_eq!(self.state(instance).await, InstanceStateName::Terminated.as_str());
+    }
+
+    /// The instance's state name (`running`, `terminated`, ...).
+    pub async fn state(&self, instance: &str) -> String {
         let out = self
             .ec2
             .describe_instances()
@@ -441,13 +452,13 @@ impl Account {
             .send()
             .await
             .unwrap();
-        let state = out.reservations.unwrap()[0].instances.as_ref().unwrap()[0]
-            .state
-            .clone()
+        let inst = &out.reservations.unwrap()[0].instances.clone().unwrap()[0];
+        inst.state
+            .as_ref()
+            .and_then(|s| s.name.clone())
             .unwrap()
-            .name
-            .unwrap();
-        assert_eq!(state, InstanceStateName::Terminated);
+            .as_str()
+            .to_owned()
     }
 
     /// Everything the function may change, to compare before and after.

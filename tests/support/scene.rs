@@ -29,7 +29,6 @@ pub struct Scene {
     pub expects: Vec<Expect>,
     pub proxy: Proxy,
     pub baseline: Baseline,
-    guardduty: String,
 }
 
 /// Timeouts generous enough that a loaded machine never turns a slow call into a retried write:
@@ -61,29 +60,12 @@ pub fn test_config() -> Config {
 }
 
 impl Scene {
-    /// `actions[0]` tags the named instance, the rest its siblings. `roles` more roles with the
-    /// same layout can be added with [`Scene::add_role`].
+    /// `actions[0]` tags the named instance, the rest its siblings.
     pub async fn new(moto: &Moto, guardduty: &GuardDuty, actions: &[&'static str]) -> Scene {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let account_id = format!("{}", 300_000_000_000u64 + n as u64);
-        let sts = aws_sdk_sts::Client::new(&moto.sdk().await);
-        let c = sts
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{account_id}:role/exfil-responder"))
-            .role_session_name("exfil-responder")
-            .send()
-            .await
-            .unwrap()
-            .credentials
-            .unwrap();
-        let credentials = Credentials::new(
-            c.access_key_id,
-            c.secret_access_key,
-            Some(c.session_token),
-            None,
-            "scene",
-        );
+        let credentials = moto.credentials_in(&account_id, "exfil-responder").await;
         let sdk = moto.sdk_with(credentials.clone(), REGION).await;
         let account = Account::new(&sdk);
         aws_sdk_dynamodb::Client::new(&sdk)
@@ -119,7 +101,6 @@ impl Scene {
             expects,
             proxy,
             baseline,
-            guardduty: guardduty.endpoint.clone(),
         }
     }
 
@@ -190,14 +171,6 @@ impl Scene {
         self.baseline
             .violations(&self.account, &self.proxy, &expects, first_seen)
             .await
-    }
-
-    pub fn expect(&self, id: &str) -> &Expect {
-        self.expects.iter().find(|e| e.id == id).unwrap()
-    }
-
-    pub fn guardduty_endpoint(&self) -> &str {
-        &self.guardduty
     }
 }
 
