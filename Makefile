@@ -21,7 +21,7 @@ LAMBDA_FLAG = $(if $(filter arm64,$(1)),--arm64,--x86-64)
 # The release bootstrap for this machine's architecture, run by the end-to-end tests.
 BOOTSTRAP := $(TARGET_DIR)/lambda/host/exfil-responder/bootstrap
 
-.PHONY: venv target test lint validate bootstrap package sam-build demo watch invoke cli fuzz clean
+.PHONY: venv target test lint validate bootstrap package sam-build demo watch invoke cli fuzz bench clean
 
 ## venv: the emulator, cargo-lambda, SAM CLI and the linters, pinned, in a project-local virtualenv
 venv: $(VENV)/.installed
@@ -86,6 +86,17 @@ invoke: venv
 ## cli: run the CLI on EVENT with your current AWS credentials (DRY_RUN=1 to only plan)
 cli:
 	$(CARGO) run --locked --quiet -- invoke --event $(EVENT) $(if $(DRY_RUN),--dry-run,)
+
+## bench: the performance figures (README, Performance): the release bootstrap served events by
+##        the Runtime API stand-in against moto, BENCH_RUNS fresh processes per scenario, and
+##        the zipped package for both architectures. Prints a table; asserts no timing.
+BENCH_RUNS ?= 10
+BENCH_FLEET_RUNS ?= 3
+bench: venv bootstrap
+	$(MAKE) package ARCH=arm64
+	$(MAKE) package ARCH=x86_64
+	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) BENCH_LAMBDA_DIR=$(TARGET_DIR)/lambda \
+	  BENCH_RUNS=$(BENCH_RUNS) BENCH_FLEET_RUNS=$(BENCH_FLEET_RUNS) $(CARGO) test --locked --test bench
 
 ## fuzz: fuzz the parser and the planner for FUZZ_SECONDS (needs nightly and cargo-fuzz; not in CI)
 FUZZ_SECONDS ?= 60

@@ -12,6 +12,33 @@ pub enum Reach {
     Member { role_arn: String },
 }
 
+/// The account and partition the function runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub account: String,
+    /// `aws`, `aws-cn` or `aws-us-gov`: member-role ARNs are built in the same partition.
+    pub partition: String,
+}
+
+impl Home {
+    /// From the invoked function's ARN, which Lambda hands every invocation:
+    /// `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
+    pub fn from_function_arn(arn: &str) -> Option<Self> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        match parts.as_slice() {
+            ["arn", partition, "lambda", _, account, "function", _, ..]
+                if !partition.is_empty() && is_account_id(account) =>
+            {
+                Some(Self {
+                    account: (*account).to_owned(),
+                    partition: (*partition).to_owned(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Is this a 12-digit AWS account id?
 pub fn is_account_id(value: &str) -> bool {
     value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
@@ -69,6 +96,31 @@ mod tests {
             allowed_accounts: allowed.iter().map(|a| a.to_string()).collect(),
             denied_accounts: denied.iter().map(|a| a.to_string()).collect(),
             ..Config::default()
+        }
+    }
+
+    #[test]
+    fn the_home_account_is_read_from_the_invoked_functions_arn() {
+        let home = |arn| Home::from_function_arn(arn);
+        assert_eq!(
+            home("arn:aws-us-gov:lambda:us-gov-west-1:111111111111:function:exfil-responder:live"),
+            Some(Home {
+                account: HOME.into(),
+                partition: "aws-us-gov".into()
+            })
+        );
+        assert_eq!(
+            home("arn:aws:lambda:us-east-1:111111111111:function:f").map(|h| h.partition),
+            Some("aws".into())
+        );
+        for bad in [
+            "",
+            "arn:aws:lambda:us-east-1:1111:function:f",
+            "arn:aws:iam::111111111111:role/f",
+            "arn::lambda:us-east-1:111111111111:function:f",
+            "arn:aws:lambda:us-east-1:111111111111:function",
+        ] {
+            assert_eq!(home(bad), None, "{bad:?}");
         }
     }
 

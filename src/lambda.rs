@@ -6,6 +6,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use lambda_runtime_api_client::body::Body;
 use serde_json::Value;
 
+use crate::accounts::Home;
 use crate::error::Error;
 use crate::metrics;
 use crate::report::{self, Response};
@@ -18,6 +19,9 @@ pub async fn run(app: &App) -> Result<(), lambda_runtime::Error> {
     let function_name = function_name.as_str();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deadline = Deadline::at_epoch_millis(event.context.deadline, app.config.timeouts.deadline_reserve());
+        if let Some(home) = Home::from_function_arn(&event.context.invoked_function_arn) {
+            app.runs_in(home);
+        }
         invoke(app, function_name, event.payload, deadline)
     }))
     .await

@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use serde_json::Value;
+use std::sync::OnceLock;
+
 use tokio::sync::OnceCell;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::accounts::{self, Reach};
+use crate::accounts::{self, Home, Reach};
 use crate::claim::{self, Claimed};
 pub use crate::clients::Clients;
 use crate::clients::{Pool, Target};
@@ -20,7 +22,7 @@ use crate::guardduty::{self, Fetched};
 use crate::iam::{self, Identity};
 use crate::names::{RoleName, profile_name_from_arn};
 use crate::plan::{
-    self, FleetFacts, InstanceFacts, InstancePlan, Profile, Revocation, RevocationFacts, Step, TagValue,
+    self, FleetFacts, InstanceFacts, InstancePlan, Profile, Revocation, RevocationFacts, RoleFacts, Step, TagValue,
 };
 use crate::policy::Existing;
 use crate::report::{
@@ -35,6 +37,8 @@ pub struct App {
     pub config: Config,
     pub clients: Clients,
     identity: OnceCell<Identity>,
+    /// Where Lambda says the function runs: known without asking STS.
+    home: OnceLock<Home>,
     /// Clients and member credentials per account and region, kept while the process lives.
     pool: Pool,
 }
@@ -45,6 +49,7 @@ impl App {
             config,
             clients,
             identity: OnceCell::new(),
+            home: OnceLock::new(),
             pool: Pool::default(),
         }
     }
@@ -54,6 +59,40 @@ impl App {
         self.identity
             .get_or_try_init(|| iam::caller_identity(&self.clients.sts))
             .await
+    }
+
+    /// Record where Lambda says the function runs (the first time is kept).
+    pub fn runs_in(&self, home: Home) {
+        let _ = self.home.set(home);
+    }
+
+    /// Our account and partition: from Lambda, so that a cold start asks STS for our role
+    /// alongside its first reads instead of before them; else (the CLI) from STS.
+    async fn home(&self) -> Result<Home> {
+        if let Some(home) = self.home.get() {
+            return Ok(home.clone());
+        }
+        let identity = self.identity().await?;
+        Ok(Home {
+            account: identity.account.clone(),
+            partition: identity.partition.clone(),
+        })
+    }
+
+    /// The role this run acts through, which it must never revoke: the member role in a member
+    /// account, else the function's own. Either way STS must put us in the account Lambda named.
+    async fn own_role(&self, reach: &Reach, home: &Home) -> Result<Option<String>> {
+        let identity = self.identity().await?;
+        if identity.account != home.account {
+            return Err(Error::Unexpected(format!(
+                "Lambda names account {} as the function's, but STS says it runs in {}",
+                home.account, identity.account
+            )));
+        }
+        Ok(match reach {
+            Reach::Member { .. } => self.config.member_role_name.clone(),
+            Reach::Home => identity.role.clone(),
+        })
     }
 }
 
@@ -141,6 +180,17 @@ impl Claim {
             Self::Fetch(r) => r.locator.finding_id.as_str(),
         }
     }
+
+    /// The role it names, if it names one.
+    fn role(&self) -> Option<&RoleName> {
+        match self {
+            Self::Incident(i) => match &i.subject {
+                Subject::Finding { role, .. } | Subject::Role(role) => Some(role),
+                Subject::Instance(_) => None,
+            },
+            Self::Fetch(_) => None,
+        }
+    }
 }
 
 /// Handle one event or manual request.
@@ -219,12 +269,12 @@ fn refuse(report: &mut Report, reason: String) -> Result<Outcome> {
 
 /// Reach the finding's account and region, establish what to act on, act, and archive.
 async fn reach_and_run(app: &App, claim: Claim, dry_run: bool, steps: &Steps, report: &mut Report) -> Result<Outcome> {
-    let identity = app.identity().await?;
+    let home = app.home().await?;
     let account = report
         .finding
         .account_id
         .clone()
-        .unwrap_or_else(|| identity.account.clone());
+        .unwrap_or_else(|| home.account.clone());
     let Some(region) = report.finding.region.clone().or_else(|| app.clients.region()) else {
         return Err(Error::bad_input(
             "detail.region",
@@ -233,7 +283,7 @@ async fn reach_and_run(app: &App, claim: Claim, dry_run: bool, steps: &Steps, re
     };
     report.finding.account_id = Some(account.clone());
     report.finding.region = Some(region.clone());
-    let reach = match accounts::reach(&app.config, &identity.account, &identity.partition, &account) {
+    let reach = match accounts::reach(&app.config, &home.account, &home.partition, &account) {
         Ok(reach) => reach,
         Err(reason) => return skip(report, reason),
     };
@@ -249,21 +299,35 @@ async fn reach_and_run(app: &App, claim: Claim, dry_run: bool, steps: &Steps, re
         )
         .await?;
     report.member_session = target.session.clone();
-    // Never revoke the role we act through: in a member account that is the member role.
-    let own_role = match reach {
-        Reach::Home => identity.role.clone(),
-        Reach::Member { .. } => app.config.member_role_name.clone(),
-    };
 
     let place = Place {
         account: &account,
         region: &region,
     };
-    let (incident, verification) = match establish(app, &target, claim, place, steps).await? {
+    // Containment is gated by GuardDuty's confirmation, our own role (never revoked) and the
+    // named role's facts: all read at once. The role's facts are used only if GuardDuty's copy
+    // names the same role; otherwise they are read again.
+    let named = claim.role().cloned();
+    let read_named = async {
+        match named {
+            Some(role) => {
+                let read = read_role(&target.iam, &role, steps).await;
+                Some((role, read))
+            }
+            None => None,
+        }
+    };
+    let (established, prefetched, own_role) = tokio::join!(
+        establish(app, &target, claim, place, steps),
+        read_named,
+        app.own_role(&reach, &home)
+    );
+    let (incident, verification) = match established? {
         Established::Act(incident, verification) => (*incident, verification),
         Established::Skip(reason) => return skip(report, reason),
         Established::Refuse(reason) => return refuse(report, reason),
     };
+    let own_role = own_role?;
     if verification.is_some() {
         // GuardDuty's copy is what is acted on, so it is what the report shows.
         report.finding = FindingSummary {
@@ -275,7 +339,13 @@ async fn reach_and_run(app: &App, claim: Claim, dry_run: bool, steps: &Steps, re
     }
     report.verification = verification;
 
-    let outcome = run(app, &target, own_role.as_deref(), &incident, dry_run, steps, report).await?;
+    let acting = Acting {
+        own_role: own_role.as_deref(),
+        incident: &incident,
+        prefetched,
+        dry_run,
+    };
+    let outcome = run(app, &target, acting, steps, report).await?;
     let confirmed = matches!(verification, Some(Verification::Confirmed | Verification::Fetched));
     let done = matches!(outcome, Outcome::Remediated | Outcome::AlreadyRemediated);
     if app.config.archive_findings
@@ -415,16 +485,35 @@ async fn archive(target: &Target, locator: &Locator, steps: &Steps, report: &mut
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    app: &App,
-    target: &Target,
-    own_role: Option<&str>,
-    incident: &Incident,
+/// What to act on, and what was already read about it.
+struct Acting<'a> {
+    /// Never revoked.
+    own_role: Option<&'a str>,
+    incident: &'a Incident,
+    /// The facts of the role the claim named, read while GuardDuty was asked.
+    prefetched: Option<(RoleName, Result<RoleRead>)>,
     dry_run: bool,
-    steps: &Steps,
-    report: &mut Report,
-) -> Result<Outcome> {
+}
+
+/// A role (None if it does not exist), and the revocation on it.
+type RoleRead = (Option<RoleFacts>, Option<Existing>);
+
+/// The only facts that gate the revocation, read together.
+async fn read_role(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &Steps) -> Result<RoleRead> {
+    steps.set_role(role_name.as_str());
+    tokio::try_join!(
+        steps.run("GetRole", role_name.as_str(), iam::get_role(iam, role_name)),
+        steps.run("GetRolePolicy", role_name.as_str(), iam::get_revocation(iam, role_name)),
+    )
+}
+
+async fn run(app: &App, target: &Target, acting: Acting<'_>, steps: &Steps, report: &mut Report) -> Result<Outcome> {
+    let Acting {
+        own_role,
+        incident,
+        prefetched,
+        dry_run,
+    } = acting;
     let region = report.finding.region.clone().unwrap_or_default();
     let ec2 = target.ec2.clone();
     let iam = &target.iam;
@@ -448,14 +537,10 @@ async fn run(
     });
 
     // Containment first: only the role's own facts gate the revocation.
-    let (role, existing) = tokio::try_join!(
-        steps.run("GetRole", role_name.as_str(), iam::get_role(iam, &role_name)),
-        steps.run(
-            "GetRolePolicy",
-            role_name.as_str(),
-            iam::get_revocation(iam, &role_name)
-        ),
-    )?;
+    let (role, existing) = match prefetched {
+        Some((named, read)) if named == role_name => read?,
+        _ => read_role(iam, &role_name, steps).await?,
+    };
     let Some(role) = role else {
         return skip(
             report,

@@ -5,9 +5,14 @@
 
 mod support;
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use serde_json::Value;
+use support::faults::round_trips_before;
 use support::guardduty::GuardDuty;
-use support::runtime_api::{Function, Kind, RuntimeApi};
+use support::runtime_api::{Function, Kind, RuntimeApi, imds_counter};
+use support::scene::{Scene, instances};
 use support::*;
 
 fn report_lines<'a>(logs: &'a [Value], finding_id: &str) -> Vec<&'a Value> {
@@ -317,4 +322,53 @@ async fn a_bad_configuration_is_reported_as_an_init_error() {
     assert!(!status.success(), "{status}");
     assert_eq!(api.next_requests(), 0, "no invocation was asked for");
     assert!(function.stderr().contains("FLEET_CONCURRENCY"));
+}
+
+/// Start-up asks AWS nothing (credentials from the environment: no instance metadata probe), and
+/// the revocation is sent after two round trips, cold start or warm: GuardDuty's confirmation,
+/// our own identity (cold) and the role's facts at once, then the claim. Counted from the
+/// requests the proxy saw, each answered 100 ms late as over a slow network, so that requests
+/// sent together cannot pass for one waiting on another.
+#[tokio::test]
+async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start();
+    let scene = Scene::new(&moto, &guardduty, &["revoke"]).await;
+    let other = scene.account.role("OtherAppRole", &[]).await;
+    let other_instance = instances(&scene.account, &other, &["revoke"]).await.remove(0).id;
+    let (imds, imds_connections) = imds_counter();
+    let env = scene.lambda_env(&imds);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut api = RuntimeApi::start_in(&scene.account_id);
+    let function = Function::start(&api, &scene.proxy.endpoint, &env);
+    api.wait_for_next(1);
+    assert!(
+        scene.proxy.seen().is_empty(),
+        "start-up asked AWS: {:?}",
+        scene.proxy.seen()
+    );
+
+    scene.proxy.set_latency(Duration::from_millis(100));
+    let cold = scene.event(&guardduty, "cold-start-finding");
+    let warm = scene.event_for(&guardduty, "warm-start-finding", &other, &other_instance);
+    for event in [cold, warm] {
+        let before = scene.proxy.seen().len();
+        let answer = api.invoke(event);
+        assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+        assert_eq!(answer.body["outcome"], "remediated", "{}", answer.body);
+        let seen: Vec<_> = scene.proxy.seen().into_iter().skip(before).collect();
+        let order: Vec<&str> = seen.iter().map(|s| s.operation.as_str()).collect();
+        assert_eq!(round_trips_before(&seen, "PutRolePolicy"), Some(2), "{order:?}");
+    }
+    assert_eq!(
+        round_trips_before(&scene.proxy.seen(), "GetCallerIdentity"),
+        Some(0),
+        "a cold start asks STS alongside its first reads"
+    );
+    drop(function);
+    assert_eq!(
+        imds_connections.load(Ordering::SeqCst),
+        0,
+        "the instance metadata service was asked"
+    );
 }

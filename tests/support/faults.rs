@@ -5,10 +5,10 @@
 //! forwarding, or after, with the response withheld) until the test releases it or the client
 //! gives up. It logs every request, and the association id of every profile EC2 attached.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -63,6 +63,10 @@ pub struct Seen {
     pub fault: Option<Fault>,
     /// When the request arrived: anything it created was created no earlier.
     pub at: DateTime<Utc>,
+    /// The same moment, for measuring.
+    pub arrived: Instant,
+    /// When its answer was handed to the client (None: never answered).
+    pub answered: Option<Instant>,
     /// For an AssociateIamInstanceProfile that EC2 answered: the association it made.
     pub association_id: Option<String>,
 }
@@ -76,6 +80,8 @@ struct State {
     /// Bumped by `release`: holds taken before it let go.
     generation: u64,
     closed: bool,
+    /// Added before each forwarded answer: a network round trip's time, for the benchmark.
+    latency: Duration,
 }
 
 struct Shared {
@@ -126,6 +132,11 @@ impl Proxy {
         state.rules.clear();
         state.generation += 1;
         self.shared.changed.notify_all();
+    }
+
+    /// Delay every forwarded answer by `latency`, as a network between caller and AWS would.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.state.lock().unwrap().latency = latency;
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -213,6 +224,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
             operation: operation.clone(),
             fault,
             at: Utc::now(),
+            arrived: Instant::now(),
+            answered: None,
             association_id: None,
         });
         shared.changed.notify_all();
@@ -220,29 +233,38 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     let index = shared.state.lock().unwrap().seen.len() - 1;
     let mut client = stream;
+    let answer = |client: &mut TcpStream, response: &[u8]| {
+        let latency = shared.state.lock().unwrap().latency;
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        if client.write_all(response).is_ok() {
+            shared.state.lock().unwrap().seen[index].answered = Some(Instant::now());
+        }
+    };
     match fault {
         None => {
             let response = forward(shared, &service, &method, &path, &headers, &body);
             record_association(shared, index, &operation, &response);
-            let _ = client.write_all(&response);
+            answer(&mut client, &response);
         }
         Some(Fault::Reset) => {}
         Some(Fault::Hold) => {
             if hold(shared, &client) {
                 let response = forward(shared, &service, &method, &path, &headers, &body);
                 record_association(shared, index, &operation, &response);
-                let _ = client.write_all(&response);
+                answer(&mut client, &response);
             }
         }
         Some(Fault::HoldResponse) => {
             let response = forward(shared, &service, &method, &path, &headers, &body);
             record_association(shared, index, &operation, &response);
             if hold(shared, &client) {
-                let _ = client.write_all(&response);
+                answer(&mut client, &response);
             }
         }
         Some(f) => {
-            let _ = client.write_all(&error_response(&service, f));
+            answer(&mut client, &error_response(&service, f));
         }
     }
     let _ = client.shutdown(Shutdown::Both);
@@ -314,13 +336,12 @@ fn forward(
 
 /// One response: its head, then Content-Length bytes (or all until close, without one).
 fn read_response(up: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut up = BufReader::new(up);
     let mut response = Vec::new();
-    let mut byte = [0u8; 1];
     while !response.ends_with(b"\r\n\r\n") {
-        if up.read(&mut byte).ok()? == 0 {
+        if up.read_until(b'\n', &mut response).ok()? == 0 {
             return None;
         }
-        response.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
     let length = head
@@ -392,4 +413,25 @@ fn error_response(service: &str, fault: Fault) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// How many sequential round trips the caller waited on before it sent `operation`: the longest
+/// chain of requests in `seen` (in arrival order) where each was sent only after the one before
+/// it was answered. Requests sent together are one round trip. None if `operation` never came.
+pub fn round_trips_before(seen: &[Seen], operation: &str) -> Option<usize> {
+    let mut depths: Vec<usize> = Vec::with_capacity(seen.len());
+    for (i, request) in seen.iter().enumerate() {
+        let waited_on = seen[..i]
+            .iter()
+            .zip(&depths)
+            .filter(|(earlier, _)| earlier.answered.is_some_and(|a| a <= request.arrived))
+            .map(|(_, depth)| *depth)
+            .max()
+            .unwrap_or(0);
+        if request.operation == operation {
+            return Some(waited_on);
+        }
+        depths.push(waited_on + 1);
+    }
+    None
 }

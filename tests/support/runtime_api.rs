@@ -8,9 +8,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -35,12 +36,16 @@ pub struct Answer {
     /// The `Lambda-Runtime-Function-Error-Type` header, on errors.
     pub error_type_header: Option<String>,
     pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
 struct Queue {
     events: VecDeque<(String, Value)>,
     next_requests: usize,
+    /// When each `next` request arrived.
+    next_at: Vec<Instant>,
     closed: bool,
 }
 
@@ -53,6 +58,12 @@ pub struct RuntimeApi {
 
 impl RuntimeApi {
     pub fn start() -> Self {
+        Self::start_in(super::ACCOUNT)
+    }
+
+    /// A Runtime API whose function lives in `account` (its ARN in every invocation says so).
+    pub fn start_in(account: &str) -> Self {
+        let function_arn: Arc<str> = format!("arn:aws:lambda:{REGION}:{account}:function:exfil-responder").into();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let address = listener.local_addr().unwrap().to_string();
         let queue = Arc::new((Mutex::new(Queue::default()), Condvar::new()));
@@ -60,8 +71,8 @@ impl RuntimeApi {
         let shared = queue.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                let (queue, tx) = (shared.clone(), tx.clone());
-                std::thread::spawn(move || serve(stream, &queue, &tx));
+                let (queue, tx, arn) = (shared.clone(), tx.clone(), function_arn.clone());
+                std::thread::spawn(move || serve(stream, &queue, &tx, &arn));
             }
         });
         Self {
@@ -100,6 +111,21 @@ impl RuntimeApi {
     pub fn next_requests(&self) -> usize {
         self.queue.0.lock().unwrap().next_requests
     }
+
+    /// Block until the function has asked for its `n`th event (1-based), and say when it did:
+    /// once it asks, it is idle, waiting for that event.
+    pub fn wait_for_next(&self, n: usize) -> Instant {
+        let (lock, changed) = &*self.queue;
+        let state = lock.lock().unwrap();
+        let (state, timeout) = changed
+            .wait_timeout_while(state, ANSWER_BOUND, |s| s.next_at.len() < n)
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "no `next` request number {n} within {ANSWER_BOUND:?}"
+        );
+        state.next_at[n - 1]
+    }
 }
 
 impl Drop for RuntimeApi {
@@ -110,7 +136,7 @@ impl Drop for RuntimeApi {
     }
 }
 
-fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<Answer>) {
+fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<Answer>, function_arn: &str) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     while let Some((method, path, headers, body)) = read_request(&mut reader) {
@@ -120,6 +146,7 @@ fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<An
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
+        let at = Instant::now();
         let body_json = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let answer = match (method.as_str(), parts.as_slice()) {
@@ -127,6 +154,8 @@ fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<An
                 let (lock, ready) = queue;
                 let mut state = lock.lock().unwrap();
                 state.next_requests += 1;
+                state.next_at.push(Instant::now());
+                ready.notify_all();
                 while state.events.is_empty() && !state.closed {
                     state = ready.wait(state).unwrap();
                 }
@@ -140,7 +169,7 @@ fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<An
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                      Lambda-Runtime-Aws-Request-Id: {id}\r\n\
                      Lambda-Runtime-Deadline-Ms: {}\r\n\
-                     Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:{REGION}:123456789012:function:exfil-responder\r\n\
+                     Lambda-Runtime-Invoked-Function-Arn: {function_arn}\r\n\
                      Lambda-Runtime-Trace-Id: Root=1-67a00000-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0\r\n\
                      Content-Length: {}\r\n\r\n",
                     deadline.as_millis(),
@@ -164,18 +193,21 @@ fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<An
                 },
                 error_type_header: header("Lambda-Runtime-Function-Error-Type"),
                 body: body_json,
+                at,
             },
             ("POST", ["2018-06-01", "runtime", "init", "error"]) => Answer {
                 request_id: None,
                 kind: Kind::InitError,
                 error_type_header: header("Lambda-Runtime-Function-Error-Type"),
                 body: body_json,
+                at,
             },
             _ => Answer {
                 request_id: None,
                 kind: Kind::Unexpected(format!("{method} {path}")),
                 error_type_header: None,
                 body: body_json,
+                at,
             },
         };
         let status = if matches!(answer.kind, Kind::Unexpected(_)) {
@@ -319,6 +351,10 @@ impl Function {
             .collect()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
@@ -338,6 +374,20 @@ impl Drop for Function {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A listener standing in for the instance metadata service: it only counts who connects.
+pub fn imds_counter() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    std::thread::spawn(move || {
+        for _ in listener.incoming() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (endpoint, connections)
 }
 
 /// Collect a stream's lines as they come; the receiver hears when the stream closes.

@@ -137,6 +137,24 @@ impl Scene {
         app_at(&sdk, config, &Recorder::default(), &self.proxy.endpoint)
     }
 
+    /// Lambda's environment for the function in this scene's account, over what
+    /// `Function::start` sets: the template's defaults (verification and the claim table on,
+    /// archiving off), credentials from the environment, and the instance metadata service at
+    /// `imds` (see `runtime_api::imds_counter`).
+    pub fn lambda_env(&self, imds: &str) -> Vec<(String, String)> {
+        let c = &self.credentials;
+        [
+            ("AWS_ACCESS_KEY_ID", c.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
+            ("AWS_SESSION_TOKEN", c.session_token().unwrap()),
+            ("CLAIM_TABLE", TABLE),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
     /// The function as its own process (the CLI on `payload`, through the proxy), not waited for.
     pub fn spawn(&self, payload: &Value, env: &[(&str, &str)]) -> Child {
         let timeouts = patient_config().timeouts;
