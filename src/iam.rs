@@ -3,6 +3,7 @@
 use aws_sdk_iam::Client;
 use chrono::{DateTime, Utc};
 
+use crate::accounts::Home;
 use crate::error::{Error, Result};
 use crate::names::RoleName;
 use crate::plan::RoleFacts;
@@ -93,9 +94,8 @@ pub async fn role_of_instance_profile(iam: &Client, profile_name: &str) -> Resul
 /// Who this function runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub account: String,
-    /// `aws`, `aws-cn` or `aws-us-gov`: member-role ARNs are built in the same partition.
-    pub partition: String,
+    /// Our account and partition.
+    pub home: Home,
     /// The role name when running as an assumed role (as Lambda does).
     pub role: Option<String>,
 }
@@ -115,8 +115,7 @@ impl Identity {
             .unwrap_or("aws")
             .to_owned();
         Self {
-            account,
-            partition,
+            home: Home { account, partition },
             role,
         }
     }
@@ -158,9 +157,9 @@ mod tests {
             "arn:aws:sts::1:assumed-role/exfil-responder-Role-ABC/exfil-responder",
         );
         assert_eq!(lambda.role.as_deref(), Some("exfil-responder-Role-ABC"));
-        assert_eq!(lambda.partition, "aws");
+        assert_eq!(lambda.home.partition, "aws");
         let china = Identity::from_arn("1".into(), "arn:aws-cn:sts::1:assumed-role/R/s");
-        assert_eq!(china.partition, "aws-cn");
+        assert_eq!(china.home.partition, "aws-cn");
         assert_eq!(Identity::from_arn("1".into(), "arn:aws:iam::1:user/alice").role, None);
     }
 

@@ -1,12 +1,11 @@
 //! The handler: gathers the facts, asks `plan` what to do, executes it, and reports every step.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use serde_json::Value;
-use std::sync::OnceLock;
-
 use tokio::sync::OnceCell;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -69,24 +68,20 @@ impl App {
     /// Our account and partition: from Lambda, so that a cold start asks STS for our role
     /// alongside its first reads instead of before them; else (the CLI) from STS.
     async fn home(&self) -> Result<Home> {
-        if let Some(home) = self.home.get() {
-            return Ok(home.clone());
+        match self.home.get() {
+            Some(home) => Ok(home.clone()),
+            None => Ok(self.identity().await?.home.clone()),
         }
-        let identity = self.identity().await?;
-        Ok(Home {
-            account: identity.account.clone(),
-            partition: identity.partition.clone(),
-        })
     }
 
     /// The role this run acts through, which it must never revoke: the member role in a member
     /// account, else the function's own. Either way STS must put us in the account Lambda named.
     async fn own_role(&self, reach: &Reach, home: &Home) -> Result<Option<String>> {
         let identity = self.identity().await?;
-        if identity.account != home.account {
+        if identity.home.account != home.account {
             return Err(Error::Unexpected(format!(
                 "Lambda names account {} as the function's, but STS says it runs in {}",
-                home.account, identity.account
+                home.account, identity.home.account
             )));
         }
         Ok(match reach {

@@ -337,10 +337,8 @@ async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips()
     let other = scene.account.role("OtherAppRole", &[]).await;
     let other_instance = instances(&scene.account, &other, &["revoke"]).await.remove(0).id;
     let (imds, imds_connections) = imds_counter();
-    let env = scene.lambda_env(&imds);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut api = RuntimeApi::start_in(&scene.account_id);
-    let function = Function::start(&api, &scene.proxy.endpoint, &env);
+    let function = scene.function(&api, &imds, &[]);
     api.wait_for_next(1);
     assert!(
         scene.proxy.seen().is_empty(),
@@ -352,11 +350,7 @@ async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips()
     let cold = scene.event(&guardduty, "cold-start-finding");
     let warm = scene.event_for(&guardduty, "warm-start-finding", &other, &other_instance);
     for event in [cold, warm] {
-        let before = scene.proxy.seen().len();
-        let answer = api.invoke(event);
-        assert_eq!(answer.kind, Kind::Response, "{answer:?}");
-        assert_eq!(answer.body["outcome"], "remediated", "{}", answer.body);
-        let seen: Vec<_> = scene.proxy.seen().into_iter().skip(before).collect();
+        let (_, seen) = scene.invoke(&mut api, event, "remediated");
         let order: Vec<&str> = seen.iter().map(|s| s.operation.as_str()).collect();
         assert_eq!(round_trips_before(&seen, "PutRolePolicy"), Some(2), "{order:?}");
     }

@@ -13,9 +13,10 @@ use exfil_responder::config::Timeouts;
 use exfil_responder::{App, Config};
 use serde_json::Value;
 
-use super::faults::Proxy;
+use super::faults::{Proxy, Seen};
 use super::guardduty::GuardDuty;
 use super::invariants::{Baseline, Expect};
+use super::runtime_api::{Answer, Function, Kind, RuntimeApi};
 use super::*;
 
 pub const TABLE: &str = "exfil-responder-claims";
@@ -137,22 +138,32 @@ impl Scene {
         app_at(&sdk, config, &Recorder::default(), &self.proxy.endpoint)
     }
 
-    /// Lambda's environment for the function in this scene's account, over what
-    /// `Function::start` sets: the template's defaults (verification and the claim table on,
-    /// archiving off), credentials from the environment, and the instance metadata service at
-    /// `imds` (see `runtime_api::imds_counter`).
-    pub fn lambda_env(&self, imds: &str) -> Vec<(String, String)> {
+    /// The release bootstrap as Lambda starts it in this scene's account, reaching AWS through the
+    /// proxy: the template's defaults (verification and the claim table on, archiving off),
+    /// credentials from the environment, the instance metadata service at `imds` (see
+    /// `runtime_api::imds_counter`), and `extra` on top.
+    pub fn function(&self, api: &RuntimeApi, imds: &str, extra: &[(&str, &str)]) -> Function {
         let c = &self.credentials;
-        [
+        let mut env = vec![
             ("AWS_ACCESS_KEY_ID", c.access_key_id()),
             ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
             ("AWS_SESSION_TOKEN", c.session_token().unwrap()),
             ("CLAIM_TABLE", TABLE),
             ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        ];
+        env.extend_from_slice(extra);
+        Function::start(api, &self.proxy.endpoint, &env)
+    }
+
+    /// Invoke the function once; it must answer with a response of `outcome`. Returns the answer
+    /// and the AWS requests the proxy saw meanwhile.
+    pub fn invoke(&self, api: &mut RuntimeApi, event: Value, outcome: &str) -> (Answer, Vec<Seen>) {
+        let before = self.proxy.seen().len();
+        let answer = api.invoke(event);
+        assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+        assert_eq!(answer.body["outcome"], outcome, "{}", answer.body);
+        let seen = self.proxy.seen().into_iter().skip(before).collect();
+        (answer, seen)
     }
 
     /// The function as its own process (the CLI on `payload`, through the proxy), not waited for.
