@@ -200,7 +200,9 @@ fn serve(stream: TcpStream, shared: &Shared) {
         .unwrap_or("unknown")
         .to_owned();
     let operation = operation_of(&path, header("x-amz-target"), &body);
-    let fault = {
+    // The request's place in the log is taken under the same lock that logs it: concurrent
+    // requests must not stamp their association or answer time on each other's entries.
+    let (fault, index) = {
         let mut state = shared.state.lock().unwrap();
         let rule = state
             .rules
@@ -229,9 +231,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
             association_id: None,
         });
         shared.changed.notify_all();
-        fault
+        (fault, state.seen.len() - 1)
     };
-    let index = shared.state.lock().unwrap().seen.len() - 1;
     let mut client = stream;
     let answer = |client: &mut TcpStream, response: &[u8]| {
         let latency = shared.state.lock().unwrap().latency;
