@@ -21,7 +21,7 @@ LAMBDA_FLAG = $(if $(filter arm64,$(1)),--arm64,--x86-64)
 # The release bootstrap for this machine's architecture, run by the end-to-end tests.
 BOOTSTRAP := $(TARGET_DIR)/lambda/host/exfil-responder/bootstrap
 
-.PHONY: venv target test lint validate bootstrap package sam-build demo watch invoke cli fuzz bench clean
+.PHONY: venv target build test lint validate bootstrap package sam-build demo watch invoke cli fuzz bench clean
 
 ## venv: the emulator, cargo-lambda, SAM CLI and the linters, pinned, in a project-local virtualenv
 venv: $(VENV)/.installed
@@ -39,15 +39,22 @@ target:
 	  echo "  architecture instead: make package ARCH=$(HOST_ARCH) (and deploy with Architecture=$(HOST_ARCH))."; \
 	  exit 1; }
 
+## build: the debug build (the CLI, target/debug/exfil-responder) and the release bootstrap for
+##        this machine, as sam build makes it
+build: bootstrap
+	$(CARGO) build --locked
+
 ## test: the whole suite: template checks, unit, call sequences (aws-smithy-mocks), moto
 ##       integration, CLI, and the release bootstrap behind a Lambda Runtime API stand-in
 test: venv validate bootstrap
 	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) $(CARGO) test --locked -- --show-output
 
-## lint: formatting and clippy, warnings denied
+## lint: formatting, clippy with warnings denied, and the source layout (no import circle, no file
+##       over 500 lines of non-test code, no function over 80 lines: scripts/check_layout.py)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(PYTHON) scripts/check_layout.py
 
 ## validate: sam validate --lint, cfn-lint with the serverless rules, parliament and the
 ##           project's own template checks (scripts/check_template.py)

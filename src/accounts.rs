@@ -2,6 +2,7 @@
 //! role assumed in any account other than the function's own.
 
 use crate::config::Config;
+use crate::names::is_account_id;
 
 /// How to reach the finding's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +38,6 @@ impl Home {
             _ => None,
         }
     }
-}
-
-/// Is this a 12-digit AWS account id?
-pub fn is_account_id(value: &str) -> bool {
-    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Decide how to reach `account`, or why not to act there at all (a skip reason).

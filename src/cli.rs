@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::app::App;
 use crate::error::Error;
-use crate::respond::{App, handle};
+use crate::respond::handle;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -106,88 +106,9 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut config = Self::default();
-
-        if let Some(key) = get("ACTION_TAG_KEY") {
-            // EC2 tag keys: up to 128 characters, not starting with the reserved `aws:` prefix.
-            if key.chars().count() > 128 || key.to_ascii_lowercase().starts_with("aws:") {
-                return Err(bad("ACTION_TAG_KEY", format!("{key:?} is not a usable EC2 tag key")));
-            }
-            config.action_tag_key = key;
-        }
-        if let Some(value) = get("DEFAULT_ACTION") {
-            config.default_action = value.parse().map_err(|e| bad("DEFAULT_ACTION", e))?;
-        }
-        if let Some(value) = get("PROTECTED_ROLES") {
-            config.protected_roles = value
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| RoleName::parse(s).map(|r| r.as_str().to_owned()))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| bad("PROTECTED_ROLES", e))?;
-        }
-        if let Some(value) = get("QUARANTINE_PROFILE") {
-            // Instance-profile names follow the role-name rules.
-            RoleName::parse(&value)
-                .map_err(|e| bad("QUARANTINE_PROFILE", e.replace("role name", "instance-profile name")))?;
-            config.quarantine_profile = Some(value);
-        }
-        if let Some(value) = get("CYCLE_TIMEOUT_SECONDS") {
-            let secs = parse_in_range("CYCLE_TIMEOUT_SECONDS", &value, 1, 600)?;
-            config.cycle_timeout = Duration::from_secs(secs);
-        }
-        if let Some(value) = get("FLEET_CONCURRENCY") {
-            config.fleet_concurrency = parse_in_range("FLEET_CONCURRENCY", &value, 1, 50)? as usize;
-        }
-        if let Some(value) = get("DRY_RUN") {
-            config.dry_run = parse_bool("DRY_RUN", &value)?;
-        }
-        if let Some(value) = get("VERIFY_FINDINGS") {
-            config.verify_findings = parse_bool("VERIFY_FINDINGS", &value)?;
-        }
-        if let Some(value) = get("ARCHIVE_FINDINGS") {
-            config.archive_findings = parse_bool("ARCHIVE_FINDINGS", &value)?;
-        }
-        if let Some(value) = get("MEMBER_ROLE_NAME") {
-            RoleName::parse(&value).map_err(|e| bad("MEMBER_ROLE_NAME", e))?;
-            config.member_role_name = Some(value);
-        }
-        if let Some(value) = get("MEMBER_ROLE_EXTERNAL_ID") {
-            // STS's rule for ExternalId.
-            let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c);
-            if !(2..=1224).contains(&value.len()) || !value.chars().all(allowed) {
-                return Err(bad(
-                    "MEMBER_ROLE_EXTERNAL_ID",
-                    "must be 2 to 1224 characters of letters, digits and +=,.@:/-_",
-                ));
-            }
-            config.member_role_external_id = Some(value);
-        }
-        if let Some(value) = get("CLAIM_TABLE") {
-            // DynamoDB's rule for table names.
-            let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
-            if !(3..=255).contains(&value.len()) || !value.chars().all(allowed) {
-                return Err(bad("CLAIM_TABLE", format!("{value:?} is not a DynamoDB table name")));
-            }
-            config.claim_table = Some(value);
-        }
-        let millis = |var: &'static str, default: Duration| -> Result<Duration> {
-            get(var).map_or(Ok(default), |v| {
-                parse_in_range(var, &v, 50, 120_000).map(Duration::from_millis)
-            })
-        };
-        let defaults = Timeouts::default();
-        config.timeouts = Timeouts {
-            connect: millis("CONNECT_TIMEOUT_MS", defaults.connect)?,
-            attempt: millis("ATTEMPT_TIMEOUT_MS", defaults.attempt)?,
-            operation: millis("OPERATION_TIMEOUT_MS", defaults.operation)?,
-        };
-        if config.timeouts.attempt > config.timeouts.operation {
-            return Err(bad(
-                "ATTEMPT_TIMEOUT_MS",
-                "must not exceed OPERATION_TIMEOUT_MS (one attempt cannot outlast the operation)",
-            ));
-        }
+        config.read_actions(&get)?;
+        config.read_reach(&get)?;
+        config.timeouts = timeouts(&get)?;
         config.allowed_accounts = accounts("ALLOWED_ACCOUNTS", get("ALLOWED_ACCOUNTS"))?;
         config.denied_accounts = accounts("DENIED_ACCOUNTS", get("DENIED_ACCOUNTS"))?;
         if let Some(value) = get("METRICS_NAMESPACE") {
@@ -203,6 +124,101 @@ impl Config {
         }
         Ok(config)
     }
+
+    /// What is done, and how: the action tag, the actions, protection, the waits, the switches.
+    fn read_actions(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(key) = get("ACTION_TAG_KEY") {
+            // EC2 tag keys: up to 128 characters, not starting with the reserved `aws:` prefix.
+            if key.chars().count() > 128 || key.to_ascii_lowercase().starts_with("aws:") {
+                return Err(bad("ACTION_TAG_KEY", format!("{key:?} is not a usable EC2 tag key")));
+            }
+            self.action_tag_key = key;
+        }
+        if let Some(value) = get("DEFAULT_ACTION") {
+            self.default_action = value.parse().map_err(|e| bad("DEFAULT_ACTION", e))?;
+        }
+        if let Some(value) = get("PROTECTED_ROLES") {
+            self.protected_roles = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| RoleName::parse(s).map(|r| r.as_str().to_owned()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| bad("PROTECTED_ROLES", e))?;
+        }
+        if let Some(value) = get("QUARANTINE_PROFILE") {
+            // Instance-profile names follow the role-name rules.
+            RoleName::parse(&value)
+                .map_err(|e| bad("QUARANTINE_PROFILE", e.replace("role name", "instance-profile name")))?;
+            self.quarantine_profile = Some(value);
+        }
+        if let Some(value) = get("CYCLE_TIMEOUT_SECONDS") {
+            let secs = parse_in_range("CYCLE_TIMEOUT_SECONDS", &value, 1, 600)?;
+            self.cycle_timeout = Duration::from_secs(secs);
+        }
+        if let Some(value) = get("FLEET_CONCURRENCY") {
+            self.fleet_concurrency = parse_in_range("FLEET_CONCURRENCY", &value, 1, 50)? as usize;
+        }
+        if let Some(value) = get("DRY_RUN") {
+            self.dry_run = parse_bool("DRY_RUN", &value)?;
+        }
+        if let Some(value) = get("VERIFY_FINDINGS") {
+            self.verify_findings = parse_bool("VERIFY_FINDINGS", &value)?;
+        }
+        if let Some(value) = get("ARCHIVE_FINDINGS") {
+            self.archive_findings = parse_bool("ARCHIVE_FINDINGS", &value)?;
+        }
+        Ok(())
+    }
+
+    /// Where and as whom: the member role, its external id, and the claim table.
+    fn read_reach(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(value) = get("MEMBER_ROLE_NAME") {
+            RoleName::parse(&value).map_err(|e| bad("MEMBER_ROLE_NAME", e))?;
+            self.member_role_name = Some(value);
+        }
+        if let Some(value) = get("MEMBER_ROLE_EXTERNAL_ID") {
+            // STS's rule for ExternalId.
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c);
+            if !(2..=1224).contains(&value.len()) || !value.chars().all(allowed) {
+                return Err(bad(
+                    "MEMBER_ROLE_EXTERNAL_ID",
+                    "must be 2 to 1224 characters of letters, digits and +=,.@:/-_",
+                ));
+            }
+            self.member_role_external_id = Some(value);
+        }
+        if let Some(value) = get("CLAIM_TABLE") {
+            // DynamoDB's rule for table names.
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+            if !(3..=255).contains(&value.len()) || !value.chars().all(allowed) {
+                return Err(bad("CLAIM_TABLE", format!("{value:?} is not a DynamoDB table name")));
+            }
+            self.claim_table = Some(value);
+        }
+        Ok(())
+    }
+}
+
+fn timeouts(get: &dyn Fn(&str) -> Option<String>) -> Result<Timeouts> {
+    let millis = |var: &'static str, default: Duration| -> Result<Duration> {
+        get(var).map_or(Ok(default), |v| {
+            parse_in_range(var, &v, 50, 120_000).map(Duration::from_millis)
+        })
+    };
+    let defaults = Timeouts::default();
+    let timeouts = Timeouts {
+        connect: millis("CONNECT_TIMEOUT_MS", defaults.connect)?,
+        attempt: millis("ATTEMPT_TIMEOUT_MS", defaults.attempt)?,
+        operation: millis("OPERATION_TIMEOUT_MS", defaults.operation)?,
+    };
+    if timeouts.attempt > timeouts.operation {
+        return Err(bad(
+            "ATTEMPT_TIMEOUT_MS",
+            "must not exceed OPERATION_TIMEOUT_MS (one attempt cannot outlast the operation)",
+        ));
+    }
+    Ok(timeouts)
 }
 
 fn bad(var: &'static str, message: impl Into<String>) -> Error {
@@ -228,7 +244,7 @@ fn accounts(var: &'static str, value: Option<String>) -> Result<Vec<String>> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            if crate::accounts::is_account_id(s) {
+            if crate::names::is_account_id(s) {
                 Ok(s.to_owned())
             } else {
                 Err(bad(var, format!("{s:?} is not a 12-digit AWS account id")))

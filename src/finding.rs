@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::names::{GuardDutyId, InstanceId, RoleName, is_role_id};
-use crate::report::FindingSummary;
 use crate::rules::Action;
 
 pub const OUTSIDE_AWS: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";
@@ -68,6 +67,27 @@ pub struct Service {
     pub event_first_seen: Option<String>,
     pub archived: Option<bool>,
     pub additional_info: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingSummary {
+    /// `guardduty` for an EventBridge event, `manual` for a manual payload.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// When EventBridge published the event: the start of time-to-containment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<DateTime<Utc>>,
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub finding_type: Option<String>,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub severity: Option<f64>,
+    pub event_first_seen: Option<String>,
+    /// The stolen key's id (not a secret): what to search CloudTrail for.
+    pub access_key_id: Option<String>,
 }
 
 /// Whom a remediation is about.
@@ -214,53 +234,10 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
         }
     }
 
-    let role_field = "detail.resource.accessKeyDetails.userName";
-    let role_name = keys
-        .user_name
-        .as_deref()
-        .ok_or_else(|| Error::bad_input(role_field, "missing"))?;
-    let role = RoleName::parse(role_name).map_err(|e| Error::bad_input(role_field, e))?;
-
+    let role = role_of(keys)?;
     let mut warnings = Vec::new();
-    // principalId is `<role id>:<session>`; for instance credentials the session is the instance id.
-    // Without the role id, a role deleted and re-created under the same name would be revoked.
-    let (role_id, session) = match keys.principal_id.as_deref().and_then(|p| p.split_once(':')) {
-        Some((id, session)) if is_role_id(id) => (Some(id.to_owned()), Some(session)),
-        _ => {
-            return Err(Error::bad_input(
-                "detail.resource.accessKeyDetails.principalId",
-                "missing, or carries no role id (AROA…): the role cannot be cross-checked, so it is not revoked",
-            ));
-        }
-    };
-    let session_instance = session.and_then(|s| InstanceId::parse(s).ok());
-    let detail_instance = finding
-        .resource
-        .as_ref()
-        .and_then(|r| r.instance_details.as_ref())
-        .and_then(|d| d.instance_id.as_deref());
-    let instance = match detail_instance {
-        Some(id) => {
-            let id =
-                InstanceId::parse(id).map_err(|e| Error::bad_input("detail.resource.instanceDetails.instanceId", e))?;
-            if let Some(s) = session_instance.as_ref().filter(|s| **s != id) {
-                warnings.push(format!(
-                    "instanceDetails names {id} but the principal's session is {s}; acting on {id}"
-                ));
-            }
-            Some(id)
-        }
-        None => session_instance,
-    };
-
-    let first_seen_field = "detail.service.eventFirstSeen";
-    let first_seen = summary
-        .event_first_seen
-        .as_deref()
-        .ok_or_else(|| Error::bad_input(first_seen_field, "missing"))?;
-    let first_seen = DateTime::parse_from_rfc3339(first_seen)
-        .map_err(|e| Error::bad_input(first_seen_field, format!("{first_seen:?} is not an ISO 8601 time: {e}")))?
-        .with_timezone(&Utc);
+    let instance = instance_of(&finding, role.session.as_deref(), &mut warnings)?;
+    let first_seen = first_seen(summary.event_first_seen.as_deref())?;
     if summary.account_id.is_none() {
         return Err(Error::bad_input("detail.accountId", "missing"));
     }
@@ -277,8 +254,8 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
     Ok(Triage::Act(Incident {
         summary,
         subject: Subject::Finding {
-            role,
-            role_id,
+            role: role.name,
+            role_id: Some(role.id),
             instance,
         },
         first_seen: Some(first_seen),
@@ -289,6 +266,68 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
         finding: Some(Box::new(finding)),
         locator,
     }))
+}
+
+fn first_seen(value: Option<&str>) -> Result<DateTime<Utc>> {
+    let field = "detail.service.eventFirstSeen";
+    let value = value.ok_or_else(|| Error::bad_input(field, "missing"))?;
+    Ok(DateTime::parse_from_rfc3339(value)
+        .map_err(|e| Error::bad_input(field, format!("{value:?} is not an ISO 8601 time: {e}")))?
+        .with_timezone(&Utc))
+}
+
+/// The leaked role, from the access key's details.
+struct LeakedRole {
+    name: RoleName,
+    id: String,
+    /// For instance credentials, the instance id.
+    session: Option<String>,
+}
+
+fn role_of(keys: &AccessKeyDetails) -> Result<LeakedRole> {
+    let role_field = "detail.resource.accessKeyDetails.userName";
+    let role_name = keys
+        .user_name
+        .as_deref()
+        .ok_or_else(|| Error::bad_input(role_field, "missing"))?;
+    let name = RoleName::parse(role_name).map_err(|e| Error::bad_input(role_field, e))?;
+    // principalId is `<role id>:<session>`; for instance credentials the session is the instance id.
+    // Without the role id, a role deleted and re-created under the same name would be revoked.
+    match keys.principal_id.as_deref().and_then(|p| p.split_once(':')) {
+        Some((id, session)) if is_role_id(id) => Ok(LeakedRole {
+            name,
+            id: id.to_owned(),
+            session: Some(session.to_owned()),
+        }),
+        _ => Err(Error::bad_input(
+            "detail.resource.accessKeyDetails.principalId",
+            "missing, or carries no role id (AROA…): the role cannot be cross-checked, so it is not revoked",
+        )),
+    }
+}
+
+/// The instance: `instanceDetails` where given (warning if the session names another), else the
+/// principal's session.
+fn instance_of(finding: &Finding, session: Option<&str>, warnings: &mut Vec<String>) -> Result<Option<InstanceId>> {
+    let session_instance = session.and_then(|s| InstanceId::parse(s).ok());
+    let detail_instance = finding
+        .resource
+        .as_ref()
+        .and_then(|r| r.instance_details.as_ref())
+        .and_then(|d| d.instance_id.as_deref());
+    Ok(match detail_instance {
+        Some(id) => {
+            let id =
+                InstanceId::parse(id).map_err(|e| Error::bad_input("detail.resource.instanceDetails.instanceId", e))?;
+            if let Some(s) = session_instance.as_ref().filter(|s| **s != id) {
+                warnings.push(format!(
+                    "instanceDetails names {id} but the principal's session is {s}; acting on {id}"
+                ));
+            }
+            Some(id)
+        }
+        None => session_instance,
+    })
 }
 
 /// The detector comes from `service.detectorId`, or failing that from the finding's ARN; where

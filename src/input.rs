@@ -4,11 +4,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::accounts::is_account_id;
 use crate::error::{Error, Result};
-use crate::finding::{FindingRequest, Incident, Locator, Subject, Triage, triage_event, typed};
-use crate::names::{GuardDutyId, InstanceId, RoleName};
-use crate::report::FindingSummary;
+use crate::finding::{FindingRequest, FindingSummary, Incident, Locator, Subject, Triage, triage_event, typed};
+use crate::names::{GuardDutyId, InstanceId, RoleName, is_account_id};
 use crate::rules::Action;
 
 /// The manual payload. Unknown keys are refused: a typo such as `dryrun` must not go unnoticed.

@@ -7,10 +7,11 @@ use lambda_runtime_api_client::body::Body;
 use serde_json::Value;
 
 use crate::accounts::Home;
+use crate::app::App;
 use crate::error::Error;
 use crate::metrics;
 use crate::report::{self, Response};
-use crate::respond::{App, handle_until};
+use crate::respond::handle_until;
 use crate::wait::Deadline;
 
 pub async fn run(app: &App) -> Result<(), lambda_runtime::Error> {

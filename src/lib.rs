@@ -2,32 +2,31 @@
 //!
 //! Where each rule lives:
 //! - [`input`], [`finding`]: what an invocation carries, and which findings we act on.
-//! - [`verify`]: whether GuardDuty confirms the finding an event claims.
-//! - [`accounts`]: which account a finding is acted on in, and through which role;
-//!   [`clients`]: the clients and member credentials per account and region.
-//! - [`names`]: IAM and EC2 name rules, checked before any call uses a name.
+//! - [`verify`]: whether GuardDuty's copy of a finding matches the one an event claims.
+//! - [`accounts`]: which account a finding is acted on in, and through which role.
+//! - [`names`]: IAM, EC2 and account name rules, checked before any call uses a name.
 //! - [`rules`]: the tag-driven actions and the protected roles.
-//! - [`plan`]: the pure decision, from facts to the steps to take.
+//! - [`plan`]: the pure decisions, from facts to what to do: the revocation, and each instance's steps.
 //! - [`policy`]: the revocation policy document.
-//! - [`iam`], [`ec2`], [`guardduty`]: the AWS effects.
-//! - [`respond`]: the handler that ties them together; [`report`]: what it says it did;
-//!   [`metrics`]: the figures CloudWatch gets from each report.
+//! - [`respond`]: the remediation as phases (establish, revoke, fleet, execute) and the step
+//!   executor; [`op`]: every AWS operation a step runs, and whether it writes.
+//! - [`aws`]: the adapters (clients per account and region, IAM, EC2, GuardDuty, STS, the claim).
+//! - [`report`]: what a run says it did; [`metrics`]: the figures CloudWatch gets from each report.
+//! - [`lambda`] and [`cli`]: the two doors; [`app`]: what a process keeps between invocations.
 
 pub mod accounts;
-pub mod claim;
+pub mod app;
+pub mod aws;
 pub mod cli;
-pub mod clients;
 pub mod config;
-pub mod ec2;
 pub mod error;
 pub mod finding;
-pub mod guardduty;
-pub mod iam;
 pub mod input;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;
 pub mod names;
+pub mod op;
 pub mod plan;
 pub mod policy;
 pub mod report;
@@ -36,6 +35,8 @@ pub mod rules;
 pub mod verify;
 pub mod wait;
 
+pub use app::App;
+pub use aws::clients::Clients;
 pub use config::Config;
 pub use error::{Error, Result};
-pub use respond::{App, Clients, Handled, handle, handle_until};
+pub use respond::{Handled, handle, handle_until};

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::report::{CutoffStatus, InstanceReport, Outcome, Report, StepOutcome, is_write};
+use crate::report::{CutoffStatus, InstanceReport, Outcome, Report};
 use crate::rules::Action;
 
 /// The metric names, as they appear in CloudWatch.
@@ -43,12 +43,7 @@ pub struct Figures {
 
 impl Figures {
     pub fn of(report: &Report) -> Self {
-        let acted_on = |id: &str| {
-            report
-                .steps
-                .iter()
-                .any(|s| s.target == id && s.outcome == StepOutcome::Ok && is_write(&s.step))
-        };
+        let acted_on = |id: &str| report.steps.iter().any(|s| s.target == id && s.wrote());
         let count = |pick: &dyn Fn(&InstanceReport) -> bool| report.instances.iter().filter(|i| pick(i)).count() as u64;
         let revoked = report
             .cutoff
@@ -144,7 +139,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::report::{CutoffReport, FindingSummary, Relation, StepRecord};
+    use crate::op::{Op, StepOutcome, StepRecord};
+    use crate::report::{CutoffReport, FindingSummary, Relation};
     use crate::rules::ActionSource;
 
     fn at(secs: u32, millis: u32) -> DateTime<Utc> {
@@ -163,9 +159,9 @@ mod tests {
         }
     }
 
-    fn step(name: &str, target: &str, outcome: StepOutcome) -> StepRecord {
+    fn step(op: Op, target: &str, outcome: StepOutcome) -> StepRecord {
         StepRecord {
-            step: name.into(),
+            step: op,
             target: target.into(),
             outcome,
             duration_ms: 1,
@@ -197,11 +193,15 @@ mod tests {
             instance("i-0000000000000000e", Action::Ignore, false),
         ];
         report.steps = vec![
-            step("PutRolePolicy", "WebAppRole", StepOutcome::Ok),
-            step("AssociateIamInstanceProfile", "i-0000000000000000a", StepOutcome::Ok),
+            step(Op::PutRolePolicy, "WebAppRole", StepOutcome::Ok),
+            step(Op::AssociateIamInstanceProfile, "i-0000000000000000a", StepOutcome::Ok),
             // Already cycled earlier: only read this time.
-            step("DescribeInstances", "i-0000000000000000b", StepOutcome::Ok),
-            step("DisassociateIamInstanceProfile", "i-0000000000000000d", StepOutcome::Ok),
+            step(Op::DescribeInstances, "i-0000000000000000b", StepOutcome::Ok),
+            step(
+                Op::DisassociateIamInstanceProfile,
+                "i-0000000000000000d",
+                StepOutcome::Ok,
+            ),
         ];
         report
     }

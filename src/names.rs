@@ -110,6 +110,11 @@ pub fn is_role_id(value: &str) -> bool {
     value.len() > 4 && value.starts_with("AROA") && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// Is this a 12-digit AWS account id?
+pub fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,16 +1,15 @@
 //! The report: what was found, decided and done, returned to the caller and logged as one JSON line.
 
-use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::clients::Session;
-use crate::error::{Error, Result};
-use crate::names::InstanceId;
+use crate::aws::clients::Session;
+use crate::error::Error;
+pub use crate::finding::FindingSummary;
+pub use crate::op::{StepOutcome, StepRecord};
+pub use crate::plan::model::Relation;
+use crate::plan::revocation::RoleFacts;
 use crate::rules::{Action, ActionSource};
-use crate::wait::Deadline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -30,32 +29,21 @@ pub enum Outcome {
     Failed,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FindingSummary {
-    /// `guardduty` for an EventBridge event, `manual` for a manual payload.
-    pub source: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<String>,
-    /// When EventBridge published the event: the start of time-to-containment.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_time: Option<DateTime<Utc>>,
-    pub id: Option<String>,
-    #[serde(rename = "type")]
-    pub finding_type: Option<String>,
-    pub account_id: Option<String>,
-    pub region: Option<String>,
-    pub severity: Option<f64>,
-    pub event_first_seen: Option<String>,
-    /// The stolen key's id (not a secret): what to search CloudTrail for.
-    pub access_key_id: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleSummary {
     pub name: String,
     pub arn: Option<String>,
+}
+
+impl RoleSummary {
+    /// As IAM has it.
+    pub fn of(role: &RoleFacts) -> Self {
+        Self {
+            name: role.name.clone(),
+            arn: Some(role.arn.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,15 +81,6 @@ pub enum Verification {
     Off,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Relation {
-    /// The instance the finding (or payload) names.
-    Named,
-    /// Another instance whose profile holds the revoked role.
-    Sibling,
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceReport {
@@ -113,28 +92,6 @@ pub struct InstanceReport {
     /// What happened to it, or in a dry run what would.
     pub result: String,
     pub needs_attention: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepOutcome {
-    Ok,
-    Failed,
-    Planned,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StepRecord {
-    /// The AWS operation (or wait) this step is.
-    pub step: String,
-    pub target: String,
-    pub outcome: StepOutcome,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -199,6 +156,13 @@ impl Report {
         }
     }
 
+    /// Failed before anything was established.
+    pub fn failed(finding: FindingSummary, dry_run: bool, err: &Error) -> Self {
+        let mut report = Self::new(finding, dry_run);
+        report.fail(err);
+        report
+    }
+
     pub fn fail(&mut self, err: &Error) {
         self.outcome = Outcome::Failed;
         self.outcome_reason = Some(err.to_string());
@@ -230,133 +194,6 @@ impl Response {
             Self::Batch { reports, .. } => reports.iter().collect(),
         }
     }
-}
-
-/// Collects step records; shared by the concurrent parts of one remediation. Each step is also
-/// logged as one line carrying the finding id, the role and the instance, so a line stands alone.
-#[derive(Debug)]
-pub struct Steps {
-    finding_id: String,
-    deadline: Deadline,
-    role: OnceLock<String>,
-    records: Mutex<Vec<StepRecord>>,
-}
-
-impl Steps {
-    pub fn new(finding_id: &str, deadline: Deadline) -> Self {
-        Self {
-            finding_id: finding_id.to_owned(),
-            deadline,
-            role: OnceLock::default(),
-            records: Mutex::default(),
-        }
-    }
-
-    /// A wait of up to `timeout`, shortened to end before the invocation's reserve.
-    pub fn bounded(&self, timeout: std::time::Duration) -> std::time::Duration {
-        self.deadline.cap(timeout)
-    }
-
-    /// The role, once known (a manual `instanceId` payload learns it from the instance).
-    pub fn set_role(&self, role: &str) {
-        let _ = self.role.set(role.to_owned());
-    }
-
-    pub fn role(&self) -> Option<&str> {
-        self.role.get().map(String::as_str)
-    }
-
-    /// Run one AWS call (or wait), timing it and recording its outcome. It does not start with
-    /// the invocation's deadline too close: then it fails with `DeadlineNear`, between steps.
-    pub async fn run<T>(
-        &self,
-        step: &str,
-        target: &str,
-        call: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let started = Instant::now();
-        let result = match self.deadline.allows_a_step() {
-            Ok(()) => call.await,
-            Err(left) => Err(Error::DeadlineNear {
-                step: step.to_owned(),
-                target: target.to_owned(),
-                left_ms: left.as_millis(),
-                reserve_ms: self.deadline.reserve().as_millis(),
-            }),
-        };
-        let (outcome, detail, error_code) = match &result {
-            Ok(_) => (StepOutcome::Ok, None, None),
-            Err(e) => (
-                StepOutcome::Failed,
-                Some(e.to_string()),
-                e.aws_code().map(str::to_owned),
-            ),
-        };
-        let duration_ms = started.elapsed().as_millis() as u64;
-        let instance = InstanceId::parse(target).ok();
-        tracing::info!(
-            finding_id = %self.finding_id,
-            role = self.role(),
-            instance = instance.as_ref().map(InstanceId::as_str),
-            step,
-            target,
-            ?outcome,
-            duration_ms,
-            error = detail.as_deref(),
-            error_code = error_code.as_deref(),
-            "step"
-        );
-        self.push(StepRecord {
-            step: step.to_owned(),
-            target: target.to_owned(),
-            outcome,
-            duration_ms,
-            detail,
-            error_code,
-        });
-        result
-    }
-
-    pub fn planned(&self, step: &str, target: &str, detail: String) {
-        self.push(StepRecord {
-            step: step.to_owned(),
-            target: target.to_owned(),
-            outcome: StepOutcome::Planned,
-            duration_ms: 0,
-            detail: Some(detail),
-            error_code: None,
-        });
-    }
-
-    fn push(&self, record: StepRecord) {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
-    }
-
-    pub fn into_records(self) -> Vec<StepRecord> {
-        self.records.into_inner().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Did any write succeed? Decides remediated versus already-remediated.
-    pub fn wrote_anything(&self) -> bool {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|r| r.outcome == StepOutcome::Ok && is_write(&r.step))
-    }
-}
-
-/// The operations that change something in the account.
-pub fn is_write(step: &str) -> bool {
-    matches!(
-        step,
-        "PutRolePolicy"
-            | "CreateTags"
-            | "DisassociateIamInstanceProfile"
-            | "AssociateIamInstanceProfile"
-            | "RebootInstances"
-            | "ArchiveFindings"
-    )
 }
 
 /// Log the report as one JSON line on stdout, where Lambda sends it to CloudWatch Logs,

@@ -220,7 +220,7 @@ pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty: &gua
 pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_endpoint: &str) -> App {
     let sdk = &sdk
         .to_builder()
-        .timeout_config(exfil_responder::clients::timeout_config(&config.timeouts))
+        .timeout_config(exfil_responder::aws::clients::timeout_config(&config.timeouts))
         .build();
     let iam = aws_sdk_iam::config::Builder::from(sdk)
         .interceptor(recorder.clone())
@@ -282,7 +282,7 @@ impl Account {
     }
 
     pub fn in_region(&self, region: &str) -> aws_sdk_ec2::Client {
-        exfil_responder::ec2::client_in(&self.ec2, region)
+        exfil_responder::aws::clients::ec2_in(&self.ec2, region)
     }
 
     /// A role with tags, and an instance profile (same name + "Profile") holding it.

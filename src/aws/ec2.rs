@@ -6,25 +6,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, IamInstanceProfileAssociation, IamInstanceProfileSpecification, Instance, Tag};
 
 use crate::error::{Error, Result};
-use crate::plan::{Association, InstanceFacts, PROFILE_TAG, Profile};
+use crate::plan::model::{Association, InstanceFacts, PROFILE_TAG, Profile};
 use crate::rules::Tags;
 use crate::wait::poll;
 
 /// EC2 accepts at most 200 values in one filter.
 const FILTER_VALUES_MAX: usize = 200;
-
-/// The same client (credentials, endpoint, interceptors) for another region.
-pub fn client_in(ec2: &Client, region: &str) -> Client {
-    if ec2.config().region().is_some_and(|r| r.as_ref() == region) {
-        return ec2.clone();
-    }
-    Client::from_conf(ec2.config().to_builder().region(Region::new(region.to_owned())).build())
-}
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder()

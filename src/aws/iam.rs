@@ -1,12 +1,12 @@
-//! IAM effects (and who we are, from STS). IAM is global: one client serves every region.
+//! IAM effects: the role, its revocation policy, and its instance profiles. IAM is global: one
+//! client serves every region.
 
 use aws_sdk_iam::Client;
 use chrono::{DateTime, Utc};
 
-use crate::accounts::Home;
 use crate::error::{Error, Result};
 use crate::names::RoleName;
-use crate::plan::RoleFacts;
+use crate::plan::revocation::RoleFacts;
 use crate::policy::{self, Existing, POLICY_NAME};
 
 /// The role, or `None` if it does not exist.
@@ -91,50 +91,6 @@ pub async fn role_of_instance_profile(iam: &Client, profile_name: &str) -> Resul
         .map(|r| r.role_name))
 }
 
-/// Who this function runs as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// Our account and partition.
-    pub home: Home,
-    /// The role name when running as an assumed role (as Lambda does).
-    pub role: Option<String>,
-}
-
-impl Identity {
-    /// From GetCallerIdentity's ARN, e.g. `arn:aws:sts::123456789012:assumed-role/Name/session`.
-    pub fn from_arn(account: String, arn: &str) -> Self {
-        let role = arn
-            .split_once(":assumed-role/")
-            .and_then(|(_, rest)| rest.split('/').next())
-            .filter(|name| !name.is_empty())
-            .map(str::to_owned);
-        let partition = arn
-            .split(':')
-            .nth(1)
-            .filter(|p| !p.is_empty())
-            .unwrap_or("aws")
-            .to_owned();
-        Self {
-            home: Home { account, partition },
-            role,
-        }
-    }
-}
-
-pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<Identity> {
-    let out = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| Error::aws("sts", "GetCallerIdentity", e))?;
-    match (out.account, out.arn) {
-        (Some(account), Some(arn)) => Ok(Identity::from_arn(account, &arn)),
-        _ => Err(Error::Unexpected(
-            "GetCallerIdentity answered without an account or ARN".into(),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use aws_sdk_iam::error::ErrorMetadata;
@@ -148,19 +104,6 @@ mod tests {
 
     fn role() -> RoleName {
         RoleName::parse("WebAppRole").unwrap()
-    }
-
-    #[test]
-    fn identity_knows_an_assumed_role_from_a_user() {
-        let lambda = Identity::from_arn(
-            "1".into(),
-            "arn:aws:sts::1:assumed-role/exfil-responder-Role-ABC/exfil-responder",
-        );
-        assert_eq!(lambda.role.as_deref(), Some("exfil-responder-Role-ABC"));
-        assert_eq!(lambda.home.partition, "aws");
-        let china = Identity::from_arn("1".into(), "arn:aws-cn:sts::1:assumed-role/R/s");
-        assert_eq!(china.home.partition, "aws-cn");
-        assert_eq!(Identity::from_arn("1".into(), "arn:aws:iam::1:user/alice").role, None);
     }
 
     #[tokio::test]

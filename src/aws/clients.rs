@@ -46,6 +46,28 @@ impl Clients {
     }
 }
 
+/// The same EC2 client (credentials, endpoint, interceptors) for another region.
+pub fn ec2_in(ec2: &aws_sdk_ec2::Client, region: &str) -> aws_sdk_ec2::Client {
+    if ec2.config().region().is_some_and(|r| r.as_ref() == region) {
+        return ec2.clone();
+    }
+    let conf = ec2.config().to_builder().region(Region::new(region.to_owned())).build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+/// The same GuardDuty client for another region.
+pub fn guardduty_in(guardduty: &aws_sdk_guardduty::Client, region: &str) -> aws_sdk_guardduty::Client {
+    if guardduty.config().region().is_some_and(|r| r.as_ref() == region) {
+        return guardduty.clone();
+    }
+    let conf = guardduty
+        .config()
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .build();
+    aws_sdk_guardduty::Client::from_conf(conf)
+}
+
 /// A call that hangs (a dropped connection, an unanswered request) fails and is retried instead.
 pub fn timeout_config(t: &Timeouts) -> TimeoutConfig {
     TimeoutConfig::builder()
@@ -112,8 +134,8 @@ impl Pool {
                 let mut targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
                 let target = targets.entry(key).or_insert_with(|| Target {
                     iam: home.iam.clone(),
-                    ec2: crate::ec2::client_in(&home.ec2, region),
-                    guardduty: crate::guardduty::client_in(&home.guardduty, region),
+                    ec2: ec2_in(&home.ec2, region),
+                    guardduty: guardduty_in(&home.guardduty, region),
                     session: None,
                 });
                 return Ok(target.clone());

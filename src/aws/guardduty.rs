@@ -2,27 +2,12 @@
 //! archiving it after a remediation.
 
 use aws_sdk_guardduty::Client;
-use aws_sdk_guardduty::config::Region;
 use aws_sdk_guardduty::types as gd;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::finding::{AccessKeyDetails, Finding, InstanceDetails, Resource, Service};
 use crate::names::GuardDutyId;
-
-/// The same client (credentials, endpoint, interceptors) for another region.
-pub fn client_in(guardduty: &Client, region: &str) -> Client {
-    if guardduty.config().region().is_some_and(|r| r.as_ref() == region) {
-        return guardduty.clone();
-    }
-    Client::from_conf(
-        guardduty
-            .config()
-            .to_builder()
-            .region(Region::new(region.to_owned()))
-            .build(),
-    )
-}
 
 /// What GuardDuty said about a finding.
 #[derive(Debug, Clone)]

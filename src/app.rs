@@ -1,0 +1,71 @@
+//! What the function keeps for its process's lifetime: the configuration, its own clients, who it
+//! is (asked once), and the clients and member sessions per account and region.
+
+use std::sync::OnceLock;
+
+use tokio::sync::OnceCell;
+
+use crate::accounts::{Home, Reach};
+use crate::aws::clients::{Clients, Pool};
+use crate::aws::sts::{Identity, caller_identity};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub struct App {
+    pub config: Config,
+    pub clients: Clients,
+    identity: OnceCell<Identity>,
+    /// Where Lambda says the function runs: known without asking STS.
+    home: OnceLock<Home>,
+    /// Clients and member credentials per account and region, kept while the process lives.
+    pub(crate) pool: Pool,
+}
+
+impl App {
+    pub fn new(config: Config, clients: Clients) -> Self {
+        Self {
+            config,
+            clients,
+            identity: OnceCell::new(),
+            home: OnceLock::new(),
+            pool: Pool::default(),
+        }
+    }
+
+    /// Our account and role: asked once per process, on first use rather than at start-up.
+    async fn identity(&self) -> Result<&Identity> {
+        self.identity
+            .get_or_try_init(|| caller_identity(&self.clients.sts))
+            .await
+    }
+
+    /// Record where Lambda says the function runs (the first time is kept).
+    pub fn runs_in(&self, home: Home) {
+        let _ = self.home.set(home);
+    }
+
+    /// Our account and partition: from Lambda, so that a cold start asks STS for our role
+    /// alongside its first reads instead of before them; else (the CLI) from STS.
+    pub(crate) async fn home(&self) -> Result<Home> {
+        match self.home.get() {
+            Some(home) => Ok(home.clone()),
+            None => Ok(self.identity().await?.home.clone()),
+        }
+    }
+
+    /// The role this run acts through, which it must never revoke: the member role in a member
+    /// account, else the function's own. Either way STS must put us in the account Lambda named.
+    pub(crate) async fn own_role(&self, reach: &Reach, home: &Home) -> Result<Option<String>> {
+        let identity = self.identity().await?;
+        if identity.home.account != home.account {
+            return Err(Error::Unexpected(format!(
+                "Lambda names account {} as the function's, but STS says it runs in {}",
+                home.account, identity.home.account
+            )));
+        }
+        Ok(match reach {
+            Reach::Member { .. } => self.config.member_role_name.clone(),
+            Reach::Home => identity.role.clone(),
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! The AWS adapters: each turns the SDK's calls into the domain's types and the one error type,
+//! and decides nothing. IAM is global; EC2 and GuardDuty are regional ([`clients`] builds them per
+//! account and region).
+
+pub mod claim;
+pub mod clients;
+pub mod ec2;
+pub mod guardduty;
+pub mod iam;
+pub mod sts;

@@ -1,0 +1,148 @@
+//! One step of a remediation as data: the AWS operation (or wait) it runs, whether that changes
+//! anything in the account, and the record the report keeps of how it went.
+
+use serde::Serialize;
+
+/// Every AWS operation and wait a remediation runs. The report names each by its AWS name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Op {
+    // GuardDuty
+    GetFindings,
+    ArchiveFindings,
+    // IAM
+    GetRole,
+    GetRolePolicy,
+    PutRolePolicy,
+    ListInstanceProfilesForRole,
+    GetInstanceProfile,
+    // The revocation claim (DynamoDB), and the wait for another run's revocation to show in IAM
+    ClaimRevocation,
+    AwaitClaimedRevocation,
+    // EC2
+    DescribeIamInstanceProfileAssociations,
+    DescribeInstances,
+    CreateTags,
+    DisassociateIamInstanceProfile,
+    AwaitDisassociation,
+    AssociateIamInstanceProfile,
+    AwaitAssociation,
+    RebootInstances,
+}
+
+impl Op {
+    /// Whether it changes something in the account. It decides remediated versus
+    /// already-remediated, and which instances a run acted on. No wildcard arm: a new operation
+    /// must be classed here before it compiles.
+    pub fn writes(self) -> bool {
+        match self {
+            Self::PutRolePolicy
+            | Self::CreateTags
+            | Self::DisassociateIamInstanceProfile
+            | Self::AssociateIamInstanceProfile
+            | Self::RebootInstances
+            | Self::ArchiveFindings => true,
+            // The claim is a DynamoDB item in our own account, not a change to the finding's.
+            Self::ClaimRevocation
+            | Self::AwaitClaimedRevocation
+            | Self::GetFindings
+            | Self::GetRole
+            | Self::GetRolePolicy
+            | Self::ListInstanceProfilesForRole
+            | Self::GetInstanceProfile
+            | Self::DescribeIamInstanceProfileAssociations
+            | Self::DescribeInstances
+            | Self::AwaitDisassociation
+            | Self::AwaitAssociation => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GetFindings => "GetFindings",
+            Self::ArchiveFindings => "ArchiveFindings",
+            Self::GetRole => "GetRole",
+            Self::GetRolePolicy => "GetRolePolicy",
+            Self::PutRolePolicy => "PutRolePolicy",
+            Self::ListInstanceProfilesForRole => "ListInstanceProfilesForRole",
+            Self::GetInstanceProfile => "GetInstanceProfile",
+            Self::ClaimRevocation => "ClaimRevocation",
+            Self::AwaitClaimedRevocation => "AwaitClaimedRevocation",
+            Self::DescribeIamInstanceProfileAssociations => "DescribeIamInstanceProfileAssociations",
+            Self::DescribeInstances => "DescribeInstances",
+            Self::CreateTags => "CreateTags",
+            Self::DisassociateIamInstanceProfile => "DisassociateIamInstanceProfile",
+            Self::AwaitDisassociation => "AwaitDisassociation",
+            Self::AssociateIamInstanceProfile => "AssociateIamInstanceProfile",
+            Self::AwaitAssociation => "AwaitAssociation",
+            Self::RebootInstances => "RebootInstances",
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepOutcome {
+    Ok,
+    Failed,
+    Planned,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    /// The AWS operation (or wait) this step is.
+    pub step: Op,
+    pub target: String,
+    pub outcome: StepOutcome,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+impl StepRecord {
+    /// A write that succeeded.
+    pub fn wrote(&self) -> bool {
+        self.outcome == StepOutcome::Ok && self.step.writes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_names_each_step_by_its_aws_name() {
+        for op in [Op::PutRolePolicy, Op::AwaitDisassociation, Op::ClaimRevocation] {
+            assert_eq!(serde_json::to_value(op).unwrap(), op.name());
+        }
+    }
+
+    #[test]
+    fn only_changes_to_the_account_count_as_writes() {
+        let writes = [
+            Op::PutRolePolicy,
+            Op::CreateTags,
+            Op::DisassociateIamInstanceProfile,
+            Op::AssociateIamInstanceProfile,
+            Op::RebootInstances,
+            Op::ArchiveFindings,
+        ];
+        assert!(writes.iter().all(|op| op.writes()));
+        for read in [
+            Op::GetRolePolicy,
+            Op::DescribeInstances,
+            Op::ClaimRevocation,
+            Op::AwaitAssociation,
+        ] {
+            assert!(!read.writes(), "{read}");
+        }
+    }
+}

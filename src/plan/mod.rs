@@ -1,0 +1,34 @@
+//! The decision, as pure functions from facts to a plan; `respond` gathers the facts and executes.
+//!
+//! Two decisions, so that containment never waits for fleet discovery:
+//! - [`revocation`](mod@revocation): needs only the role and its current policy.
+//! - [`instances`](mod@instances): what each instance using the role needs, given the cut-off in
+//!   force; [`actions`] holds what each tag action does to one instance.
+//!
+//! Every instance plan is idempotent against the marker tags it writes ([`model`]): a retry after
+//! a crash finishes what is left and never repeats a finished step.
+
+pub mod actions;
+pub mod instances;
+pub mod model;
+pub mod revocation;
+
+pub use instances::instances;
+pub use model::*;
+pub use revocation::{Revocation, RevocationFacts, RoleFacts, revocation};
+
+/// What the plan's tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use chrono::{DateTime, Utc};
+
+    use crate::rules::Tags;
+
+    pub fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    pub fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}

@@ -1,0 +1,402 @@
+//! Execute the fleet plan: each instance's steps in order, through the step executor. A concurrent
+//! run's fresh association is adopted rather than replaced, and a failure stops that instance only.
+
+use chrono::{SecondsFormat, Utc};
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use crate::aws::ec2::{self, Attached};
+use crate::error::{Error, Result};
+use crate::plan::{Association, InstancePlan, Profile, Step, TagValue};
+use crate::report::InstanceReport;
+use crate::respond::steps::Steps;
+
+/// What running the plans came to: each instance's report, and the failed ones by id and error kind.
+pub struct Executed {
+    pub reports: Vec<InstanceReport>,
+    pub failures: Vec<String>,
+}
+
+/// How the plans are run.
+#[derive(Clone, Copy)]
+pub struct Running {
+    pub dry_run: bool,
+    /// Each wait for a detach or attach, at most.
+    pub cycle_timeout: std::time::Duration,
+    /// Instances worked on at once.
+    pub concurrency: usize,
+}
+
+pub async fn all(ec2: &aws_sdk_ec2::Client, plans: Vec<InstancePlan>, running: Running, steps: &Steps) -> Executed {
+    let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
+        .map(|p| one(ec2, p, running, steps))
+        .buffered(running.concurrency)
+        .collect()
+        .await;
+    let failures = executed
+        .iter()
+        .filter_map(|(r, e)| e.as_ref().map(|e| format!("{} ({})", r.instance_id, e.kind())))
+        .collect();
+    Executed {
+        reports: executed.into_iter().map(|(r, _)| r).collect(),
+        failures,
+    }
+}
+
+/// Run one instance's steps in order; the first failure stops that instance, not the others.
+pub async fn one(
+    ec2: &aws_sdk_ec2::Client,
+    plan: InstancePlan,
+    running: Running,
+    steps: &Steps,
+) -> (InstanceReport, Option<Error>) {
+    let chosen = plan.chosen.as_ref();
+    let mut out = InstanceReport {
+        instance_id: plan.instance_id.clone(),
+        relation: plan.relation,
+        state: plan.state.clone(),
+        action: chosen.map(|c| c.action),
+        action_source: chosen.map(|c| c.source),
+        result: plan.result.clone(),
+        needs_attention: plan.needs_attention,
+    };
+    let id = plan.instance_id.as_str();
+    if running.dry_run {
+        for step in &plan.steps {
+            steps.planned(step.op(), id, describe(step));
+        }
+        if !plan.steps.is_empty() {
+            out.result = format!("planned: {}", plan.result);
+        }
+        return (out, None);
+    }
+    let cycle = Cycle {
+        ec2,
+        plan: &plan,
+        // The association this cycle replaces: any other current one appeared after our facts.
+        replaced: plan.steps.iter().find_map(|s| match s {
+            Step::Disassociate { association_id } => Some(association_id.as_str()),
+            _ => None,
+        }),
+        timeout: running.cycle_timeout,
+        steps,
+    };
+    // Set when a concurrent run attached the profile first: ours is then not attached again.
+    let mut adopted = false;
+    for (i, step) in plan.steps.iter().enumerate() {
+        let result = match step {
+            Step::Associate(_) if adopted => Ok(()),
+            _ => cycle.run(step).await.map(|adopting| adopted |= adopting),
+        };
+        if let Err(e) = result {
+            let detached = plan.steps[..=i].iter().any(|s| matches!(s, Step::Disassociate { .. }));
+            let stranded = detached && plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
+            let recovery = if stranded {
+                "its profile may be detached now; the marker tag records the original, and a retry finishes the remaining steps"
+            } else {
+                "a retry finishes the remaining steps"
+            };
+            let name = step.op();
+            warn!(instance = id, role = steps.role(), step = name.name(), error = %e, "instance step failed");
+            out.result = format!("FAILED at {name}: {e}; {recovery}");
+            out.needs_attention = true;
+            return (out, Some(e));
+        }
+    }
+    info!(instance = id, role = steps.role(), result = %plan.result, "instance done");
+    (out, None)
+}
+
+/// One instance's plan being run.
+struct Cycle<'a> {
+    ec2: &'a aws_sdk_ec2::Client,
+    plan: &'a InstancePlan,
+    replaced: Option<&'a str>,
+    timeout: std::time::Duration,
+    steps: &'a Steps,
+}
+
+impl Cycle<'_> {
+    /// Run one step; true if it found a concurrent run's association to adopt.
+    async fn run(&self, step: &Step) -> Result<bool> {
+        let (ec2, id, steps) = (self.ec2, self.plan.instance_id.as_str(), self.steps);
+        let op = step.op();
+        match step {
+            Step::Tag(tags) => {
+                let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+                let values: Vec<(&str, String)> = tags
+                    .iter()
+                    .map(|(k, v)| match v {
+                        TagValue::Text(t) => (*k, t.clone()),
+                        TagValue::Now => (*k, now.clone()),
+                    })
+                    .collect();
+                steps
+                    .run(op, id, ec2::create_tags(ec2, id, &values))
+                    .await
+                    .map(|()| false)
+            }
+            Step::Disassociate { association_id } => steps
+                .run(op, id, ec2::disassociate(ec2, association_id))
+                .await
+                .map(|()| false),
+            Step::AwaitDisassociated => {
+                let wait = ec2::await_disassociated(ec2, id, self.replaced, steps.bounded(self.timeout));
+                match steps.run(op, id, wait).await? {
+                    Some(newer) => self.adopt(&newer).map(|()| true),
+                    None => Ok(false),
+                }
+            }
+            Step::Associate(profile) => match steps.run(op, id, ec2::associate(ec2, id, profile)).await? {
+                Attached::Made(_) => Ok(false),
+                Attached::Found(found) => self.adopt(&found).map(|()| false),
+            },
+            Step::AwaitAssociated(profile) => {
+                let wait = ec2::await_associated(ec2, id, profile, steps.bounded(self.timeout));
+                steps.run(op, id, wait).await.map(|()| false)
+            }
+            Step::Reboot => steps.run(op, id, ec2::reboot(ec2, id)).await.map(|()| false),
+        }
+    }
+
+    /// A profile another run attached after our facts were read is as fresh as ours would be: take
+    /// it if it is the one this plan attaches. Any other profile is not ours to replace.
+    fn adopt(&self, found: &Association) -> Result<()> {
+        let id = self.plan.instance_id.as_str();
+        let wanted = self.plan.steps.iter().find_map(|s| match s {
+            Step::Associate(p) => Some(p),
+            _ => None,
+        });
+        match wanted {
+            Some(p) if ec2::matches_profile(&found.profile_arn, p) && Some(found.id.as_str()) != self.replaced => {
+                info!(instance = id, association = %found.id, "a concurrent run attached the profile first; adopting it");
+                Ok(())
+            }
+            _ => Err(Error::Unexpected(format!(
+                "{id} holds profile {} (association {}), which this cycle did not attach and cannot take as fresh; not changed further",
+                found.profile_arn, found.id
+            ))),
+        }
+    }
+}
+
+/// What a dry run says a step would do.
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Tag(tags) => {
+            let shown: Vec<String> = tags
+                .iter()
+                .map(|(k, v)| match v {
+                    TagValue::Text(t) => format!("{k}={t}"),
+                    TagValue::Now => format!("{k}=<time of writing>"),
+                })
+                .collect();
+            shown.join(", ")
+        }
+        Step::Disassociate { association_id } => format!("detach association {association_id}"),
+        Step::AwaitDisassociated => "wait until no profile is attached".into(),
+        Step::Associate(Profile::Arn(p)) | Step::Associate(Profile::Name(p)) => format!("attach {p}"),
+        Step::AwaitAssociated(_) => "wait until the new association is associated".into(),
+        Step::Reboot => "reboot".into(),
+    }
+}
+
+/// Merge a round's reports into the run's: a later round's report of an instance replaces its earlier one.
+pub fn merge(into: &mut Vec<InstanceReport>, round: Vec<InstanceReport>) {
+    for done in round {
+        match into.iter_mut().find(|r| r.instance_id == done.instance_id) {
+            Some(earlier) => *earlier = done,
+            None => into.push(done),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::associate_iam_instance_profile::{
+        AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput,
+    };
+    use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
+    use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileOutput;
+    use aws_sdk_ec2::types::IamInstanceProfileAssociation;
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::op::{Op, StepOutcome};
+    use crate::plan::{CYCLED_AT_TAG, PROFILE_TAG, Relation};
+    use crate::respond::mocks::{Rules, associations};
+    use crate::wait::Deadline;
+
+    const ID: &str = "i-0a1b2c3d4e5f60718";
+    const PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/WebAppProfile";
+
+    fn cycle_plan() -> InstancePlan {
+        let profile = Profile::Arn(PROFILE.into());
+        InstancePlan {
+            instance_id: ID.into(),
+            relation: Relation::Named,
+            state: Some("running".into()),
+            chosen: None,
+            steps: vec![
+                Step::Tag(vec![(PROFILE_TAG, TagValue::Text(PROFILE.into()))]),
+                Step::Disassociate {
+                    association_id: "iip-assoc-old".into(),
+                },
+                Step::AwaitDisassociated,
+                Step::Associate(profile.clone()),
+                Step::AwaitAssociated(profile),
+                Step::Tag(vec![(CYCLED_AT_TAG, TagValue::Now)]),
+            ],
+            result: "cycled".into(),
+            needs_attention: false,
+        }
+    }
+
+    fn running(dry_run: bool) -> Running {
+        Running {
+            dry_run,
+            cycle_timeout: std::time::Duration::from_secs(5),
+            concurrency: 4,
+        }
+    }
+
+    fn tags() -> Rule {
+        mock!(aws_sdk_ec2::Client::create_tags).then_output(|| CreateTagsOutput::builder().build())
+    }
+
+    fn detach() -> Rule {
+        mock!(aws_sdk_ec2::Client::disassociate_iam_instance_profile)
+            .then_output(|| DisassociateIamInstanceProfileOutput::builder().build())
+    }
+
+    fn attach() -> Rule {
+        mock!(aws_sdk_ec2::Client::associate_iam_instance_profile).then_output(|| {
+            let made = IamInstanceProfileAssociation::builder()
+                .association_id("iip-assoc-new")
+                .build();
+            AssociateIamInstanceProfileOutput::builder()
+                .iam_instance_profile_association(made)
+                .build()
+        })
+    }
+
+    /// What EC2 lists for the instance, call after call.
+    fn listings(states: &'static [(&'static str, &'static str)]) -> Rule {
+        let mut rule = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations).sequence();
+        for (id, state) in states {
+            rule = rule.output(move || associations(&[(ID, id, PROFILE, state)]));
+        }
+        rule.build()
+    }
+
+    fn ops(steps: Steps) -> Vec<(Op, StepOutcome)> {
+        steps.into_records().iter().map(|r| (r.step, r.outcome)).collect()
+    }
+
+    /// Run the cycle plan against EC2 answering with these rules.
+    async fn cycled(ec2: Vec<&Rule>) -> (InstanceReport, Option<Error>, Steps) {
+        let rules = Rules {
+            ec2,
+            ..Rules::default()
+        };
+        let steps = Steps::new("f", Deadline::none());
+        let (report, err) = one(&rules.target().ec2, cycle_plan(), running(false), &steps).await;
+        (report, err, steps)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cycle_runs_its_steps_in_order() {
+        let (tags, detach, attach) = (tags(), detach(), attach());
+        let listed = listings(&[("iip-assoc-old", "disassociated"), ("iip-assoc-new", "associated")]);
+        let (report, err, steps) = cycled(vec![&tags, &detach, &attach, &listed]).await;
+        assert!(err.is_none(), "{err:?}");
+        assert!(!report.needs_attention);
+        assert_eq!(report.result, "cycled");
+        let ok = StepOutcome::Ok;
+        assert_eq!(
+            ops(steps),
+            [
+                (Op::CreateTags, ok),
+                (Op::DisassociateIamInstanceProfile, ok),
+                (Op::AwaitDisassociation, ok),
+                (Op::AssociateIamInstanceProfile, ok),
+                (Op::AwaitAssociation, ok),
+                (Op::CreateTags, ok),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_profile_a_concurrent_run_attached_is_adopted_not_attached_again() {
+        let (tags, detach, attach) = (tags(), detach(), attach());
+        // The old association is gone and another run's, of the same profile, is in its place.
+        let listed = listings(&[("iip-assoc-theirs", "associated"), ("iip-assoc-theirs", "associated")]);
+        let (report, err, steps) = cycled(vec![&tags, &detach, &attach, &listed]).await;
+        assert!(err.is_none(), "{err:?}");
+        assert!(!report.needs_attention);
+        assert_eq!(attach.num_calls(), 0);
+        assert!(!ops(steps).iter().any(|(op, _)| *op == Op::AssociateIamInstanceProfile));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_after_the_detach_says_the_profile_may_be_detached() {
+        let (tags, detach) = (tags(), detach());
+        let refused = mock!(aws_sdk_ec2::Client::associate_iam_instance_profile).then_error(|| {
+            AssociateIamInstanceProfileError::generic(ErrorMetadata::builder().code("InternalError").build())
+        });
+        let listed = listings(&[("iip-assoc-old", "disassociated")]);
+        let (report, err, _) = cycled(vec![&tags, &detach, &refused, &listed]).await;
+        assert_eq!(err.as_ref().and_then(Error::aws_code), Some("InternalError"));
+        assert!(report.needs_attention);
+        assert!(
+            report.result.starts_with("FAILED at AssociateIamInstanceProfile"),
+            "{}",
+            report.result
+        );
+        assert!(
+            report.result.contains("its profile may be detached now"),
+            "{}",
+            report.result
+        );
+        assert_eq!(tags.num_calls(), 1, "nothing runs after the failed step");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_records_each_step_as_planned_and_calls_nothing() {
+        let tags = tags();
+        let rules = Rules {
+            ec2: vec![&tags],
+            ..Rules::default()
+        };
+        let steps = Steps::new("f", Deadline::none());
+        let executed = all(&rules.target().ec2, vec![cycle_plan()], running(true), &steps).await;
+        assert!(executed.failures.is_empty());
+        assert_eq!(executed.reports[0].result, "planned: cycled");
+        assert_eq!(tags.num_calls(), 0);
+        let records = steps.into_records();
+        assert_eq!(records.len(), 6);
+        assert!(records.iter().all(|r| r.outcome == StepOutcome::Planned));
+        assert_eq!(records[1].detail.as_deref(), Some("detach association iip-assoc-old"));
+    }
+
+    #[test]
+    fn a_later_round_s_report_replaces_the_earlier_one() {
+        let report = |id: &str, result: &str| InstanceReport {
+            instance_id: id.into(),
+            relation: Relation::Sibling,
+            state: None,
+            action: None,
+            action_source: None,
+            result: result.into(),
+            needs_attention: false,
+        };
+        let mut all = vec![report("i-1", "first"), report("i-2", "first")];
+        merge(&mut all, vec![report("i-2", "second"), report("i-3", "second")]);
+        let shown: Vec<(&str, &str)> = all
+            .iter()
+            .map(|r| (r.instance_id.as_str(), r.result.as_str()))
+            .collect();
+        assert_eq!(shown, [("i-1", "first"), ("i-2", "second"), ("i-3", "second")]);
+    }
+}

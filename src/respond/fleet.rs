@@ -1,0 +1,246 @@
+//! The fleet: every instance whose profile holds the revoked role (and the named instance however
+//! it stands), read from EC2 and IAM, and the plan for each (`plan::instances`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::aws::{ec2, iam};
+use crate::config::Config;
+use crate::error::Result;
+use crate::finding::Incident;
+use crate::names::{InstanceId, RoleName};
+use crate::op::Op;
+use crate::plan::{self, Association, FleetFacts, InstanceFacts, InstancePlan};
+use crate::respond::steps::Steps;
+use crate::rules::Tags;
+
+pub struct Fleet {
+    /// Taken before the first read: any association made later is newer than this.
+    pub observed_at: DateTime<Utc>,
+    /// ARNs of the instance profiles that hold the role.
+    pub profiles: Vec<String>,
+    pub named: Option<InstanceFacts>,
+    pub siblings: Vec<InstanceFacts>,
+}
+
+/// Every instance whose current profile holds the role, plus the named instance however it stands.
+pub async fn discover(
+    iam: &aws_sdk_iam::Client,
+    ec2: &aws_sdk_ec2::Client,
+    role: &RoleName,
+    named: Option<&InstanceId>,
+    steps: &Steps,
+) -> Result<Fleet> {
+    let observed_at = Utc::now();
+    let (profiles, associations, marked): (Vec<String>, HashMap<String, Association>, _) = tokio::try_join!(
+        steps.run(
+            Op::ListInstanceProfilesForRole,
+            role.as_str(),
+            iam::instance_profiles_for_role(iam, role)
+        ),
+        steps.run(
+            Op::DescribeIamInstanceProfileAssociations,
+            "region",
+            ec2::current_associations(ec2)
+        ),
+        steps.run(Op::DescribeInstances, "marked instances", ec2::marked_instances(ec2)),
+    )?;
+    let ids = instance_ids(&profiles, &associations, marked, named);
+    let found = if ids.is_empty() {
+        Vec::new()
+    } else {
+        steps
+            .run(
+                Op::DescribeInstances,
+                &format!("{} instance(s)", ids.len()),
+                ec2::describe_instances(ec2, &ids, &associations),
+            )
+            .await?
+    };
+    let (named_facts, siblings): (Vec<_>, Vec<_>) = found
+        .into_iter()
+        .partition(|f| named.is_some_and(|n| n.as_str() == f.id));
+    Ok(Fleet {
+        observed_at,
+        profiles,
+        named: named_facts.into_iter().next(),
+        siblings,
+    })
+}
+
+/// The instances to describe: those holding one of the role's profiles, those our marker says an
+/// interrupted cycle stranded without one, and the named instance.
+fn instance_ids(
+    profiles: &[String],
+    associations: &HashMap<String, Association>,
+    marked: Vec<(String, String)>,
+    named: Option<&InstanceId>,
+) -> Vec<String> {
+    let mut ids: Vec<String> = associations
+        .iter()
+        .filter(|(_, a)| profiles.contains(&a.profile_arn))
+        .map(|(id, _)| id.clone())
+        .collect();
+    // Stranded by an interrupted cycle: no profile now, but our marker names one of the role's.
+    ids.extend(
+        marked
+            .into_iter()
+            .filter(|(id, profile)| profiles.contains(profile) && !associations.contains_key(id))
+            .map(|(id, _)| id),
+    );
+    if let Some(named) = named
+        && !ids.iter().any(|i| i == named.as_str())
+    {
+        ids.push(named.to_string());
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The role, as the fleet plan needs it.
+pub struct RoleOf<'a> {
+    pub name: &'a RoleName,
+    pub tags: &'a Tags,
+}
+
+/// Each instance's plan against `cutoff`, and the warnings its chosen actions carry (once each).
+pub fn plan(
+    config: &Config,
+    cutoff: DateTime<Utc>,
+    incident: &Incident,
+    role: RoleOf<'_>,
+    named: Option<&InstanceId>,
+    fleet: &Fleet,
+) -> (Vec<InstancePlan>, Vec<String>) {
+    let plans = plan::instances(&FleetFacts {
+        config,
+        cutoff,
+        finding_id: incident.finding_id(),
+        role_name: role.name.as_str(),
+        role_tags: role.tags,
+        role_profiles: &fleet.profiles,
+        named: named.map(|id| (id.as_str(), fleet.named.as_ref())),
+        siblings: &fleet.siblings,
+        action_override: incident.action_override,
+        observed_at: fleet.observed_at,
+    });
+    let mut warnings: Vec<String> = Vec::new();
+    for warning in plans.iter().filter_map(|p| p.chosen.as_ref()?.warning.clone()) {
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+    (plans, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName, Reservation};
+    use aws_sdk_iam::operation::list_instance_profiles_for_role::ListInstanceProfilesForRoleOutput;
+    use aws_sdk_iam::types::InstanceProfile;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::respond::mocks::{Rules, associations};
+    use crate::wait::Deadline;
+
+    const ROLE_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/WebAppProfile";
+    const OTHER_PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/Other";
+
+    fn association(profile: &str) -> Association {
+        Association {
+            id: "iip-assoc-1".into(),
+            profile_arn: profile.into(),
+            state: "associated".into(),
+            since: None,
+        }
+    }
+
+    #[test]
+    fn the_role_s_holders_the_stranded_and_the_named_instance_are_described() {
+        let profiles = vec![ROLE_PROFILE.to_string()];
+        let associations = HashMap::from([
+            ("i-0000000000000000a".to_string(), association(ROLE_PROFILE)),
+            ("i-0000000000000000b".to_string(), association(OTHER_PROFILE)),
+        ]);
+        let marked = vec![
+            // Stranded by an interrupted cycle of this role: described.
+            ("i-0000000000000000c".to_string(), ROLE_PROFILE.to_string()),
+            // Marked for another role's profile: not ours.
+            ("i-0000000000000000d".to_string(), OTHER_PROFILE.to_string()),
+            // Marked, and holding the profile again: listed once.
+            ("i-0000000000000000a".to_string(), ROLE_PROFILE.to_string()),
+        ];
+        let named = InstanceId::parse("i-0000000000000000e").unwrap();
+        let ids = instance_ids(&profiles, &associations, marked, Some(&named));
+        assert_eq!(
+            ids,
+            ["i-0000000000000000a", "i-0000000000000000c", "i-0000000000000000e"]
+        );
+    }
+
+    fn instance(id: &str) -> Instance {
+        Instance::builder()
+            .instance_id(id)
+            .state(InstanceState::builder().name(InstanceStateName::Running).build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn the_named_instance_is_told_apart_from_its_siblings() {
+        let listed = mock!(aws_sdk_iam::Client::list_instance_profiles_for_role).then_output(|| {
+            let created = aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000);
+            let profile = InstanceProfile::builder()
+                .path("/")
+                .instance_profile_name("WebAppProfile")
+                .instance_profile_id("AIPAEXAMPLE")
+                .arn(ROLE_PROFILE)
+                .create_date(created)
+                .set_roles(Some(Vec::new()))
+                .build()
+                .unwrap();
+            ListInstanceProfilesForRoleOutput::builder()
+                .instance_profiles(profile)
+                .build()
+                .unwrap()
+        });
+        let held = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations).then_output(|| {
+            associations(&[
+                ("i-0000000000000000a", "iip-assoc-a", ROLE_PROFILE, "associated"),
+                ("i-0000000000000000f", "iip-assoc-f", ROLE_PROFILE, "associated"),
+            ])
+        });
+        let marked = mock!(aws_sdk_ec2::Client::describe_instances)
+            .match_requests(|r| r.filters().iter().any(|f| f.name() == Some("tag-key")))
+            .then_output(|| DescribeInstancesOutput::builder().build());
+        let described = mock!(aws_sdk_ec2::Client::describe_instances)
+            .match_requests(|r| r.filters().iter().any(|f| f.name() == Some("instance-id")))
+            .then_output(|| {
+                let reservation = Reservation::builder()
+                    .instances(instance("i-0000000000000000a"))
+                    .instances(instance("i-0000000000000000f"))
+                    .build();
+                DescribeInstancesOutput::builder().reservations(reservation).build()
+            });
+        let rules = Rules {
+            iam: vec![&listed],
+            ec2: vec![&held, &marked, &described],
+            ..Rules::default()
+        };
+        let target = rules.target();
+        let steps = Steps::new("f", Deadline::none());
+        let role = RoleName::parse("WebAppRole").unwrap();
+        let named = InstanceId::parse("i-0000000000000000f").unwrap();
+        let fleet = discover(&target.iam, &target.ec2, &role, Some(&named), &steps)
+            .await
+            .unwrap();
+        assert_eq!(fleet.named.as_ref().map(|n| n.id.as_str()), Some("i-0000000000000000f"));
+        let siblings: Vec<&str> = fleet.siblings.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(siblings, ["i-0000000000000000a"]);
+        assert_eq!(fleet.named.unwrap().association.unwrap().id, "iip-assoc-f");
+        assert_eq!((marked.num_calls(), described.num_calls()), (1, 1));
+    }
+}

@@ -1,0 +1,624 @@
+//! The handler: one remediation as phases, each a function from typed inputs to a typed result.
+//!
+//! 1. [`establish`]: the finding's account and region, the clients to reach them, GuardDuty's
+//!    confirmation, and the role and instance the remediation is about.
+//! 2. [`revoke`]: the role's facts, the decision, the claim and the write (containment).
+//! 3. [`fleet`]: the role's instances, read while the revocation is written, and their plan.
+//! 4. [`execute`]: each instance's steps; then [`revoke::recheck`], and another round if the
+//!    cut-off moved meanwhile.
+//!
+//! [`steps`] runs and records every AWS call; the report is assembled once from what the phases
+//! returned ([`Done`]), whether the remediation finished or failed part-way.
+
+pub mod establish;
+pub mod execute;
+pub mod fleet;
+pub mod revoke;
+pub mod steps;
+
+#[cfg(test)]
+mod mocks;
+
+use chrono::Utc;
+use serde_json::Value;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::app::App;
+use crate::aws::clients::{Session, Target};
+use crate::error::{Error, Result};
+use crate::finding::{FindingSummary, Incident, Triage};
+use crate::names::RoleName;
+use crate::report::{CutoffReport, InstanceReport, Outcome, Report, Response, RoleSummary, Verification};
+use crate::wait::Deadline;
+use crate::{input, op::StepRecord};
+use establish::{About, Claim, Established, Place, Reached, Request};
+use execute::Running;
+use fleet::{Fleet, RoleOf};
+use revoke::{Asked, CUTOFF_ROUNDS, Decided, Decision};
+use steps::Steps;
+
+/// The answer to one invocation, and the error to hand Lambda if any event failed.
+pub struct Handled {
+    pub response: Response,
+    pub failure: Option<Error>,
+}
+
+/// Handle a payload with no deadline (the CLI).
+pub async fn handle(app: &App, payload: Value) -> Handled {
+    handle_until(app, payload, Deadline::none()).await
+}
+
+/// Handle a payload, stopping between steps when `deadline` gets close.
+pub async fn handle_until(app: &App, payload: Value, deadline: Deadline) -> Handled {
+    let payload = match input::parse_payload(payload) {
+        Ok(p) => p,
+        Err(e) => {
+            let report = Report::failed(FindingSummary::default(), app.config.dry_run, &e);
+            return Handled {
+                response: Response::Single(Box::new(report)),
+                failure: Some(e),
+            };
+        }
+    };
+    let mut results = Vec::new();
+    for item in payload.items {
+        // Boxed: the whole remediation's future type is too deep to lay out inline in callers.
+        results.push(Box::pin(respond(app, item, deadline)).await);
+    }
+    if !payload.batch {
+        let (report, failure) = results.pop().expect("a single payload has one item");
+        return Handled {
+            response: Response::Single(Box::new(report)),
+            failure,
+        };
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, err))| err.as_ref().map(|e| format!("[{i}] {e}")))
+        .collect();
+    let failure = (!failed.is_empty()).then(|| {
+        Error::RemediationFailed(format!(
+            "{} of {} events failed: {}",
+            failed.len(),
+            results.len(),
+            failed.join("; ")
+        ))
+    });
+    let reports: Vec<Report> = results.into_iter().map(|(r, _)| r).collect();
+    let outcome = if failure.is_some() {
+        Outcome::Failed
+    } else {
+        batch_outcome(&reports)
+    };
+    Handled {
+        response: Response::Batch { outcome, reports },
+        failure,
+    }
+}
+
+fn batch_outcome(reports: &[Report]) -> Outcome {
+    let any = |o| reports.iter().any(|r| r.outcome == o);
+    [Outcome::Remediated, Outcome::Planned, Outcome::AlreadyRemediated]
+        .into_iter()
+        .find(|o| any(*o))
+        .unwrap_or(Outcome::Skipped)
+}
+
+/// Handle one event or manual request.
+pub async fn respond(app: &App, item: Result<Triage>, deadline: Deadline) -> (Report, Option<Error>) {
+    let claim = match item {
+        Err(e) => {
+            return (
+                Report::failed(FindingSummary::default(), app.config.dry_run, &e),
+                Some(e),
+            );
+        }
+        Ok(Triage::Skip { summary, reason }) => {
+            info!(finding_id = summary.id.as_deref().unwrap_or("-"), %reason, "skipped");
+            let mut report = Report::new(summary, app.config.dry_run);
+            report.outcome_reason = Some(reason);
+            return (report, None);
+        }
+        Ok(Triage::Act(incident)) => Claim::Incident(Box::new(incident)),
+        Ok(Triage::Fetch(request)) => Claim::Fetch(request),
+    };
+    let span = info_span!("remediate", finding_id = claim.finding_id());
+    remediate(app, claim, deadline).instrument(span).await
+}
+
+/// How a remediation ended, short of failing.
+struct Ended {
+    outcome: Outcome,
+    reason: Option<String>,
+}
+
+fn skip(reason: String) -> Ended {
+    warn!(%reason, "nothing changed");
+    Ended {
+        outcome: Outcome::Skipped,
+        reason: Some(reason),
+    }
+}
+
+fn refuse(reason: String) -> Ended {
+    warn!(%reason, "refused: GuardDuty does not confirm the finding; nothing changed");
+    Ended {
+        outcome: Outcome::Refused,
+        reason: Some(reason),
+    }
+}
+
+/// What the phases returned, each kept as it came, in the order they ran.
+#[derive(Default)]
+struct Done {
+    place: Option<Place>,
+    session: Option<Session>,
+    verification: Option<Verification>,
+    /// GuardDuty's copy, where it was consulted: what is acted on, so what the report shows.
+    verified: Option<(FindingSummary, Vec<String>)>,
+    /// The role the remediation is about, before IAM was asked.
+    about_role: Option<RoleName>,
+    /// The role as IAM has it, and the decision's warnings.
+    decided: Option<(RoleSummary, Vec<String>)>,
+    contained: Option<revoke::Contained>,
+    /// The instances' reports, merged over the rounds, and the rounds' warnings.
+    instances: Vec<InstanceReport>,
+    round_warnings: Vec<String>,
+    /// The cut-off the instances were last cycled against, once every round finished.
+    settled: Option<chrono::DateTime<Utc>>,
+    archive_warning: Option<String>,
+}
+
+async fn remediate(app: &App, claim: Claim, deadline: Deadline) -> (Report, Option<Error>) {
+    let request = claim.request();
+    let dry_run = app.config.dry_run || request.dry_run_requested;
+    let steps = Steps::new(claim.finding_id(), deadline);
+    let mut done = Done::default();
+    let ended = reach_and_run(app, claim, &request, dry_run, &steps, &mut done).await;
+    let report = assemble(request, dry_run, done, steps.into_records(), ended.as_ref());
+    if let Err(e) = &ended {
+        warn!(error = %e, needs_attention = ?report.needing_attention(), "remediation failed");
+    }
+    (report, ended.err())
+}
+
+/// The report, from the request and what the phases returned.
+fn assemble(
+    request: Request,
+    dry_run: bool,
+    done: Done,
+    steps: Vec<StepRecord>,
+    ended: std::result::Result<&Ended, &Error>,
+) -> Report {
+    let (summary, mut warnings) = match done.verified {
+        Some((summary, warnings)) => (summary, warnings),
+        None => (request.summary, request.warnings),
+    };
+    let finding = with_place(summary, done.place.as_ref());
+    let role = match (done.decided.as_ref(), done.about_role) {
+        (Some((role, _)), _) => Some(role.clone()),
+        (None, Some(name)) => Some(RoleSummary {
+            name: name.to_string(),
+            arn: None,
+        }),
+        (None, None) => None,
+    };
+    warnings.extend(done.decided.map(|(_, w)| w).unwrap_or_default());
+    let cutoff = done.contained.map(|c| {
+        warnings.extend(c.warning);
+        match done.settled {
+            Some(at) => CutoffReport {
+                at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ..c.report
+            },
+            None => c.report,
+        }
+    });
+    warnings.extend(done.round_warnings);
+    warnings.extend(done.archive_warning);
+    let mut report = Report {
+        request_reason: request.reason,
+        verification: done.verification,
+        member_session: done.session,
+        role,
+        cutoff,
+        instances: done.instances,
+        steps,
+        warnings,
+        ..Report::new(finding, dry_run)
+    };
+    match ended {
+        Ok(ended) => {
+            report.outcome = ended.outcome;
+            report.outcome_reason = ended.reason.clone();
+        }
+        Err(e) => report.fail(e),
+    }
+    report
+}
+
+fn with_place(summary: FindingSummary, place: Option<&Place>) -> FindingSummary {
+    match place {
+        Some(place) => FindingSummary {
+            account_id: Some(place.account.clone()),
+            region: Some(place.region.clone()),
+            ..summary
+        },
+        None => summary,
+    }
+}
+
+/// Reach the finding's account and region, establish what to act on, contain, and archive.
+async fn reach_and_run(
+    app: &App,
+    claim: Claim,
+    request: &Request,
+    dry_run: bool,
+    steps: &Steps,
+    done: &mut Done,
+) -> Result<Ended> {
+    let home = app.home().await?;
+    let place = establish::place(&request.summary, &home, app.clients.region())?;
+    done.place = Some(place.clone());
+    let (reach, target) = match establish::reach(app, &home, &place, claim.finding_id()).await? {
+        Reached::There(reach, target) => (reach, target),
+        Reached::Skip(reason) => return Ok(skip(reason)),
+    };
+    done.session = target.session.clone();
+
+    // Containment is gated by GuardDuty's confirmation, our own role (never revoked) and the
+    // named role's facts: all read at once. The role's facts are used only if GuardDuty's copy
+    // names the same role; otherwise they are read again.
+    let named = claim.role().cloned();
+    let read_named = async {
+        match named {
+            Some(role) => Some((role.clone(), revoke::read_role(&target.iam, &role, steps).await)),
+            None => None,
+        }
+    };
+    let (established, prefetched, own_role) = tokio::join!(
+        establish::establish(app.config.verify_findings, &target, claim, &place, steps),
+        read_named,
+        app.own_role(&reach, &home)
+    );
+    let (incident, verification) = match established? {
+        Established::Act(incident, verification) => (*incident, verification),
+        Established::Skip(reason) => return Ok(skip(reason)),
+        Established::Refuse(reason) => return Ok(refuse(reason)),
+    };
+    let own_role = own_role?;
+    if verification.is_some() {
+        done.verified = Some((incident.summary.clone(), incident.warnings.clone()));
+    }
+    done.verification = verification;
+
+    let acting = Acting {
+        own_role: own_role.as_deref(),
+        incident: &incident,
+        prefetched,
+        dry_run,
+    };
+    let ended = contain(app, &target, &place, acting, steps, done).await?;
+    let confirmed = matches!(verification, Some(Verification::Confirmed | Verification::Fetched));
+    let finished = matches!(ended.outcome, Outcome::Remediated | Outcome::AlreadyRemediated);
+    if app.config.archive_findings
+        && finished
+        && confirmed
+        && let Some(locator) = &incident.locator
+    {
+        done.archive_warning = establish::archive(&target, locator, steps).await;
+    }
+    Ok(ended)
+}
+
+/// What to act on, and what was already read about it.
+struct Acting<'a> {
+    /// Never revoked.
+    own_role: Option<&'a str>,
+    incident: &'a Incident,
+    /// The facts of the role the claim named, read while GuardDuty was asked.
+    prefetched: Option<(RoleName, Result<revoke::RoleRead>)>,
+    dry_run: bool,
+}
+
+/// Revoke the role's sessions while the fleet is read, then cycle the fleet in rounds.
+async fn contain(
+    app: &App,
+    target: &Target,
+    place: &Place,
+    acting: Acting<'_>,
+    steps: &Steps,
+    done: &mut Done,
+) -> Result<Ended> {
+    let Acting {
+        own_role,
+        incident,
+        prefetched,
+        dry_run,
+    } = acting;
+    let about = establish::about(target, &incident.subject, &place.region, steps).await?;
+    steps.set_role(about.role.as_str());
+    done.about_role = Some(about.role.clone());
+
+    // Containment first: only the role's own facts gate the revocation.
+    let read = match prefetched {
+        Some((named, read)) if named == about.role => read?,
+        _ => revoke::read_role(&target.iam, &about.role, steps).await?,
+    };
+    let asked = Asked {
+        role_name: &about.role,
+        expected_role_id: about.role_id.as_deref(),
+        own_role,
+        first_seen: incident.first_seen,
+    };
+    let decided = match revoke::decide(app, read, &asked, Utc::now()) {
+        Decision::Act(decided) => decided,
+        Decision::Missing(reason) => return Ok(skip(reason)),
+        Decision::Refused(role, reason) => {
+            done.decided = Some((RoleSummary::of(&role), Vec::new()));
+            return Ok(skip(reason));
+        }
+    };
+    done.decided = Some((RoleSummary::of(&decided.role), decided.warnings.clone()));
+
+    let (written, fleet) = tokio::join!(
+        revoke::write(app, &target.iam, &decided, incident.finding_id(), dry_run, steps),
+        fleet::discover(&target.iam, &target.ec2, &about.role, about.instance.as_ref(), steps)
+    );
+    let contained = revoke::settle(&decided, dry_run, &written);
+    let cutoff = contained.cutoff;
+    done.contained = Some(contained);
+    // If the revocation failed, the instances' credentials still work: leave them alone.
+    written?;
+    let fleet = fleet.map_err(|e| {
+        Error::RemediationFailed(format!(
+            "sessions revoked, but the instances using role {} could not be listed ({e}): none was cycled or isolated; a retry does it",
+            about.role
+        ))
+    })?;
+    let cycling = Cycling {
+        app,
+        target,
+        incident,
+        about: &about,
+        decided: &decided,
+        dry_run,
+    };
+    done.settled = Some(cycling.rounds(fleet, cutoff, steps, done).await?);
+    Ok(Ended {
+        outcome: match (dry_run, steps.wrote_anything()) {
+            (true, _) => Outcome::Planned,
+            (false, true) => Outcome::Remediated,
+            (false, false) => Outcome::AlreadyRemediated,
+        },
+        reason: None,
+    })
+}
+
+/// What every round of cycling the fleet works with.
+struct Cycling<'a> {
+    app: &'a App,
+    target: &'a Target,
+    incident: &'a Incident,
+    about: &'a About,
+    decided: &'a Decided,
+    dry_run: bool,
+}
+
+impl Cycling<'_> {
+    /// The cut-off can move while we cycle: a concurrent run for another finding about this role,
+    /// or a person, revokes again, and a later cut-off denies the credentials just issued. So after
+    /// cycling we read it again, and cycle against any later one, a bounded number of times.
+    /// Returns the cut-off the fleet was last cycled against.
+    async fn rounds(
+        &self,
+        fleet: Fleet,
+        mut cutoff: chrono::DateTime<Utc>,
+        steps: &Steps,
+        done: &mut Done,
+    ) -> Result<chrono::DateTime<Utc>> {
+        let (role, config) = (&self.about.role, &self.app.config);
+        let mut fleet = Some(fleet);
+        for round in 1..=CUTOFF_ROUNDS {
+            // Facts read before the cut-off was settled (a claim lost to another run) are read again.
+            let facts = match fleet.take().filter(|f| f.observed_at >= cutoff) {
+                Some(f) => f,
+                None => {
+                    let named = self.about.instance.as_ref();
+                    fleet::discover(&self.target.iam, &self.target.ec2, role, named, steps).await?
+                }
+            };
+            let role_of = RoleOf {
+                name: role,
+                tags: &self.decided.role.tags,
+            };
+            let named = self.about.instance.as_ref();
+            let (plans, warnings) = fleet::plan(config, cutoff, self.incident, role_of, named, &facts);
+            for warning in warnings {
+                if !done.round_warnings.contains(&warning) {
+                    done.round_warnings.push(warning);
+                }
+            }
+            let attaches = plans.iter().any(|p| {
+                p.steps
+                    .iter()
+                    .any(|s| matches!(s, crate::plan::Step::AwaitAssociated(_)))
+            });
+            let running = Running {
+                dry_run: self.dry_run,
+                cycle_timeout: config.cycle_timeout,
+                concurrency: config.fleet_concurrency,
+            };
+            let executed = execute::all(&self.target.ec2, plans, running, steps).await;
+            execute::merge(&mut done.instances, executed.reports);
+            if !executed.failures.is_empty() {
+                return Err(Error::RemediationFailed(format!(
+                    "sessions revoked, but {} instance(s) need attention: {}",
+                    executed.failures.len(),
+                    executed.failures.join(", ")
+                )));
+            }
+            if self.dry_run || !attaches {
+                break;
+            }
+            let covers_from = self.decided.covers_from;
+            match revoke::recheck(&self.target.iam, role, cutoff, covers_from, round, steps).await? {
+                None => break,
+                Some(later) => {
+                    let moved = format!(
+                        "the cut-off moved from {} to {} while instances were cycled (another run or a person revoked again); cycled against the later one",
+                        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        later.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    );
+                    warn!(role = %role, %moved, "cut-off moved");
+                    done.round_warnings.push(moved);
+                    cutoff = later;
+                }
+            }
+        }
+        Ok(cutoff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone};
+
+    use super::*;
+    use crate::report::CutoffStatus;
+
+    fn request() -> Request {
+        Request {
+            summary: FindingSummary {
+                source: "guardduty".into(),
+                id: Some("f-1".into()),
+                ..FindingSummary::default()
+            },
+            dry_run_requested: false,
+            reason: None,
+            warnings: vec!["as delivered".into()],
+        }
+    }
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap()
+    }
+
+    fn contained(cutoff: DateTime<Utc>) -> revoke::Contained {
+        revoke::Contained {
+            report: CutoffReport {
+                at: cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                status: CutoffStatus::Written,
+                written_at: Some(cutoff),
+            },
+            cutoff,
+            warning: Some("unclaimed".into()),
+        }
+    }
+
+    fn phases() -> Done {
+        Done {
+            place: Some(Place {
+                account: "123456789012".into(),
+                region: "us-east-1".into(),
+            }),
+            verification: Some(Verification::Confirmed),
+            verified: Some((
+                FindingSummary {
+                    source: "guardduty".into(),
+                    id: Some("f-1".into()),
+                    finding_type: Some(crate::finding::OUTSIDE_AWS.into()),
+                    ..FindingSummary::default()
+                },
+                vec!["as GuardDuty has it".into()],
+            )),
+            about_role: Some(RoleName::parse("WebAppRole").unwrap()),
+            decided: Some((
+                RoleSummary {
+                    name: "WebAppRole".into(),
+                    arn: Some("arn:aws:iam::123456789012:role/WebAppRole".into()),
+                },
+                vec!["decided".into()],
+            )),
+            contained: Some(contained(at(0))),
+            round_warnings: vec!["round".into()],
+            ..Done::default()
+        }
+    }
+
+    #[test]
+    fn a_failure_part_way_reports_what_the_phases_returned_before_it() {
+        let err = Error::RemediationFailed("sessions revoked, but 1 instance(s) need attention".into());
+        let report = assemble(request(), false, phases(), Vec::new(), Err(&err));
+        assert_eq!(report.outcome, Outcome::Failed);
+        assert_eq!(
+            report.error.as_ref().map(|e| e.kind.as_str()),
+            Some("RemediationFailed")
+        );
+        // GuardDuty's copy is what was acted on, placed where it was acted on.
+        assert_eq!(
+            report.finding.finding_type.as_deref(),
+            Some(crate::finding::OUTSIDE_AWS)
+        );
+        assert_eq!(report.finding.account_id.as_deref(), Some("123456789012"));
+        assert_eq!(report.finding.region.as_deref(), Some("us-east-1"));
+        assert_eq!(report.cutoff.as_ref().map(|c| c.status), Some(CutoffStatus::Written));
+        assert!(report.role.as_ref().is_some_and(|r| r.arn.is_some()));
+        assert_eq!(
+            report.warnings,
+            ["as GuardDuty has it", "decided", "unclaimed", "round"]
+        );
+    }
+
+    #[test]
+    fn before_iam_answers_the_role_is_reported_by_name_and_the_request_as_it_came() {
+        let done = Done {
+            verified: None,
+            decided: None,
+            contained: None,
+            ..phases()
+        };
+        let err = Error::Unexpected("GetRole failed".into());
+        let report = assemble(request(), false, done, Vec::new(), Err(&err));
+        assert_eq!(
+            report.role.as_ref().map(|r| (r.name.as_str(), r.arn.is_none())),
+            Some(("WebAppRole", true))
+        );
+        assert_eq!(report.warnings, ["as delivered", "round"]);
+        assert_eq!(report.finding.finding_type, None);
+        assert_eq!(report.cutoff, None);
+    }
+
+    #[test]
+    fn the_cutoff_shown_is_the_one_the_fleet_was_last_cycled_against() {
+        let done = Done {
+            settled: Some(at(5)),
+            ..phases()
+        };
+        let ended = Ended {
+            outcome: Outcome::Remediated,
+            reason: None,
+        };
+        let report = assemble(request(), false, done, Vec::new(), Ok(&ended));
+        assert_eq!(report.outcome, Outcome::Remediated);
+        assert_eq!(report.cutoff.map(|c| c.at).as_deref(), Some("2026-11-22T10:05:00.000Z"));
+    }
+
+    #[test]
+    fn a_batch_is_as_good_as_its_best_report() {
+        let with = |outcomes: &[Outcome]| {
+            let reports: Vec<Report> = outcomes
+                .iter()
+                .map(|o| Report {
+                    outcome: *o,
+                    ..Report::new(FindingSummary::default(), false)
+                })
+                .collect();
+            batch_outcome(&reports)
+        };
+        assert_eq!(with(&[Outcome::Skipped, Outcome::Remediated]), Outcome::Remediated);
+        assert_eq!(with(&[Outcome::AlreadyRemediated, Outcome::Planned]), Outcome::Planned);
+        assert_eq!(with(&[Outcome::Refused, Outcome::Skipped]), Outcome::Skipped);
+    }
+}
