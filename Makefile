@@ -21,7 +21,7 @@ LAMBDA_FLAG = $(if $(filter arm64,$(1)),--arm64,--x86-64)
 # The release bootstrap for this machine's architecture, run by the end-to-end tests.
 BOOTSTRAP := $(TARGET_DIR)/lambda/host/exfil-responder/bootstrap
 
-.PHONY: venv target build test lint validate bootstrap package sam-build demo watch invoke cli fuzz bench clean
+.PHONY: venv target build test lint validate bootstrap package sam-build demo watch invoke invoke-local cli fuzz bench clean
 
 ## venv: the emulator, cargo-lambda, SAM CLI and the linters, pinned, in a project-local virtualenv
 venv: $(VENV)/.installed
@@ -89,6 +89,12 @@ watch: venv
 ## invoke: send EVENT to the function served by make watch (cargo lambda invoke)
 invoke: venv
 	cargo lambda invoke exfil-responder --data-file $(EVENT)
+
+## invoke-local: what sam local invoke -e EVENT does, without Docker: the release bootstrap under
+##               AWS's Runtime Interface Emulator (from the pinned aws-sam-cli), invoked with boto3,
+##               acting with your current AWS credentials in their account (DRY_RUN=1 to only plan)
+invoke-local: venv bootstrap
+	$(if $(DRY_RUN),DRY_RUN=true,) $(BIN)/python scripts/invoke_local.py --bootstrap $(BOOTSTRAP) $(EVENT)
 
 ## cli: run the CLI on EVENT with your current AWS credentials (DRY_RUN=1 to only plan)
 cli:

@@ -32,10 +32,19 @@ def module_of(path: Path, src: Path) -> tuple[str, ...]:
 
 
 def non_test(lines: list[str]) -> list[str]:
+    """The lines before the file's inline test module (`#[cfg(test)]` then `mod x {`); a test-only
+    module declared in its own file (`#[cfg(test)] mod x;`) is just skipped."""
+    kept = []
     for i, line in enumerate(lines):
-        if line.startswith("#[cfg(test)]"):
-            return lines[:i]
-    return lines
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if line.startswith("#[cfg(test)]") and following.startswith("mod ") and following.endswith("{"):
+            return kept
+        if line.startswith("#[cfg(test)]") and following.startswith("mod ") and following.endswith(";"):
+            continue
+        if i > 0 and lines[i - 1].startswith("#[cfg(test)]") and line.startswith("mod ") and line.endswith(";"):
+            continue
+        kept.append(line)
+    return kept
 
 
 def code_lines(lines: list[str]) -> int:

@@ -39,17 +39,22 @@ impl App {
             .await
     }
 
-    /// Record where Lambda says the function runs (the first time is kept).
+    /// Record where Lambda's function ARN says the function runs (the first time is kept).
     pub fn runs_in(&self, home: Home) {
         let _ = self.home.set(home);
     }
 
-    /// Our account and partition: from Lambda, so that a cold start asks STS for our role
-    /// alongside its first reads instead of before them; else (the CLI) from STS.
-    pub(crate) async fn home(&self) -> Result<Home> {
+    /// Our account and partition, for a request naming `account` (or none). The function ARN
+    /// Lambda hands each invocation says it without a round trip, and is taken where the request
+    /// names that very account: a cold start then asks STS for our role alongside its first reads
+    /// rather than before them, and [`Self::own_role`] still holds STS to it. Any other decision
+    /// (another account, or none named) is made on the credentials' account, from STS once per
+    /// process: an emulator's ARN names a placeholder account (the Runtime Interface Emulator that
+    /// `sam local invoke` runs hands out `012345678912`), not ours.
+    pub(crate) async fn home_for(&self, account: Option<&str>) -> Result<Home> {
         match self.home.get() {
-            Some(home) => Ok(home.clone()),
-            None => Ok(self.identity().await?.home.clone()),
+            Some(home) if account == Some(home.account.as_str()) => Ok(home.clone()),
+            _ => Ok(self.identity().await?.home.clone()),
         }
     }
 

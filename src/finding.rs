@@ -130,6 +130,13 @@ pub struct Incident {
     pub locator: Option<Locator>,
 }
 
+impl Finding {
+    /// The partition its ARN names, if it has one.
+    pub fn partition(&self) -> Option<&str> {
+        self.arn.as_deref()?.split(':').nth(1)
+    }
+}
+
 impl Incident {
     /// The GuardDuty finding id, or `manual` for a manual request: what logs and marker tags name.
     pub fn finding_id(&self) -> &str {
@@ -363,24 +370,21 @@ fn locator(finding: &Finding) -> Result<Option<Locator>> {
     }))
 }
 
-/// The finding's ARN must name the finding itself: its partition (from its region), region,
-/// account and id. One that names another is forged or corrupt, and is not acted on.
+/// The finding's ARN must name the finding itself: its region, account and id. One that names
+/// another is forged or corrupt, and is not acted on. Its partition must be one (`aws`, or
+/// `aws-` and a name: `aws-cn`, `aws-us-gov`, `aws-iso-b`, `aws-eusc`, ...); that it is the
+/// function's own is checked once that is known ([`Finding::partition`]).
 fn check_arn(arn: &str, finding: &Finding) -> Result<()> {
     let bad = |why: String| Err(Error::bad_input("detail.arn", why));
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [_, partition, service, region, account, resource] = parts[..] else {
         return bad(format!("{arn:?} is not an ARN"));
     };
-    let expected_partition = match finding.region.as_deref() {
-        Some(r) if r.starts_with("cn-") => "aws-cn",
-        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
-        _ => "aws",
-    };
     let finding_resource = resource.rsplit_once("/finding/").map(|(_, id)| id);
     if parts[0] != "arn" || service != "guardduty" || !resource.starts_with("detector/") {
         return bad(format!("{arn:?} is not a GuardDuty finding's ARN"));
     }
-    if partition != expected_partition
+    if !is_partition(partition)
         || Some(region) != finding.region.as_deref()
         || Some(account) != finding.account_id.as_deref()
         || finding_resource != Some(finding.id.as_str())
@@ -393,6 +397,17 @@ fn check_arn(arn: &str, finding: &Finding) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn is_partition(value: &str) -> bool {
+    value == "aws"
+        || value.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty()
+                && !rest.starts_with('-')
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 fn is_sample(finding: &Finding) -> bool {
@@ -608,5 +623,30 @@ mod tests {
         );
 
         assert_eq!(act(finding()).locator, None);
+    }
+
+    #[test]
+    fn a_finding_in_any_partition_is_read_and_names_its_partition() {
+        // No region-prefix list: aws-iso-b and aws-eusc are partitions as valid as aws-cn.
+        for (partition, region) in [
+            ("aws-iso-b", "us-isob-east-1"),
+            ("aws-eusc", "eusc-de-east-1"),
+            ("aws", "us-east-1"),
+        ] {
+            let mut f = finding();
+            f["region"] = json!(region);
+            f["arn"] = json!(format!(
+                "arn:{partition}:guardduty:{region}:123456789012:detector/det2/finding/f1"
+            ));
+            let incident = act(f);
+            assert_eq!(incident.finding.unwrap().partition(), Some(partition));
+        }
+        for bad in ["", "azure", "aws-", "aws--x", "AWS"] {
+            let mut f = finding();
+            f["arn"] = json!(format!(
+                "arn:{bad}:guardduty:us-east-1:123456789012:detector/det2/finding/f1"
+            ));
+            assert!(triage_event(event(f)).is_err(), "{bad:?}");
+        }
     }
 }

@@ -103,13 +103,20 @@ fn deny_all_cutoff(statement: &Value) -> Option<DateTime<Utc>> {
     if statement.get("Effect")? != "Deny" || !is_star(statement.get("Action")) || !is_star(statement.get("Resource")) {
         return None;
     }
+    // Only the one condition: any other (a `NotIpAddress` someone added, a second key) narrows the
+    // deny, so the stolen key may still work where it does not apply. Not a full revocation.
+    let condition = statement.get("Condition")?.as_object()?;
+    let [(operator, keys)] = condition.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let keys = keys.as_object().filter(|_| operator == "DateLessThan")?;
     // Condition keys are case-insensitive in IAM; several values mean "any of", so the latest rules.
-    let (_, value) = statement
-        .get("Condition")?
-        .get("DateLessThan")?
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(TOKEN_ISSUE_TIME))?;
+    let [(key, value)] = keys.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    if !key.eq_ignore_ascii_case(TOKEN_ISSUE_TIME) {
+        return None;
+    }
     match value {
         Value::Array(items) => items.iter().filter_map(date_value).max(),
         single => date_value(single),
@@ -192,6 +199,17 @@ mod tests {
             r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"arn:aws:s3:::b","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#,
             r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateGreaterThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#,
             r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"yesterday"}}}]}"#,
+        ] {
+            assert!(matches!(read_cutoff(doc), Existing::Unrecognised(_)), "{doc}");
+        }
+    }
+
+    #[test]
+    fn a_deny_narrowed_by_any_other_condition_is_not_a_full_revocation() {
+        // A stolen key used from inside the excepted network would still work under these.
+        for doc in [
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"},"NotIpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z","aws:CurrentTime":"2030-01-01T00:00:00Z"}}}]}"#,
         ] {
             assert!(matches!(read_cutoff(doc), Existing::Unrecognised(_)), "{doc}");
         }

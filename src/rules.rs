@@ -150,10 +150,11 @@ pub fn protection_reason(
             role.name, role.path
         ));
     }
-    if own_role == Some(role.name) {
+    // IAM role names are unique regardless of case: `breakglass` is the role listed as `BreakGlass`.
+    if own_role.is_some_and(|own| own.eq_ignore_ascii_case(role.name)) {
         return Some(format!("role {} is this function's own execution role", role.name));
     }
-    if protected_roles.iter().any(|p| p == role.name) {
+    if protected_roles.iter().any(|p| p.eq_ignore_ascii_case(role.name)) {
         return Some(format!("role {} is listed in PROTECTED_ROLES", role.name));
     }
     if role
@@ -275,9 +276,16 @@ mod tests {
             protection_reason(&role("Web", "/", &not_true), &listed, Some("Fn")),
             None
         );
-        assert_eq!(
-            protection_reason(&role("breakglass", "/service-role/", &none), &listed, None),
-            None
+        // IAM role names are unique regardless of case: another case names the same role.
+        assert!(
+            protection_reason(&role("breakglass", "/service-role/", &none), &listed, None)
+                .unwrap()
+                .contains("PROTECTED_ROLES")
+        );
+        assert!(
+            protection_reason(&role("FN", "/", &none), &[], Some("Fn"))
+                .unwrap()
+                .contains("own execution role")
         );
     }
 }

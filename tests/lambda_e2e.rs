@@ -36,14 +36,20 @@ fn event_with_ids(name: &str, role: &SeededRole, instance: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-#[tokio::test]
-async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_reported() {
-    let moto = Moto::start();
-    let (account, role, web) = web_app(&moto, "cycle").await;
+/// The web app (a `cycle` instance of WebAppRole) and a batch instance of BatchRole tagged `isolate`.
+async fn web_and_batch(moto: &Moto) -> (Account, SeededRole, String, SeededRole, String) {
+    let (account, role, web) = web_app(moto, "cycle").await;
     let batch_role = account.role("BatchRole", &[]).await;
     let batch = account
         .instance(Some(&batch_role.profile_arn), &[("exfil-responder:action", "isolate")])
         .await;
+    (account, role, web, batch_role, batch)
+}
+
+#[tokio::test]
+async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_reported() {
+    let moto = Moto::start();
+    let (account, role, web, batch_role, batch) = web_and_batch(&moto).await;
     let guardduty = GuardDuty::start();
     let mut api = RuntimeApi::start();
     let function = Function::start(
@@ -365,4 +371,69 @@ async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips()
         0,
         "the instance metadata service was asked"
     );
+}
+
+/// `sam local invoke`'s path without Docker: the release bootstrap under AWS's own Runtime
+/// Interface Emulator (from the pinned aws-sam-cli), invoked by boto3's Lambda client. The RIE
+/// hands the function a placeholder account in its ARN; the function must act on the credentials'
+/// account, where the finding is.
+#[tokio::test]
+async fn under_aws_s_runtime_interface_emulator_the_function_acts_in_the_credentials_account() {
+    let moto = Moto::start();
+    let (account, role, web, batch_role, batch) = web_and_batch(&moto).await;
+    let guardduty = GuardDuty::start();
+    let handled = finding("outside-aws.json", &role, Some(&web));
+    guardduty.publish(&handled);
+    let sample = finding("sample-finding.json", &batch_role, Some(&batch));
+    let mut array = event_file("batch-two-events.json");
+    array[0] = handled.clone();
+    let failing = with_id(finding("inside-aws.json", &batch_role, Some(&batch)), "failing-finding");
+    guardduty.publish(&failing);
+    let env = [
+        ("QUARANTINE_PROFILE", "MissingProfile"),
+        ("AWS_ENDPOINT_URL_GUARDDUTY", guardduty.endpoint.as_str()),
+    ];
+    let events = [sample, handled, array, failing];
+    let (answers, logs) = support::rie::invoke(&moto.endpoint, &env, &events);
+
+    let [skipped, remediated, batch_answer, failed] = &answers[..] else {
+        unreachable!("one answer per event")
+    };
+    assert!(!skipped.failed, "{skipped:?}");
+    assert_eq!(skipped.payload["outcome"], "skipped", "{skipped:?}");
+    assert!(
+        skipped.payload["outcomeReason"].as_str().unwrap().contains("sample"),
+        "skipped as a sample, not for its account: {skipped:?}"
+    );
+    assert_eq!(
+        skipped.payload["steps"],
+        serde_json::json!([]),
+        "a skip calls nothing: {skipped:?}"
+    );
+
+    assert_eq!(
+        (remediated.status, remediated.failed),
+        (200, false),
+        "{remediated:?}\n{logs}"
+    );
+    assert_eq!(remediated.payload["outcome"], "remediated", "{remediated:?}");
+    assert_eq!(remediated.payload["finding"]["accountId"], ACCOUNT);
+    assert_eq!(remediated.payload["verification"], "confirmed");
+    assert!(account.revocation("WebAppRole").await.is_some());
+    let (_, profile) = account.association(&web).await.expect("re-associated");
+    assert_eq!(profile, role.profile_arn);
+
+    let outcomes: Vec<&Value> = batch_answer.payload["reports"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{batch_answer:?}"))
+        .iter()
+        .map(|r| &r["outcome"])
+        .collect();
+    assert_eq!(outcomes, ["already-remediated", "skipped"]);
+
+    // A failing step is the invocation's error, as Lambda would retry it; containment came first.
+    // (The RIE answers it without Lambda's X-Amz-Function-Error header: the body says it.)
+    assert!(failed.failed, "{failed:?}");
+    assert_eq!(failed.payload["errorType"], "RemediationFailed", "{failed:?}");
+    assert!(account.revocation("BatchRole").await.is_some());
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, IamInstanceProfileAssociation, IamInstanceProfileSpecification, Instance, Tag};
 
 use crate::error::{Error, Result};
@@ -177,11 +177,12 @@ pub async fn create_tags(ec2: &Client, instance_id: &str, tags: &[(&str, String)
 
 /// Start detaching. Asynchronous on AWS: follow with [`await_disassociated`].
 pub async fn disassociate(ec2: &Client, association_id: &str) -> Result<()> {
-    match ec2
-        .disassociate_iam_instance_profile()
-        .association_id(association_id)
-        .send()
-        .await
+    match once_tags_show(|| {
+        ec2.disassociate_iam_instance_profile()
+            .association_id(association_id)
+            .send()
+    })
+    .await
     {
         Ok(_) => Ok(()),
         // Already gone (a concurrent or earlier run finished it): the goal is reached.
@@ -205,12 +206,14 @@ pub async fn associate(ec2: &Client, instance_id: &str, profile: &Profile) -> Re
         Profile::Arn(arn) => IamInstanceProfileSpecification::builder().arn(arn),
         Profile::Name(name) => IamInstanceProfileSpecification::builder().name(name),
     };
-    let out = match ec2
-        .associate_iam_instance_profile()
-        .instance_id(instance_id)
-        .iam_instance_profile(spec.build())
-        .send()
-        .await
+    let spec = spec.build();
+    let out = match once_tags_show(|| {
+        ec2.associate_iam_instance_profile()
+            .instance_id(instance_id)
+            .iam_instance_profile(spec.clone())
+            .send()
+    })
+    .await
     {
         Ok(out) => out,
         Err(e) if e.code() == Some("IncorrectState") => {
@@ -228,12 +231,39 @@ pub async fn associate(ec2: &Client, instance_id: &str, profile: &Profile) -> Re
 }
 
 pub async fn reboot(ec2: &Client, instance_id: &str) -> Result<()> {
-    ec2.reboot_instances()
-        .instance_ids(instance_id)
-        .send()
+    once_tags_show(|| ec2.reboot_instances().instance_ids(instance_id).send())
         .await
         .map_err(|e| Error::aws("ec2", "RebootInstances", e))?;
     Ok(())
+}
+
+/// How long after our `CreateTags` a refusal is taken for a tag not yet visible: the pauses
+/// between attempts (3 s in all).
+const TAG_VISIBLE_WITHIN: [Duration; 4] = [
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+    Duration::from_millis(1600),
+];
+
+/// The role may detach, attach and reboot only instances carrying our markers (the template's
+/// `ec2:ResourceTag` conditions), and the marker is written just before. EC2's API is eventually
+/// consistent (<https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>): for a
+/// moment IAM may not see the new tag and EC2 answers `UnauthorizedOperation`. So that answer is
+/// retried, bounded, before it fails the step; any other answer is final here.
+async fn once_tags_show<T, E, R, F, Fut>(mut call: F) -> std::result::Result<T, SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
+{
+    for pause in TAG_VISIBLE_WITHIN {
+        match call().await {
+            Err(e) if e.code() == Some("UnauthorizedOperation") => tokio::time::sleep(pause).await,
+            other => return other,
+        }
+    }
+    call().await
 }
 
 /// Wait until the instance holds no profile. If, meanwhile, another run attached a new one (any
@@ -388,19 +418,57 @@ mod tests {
         assert!(matches!(attached, Attached::Found(a) if a.id == "iip-assoc-1"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn detaching_an_association_that_is_already_gone_succeeds() {
         let gone = mock!(Client::disassociate_iam_instance_profile).then_error(|| {
             DisassociateIamInstanceProfileError::generic(
                 ErrorMetadata::builder().code("InvalidAssociationID.NotFound").build(),
             )
         });
-        let denied = mock!(Client::disassociate_iam_instance_profile).then_error(|| {
-            DisassociateIamInstanceProfileError::generic(ErrorMetadata::builder().code("UnauthorizedOperation").build())
-        });
+        // Refused every time: a real denial, not a tag still on its way.
+        let denied = mock!(Client::disassociate_iam_instance_profile)
+            .sequence()
+            .error(|| {
+                DisassociateIamInstanceProfileError::generic(
+                    ErrorMetadata::builder().code("UnauthorizedOperation").build(),
+                )
+            })
+            .repeatedly()
+            .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&gone, &denied]);
         disassociate(&ec2, "iip-assoc-1").await.unwrap();
         let err = disassociate(&ec2, "iip-assoc-1").await.unwrap_err();
         assert_eq!(err.aws_code(), Some("UnauthorizedOperation"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_while_our_fresh_marker_is_not_yet_visible_is_retried() {
+        use aws_sdk_ec2::operation::reboot_instances::{RebootInstancesError, RebootInstancesOutput};
+        let unauthorized =
+            || RebootInstancesError::generic(ErrorMetadata::builder().code("UnauthorizedOperation").build());
+        let settling = mock!(Client::reboot_instances)
+            .sequence()
+            .error(unauthorized)
+            .times(2)
+            .output(|| RebootInstancesOutput::builder().build())
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&settling]);
+        let started = Instant::now();
+        reboot(&ec2, "i-1234abcd").await.unwrap();
+        assert_eq!(settling.num_calls(), 3);
+        assert!(started.elapsed() <= Duration::from_secs(1), "{:?}", started.elapsed());
+
+        let denied = mock!(Client::reboot_instances)
+            .sequence()
+            .error(unauthorized)
+            .repeatedly()
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&denied]);
+        let started = Instant::now();
+        let err = reboot(&ec2, "i-1234abcd").await.unwrap_err();
+        assert_eq!(err.aws_code(), Some("UnauthorizedOperation"));
+        assert_eq!(denied.num_calls(), TAG_VISIBLE_WITHIN.len() + 1, "bounded");
+        let waited = TAG_VISIBLE_WITHIN.iter().sum::<Duration>();
+        assert!((waited..waited + Duration::from_secs(1)).contains(&started.elapsed()));
     }
 }

@@ -60,6 +60,12 @@ fn finding_tag(facts: &FleetFacts<'_>) -> (&'static str, TagValue) {
     (FINDING_TAG, TagValue::Text(facts.finding_id.to_owned()))
 }
 
+/// Waiting for a new association to be `associated`, except on a stopped instance: EC2 may leave
+/// its association `associating` until the instance starts, and it gets its credentials then.
+fn await_associated(inst: &InstanceFacts, profile: Profile) -> Option<Step> {
+    (inst.state != "stopped").then_some(Step::AwaitAssociated(profile))
+}
+
 /// The steps, the result to report, and whether a person must look.
 pub(super) type Decision = (Vec<Step>, String, bool);
 
@@ -198,12 +204,9 @@ impl Cycle<'_> {
             Some(p) if facts.role_profiles.contains(p) => {
                 // An earlier run detached the profile and stopped before re-attaching it.
                 let profile = Profile::Arn(p.clone());
-                let mut steps = vec![
-                    Step::AwaitDisassociated,
-                    Step::Associate(profile.clone()),
-                    Step::AwaitAssociated(profile),
-                    self.done_tags(facts.observed_at),
-                ];
+                let mut steps = vec![Step::AwaitDisassociated, Step::Associate(profile.clone())];
+                steps.extend(await_associated(inst, profile));
+                steps.push(self.done_tags(facts.observed_at));
                 steps.extend(self.reboot_steps());
                 (
                     steps,
@@ -237,11 +240,9 @@ pub(super) fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current
     let quarantine = facts.config.quarantine_profile.as_deref();
     let attach_quarantine = |q: &str| {
         let profile = Profile::Name(q.to_owned());
-        vec![
-            Step::AwaitDisassociated,
-            Step::Associate(profile.clone()),
-            Step::AwaitAssociated(profile),
-        ]
+        let mut steps = vec![Step::AwaitDisassociated, Step::Associate(profile.clone())];
+        steps.extend(await_associated(inst, profile));
+        steps
     };
     match current {
         Some(a) => {

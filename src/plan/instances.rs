@@ -340,6 +340,29 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_instance_s_new_association_is_not_waited_for() {
+        // EC2 may keep it `associating` until the instance starts: waiting would time out.
+        let waits = |plan: &InstancePlan| plan.steps.iter().any(|s| matches!(s, Step::AwaitAssociated(_)));
+        let stranded = |state| inst("i-1", state, &[(KEY, "cycle"), (PROFILE_TAG, PROFILE)], None);
+        let stopped = one(&Config::default(), stranded("stopped"), None);
+        assert_eq!(stopped.steps[1], Step::Associate(Profile::Arn(PROFILE.into())));
+        assert!(!waits(&stopped), "{:?}", stopped.steps);
+        assert!(waits(&one(&Config::default(), stranded("running"), None)));
+
+        let config = Config {
+            quarantine_profile: Some("Quarantine".into()),
+            ..Config::default()
+        };
+        let isolate = |state| inst("i-1", state, &[(KEY, "isolate")], Some(PROFILE));
+        let stopped = one(&config, isolate("stopped"), None);
+        assert_eq!(
+            stopped.steps.last(),
+            Some(&Step::Associate(Profile::Name("Quarantine".into())))
+        );
+        assert!(waits(&one(&config, isolate("running"), None)));
+    }
+
+    #[test]
     fn isolate_marks_first_then_detaches_and_optionally_quarantines() {
         let plan = one(
             &Config::default(),

@@ -81,6 +81,27 @@ pub struct Place {
     pub region: String,
 }
 
+impl Claim {
+    /// A finding of another partition is not ours to act on: its account cannot be reached from
+    /// this one. The home partition comes from the function's ARN or STS, never from a region name.
+    pub fn check_partition(&self, home: &Home) -> Result<()> {
+        let named = match self {
+            Self::Incident(i) => i.finding.as_deref().and_then(Finding::partition),
+            Self::Fetch(_) => None,
+        };
+        match named {
+            Some(partition) if partition != home.partition => Err(Error::bad_input(
+                "detail.arn",
+                format!(
+                    "the finding is in partition {partition}, and this function runs in {}",
+                    home.partition
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Where the request says, else the function's own account and configured region.
 pub fn place(summary: &FindingSummary, home: &Home, default_region: Option<String>) -> Result<Place> {
     let account = summary.account_id.clone().unwrap_or_else(|| home.account.clone());
@@ -415,6 +436,30 @@ mod tests {
             matches!(err, Error::BadInput { ref field, .. } if field == "detail.region"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_finding_of_another_partition_is_bad_input_and_the_home_partition_is_acted_in() {
+        let home = |partition: &str| Home {
+            account: "123456789012".into(),
+            partition: partition.into(),
+        };
+        let claim = claim_of("outside-aws.json"); // arn:aws:guardduty:…
+        claim.check_partition(&home("aws")).unwrap();
+        let err = claim.check_partition(&home("aws-eusc")).unwrap_err();
+        assert!(
+            matches!(err, Error::BadInput { ref field, .. } if field == "detail.arn"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("partition aws, and this function runs in aws-eusc"),
+            "{err}"
+        );
+        // A manual payload names no partition: the function's own.
+        claim_of("manual-role.json")
+            .check_partition(&home("aws-iso-b"))
+            .unwrap();
     }
 
     #[tokio::test]

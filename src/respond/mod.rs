@@ -258,7 +258,8 @@ async fn reach_and_run(
     steps: &Steps,
     done: &mut Done,
 ) -> Result<Ended> {
-    let home = app.home().await?;
+    let home = app.home_for(request.summary.account_id.as_deref()).await?;
+    claim.check_partition(&home)?;
     let place = establish::place(&request.summary, &home, app.clients.region())?;
     done.place = Some(place.clone());
     let (reach, target) = match establish::reach(app, &home, &place, claim.finding_id()).await? {
