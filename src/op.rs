@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-/// Every AWS operation and wait a remediation runs. The report names each by its AWS name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Every AWS operation and wait a remediation runs. The report names each by its AWS name
+/// ([`Op::name`], the one list of names: serialized from it too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     // GuardDuty
     GetFindings,
@@ -76,6 +77,12 @@ impl Op {
             Self::AwaitAssociation => "AwaitAssociation",
             Self::RebootInstances => "RebootInstances",
         }
+    }
+}
+
+impl Serialize for Op {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

@@ -50,6 +50,25 @@ impl Claim {
         }
     }
 
+    /// A finding of another partition is not ours to act on: its account cannot be reached from
+    /// this one. The home partition comes from the function's ARN or STS, never from a region name.
+    pub fn check_partition(&self, home: &Home) -> Result<()> {
+        let named = match self {
+            Self::Incident(i) => i.finding.as_deref().and_then(Finding::partition),
+            Self::Fetch(_) => None,
+        };
+        match named {
+            Some(partition) if partition != home.partition => Err(Error::bad_input(
+                "detail.arn",
+                format!(
+                    "the finding is in partition {partition}, and this function runs in {}",
+                    home.partition
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn request(&self) -> Request {
         match self {
             Self::Incident(i) => Request {
@@ -79,27 +98,6 @@ impl Claim {
 pub struct Place {
     pub account: String,
     pub region: String,
-}
-
-impl Claim {
-    /// A finding of another partition is not ours to act on: its account cannot be reached from
-    /// this one. The home partition comes from the function's ARN or STS, never from a region name.
-    pub fn check_partition(&self, home: &Home) -> Result<()> {
-        let named = match self {
-            Self::Incident(i) => i.finding.as_deref().and_then(Finding::partition),
-            Self::Fetch(_) => None,
-        };
-        match named {
-            Some(partition) if partition != home.partition => Err(Error::bad_input(
-                "detail.arn",
-                format!(
-                    "the finding is in partition {partition}, and this function runs in {}",
-                    home.partition
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// Where the request says, else the function's own account and configured region.

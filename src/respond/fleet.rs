@@ -105,7 +105,7 @@ pub struct RoleOf<'a> {
     pub tags: &'a Tags,
 }
 
-/// Each instance's plan against `cutoff`, and the warnings its chosen actions carry (once each).
+/// Each instance's plan against `cutoff`, and the warnings its chosen actions carry.
 pub fn plan(
     config: &Config,
     cutoff: DateTime<Utc>,
@@ -126,12 +126,10 @@ pub fn plan(
         action_override: incident.action_override,
         observed_at: fleet.observed_at,
     });
-    let mut warnings: Vec<String> = Vec::new();
-    for warning in plans.iter().filter_map(|p| p.chosen.as_ref()?.warning.clone()) {
-        if !warnings.contains(&warning) {
-            warnings.push(warning);
-        }
-    }
+    let warnings = plans
+        .iter()
+        .filter_map(|p| p.chosen.as_ref()?.warning.clone())
+        .collect();
     (plans, warnings)
 }
 

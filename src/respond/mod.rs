@@ -420,21 +420,23 @@ impl Cycling<'_> {
         done: &mut Done,
     ) -> Result<chrono::DateTime<Utc>> {
         let (role, config) = (&self.about.role, &self.app.config);
+        let named = self.about.instance.as_ref();
+        let running = Running {
+            dry_run: self.dry_run,
+            cycle_timeout: config.cycle_timeout,
+            concurrency: config.fleet_concurrency,
+        };
         let mut fleet = Some(fleet);
         for round in 1..=CUTOFF_ROUNDS {
             // Facts read before the cut-off was settled (a claim lost to another run) are read again.
             let facts = match fleet.take().filter(|f| f.observed_at >= cutoff) {
                 Some(f) => f,
-                None => {
-                    let named = self.about.instance.as_ref();
-                    fleet::discover(&self.target.iam, &self.target.ec2, role, named, steps).await?
-                }
+                None => fleet::discover(&self.target.iam, &self.target.ec2, role, named, steps).await?,
             };
             let role_of = RoleOf {
                 name: role,
                 tags: &self.decided.role.tags,
             };
-            let named = self.about.instance.as_ref();
             let (plans, warnings) = fleet::plan(config, cutoff, self.incident, role_of, named, &facts);
             for warning in warnings {
                 if !done.round_warnings.contains(&warning) {
@@ -446,11 +448,6 @@ impl Cycling<'_> {
                     .iter()
                     .any(|s| matches!(s, crate::plan::Step::AwaitAssociated(_)))
             });
-            let running = Running {
-                dry_run: self.dry_run,
-                cycle_timeout: config.cycle_timeout,
-                concurrency: config.fleet_concurrency,
-            };
             let executed = execute::all(&self.target.ec2, plans, running, steps).await;
             execute::merge(&mut done.instances, executed.reports);
             if !executed.failures.is_empty() {

@@ -42,6 +42,13 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The venv's moto_server (`MOTO_SERVER`, which the Makefile sets); its python is beside it.
+pub fn moto_server() -> PathBuf {
+    std::env::var_os("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/moto_server"))
+}
+
 /// A moto server of our own, stopped (by its PID) when dropped.
 pub struct Moto {
     child: Child,
@@ -50,9 +57,7 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let server = std::env::var_os("MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo().join(".venv/bin/moto_server"));
+        let server = moto_server();
         assert!(
             server.exists(),
             "moto_server not found at {}: run `make venv` (make test does it for you)",

@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::runtime_api::bootstrap;
-use super::{REGION, repo};
+use super::{REGION, moto_server, repo};
 
 /// What the RIE answered one invocation, as boto3 read it.
 #[derive(Debug)]
@@ -23,10 +23,7 @@ pub struct Answer {
 
 /// The venv's python, beside its moto_server, which has boto3 and aws-sam-cli.
 fn python() -> PathBuf {
-    let server = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/moto_server"));
-    server.with_file_name("python")
+    moto_server().with_file_name("python")
 }
 
 /// Start the RIE with the bootstrap, invoke it once per event in order (one warm process), stop
