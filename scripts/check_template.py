@@ -182,10 +182,12 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
     called = code_actions() - NEEDS_NO_PERMISSION
     allowed = actions_of(templates["main"], "ResponderPolicy")
     compare_actions("the function's role", called, allowed, RUNTIME_ACTIONS)
-    # In a member account the same calls, less STS (the function assumes the role from home) and
-    # DynamoDB (the claims live in the responder's account).
+    # In a member account the same calls, less STS (the function assumes the role from home),
+    # DynamoDB (the claims live in the responder's account), and GuardDuty's administrator side:
+    # its detector, and archiving, which only the administrator account may do.
     member = templates["member"]
-    in_member = {a for a in called if not a.startswith(("sts:", "dynamodb:"))}
+    administrator_only = {"guardduty:ListDetectors", "guardduty:ArchiveFindings"}
+    in_member = {a for a in called if not a.startswith(("sts:", "dynamodb:")) and a not in administrator_only}
     compare_actions("the member role", in_member, actions_of(member, "MemberPolicy"), set())
     if "iam:PutRolePolicy" not in actions_of(member, "MemberPolicy", "Deny"):
         fail("permissions: the member role does not deny revoking itself")

@@ -1,7 +1,8 @@
 //! What the function keeps for its process's lifetime: the configuration, its own clients, who it
 //! is (asked once), and the clients and member sessions per account and region.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::OnceCell;
 
@@ -10,6 +11,7 @@ use crate::aws::clients::{Clients, Pool};
 use crate::aws::sts::{Identity, caller_identity};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::names::GuardDutyId;
 
 pub struct App {
     pub config: Config,
@@ -19,6 +21,8 @@ pub struct App {
     home: OnceLock<Home>,
     /// Clients and member credentials per account and region, kept while the process lives.
     pub(crate) pool: Pool,
+    /// Our own GuardDuty detector per region (None: GuardDuty is not enabled there), asked once.
+    detectors: Mutex<HashMap<String, Option<GuardDutyId>>>,
 }
 
 impl App {
@@ -29,6 +33,7 @@ impl App {
             identity: OnceCell::new(),
             home: OnceLock::new(),
             pool: Pool::default(),
+            detectors: Mutex::default(),
         }
     }
 
@@ -72,5 +77,22 @@ impl App {
             Reach::Member { .. } => self.config.member_role_name.clone(),
             Reach::Home => identity.role.clone(),
         })
+    }
+
+    /// Our detector in `region` (as the administrator, it reads every member's findings there),
+    /// from the cache, or asked with `ask` (ListDetectors) and kept for the process.
+    pub(crate) async fn detector_in<F>(&self, region: &str, ask: F) -> Result<Option<GuardDutyId>>
+    where
+        F: Future<Output = Result<Option<GuardDutyId>>>,
+    {
+        if let Some(known) = self.detectors.lock().unwrap_or_else(|p| p.into_inner()).get(region) {
+            return Ok(known.clone());
+        }
+        let detector = ask.await?;
+        self.detectors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(region.to_owned(), detector.clone());
+        Ok(detector)
     }
 }

@@ -58,6 +58,10 @@ pub struct AccessKeyDetails {
 #[serde(rename_all = "camelCase")]
 pub struct InstanceDetails {
     pub instance_id: Option<String>,
+    /// Where the instance runs, which names its region: a finding's `region` can differ (for
+    /// global-service events).
+    #[serde(default)]
+    pub availability_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +135,23 @@ pub struct Incident {
 }
 
 impl Finding {
+    /// The named instance's region, from its availability zone (`us-east-1a` is in `us-east-1`;
+    /// Local Zones and Wavelength Zones too, `us-west-2-lax-1a` is in `us-west-2`).
+    pub fn instance_region(&self) -> Option<String> {
+        let zone = self
+            .resource
+            .as_ref()?
+            .instance_details
+            .as_ref()?
+            .availability_zone
+            .as_deref()?;
+        let parts: Vec<&str> = zone.split('-').collect();
+        // The region is up to the first part that starts with a digit: `us`, `west`, `2...`.
+        let end = parts.iter().position(|p| p.starts_with(|c: char| c.is_ascii_digit()))?;
+        let number: String = parts[end].chars().take_while(char::is_ascii_digit).collect();
+        (end >= 1 && !number.is_empty()).then(|| format!("{}-{number}", parts[..end].join("-")))
+    }
+
     /// The partition its ARN names, if it has one.
     pub fn partition(&self) -> Option<&str> {
         self.arn.as_deref()?.split(':').nth(1)
@@ -648,5 +669,22 @@ mod tests {
             ));
             assert!(triage_event(event(f)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_named_instance_s_region_comes_from_its_zone() {
+        let in_zone = |zone: &str| {
+            let finding: Finding = serde_json::from_value(serde_json::json!({
+                "id": "f", "type": OUTSIDE_AWS,
+                "resource": {"instanceDetails": {"instanceId": "i-0123456789abcdef0", "availabilityZone": zone}}
+            }))
+            .unwrap();
+            finding.instance_region()
+        };
+        assert_eq!(in_zone("us-east-1a").as_deref(), Some("us-east-1"));
+        assert_eq!(in_zone("us-west-2-lax-1a").as_deref(), Some("us-west-2"));
+        assert_eq!(in_zone("ap-southeast-5b").as_deref(), Some("ap-southeast-5"));
+        assert_eq!(in_zone("us-gov-west-1a").as_deref(), Some("us-gov-west-1"));
+        assert_eq!(in_zone("nonsense"), None);
     }
 }

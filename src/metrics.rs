@@ -150,6 +150,7 @@ mod tests {
     fn instance(id: &str, action: Action, needs_attention: bool) -> InstanceReport {
         InstanceReport {
             instance_id: id.into(),
+            region: None,
             relation: Relation::Sibling,
             state: Some("running".into()),
             action: Some(action),
@@ -184,6 +185,7 @@ mod tests {
             at: "2026-11-22T10:00:01Z".into(),
             status: CutoffStatus::Written,
             written_at: Some(at(1, 250)),
+            policy: Some(crate::policy::Holder::inline()),
         });
         report.instances = vec![
             instance("i-0000000000000000a", Action::Cycle, false),

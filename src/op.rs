@@ -8,18 +8,26 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     // GuardDuty
+    /// Our own detector in the finding's region (the administrator's), once per process.
+    ListDetectors,
     GetFindings,
     ArchiveFindings,
     // IAM
     GetRole,
     GetRolePolicy,
     PutRolePolicy,
+    /// The managed fallback's attachment, and its default version's document when attached.
+    ListAttachedRolePolicies,
+    /// The managed fallback (or a new default version of it), when the inline quota is full.
+    CreatePolicy,
+    AttachRolePolicy,
     ListInstanceProfilesForRole,
     GetInstanceProfile,
     // The revocation claim (DynamoDB), and the wait for another run's revocation to show in IAM
     ClaimRevocation,
     AwaitClaimedRevocation,
     // EC2
+    DescribeRegions,
     DescribeIamInstanceProfileAssociations,
     DescribeInstances,
     CreateTags,
@@ -37,6 +45,8 @@ impl Op {
     pub fn writes(self) -> bool {
         match self {
             Self::PutRolePolicy
+            | Self::CreatePolicy
+            | Self::AttachRolePolicy
             | Self::CreateTags
             | Self::DisassociateIamInstanceProfile
             | Self::AssociateIamInstanceProfile
@@ -45,11 +55,14 @@ impl Op {
             // The claim is a DynamoDB item in our own account, not a change to the finding's.
             Self::ClaimRevocation
             | Self::AwaitClaimedRevocation
+            | Self::ListDetectors
             | Self::GetFindings
             | Self::GetRole
             | Self::GetRolePolicy
+            | Self::ListAttachedRolePolicies
             | Self::ListInstanceProfilesForRole
             | Self::GetInstanceProfile
+            | Self::DescribeRegions
             | Self::DescribeIamInstanceProfileAssociations
             | Self::DescribeInstances
             | Self::AwaitDisassociation
@@ -59,15 +72,20 @@ impl Op {
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::ListDetectors => "ListDetectors",
             Self::GetFindings => "GetFindings",
             Self::ArchiveFindings => "ArchiveFindings",
             Self::GetRole => "GetRole",
             Self::GetRolePolicy => "GetRolePolicy",
             Self::PutRolePolicy => "PutRolePolicy",
+            Self::ListAttachedRolePolicies => "ListAttachedRolePolicies",
+            Self::CreatePolicy => "CreatePolicy",
+            Self::AttachRolePolicy => "AttachRolePolicy",
             Self::ListInstanceProfilesForRole => "ListInstanceProfilesForRole",
             Self::GetInstanceProfile => "GetInstanceProfile",
             Self::ClaimRevocation => "ClaimRevocation",
             Self::AwaitClaimedRevocation => "AwaitClaimedRevocation",
+            Self::DescribeRegions => "DescribeRegions",
             Self::DescribeIamInstanceProfileAssociations => "DescribeIamInstanceProfileAssociations",
             Self::DescribeInstances => "DescribeInstances",
             Self::CreateTags => "CreateTags",

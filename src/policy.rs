@@ -72,6 +72,76 @@ pub enum Existing {
     Unrecognised(String),
 }
 
+/// Where the managed fallback lives: a path of ours, so that the role's attached policies are
+/// listed by it and the permission to attach is scoped to it.
+pub const FALLBACK_PATH: &str = "/exfil-responder/";
+
+/// The customer-managed fallback's name for `role`, written when the role's inline quota is full
+/// (`PutRolePolicy` answers `LimitExceeded`). Role names are unique in the account regardless of
+/// case, so one name per role; at most 64 + 23 characters, under the managed policy limit of 128.
+pub fn fallback_name(role: &str) -> String {
+    format!("{POLICY_NAME}-{role}")
+}
+
+/// The fallback's ARN, in the role's partition and account (read from the role's own ARN).
+pub fn fallback_arn(role_arn: &str, role: &str) -> Option<String> {
+    let parts: Vec<&str> = role_arn.split(':').collect();
+    let [_, partition, "iam", "", account, _] = parts[..] else {
+        return None;
+    };
+    Some(format!(
+        "arn:{partition}:iam::{account}:policy{FALLBACK_PATH}{}",
+        fallback_name(role)
+    ))
+}
+
+/// Which document holds the revocation: the inline `AWSRevokeOlderSessions` (the console's), or
+/// the managed fallback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Holder {
+    Inline { name: &'static str },
+    Managed { arn: String },
+}
+
+impl Holder {
+    pub fn inline() -> Self {
+        Self::Inline { name: POLICY_NAME }
+    }
+}
+
+/// Both places a revocation may be, as read from IAM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InForce {
+    pub inline: Option<Existing>,
+    /// The attached fallback's ARN and what its default version says.
+    pub managed: Option<(String, Existing)>,
+}
+
+impl InForce {
+    /// What denies the role's old sessions. Both documents deny, so the later recognised cut-off
+    /// is the one in force; a recognised one outranks an unrecognised one (which is reported only
+    /// when there is nothing else).
+    pub fn effective(&self) -> Option<(Existing, Holder)> {
+        let inline = self.inline.clone().map(|e| (e, Holder::inline()));
+        let managed = self.managed.clone().map(|(arn, e)| (e, Holder::Managed { arn }));
+        let cutoff = |c: &Option<(Existing, Holder)>| match c {
+            Some((Existing::Cutoff(at), _)) => Some(*at),
+            _ => None,
+        };
+        match (cutoff(&inline), cutoff(&managed)) {
+            (Some(i), Some(m)) if m > i => managed,
+            (Some(_), _) => inline,
+            (None, Some(_)) => managed,
+            (None, None) => inline.or(managed),
+        }
+    }
+
+    pub fn existing(&self) -> Option<Existing> {
+        self.effective().map(|(e, _)| e)
+    }
+}
+
 /// Read the cut-off out of a GetRolePolicy document, which IAM returns URL-encoded.
 pub fn read_cutoff(encoded: &str) -> Existing {
     let decoded = match percent_encoding::percent_decode_str(encoded).decode_utf8() {
@@ -212,6 +282,54 @@ mod tests {
             r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z","aws:CurrentTime":"2030-01-01T00:00:00Z"}}}]}"#,
         ] {
             assert!(matches!(read_cutoff(doc), Existing::Unrecognised(_)), "{doc}");
+        }
+    }
+
+    #[test]
+    fn the_fallback_is_named_for_the_role_in_its_partition_and_account() {
+        assert_eq!(
+            fallback_arn("arn:aws-us-gov:iam::123456789012:role/app/WebAppRole", "WebAppRole").as_deref(),
+            Some("arn:aws-us-gov:iam::123456789012:policy/exfil-responder/AWSRevokeOlderSessions-WebAppRole")
+        );
+        assert_eq!(fallback_arn("not an arn", "WebAppRole"), None);
+    }
+
+    #[test]
+    fn the_later_recognised_cutoff_of_the_two_documents_is_in_force() {
+        let (early, late) = (at("2026-11-22T10:00:00Z"), at("2026-11-22T11:00:00Z"));
+        let arn = "arn:aws:iam::123456789012:policy/exfil-responder/AWSRevokeOlderSessions-R".to_owned();
+        let managed = Holder::Managed { arn: arn.clone() };
+        let both = |inline, m: Option<Existing>| InForce {
+            inline,
+            managed: m.map(|e| (arn.clone(), e)),
+        };
+        let odd = || Existing::Unrecognised("narrowed".into());
+        let cases = [
+            (
+                both(Some(Existing::Cutoff(early)), Some(Existing::Cutoff(late))),
+                Some((Existing::Cutoff(late), managed.clone())),
+            ),
+            (
+                both(Some(Existing::Cutoff(late)), Some(Existing::Cutoff(early))),
+                Some((Existing::Cutoff(late), Holder::inline())),
+            ),
+            (
+                both(Some(odd()), Some(Existing::Cutoff(early))),
+                Some((Existing::Cutoff(early), managed.clone())),
+            ),
+            (
+                both(Some(Existing::Cutoff(early)), Some(odd())),
+                Some((Existing::Cutoff(early), Holder::inline())),
+            ),
+            (both(Some(odd()), None), Some((odd(), Holder::inline()))),
+            (
+                both(None, Some(Existing::Cutoff(early))),
+                Some((Existing::Cutoff(early), managed)),
+            ),
+            (both(None, None), None),
+        ];
+        for (read, expected) in cases {
+            assert_eq!(read.effective(), expected, "{read:?}");
         }
     }
 }

@@ -67,6 +67,10 @@ pub struct CutoffReport {
     /// When `PutRolePolicy` returned: from here the stolen credentials are denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_at: Option<DateTime<Utc>>,
+    /// Which document holds it: the inline `AWSRevokeOlderSessions`, or the managed fallback
+    /// (written when the role's inline quota was full). None when the write failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Holder>,
 }
 
 /// How the finding acted on was established.
@@ -85,6 +89,9 @@ pub enum Verification {
 #[serde(rename_all = "camelCase")]
 pub struct InstanceReport {
     pub instance_id: String,
+    /// Where it runs (None: found in no region).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub relation: Relation,
     pub state: Option<String>,
     pub action: Option<Action>,

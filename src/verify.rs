@@ -11,6 +11,9 @@ pub enum Verdict {
     Confirmed,
     /// Not acted on: why.
     Refused(String),
+    /// GuardDuty holds the same finding, archived since the event was published (by a person, or
+    /// by this function after remediating it): why it is not acted on, unless already contained.
+    Archived(String),
 }
 
 /// The fields that say which credentials leaked and what to act on. Counts and timestamps move
@@ -55,9 +58,11 @@ pub fn compare(claimed: &Finding, actual: &Finding) -> Verdict {
     let archived = |f: &Finding| f.service.as_ref().and_then(|s| s.archived) == Some(true);
     // GuardDuty never publishes a finding a suppression rule archived, while a finding archived
     // by hand keeps publishing, marked archived. So "archived now, not in the event" means a
-    // suppression rule, or someone archived it since: either way, a decision not to act.
+    // suppression rule, or someone archived it since: a decision not to act. Or this function
+    // archived it after containing it, and this is a repeat delivery: the caller tells them apart
+    // by whether the role's revocation covers the finding.
     if archived(actual) && !archived(claimed) {
-        return Verdict::Refused(format!(
+        return Verdict::Archived(format!(
             "GuardDuty reports finding {} archived (by a suppression rule, or by hand since it was published): \
              not acting; send a roleName or instanceId payload to act regardless",
             actual.id
@@ -90,7 +95,7 @@ mod tests {
 
     fn refused(claimed: &Finding, actual: &Finding) -> String {
         match compare(claimed, actual) {
-            Verdict::Refused(why) => why,
+            Verdict::Refused(why) | Verdict::Archived(why) => why,
             Verdict::Confirmed => panic!("confirmed"),
         }
     }
@@ -148,6 +153,7 @@ mod tests {
         let mut archived = finding();
         archived.service.as_mut().unwrap().archived = Some(true);
         assert!(refused(&finding(), &archived).contains("suppression rule"));
+        assert!(matches!(compare(&finding(), &archived), Verdict::Archived(_)));
         assert_eq!(compare(&archived, &archived), Verdict::Confirmed);
     }
 }

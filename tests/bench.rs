@@ -352,7 +352,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let moto = Moto::start();
-        let guardduty = GuardDuty::start();
+        let guardduty = GuardDuty::start(&moto);
         let bootstrap = support::runtime_api::bootstrap();
         let mut cold = Cold {
             init: Figure::new("init: exec to first `next`", "ms", "≤ 15 ms"),

@@ -28,6 +28,9 @@ use aws_sdk_ec2::types::{
 use aws_sdk_guardduty::operation::get_findings::{GetFindingsError, GetFindingsOutput};
 use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
 use aws_sdk_iam::operation::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
+use aws_sdk_iam::operation::list_attached_role_policies::{
+    ListAttachedRolePoliciesError, ListAttachedRolePoliciesOutput,
+};
 use aws_sdk_iam::operation::list_instance_profiles_for_role::{
     ListInstanceProfilesForRoleError, ListInstanceProfilesForRoleOutput,
 };
@@ -152,7 +155,7 @@ impl Fake {
     }
 
     fn iam_rules(&self) -> Vec<Rule> {
-        let (f1, f2, f3, f4) = (self.clone(), self.clone(), self.clone(), self.clone());
+        let (f1, f2, f3, f4, f5) = (self.clone(), self.clone(), self.clone(), self.clone(), self.clone());
         vec![
             mock!(aws_sdk_iam::Client::get_role).then_compute_response(move |_| match f1.call("GetRole") {
                 Some(e) => MockResponse::Error(GetRoleError::generic(e)),
@@ -194,6 +197,13 @@ impl Fake {
                         f3.state().policy = req.policy_document().map(str::to_owned);
                         MockResponse::Output(PutRolePolicyOutput::builder().build())
                     }
+                }
+            }),
+            mock!(aws_sdk_iam::Client::list_attached_role_policies).then_compute_response(move |_| {
+                match f5.call("ListAttachedRolePolicies") {
+                    Some(e) => MockResponse::Error(ListAttachedRolePoliciesError::generic(e)),
+                    // The inline quota is never full here: no managed fallback.
+                    None => MockResponse::Output(ListAttachedRolePoliciesOutput::builder().build()),
                 }
             }),
             mock!(aws_sdk_iam::Client::list_instance_profiles_for_role).then_compute_response(move |_| {
@@ -455,6 +465,7 @@ async fn the_happy_path_calls_in_a_safe_order() {
             "GetFindings",
             "GetRole",
             "GetRolePolicy",
+            "ListAttachedRolePolicies",
             "ListInstanceProfilesForRole",
             "DescribeIamInstanceProfileAssociations"
         ]

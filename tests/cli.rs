@@ -18,10 +18,9 @@ struct Aws {
 
 impl Aws {
     fn start() -> Self {
-        Self {
-            moto: Moto::start(),
-            guardduty: GuardDuty::start(),
-        }
+        let moto = Moto::start();
+        let guardduty = GuardDuty::start(&moto);
+        Self { moto, guardduty }
     }
 }
 

@@ -22,7 +22,7 @@ struct World {
 
 async fn world() -> World {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let account = Account::new(&moto.sdk().await);
     let role = account.role("WebAppRole", &[]).await;
     let instance = account

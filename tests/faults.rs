@@ -17,14 +17,16 @@ use support::*;
 
 /// Every operation one remediation calls: a GuardDuty event, verified, with a claim and archiving,
 /// over a named `cycle-reboot` instance and `cycle` and `revoke` siblings.
-const OPERATIONS: [&str; 14] = [
+const OPERATIONS: [&str; 16] = [
     "GetCallerIdentity",
     "GetFindings",
     "GetRole",
     "GetRolePolicy",
+    "ListAttachedRolePolicies",
     "PutItem",
     "PutRolePolicy",
     "ListInstanceProfilesForRole",
+    "DescribeRegions",
     "DescribeIamInstanceProfileAssociations",
     "DescribeInstances",
     "CreateTags",
@@ -139,7 +141,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
 /// Every case of one fault, a few at a time; panics listing every case that failed.
 async fn matrix(fault: Fault, persistent: bool) {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let failures: Vec<String> = futures::stream::iter(OPERATIONS)
         .map(|op| case(&moto, &guardduty, op, fault, persistent))
         .buffer_unordered(4)
@@ -157,7 +159,7 @@ async fn matrix(fault: Fault, persistent: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_matrix_covers_every_operation_the_handler_calls() {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &LAYOUT).await;
     let event = scene.event(&guardduty, "clean");
     let app = scene.app(test_config()).await;

@@ -50,7 +50,7 @@ async fn web_and_batch(moto: &Moto) -> (Account, SeededRole, String, SeededRole,
 async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_reported() {
     let moto = Moto::start();
     let (account, role, web, batch_role, batch) = web_and_batch(&moto).await;
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let mut api = RuntimeApi::start();
     let function = Function::start(
         &api,
@@ -160,7 +160,7 @@ async fn every_events_file_is_accepted_and_a_dry_run_writes_nothing() {
     let moto = Moto::start();
     let (account, role, web) = web_app(&moto, "cycle").await;
     let before = account.snapshot("WebAppRole", &[&web]).await;
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let mut api = RuntimeApi::start();
     // WARN as Lambda's log level: the step lines go, the reports and metrics stay.
     let function = Function::start(
@@ -221,7 +221,7 @@ async fn a_member_accounts_finding_in_another_region_is_verified_and_remediated_
     let web = member
         .instance(Some(&role.profile_arn), &[("exfil-responder:action", "cycle")])
         .await;
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let mut api = RuntimeApi::start();
     let function = Function::start(
         &api,
@@ -338,7 +338,7 @@ async fn a_bad_configuration_is_reported_as_an_init_error() {
 #[tokio::test]
 async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips() {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["revoke"]).await;
     let other = scene.account.role("OtherAppRole", &[]).await;
     let other_instance = instances(&scene.account, &other, &["revoke"]).await.remove(0).id;
@@ -381,7 +381,7 @@ async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips()
 async fn under_aws_s_runtime_interface_emulator_the_function_acts_in_the_credentials_account() {
     let moto = Moto::start();
     let (account, role, web, batch_role, batch) = web_and_batch(&moto).await;
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let handled = finding("outside-aws.json", &role, Some(&web));
     guardduty.publish(&handled);
     let sample = finding("sample-finding.json", &batch_role, Some(&batch));

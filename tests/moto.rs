@@ -28,13 +28,14 @@ async fn world(role_tags: &[(&str, &str)]) -> World {
     let sdk = moto.sdk().await;
     let account = Account::new(&sdk);
     let role = account.role("WebAppRole", role_tags).await;
+    let guardduty = GuardDuty::start(&moto);
     World {
         moto,
         sdk,
         account,
         recorder: Recorder::default(),
         role,
-        guardduty: GuardDuty::start(),
+        guardduty,
     }
 }
 
@@ -839,9 +840,27 @@ async fn archiving_after_a_remediation_is_opt_in() {
     assert!(w.guardduty.is_archived(REGION, &detector, &id));
     assert_eq!(w.recorder.count("ArchiveFindings"), 1);
 
-    // Archived since it was published: a late duplicate of the event is refused, not acted on.
+    // Archived by us since it was published, with the role's revocation covering it: a late
+    // duplicate of the event is already remediated (not refused: that would trip the alarm on
+    // refused findings), and changes nothing.
     w.recorder.clear();
-    let (report, _) = w.deliver(event, archive).await;
+    let (report, ok) = w.deliver(event.clone(), archive.clone()).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "already-remediated", "{report:#}");
+    assert!(
+        report["outcomeReason"].as_str().unwrap().contains("archived"),
+        "{report:#}"
+    );
+    assert_eq!(w.recorder.writes(), Vec::<String>::new());
+
+    // Archived by a person, with no revocation covering it: a decision not to act, refused.
+    let other = w.account.role("OtherRole", &[]).await;
+    let unrevoked = with_id(finding("outside-aws.json", &other, None), "archived-by-hand");
+    let mut held = unrevoked["detail"].clone();
+    held["service"]["archived"] = true.into();
+    w.guardduty.hold(held);
+    w.recorder.clear();
+    let (report, _) = w.deliver(unrevoked, archive).await;
     assert_refused_without_writes(&report, &w.recorder, "archived");
 }
 
@@ -912,6 +931,59 @@ async fn from_the_administrator_account_the_work_lands_in_the_member_account_onl
     assert_eq!(profile, o.role.profile_arn);
     // The administrator's same-named role is untouched.
     assert_eq!(o.w.account.snapshot(&o.w.role.name, &[]).await, admin_before);
+}
+
+/// The organisation's administrator (this account) holds its own detector in the member's region.
+const ADMIN_DETECTOR: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+
+#[tokio::test]
+async fn the_administrator_verifies_a_members_finding_with_its_own_detector_before_assuming_and_archives_it() {
+    let o = org().await;
+    o.w.guardduty.administrator(ACCOUNT, MEMBER_REGION, ADMIN_DETECTOR);
+    let event = in_account(
+        finding("outside-aws.json", &o.role, Some(&o.instance)),
+        MEMBER,
+        MEMBER_REGION,
+    );
+    let (member_detector, id) = (detector_of(&event), event["detail"]["id"].as_str().unwrap().to_owned());
+    assert_ne!(member_detector, ADMIN_DETECTOR, "the event names the member's detector");
+    o.w.guardduty.publish(&event);
+    let config = Config {
+        archive_findings: true,
+        ..member_config()
+    };
+    // One warm function for all three.
+    let app = app(&o.w.sdk, config, &o.w.recorder, &o.w.guardduty);
+
+    // Forged: GuardDuty holds the finding, but not with this key. Refused before AssumeRole.
+    let mut forged = event.clone();
+    forged["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = "ASIAFORGEDFORGED0000".into();
+    let report = support::report(&handle(&app, forged).await.response);
+    assert_refused_without_writes(&report, &o.w.recorder, "does not match");
+    // A finding GuardDuty places in another account than the event says: refused the same way.
+    let elsewhere = in_account(event.clone(), "111122223333", MEMBER_REGION);
+    let report = support::report(&handle(&app, elsewhere).await.response);
+    assert_refused_without_writes(&report, &o.w.recorder, "not 111122223333");
+    assert_eq!(o.w.recorder.count("AssumeRole"), 0, "{:?}", o.w.recorder.calls());
+    assert_eq!(o.w.recorder.count("ListDetectors"), 1, "cached per region");
+
+    let handled = handle(&app, event).await;
+    let report = support::report(&handled.response);
+    assert!(handled.failure.is_none(), "{report:#}");
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    let calls = o.w.recorder.calls();
+    let first = |op: &str| calls.iter().position(|c| c == op).unwrap();
+    assert!(first("GetFindings") < first("AssumeRole"), "{calls:?}");
+    // GuardDuty was asked, and archived, by the administrator with its own detector only.
+    let seen = o.w.guardduty.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.operation == "ListDetectors" || s.detector == ADMIN_DETECTOR),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|s| s.operation == "ArchiveFindings"), "{seen:?}");
+    assert!(o.w.guardduty.is_archived(MEMBER_REGION, &member_detector, &id));
+    assert!(report["warnings"].as_array().is_none_or(Vec::is_empty), "{report:#}");
 }
 
 #[tokio::test]

@@ -53,7 +53,7 @@ fn deliver_with_retries(scene: &Scene, payload: &Value) -> Value {
 async fn a_kill_at_any_step_boundary_is_finished_by_the_next_run() {
     let _heavy = HEAVY.lock().await;
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     // (operation, how many of it to let through first)
     let boundaries = [
         ("PutItem", 0),
@@ -101,7 +101,7 @@ async fn a_kill_at_any_step_boundary_is_finished_by_the_next_run() {
 async fn twenty_concurrent_deliveries_as_processes_write_one_cutoff_and_leak_no_credentials() {
     let _heavy = HEAVY.lock().await;
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle-reboot", "cycle", "revoke"]).await;
     let event = scene.event(&guardduty, "twenty");
     let started = Instant::now();
@@ -158,7 +158,7 @@ async fn twenty_concurrent_deliveries_as_processes_write_one_cutoff_and_leak_no_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_findings_for_one_role_arriving_together_write_one_cutoff() {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle", "cycle"]).await;
     let first = scene.event(&guardduty, "together-1");
     let second = scene.event_for(&guardduty, "together-2", &scene.role, &scene.expects[1].id);
@@ -181,7 +181,7 @@ async fn two_findings_for_one_role_arriving_together_write_one_cutoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_republished_finding_after_a_completed_cycle_changes_nothing() {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle-reboot", "cycle"]).await;
     let event = scene.event(&guardduty, "republished");
     let app = scene.app(test_config()).await;
@@ -223,7 +223,7 @@ fn writes(scene: &Scene) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_later_cutoff_written_after_a_cycle_is_cycled_against() {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle", "cycle"]).await;
     let event = scene.event(&guardduty, "race");
     let unclaimed = || exfil_responder::Config {
@@ -250,7 +250,7 @@ async fn a_later_cutoff_written_after_a_cycle_is_cycled_against() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cutoff_that_moves_during_a_cycle_is_caught_by_the_recheck() {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
     let first = scene.event(&guardduty, "moving-1");
     // A is held at its cycled-at mark (the second CreateTags), after the new association.
@@ -281,7 +281,7 @@ async fn a_cutoff_that_moves_during_a_cycle_is_caught_by_the_recheck() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn near_the_deadline_a_run_stops_between_steps_and_the_retry_finishes() {
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
     let event = scene.event(&guardduty, "deadline");
     let config = exfil_responder::Config {
@@ -330,7 +330,7 @@ async fn a_burst_of_500_events_over_20_roles_writes_20_cutoffs() {
     const EVENTS: usize = 500;
     const ENVIRONMENTS: usize = 20;
     let moto = Moto::start();
-    let guardduty = GuardDuty::start();
+    let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle", "cycle"]).await;
     let mut roles = vec![(scene.role.clone(), scene.expects.clone())];
     for r in 1..ROLES {

@@ -122,7 +122,7 @@ fn tags_of(instance: &Instance) -> Tags {
 /// A filter rather than `InstanceIds`, which fails the whole call on one unknown id.
 pub async fn describe_instances(
     ec2: &Client,
-    ids: &[String],
+    (region, ids): (&str, &[String]),
     associations: &HashMap<String, Association>,
 ) -> Result<Vec<InstanceFacts>> {
     let mut facts = Vec::new();
@@ -138,6 +138,7 @@ pub async fn describe_instances(
             let association = associations.get(&id).cloned();
             facts.push(InstanceFacts {
                 id,
+                region: region.to_owned(),
                 state,
                 tags,
                 association,
@@ -145,6 +146,24 @@ pub async fn describe_instances(
         }
     }
     Ok(facts)
+}
+
+/// The account's enabled regions (DescribeRegions without `AllRegions`: opt-in regions that are
+/// not opted in are left out, and nothing can run there).
+pub async fn enabled_regions(ec2: &Client) -> Result<Vec<String>> {
+    let out = ec2
+        .describe_regions()
+        .send()
+        .await
+        .map_err(|e| Error::aws("ec2", "DescribeRegions", e))?;
+    let mut regions: Vec<String> = out
+        .regions
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.region_name)
+        .collect();
+    regions.sort();
+    Ok(regions)
 }
 
 /// Instances still carrying our profile marker, with the profile it names. One whose current

@@ -44,6 +44,22 @@ pub async fn get_finding(guardduty: &Client, detector: &GuardDutyId, id: &GuardD
         .map_or(Fetched::Missing, |f| Fetched::Found(Box::new(from_sdk(f)))))
 }
 
+/// This account's detector in the client's region, if GuardDuty is enabled there (one detector
+/// per account and region). The administrator reads and archives its members' findings with it.
+pub async fn own_detector(guardduty: &Client) -> Result<Option<GuardDutyId>> {
+    let out = guardduty
+        .list_detectors()
+        .send()
+        .await
+        .map_err(|e| Error::aws("guardduty", "ListDetectors", e))?;
+    match out.detector_ids.unwrap_or_default().into_iter().next() {
+        Some(id) => GuardDutyId::parse(&id)
+            .map(Some)
+            .map_err(|why| Error::Unexpected(format!("ListDetectors answered detector {id:?}: {why}"))),
+        None => Ok(None),
+    }
+}
+
 pub async fn archive(guardduty: &Client, detector: &GuardDutyId, id: &GuardDutyId) -> Result<()> {
     guardduty
         .archive_findings()
@@ -67,6 +83,7 @@ pub fn from_sdk(f: gd::Finding) -> Finding {
         }),
         instance_details: r.instance_details.map(|d| InstanceDetails {
             instance_id: d.instance_id,
+            availability_zone: d.availability_zone,
         }),
     });
     let service = f.service.map(|s| Service {

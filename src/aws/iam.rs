@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{Error, Result};
 use crate::names::RoleName;
 use crate::plan::revocation::RoleFacts;
-use crate::policy::{self, Existing, POLICY_NAME};
+use crate::policy::{self, Existing, FALLBACK_PATH, POLICY_NAME};
 
 /// The role, or `None` if it does not exist.
 pub async fn get_role(iam: &Client, name: &RoleName) -> Result<Option<RoleFacts>> {
@@ -59,6 +59,148 @@ pub async fn put_revocation(iam: &Client, role: &RoleName, cutoff: DateTime<Utc>
         .send()
         .await
         .map_err(|e| Error::aws("iam", "PutRolePolicy", e))?;
+    Ok(())
+}
+
+/// The managed fallback attached to the role (see [`policy::fallback_name`]): its ARN and what its
+/// default version says, or `None` if none is attached. Only our path is listed.
+pub async fn get_managed_revocation(iam: &Client, role: &RoleName) -> Result<Option<(String, Existing)>> {
+    let name = policy::fallback_name(role.as_str());
+    let mut pages = iam
+        .list_attached_role_policies()
+        .role_name(role.as_str())
+        .path_prefix(FALLBACK_PATH)
+        .into_paginator()
+        .send();
+    let mut arn = None;
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            // No role: GetRole, read alongside, says so.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
+            Err(e) => return Err(Error::aws("iam", "ListAttachedRolePolicies", e)),
+        };
+        arn = arn.or_else(|| {
+            page.attached_policies
+                .unwrap_or_default()
+                .into_iter()
+                .find(|p| p.policy_name.as_deref() == Some(name.as_str()))
+                .and_then(|p| p.policy_arn)
+        });
+    }
+    let Some(arn) = arn else { return Ok(None) };
+    let default_version = iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| Error::aws("iam", "GetPolicy", e))?
+        .policy
+        .and_then(|p| p.default_version_id)
+        .ok_or_else(|| Error::Unexpected(format!("GetPolicy answered without a default version for {arn}")))?;
+    let document = iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(default_version)
+        .send()
+        .await
+        .map_err(|e| Error::aws("iam", "GetPolicyVersion", e))?
+        .policy_version
+        .and_then(|v| v.document)
+        .ok_or_else(|| Error::Unexpected(format!("GetPolicyVersion answered without a document for {arn}")))?;
+    // URL-encoded, as GetRolePolicy's.
+    Ok(Some((arn, policy::read_cutoff(&document))))
+}
+
+/// Write the revocation as the managed fallback, for a role whose inline quota is full: create it,
+/// or, if it exists, make the new document its default version (pruning our old versions when
+/// its five are used). Returns its ARN, for [`attach_fallback`].
+pub async fn put_managed_revocation(
+    iam: &Client,
+    role_arn: &str,
+    role: &RoleName,
+    cutoff: DateTime<Utc>,
+) -> Result<String> {
+    let document = policy::document(cutoff);
+    let arn = policy::fallback_arn(role_arn, role.as_str())
+        .ok_or_else(|| Error::Unexpected(format!("cannot read a partition and account from {role_arn}")))?;
+    let created = iam
+        .create_policy()
+        .policy_name(policy::fallback_name(role.as_str()))
+        .path(FALLBACK_PATH)
+        .policy_document(&document)
+        .description(
+            "exfil-responder: denies sessions issued before the cut-off (the role's inline policy quota was full)",
+        )
+        .send()
+        .await;
+    match created {
+        Ok(_) => return Ok(arn),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_entity_already_exists_exception()) => {}
+        Err(e) => return Err(Error::aws("iam", "CreatePolicy", e)),
+    }
+    if let Err(e) = new_default_version(iam, &arn, &document).await {
+        let full = e.as_service_error().is_some_and(|s| s.is_limit_exceeded_exception());
+        if !full {
+            return Err(Error::aws("iam", "CreatePolicyVersion", e));
+        }
+        prune_versions(iam, &arn).await?;
+        new_default_version(iam, &arn, &document)
+            .await
+            .map_err(|e| Error::aws("iam", "CreatePolicyVersion", e))?;
+    }
+    Ok(arn)
+}
+
+async fn new_default_version(
+    iam: &Client,
+    arn: &str,
+    document: &str,
+) -> std::result::Result<
+    (),
+    aws_sdk_iam::error::SdkError<aws_sdk_iam::operation::create_policy_version::CreatePolicyVersionError>,
+> {
+    iam.create_policy_version()
+        .policy_arn(arn)
+        .policy_document(document)
+        .set_as_default(true)
+        .send()
+        .await
+        .map(|_| ())
+}
+
+/// Delete the fallback's versions other than the default (each an older cut-off of ours).
+async fn prune_versions(iam: &Client, arn: &str) -> Result<()> {
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| Error::aws("iam", "ListPolicyVersions", e))?
+        .versions
+        .unwrap_or_default();
+    for old in versions.into_iter().filter(|v| !v.is_default_version) {
+        let Some(id) = old.version_id else { continue };
+        iam.delete_policy_version()
+            .policy_arn(arn)
+            .version_id(id)
+            .send()
+            .await
+            .map_err(|e| Error::aws("iam", "DeletePolicyVersion", e))?;
+    }
+    Ok(())
+}
+
+/// Attach the fallback to the role (attaching an attached policy is a no-op).
+pub async fn attach_fallback(iam: &Client, role: &RoleName, arn: &str) -> Result<()> {
+    iam.attach_role_policy()
+        .role_name(role.as_str())
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| Error::aws("iam", "AttachRolePolicy", e))?;
     Ok(())
 }
 
@@ -171,5 +313,57 @@ mod tests {
         assert_eq!(err.aws_code(), Some("LimitExceeded"));
         assert_eq!(err.kind(), "Aws.iam.PutRolePolicy.LimitExceeded");
         assert!(err.to_string().contains("10240"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_existing_fallback_gets_a_new_default_version_and_old_ones_are_pruned_when_full() {
+        use aws_sdk_iam::operation::create_policy::CreatePolicyError;
+        use aws_sdk_iam::operation::create_policy_version::{CreatePolicyVersionError, CreatePolicyVersionOutput};
+        use aws_sdk_iam::operation::delete_policy_version::DeletePolicyVersionOutput;
+        use aws_sdk_iam::operation::list_policy_versions::ListPolicyVersionsOutput;
+        use aws_sdk_iam::types::PolicyVersion;
+        use aws_sdk_iam::types::error::EntityAlreadyExistsException;
+        let arn = "arn:aws:iam::123456789012:policy/exfil-responder/AWSRevokeOlderSessions-WebAppRole";
+        let exists = mock!(Client::create_policy).then_error(|| {
+            CreatePolicyError::EntityAlreadyExistsException(EntityAlreadyExistsException::builder().build())
+        });
+        let five = mock!(Client::create_policy_version)
+            .then_error(|| CreatePolicyVersionError::LimitExceededException(LimitExceededException::builder().build()));
+        let versions = mock!(Client::list_policy_versions).then_output(|| {
+            let version = |id: &str, default| {
+                PolicyVersion::builder()
+                    .version_id(id)
+                    .is_default_version(default)
+                    .build()
+            };
+            ListPolicyVersionsOutput::builder()
+                .versions(version("v1", false))
+                .versions(version("v2", true))
+                .build()
+        });
+        let delete = mock!(Client::delete_policy_version)
+            .match_requests(move |r| r.policy_arn() == Some(arn) && r.version_id() == Some("v1"))
+            .then_output(|| DeletePolicyVersionOutput::builder().build());
+        let created = mock!(Client::create_policy_version)
+            .match_requests(|r| r.set_as_default() == Some(true))
+            .then_output(|| CreatePolicyVersionOutput::builder().build());
+        let iam = mock_client!(
+            aws_sdk_iam,
+            RuleMode::Sequential,
+            [&exists, &five, &versions, &delete, &created]
+        );
+        let cutoff = DateTime::parse_from_rfc3339("2026-11-22T10:00:07Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let role_arn = "arn:aws:iam::123456789012:role/WebAppRole";
+        assert_eq!(
+            put_managed_revocation(&iam, role_arn, &role(), cutoff).await.unwrap(),
+            arn
+        );
+        assert_eq!(
+            (delete.num_calls(), created.num_calls()),
+            (1, 1),
+            "only the non-default version deleted"
+        );
     }
 }

@@ -12,12 +12,15 @@ pub fn instances(facts: &FleetFacts<'_>) -> Vec<InstancePlan> {
         Some(inst) => plan_instance(facts, Relation::Named, inst),
         None => InstancePlan {
             instance_id: id.to_owned(),
+            region: None,
             relation: Relation::Named,
             state: None,
             chosen: None,
             steps: Vec::new(),
-            result: "not found (terminated, or in no region we can see); the role is revoked regardless".into(),
-            needs_attention: false,
+            result: "not found in the account's enabled regions (terminated long ago, or in a region not enabled): \
+                     the role is revoked regardless; find the instance and check its credentials by hand"
+                .into(),
+            needs_attention: true,
         },
     });
     named
@@ -46,6 +49,7 @@ fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFact
     );
     let mut plan = InstancePlan {
         instance_id: inst.id.clone(),
+        region: Some(inst.region.clone()),
         relation,
         state: Some(inst.state.clone()),
         chosen: Some(chosen.clone()),
@@ -122,6 +126,7 @@ mod tests {
 
     fn inst(id: &str, state: &str, tag_pairs: &[(&str, &str)], assoc: Option<&str>) -> InstanceFacts {
         InstanceFacts {
+            region: "us-east-1".into(),
             id: id.into(),
             state: state.into(),
             tags: tags(tag_pairs),

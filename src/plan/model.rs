@@ -39,6 +39,8 @@ impl Association {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceFacts {
     pub id: String,
+    /// IAM is global, EC2 regional: a role's instances may run in any region.
+    pub region: String,
     pub state: String,
     pub tags: Tags,
     pub association: Option<Association>,
@@ -110,6 +112,8 @@ pub enum Relation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstancePlan {
     pub instance_id: String,
+    /// None for a named instance found in no region.
+    pub region: Option<String>,
     pub relation: Relation,
     pub state: Option<String>,
     pub chosen: Option<ChosenAction>,

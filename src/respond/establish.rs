@@ -1,6 +1,6 @@
 //! Establish what to act on: the finding's account and region, how to reach them (our own
 //! credentials or the member role), GuardDuty's own copy of the finding (verification), and the
-//! role and instance it is about. GuardDuty's side at the end lives here too: archiving.
+//! role and instance it is about. The administrator's side of GuardDuty is in `administrator`.
 
 use crate::accounts::{self, Home, Reach};
 use crate::app::App;
@@ -36,6 +36,24 @@ impl Claim {
         match self {
             Self::Incident(i) => i.finding_id(),
             Self::Fetch(r) => r.locator.finding_id.as_str(),
+        }
+    }
+
+    /// Where GuardDuty keeps the finding, when its copy is to be read: a GuardDuty event (with
+    /// verification on) or a manual finding id.
+    pub fn guardduty_locator(&self, verify_findings: bool) -> Option<&Locator> {
+        match self {
+            Self::Incident(i) if i.summary.source == "guardduty" && verify_findings => i.locator.as_ref(),
+            Self::Incident(_) => None,
+            Self::Fetch(r) => Some(&r.locator),
+        }
+    }
+
+    /// The finding as delivered, for an event: what GuardDuty's copy is compared with.
+    pub fn claimed_finding(&self) -> Option<&Finding> {
+        match self {
+            Self::Incident(i) => i.finding.as_deref(),
+            Self::Fetch(_) => None,
         }
     }
 
@@ -112,33 +130,26 @@ pub fn place(summary: &FindingSummary, home: &Home, default_region: Option<Strin
     Ok(Place { account, region })
 }
 
-/// How the place is reached.
-pub enum Reached {
-    There(Reach, Target),
-    /// Not ours to act in (the account lists, or no member role): why.
-    Skip(String),
+/// How the place is reached: our own credentials, or the member role; or, if the account is not
+/// ours to act in (the account lists, or no member role), why not. Decided without a call.
+pub fn route(app: &App, home: &Home, place: &Place) -> std::result::Result<Reach, String> {
+    accounts::reach(&app.config, &home.account, &home.partition, &place.account)
 }
 
 /// The clients for the place: our own, or the member role's. An AssumeRole failure is an error
 /// naming the account and role, and nothing has been done in that account yet.
-pub async fn reach(app: &App, home: &Home, place: &Place, finding_id: &str) -> Result<Reached> {
-    let reach = match accounts::reach(&app.config, &home.account, &home.partition, &place.account) {
-        Ok(reach) => reach,
-        Err(reason) => return Ok(Reached::Skip(reason)),
-    };
+pub async fn reach(app: &App, reach: &Reach, place: &Place, finding_id: &str) -> Result<Target> {
     let external_id = app.config.member_role_external_id.as_deref();
-    let target = app
-        .pool
+    app.pool
         .target(
             &app.clients,
-            &reach,
+            reach,
             &place.account,
             &place.region,
             finding_id,
             external_id,
         )
-        .await?;
-    Ok(Reached::There(reach, target))
+        .await
 }
 
 pub enum Established {
@@ -146,16 +157,21 @@ pub enum Established {
     Skip(String),
     /// GuardDuty does not confirm the finding: why.
     Refuse(String),
+    /// GuardDuty confirms it, archived since it was published: acted on only if its role's
+    /// revocation already covers it (a repeat delivery of a finding this function archived).
+    Archived(Box<Incident>, String),
 }
 
 /// What to act on. A GuardDuty event is checked against GuardDuty's own copy of the finding
 /// (unless `verify_findings` is off), and that copy is then acted on; a manual finding id is
 /// fetched; manual `instanceId` and `roleName` payloads name no finding and are taken as given.
+/// GuardDuty's copy is `read` already when the administrator read it; else the finding's own
+/// account is asked, with the detector the event names.
 pub async fn establish(
     verify_findings: bool,
     target: &Target,
     claim: Claim,
-    place: &Place,
+    (place, read): (&Place, Option<Finding>),
     steps: &Steps,
 ) -> Result<Established> {
     let act = |i: Incident, v| Ok(Established::Act(Box::new(i), v));
@@ -168,11 +184,15 @@ pub async fn establish(
                     "the finding names no detector (detail.service.detectorId or detail.arn), so GuardDuty cannot confirm it".into(),
                 ));
             };
-            let actual = match fetch(target, locator, place, steps).await? {
-                Ok(actual) => actual,
-                Err(reason) => return Ok(Established::Refuse(reason)),
+            let actual = match read {
+                Some(actual) => actual,
+                None => match fetch(target, locator, place, steps).await? {
+                    Ok(actual) => actual,
+                    Err(reason) => return Ok(Established::Refuse(reason)),
+                },
             };
-            if let Verdict::Refused(reason) = verify::compare(claimed, &actual) {
+            let verdict = verify::compare(claimed, &actual);
+            if let Verdict::Refused(reason) = verdict {
                 return Ok(Established::Refuse(reason));
             }
             let summary = FindingSummary {
@@ -181,30 +201,35 @@ pub async fn establish(
                 event_time: incident.summary.event_time,
                 ..FindingSummary::default()
             };
-            from_triage(triage_finding(actual, summary)?, Verification::Confirmed)
+            let established = from_triage(triage_finding(actual, summary)?, Verification::Confirmed)?;
+            Ok(match (verdict, established) {
+                (Verdict::Archived(reason), Established::Act(incident, _)) => Established::Archived(incident, reason),
+                (_, established) => established,
+            })
         }
-        Claim::Fetch(request) => fetched(target, request, place, steps).await,
+        Claim::Fetch(request) => fetched(target, request, (place, read), steps).await,
     }
 }
 
 /// A manual payload's finding, fetched from GuardDuty and triaged like its event.
-async fn fetched(target: &Target, request: FindingRequest, place: &Place, steps: &Steps) -> Result<Established> {
-    let actual = match fetch(target, &request.locator, place, steps).await? {
+async fn fetched(
+    target: &Target,
+    request: FindingRequest,
+    (place, read): (&Place, Option<Finding>),
+    steps: &Steps,
+) -> Result<Established> {
+    let actual = match read {
+        Some(actual) => actual,
+        None => match fetch(target, &request.locator, place, steps).await? {
+            Ok(actual) => actual,
+            Err(reason) => return Ok(Established::Refuse(reason)),
+        },
+    };
+    // The request said where to look; the finding itself must say it lives there.
+    let actual = match in_place(actual, place) {
         Ok(actual) => actual,
         Err(reason) => return Ok(Established::Refuse(reason)),
     };
-    // The request said where to look; the finding itself must say it lives there.
-    let (account, region) = (actual.account_id.as_deref(), actual.region.as_deref());
-    if account != Some(place.account.as_str()) || region != Some(place.region.as_str()) {
-        return Ok(Established::Refuse(format!(
-            "GuardDuty's finding {} is for account {} in {}, not {} in {}",
-            actual.id,
-            account.unwrap_or("(none)"),
-            region.unwrap_or("(none)"),
-            place.account,
-            place.region
-        )));
-    }
     let summary = FindingSummary {
         source: "manual".into(),
         ..FindingSummary::default()
@@ -215,6 +240,22 @@ async fn fetched(target: &Target, request: FindingRequest, place: &Place, steps:
         fetched.request_reason = request.request_reason;
     }
     Ok(established)
+}
+
+/// A finding is acted on only in the account and region GuardDuty itself places it.
+pub fn in_place(finding: Finding, place: &Place) -> std::result::Result<Finding, String> {
+    let (account, region) = (finding.account_id.as_deref(), finding.region.as_deref());
+    if account == Some(place.account.as_str()) && region == Some(place.region.as_str()) {
+        return Ok(finding);
+    }
+    Err(format!(
+        "GuardDuty's finding {} is for account {} in {}, not {} in {}",
+        finding.id,
+        account.unwrap_or("(none)"),
+        region.unwrap_or("(none)"),
+        place.account,
+        place.region
+    ))
 }
 
 /// GuardDuty's own copy, triaged: acted on as `verification` says, or skipped like its event.
@@ -314,21 +355,6 @@ async fn role_of_instance(target: &Target, id: &str, region: &str, steps: &Steps
     RoleName::parse(&role).map_err(Error::Unexpected)
 }
 
-/// Archiving is bookkeeping after a finished remediation: a failure is a warning, not retried.
-pub async fn archive(target: &Target, locator: &Locator, steps: &Steps) -> Option<String> {
-    let id = &locator.finding_id;
-    let archived = steps
-        .run(
-            Op::ArchiveFindings,
-            id.as_str(),
-            guardduty::archive(&target.guardduty, &locator.detector_id, id),
-        )
-        .await;
-    archived.err().map(|e| {
-        format!("the remediation is complete, but archiving finding {id} in GuardDuty failed ({e}): archive it by hand")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput;
@@ -365,7 +391,7 @@ mod tests {
             guardduty: vec![get],
             ..Rules::default()
         };
-        establish(verify, &rules.target(), claim_of(file), &here(), &steps()).await
+        establish(verify, &rules.target(), claim_of(file), (&here(), None), &steps()).await
     }
 
     fn holding_no_finding() -> aws_smithy_mocks::Rule {
@@ -480,8 +506,8 @@ mod tests {
             account: "222222222222".into(),
             region: "us-east-1".into(),
         };
-        let reached = reach(&app, &home, &there, "f").await.unwrap();
-        assert!(matches!(reached, Reached::Skip(ref why) if why.contains("DENIED_ACCOUNTS")));
+        let routed = route(&app, &home, &there);
+        assert!(matches!(routed, Err(ref why) if why.contains("DENIED_ACCOUNTS")));
         assert_eq!(assume.num_calls(), 0);
     }
 

@@ -5,6 +5,7 @@ use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use tracing::{info, warn};
 
+use crate::aws::clients::ec2_in;
 use crate::aws::ec2::{self, Attached};
 use crate::error::{Error, Result};
 use crate::plan::{Association, InstancePlan, Profile, Step, TagValue};
@@ -27,9 +28,13 @@ pub struct Running {
     pub concurrency: usize,
 }
 
+/// Each plan in its instance's region (`ec2` is the same client for any region).
 pub async fn all(ec2: &aws_sdk_ec2::Client, plans: Vec<InstancePlan>, running: Running, steps: &Steps) -> Executed {
     let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
-        .map(|p| one(ec2, p, running, steps))
+        .map(|p| async move {
+            let regional = p.region.as_deref().map(|r| ec2_in(ec2, r));
+            one(regional.as_ref().unwrap_or(ec2), p, running, steps).await
+        })
         .buffered(running.concurrency)
         .collect()
         .await;
@@ -53,6 +58,7 @@ pub async fn one(
     let chosen = plan.chosen.as_ref();
     let mut out = InstanceReport {
         instance_id: plan.instance_id.clone(),
+        region: plan.region.clone(),
         relation: plan.relation,
         state: plan.state.clone(),
         action: chosen.map(|c| c.action),
@@ -235,6 +241,7 @@ mod tests {
         let profile = Profile::Arn(PROFILE.into());
         InstancePlan {
             instance_id: ID.into(),
+            region: None,
             relation: Relation::Named,
             state: Some("running".into()),
             chosen: None,
@@ -384,6 +391,7 @@ mod tests {
     fn a_later_round_s_report_replaces_the_earlier_one() {
         let report = |id: &str, result: &str| InstanceReport {
             instance_id: id.into(),
+            region: None,
             relation: Relation::Sibling,
             state: None,
             action: None,

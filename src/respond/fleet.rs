@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use futures::{StreamExt, TryStreamExt};
+
+use crate::aws::clients::ec2_in;
 use crate::aws::{ec2, iam};
 use crate::config::Config;
 use crate::error::Result;
@@ -24,49 +27,108 @@ pub struct Fleet {
     pub siblings: Vec<InstanceFacts>,
 }
 
-/// Every instance whose current profile holds the role, plus the named instance however it stands.
+/// Regions whose instances are read at once: DescribeRegions lists about 30, and each costs two
+/// reads and a describe; EC2 throttles describe calls per account (a token bucket).
+const REGIONS_AT_ONCE: usize = 8;
+
+/// Where the named instance runs.
+pub struct Named<'a> {
+    pub id: &'a InstanceId,
+    pub region: &'a str,
+}
+
+/// Every instance whose current profile holds the role, in every enabled region of the account
+/// (IAM is global: the revocation cuts them all off), plus the named instance however it stands.
+/// `ec2` is in the finding's region, read alongside the region list.
 pub async fn discover(
     iam: &aws_sdk_iam::Client,
     ec2: &aws_sdk_ec2::Client,
     role: &RoleName,
-    named: Option<&InstanceId>,
+    named: Option<Named<'_>>,
     steps: &Steps,
 ) -> Result<Fleet> {
     let observed_at = Utc::now();
-    let (profiles, associations, marked): (Vec<String>, HashMap<String, Association>, _) = tokio::try_join!(
+    let here = ec2.config().region().map(|r| r.as_ref().to_owned()).unwrap_or_default();
+    let (profiles, regions, read_here) = tokio::try_join!(
         steps.run(
             Op::ListInstanceProfilesForRole,
             role.as_str(),
             iam::instance_profiles_for_role(iam, role)
         ),
-        steps.run(
-            Op::DescribeIamInstanceProfileAssociations,
-            "region",
-            ec2::current_associations(ec2)
-        ),
-        steps.run(Op::DescribeInstances, "marked instances", ec2::marked_instances(ec2)),
+        steps.run(Op::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2)),
+        read_region(ec2, &here, steps),
     )?;
-    let ids = instance_ids(&profiles, &associations, marked, named);
-    let found = if ids.is_empty() {
-        Vec::new()
-    } else {
-        steps
-            .run(
-                Op::DescribeInstances,
-                &format!("{} instance(s)", ids.len()),
-                ec2::describe_instances(ec2, &ids, &associations),
-            )
-            .await?
-    };
-    let (named_facts, siblings): (Vec<_>, Vec<_>) = found
-        .into_iter()
-        .partition(|f| named.is_some_and(|n| n.as_str() == f.id));
+    let mut regions: Vec<String> = regions.into_iter().filter(|r| *r != here).collect();
+    if let Some(n) = &named
+        && n.region != here
+        && !regions.iter().any(|r| r == n.region)
+    {
+        // Not listed as enabled, yet the finding places it there: look anyway.
+        regions.push(n.region.to_owned());
+    }
+    let others: Vec<Regional> = futures::stream::iter(regions)
+        .map(|region| async move { read_region(&ec2_in(ec2, &region), &region, steps).await })
+        .buffer_unordered(REGIONS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let found: Vec<Vec<InstanceFacts>> = futures::stream::iter(std::iter::once(read_here).chain(others))
+        .map(|read| describe_region(ec2, &profiles, read, named.as_ref(), steps))
+        .buffer_unordered(REGIONS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let (named_facts, siblings): (Vec<_>, Vec<_>) = found.into_iter().flatten().partition(|f| {
+        named
+            .as_ref()
+            .is_some_and(|n| n.id.as_str() == f.id && n.region == f.region)
+    });
     Ok(Fleet {
         observed_at,
         profiles,
         named: named_facts.into_iter().next(),
         siblings,
     })
+}
+
+/// One region's current associations, and the instances our marker says a cycle stranded.
+struct Regional {
+    region: String,
+    associations: HashMap<String, Association>,
+    marked: Vec<(String, String)>,
+}
+
+async fn read_region(ec2: &aws_sdk_ec2::Client, region: &str, steps: &Steps) -> Result<Regional> {
+    let (associations, marked) = tokio::try_join!(
+        steps.run(
+            Op::DescribeIamInstanceProfileAssociations,
+            region,
+            ec2::current_associations(ec2)
+        ),
+        steps.run(Op::DescribeInstances, region, ec2::marked_instances(ec2)),
+    )?;
+    Ok(Regional {
+        region: region.to_owned(),
+        associations,
+        marked,
+    })
+}
+
+/// The facts of one region's instances that matter: the role's holders, the stranded, the named.
+async fn describe_region(
+    ec2: &aws_sdk_ec2::Client,
+    profiles: &[String],
+    read: Regional,
+    named: Option<&Named<'_>>,
+    steps: &Steps,
+) -> Result<Vec<InstanceFacts>> {
+    let named_here = named.filter(|n| n.region == read.region).map(|n| n.id);
+    let ids = instance_ids(profiles, &read.associations, read.marked, named_here);
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let regional = ec2_in(ec2, &read.region);
+    let what = format!("{} instance(s) in {}", ids.len(), read.region);
+    let describe = ec2::describe_instances(&regional, (&read.region, &ids), &read.associations);
+    steps.run(Op::DescribeInstances, &what, describe).await
 }
 
 /// The instances to describe: those holding one of the role's profiles, those our marker says an
@@ -223,16 +285,28 @@ mod tests {
                     .build();
                 DescribeInstancesOutput::builder().reservations(reservation).build()
             });
+        let regions = mock!(aws_sdk_ec2::Client::describe_regions).then_output(|| {
+            let region = aws_sdk_ec2::types::Region::builder().region_name("us-east-1").build();
+            aws_sdk_ec2::operation::describe_regions::DescribeRegionsOutput::builder()
+                .regions(region)
+                .build()
+        });
         let rules = Rules {
             iam: vec![&listed],
-            ec2: vec![&held, &marked, &described],
+            ec2: vec![&held, &marked, &described, &regions],
             ..Rules::default()
         };
         let target = rules.target();
         let steps = Steps::new("f", Deadline::none());
         let role = RoleName::parse("WebAppRole").unwrap();
         let named = InstanceId::parse("i-0000000000000000f").unwrap();
-        let fleet = discover(&target.iam, &target.ec2, &role, Some(&named), &steps)
+        let region = target.ec2.config().region().unwrap().to_string();
+        assert_eq!(region, "us-east-1");
+        let named = Named {
+            id: &named,
+            region: &region,
+        };
+        let fleet = discover(&target.iam, &target.ec2, &role, Some(named), &steps)
             .await
             .unwrap();
         assert_eq!(fleet.named.as_ref().map(|n| n.id.as_str()), Some("i-0000000000000000f"));

@@ -10,6 +10,7 @@
 //! [`steps`] runs and records every AWS call; the report is assembled once from what the phases
 //! returned ([`Done`]), whether the remediation finished or failed part-way.
 
+pub mod administrator;
 pub mod establish;
 pub mod execute;
 pub mod fleet;
@@ -31,7 +32,8 @@ use crate::names::RoleName;
 use crate::report::{CutoffReport, InstanceReport, Outcome, Report, Response, RoleSummary, Verification};
 use crate::wait::Deadline;
 use crate::{input, op::StepRecord};
-use establish::{About, Claim, Established, Place, Reached, Request};
+
+use establish::{About, Claim, Established, Place, Request};
 use execute::Running;
 use fleet::{Fleet, RoleOf};
 use revoke::{Asked, CUTOFF_ROUNDS, Decided, Decision};
@@ -262,10 +264,17 @@ async fn reach_and_run(
     claim.check_partition(&home)?;
     let place = establish::place(&request.summary, &home, app.clients.region())?;
     done.place = Some(place.clone());
-    let (reach, target) = match establish::reach(app, &home, &place, claim.finding_id()).await? {
-        Reached::There(reach, target) => (reach, target),
-        Reached::Skip(reason) => return Ok(skip(reason)),
+    let reach = match establish::route(app, &home, &place) {
+        Ok(reach) => reach,
+        Err(reason) => return Ok(skip(reason)),
     };
+    // A member's finding is read by the administrator (this account) before its role is assumed,
+    // so that a forged one is refused having touched nothing in the member account.
+    let (read, keeper) = match administrator::first(app, &claim, (&home.account, &place), steps).await? {
+        Ok(read) => read,
+        Err(reason) => return Ok(refuse(reason)),
+    };
+    let target = establish::reach(app, &reach, &place, claim.finding_id()).await?;
     done.session = target.session.clone();
 
     // Containment is gated by GuardDuty's confirmation, our own role (never revoked) and the
@@ -279,7 +288,7 @@ async fn reach_and_run(
         }
     };
     let (established, prefetched, own_role) = tokio::join!(
-        establish::establish(app.config.verify_findings, &target, claim, &place, steps),
+        establish::establish(app.config.verify_findings, &target, claim, (&place, read), steps),
         read_named,
         app.own_role(&reach, &home)
     );
@@ -287,6 +296,9 @@ async fn reach_and_run(
         Established::Act(incident, verification) => (*incident, verification),
         Established::Skip(reason) => return Ok(skip(reason)),
         Established::Refuse(reason) => return Ok(refuse(reason)),
+        Established::Archived(incident, reason) => {
+            return archived(&target, &incident, &place, (prefetched, reason), steps, done).await;
+        }
     };
     let own_role = own_role?;
     if verification.is_some() {
@@ -308,9 +320,56 @@ async fn reach_and_run(
         && confirmed
         && let Some(locator) = &incident.locator
     {
-        done.archive_warning = establish::archive(&target, locator, steps).await;
+        done.archive_warning = administrator::archive(app, &target, &keeper, &place, locator, steps).await;
     }
     Ok(ended)
+}
+
+/// GuardDuty shows the finding archived since it was published. If its role's revocation covers
+/// it, this is a repeat delivery of a finding already contained (which this function archived
+/// once done): nothing to do. Otherwise someone decided not to act on it: refused.
+async fn archived(
+    target: &Target,
+    incident: &Incident,
+    place: &Place,
+    (prefetched, reason): (Option<(RoleName, Result<revoke::RoleRead>)>, String),
+    steps: &Steps,
+    done: &mut Done,
+) -> Result<Ended> {
+    let about = establish::about(target, &incident.subject, &place.region, steps).await?;
+    let (role, in_force) = match prefetched {
+        Some((named, read)) if named == about.role => read?,
+        _ => revoke::read_role(&target.iam, &about.role, steps).await?,
+    };
+    done.about_role = Some(about.role.clone());
+    match (in_force.effective(), incident.first_seen, role) {
+        (Some((crate::policy::Existing::Cutoff(cutoff), holder)), Some(first_seen), Some(role))
+            if cutoff >= first_seen =>
+        {
+            done.decided = Some((RoleSummary::of(&role), Vec::new()));
+            done.contained = Some(revoke::Contained {
+                report: CutoffReport {
+                    at: cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    status: crate::report::CutoffStatus::Existing,
+                    written_at: None,
+                    policy: Some(holder),
+                },
+                cutoff,
+                warning: None,
+            });
+            Ok(Ended {
+                outcome: Outcome::AlreadyRemediated,
+                reason: Some(format!(
+                    "GuardDuty shows finding {} archived, and role {}'s revocation (cut-off {}) covers its first sighting: \
+                 a repeat delivery of a finding already contained; nothing changed",
+                    incident.finding_id(),
+                    about.role,
+                    cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                )),
+            })
+        }
+        _ => Ok(refuse(reason)),
+    }
 }
 
 /// What to act on, and what was already read about it.
@@ -362,10 +421,17 @@ async fn contain(
         }
     };
     done.decided = Some((RoleSummary::of(&decided.role), decided.warnings.clone()));
+    let named_region = named_region(incident, place);
 
     let (written, fleet) = tokio::join!(
         revoke::write(app, &target.iam, &decided, incident.finding_id(), dry_run, steps),
-        fleet::discover(&target.iam, &target.ec2, &about.role, about.instance.as_ref(), steps)
+        fleet::discover(
+            &target.iam,
+            &target.ec2,
+            &about.role,
+            named_in(&about, &named_region),
+            steps
+        )
     );
     let contained = revoke::settle(&decided, dry_run, &written);
     let cutoff = contained.cutoff;
@@ -383,6 +449,7 @@ async fn contain(
         target,
         incident,
         about: &about,
+        named_region: &named_region,
         decided: &decided,
         dry_run,
     };
@@ -397,12 +464,24 @@ async fn contain(
     })
 }
 
+/// The finding's region may not be the named instance's (global-service events): its zone says.
+fn named_region(incident: &Incident, place: &Place) -> String {
+    (incident.finding.as_deref())
+        .and_then(crate::finding::Finding::instance_region)
+        .unwrap_or_else(|| place.region.clone())
+}
+
+fn named_in<'a>(about: &'a About, region: &'a str) -> Option<fleet::Named<'a>> {
+    about.instance.as_ref().map(|id| fleet::Named { id, region })
+}
+
 /// What every round of cycling the fleet works with.
 struct Cycling<'a> {
     app: &'a App,
     target: &'a Target,
     incident: &'a Incident,
     about: &'a About,
+    named_region: &'a str,
     decided: &'a Decided,
     dry_run: bool,
 }
@@ -431,7 +510,10 @@ impl Cycling<'_> {
             // Facts read before the cut-off was settled (a claim lost to another run) are read again.
             let facts = match fleet.take().filter(|f| f.observed_at >= cutoff) {
                 Some(f) => f,
-                None => fleet::discover(&self.target.iam, &self.target.ec2, role, named, steps).await?,
+                None => {
+                    let named = named_in(self.about, self.named_region);
+                    fleet::discover(&self.target.iam, &self.target.ec2, role, named, steps).await?
+                }
             };
             let role_of = RoleOf {
                 name: role,
@@ -509,6 +591,7 @@ mod tests {
                 at: cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 status: CutoffStatus::Written,
                 written_at: Some(cutoff),
+                policy: Some(crate::policy::Holder::inline()),
             },
             cutoff,
             warning: Some("unclaimed".into()),

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::names::RoleName;
 use crate::op::Op;
 use crate::plan::{Revocation, RevocationFacts, RoleFacts};
-use crate::policy::Existing;
+use crate::policy::{Existing, Holder, InForce};
 use crate::report::{CutoffReport, CutoffStatus};
 use crate::respond::steps::Steps;
 use crate::wait::poll;
@@ -20,19 +20,29 @@ use crate::wait::poll;
 pub const CUTOFF_ROUNDS: usize = 3;
 
 /// A role (None if it does not exist), and the revocation on it.
-pub type RoleRead = (Option<RoleFacts>, Option<Existing>);
+pub type RoleRead = (Option<RoleFacts>, InForce);
 
 /// The only facts that gate the revocation, read together.
 pub async fn read_role(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &Steps) -> Result<RoleRead> {
     steps.set_role(role_name.as_str());
     tokio::try_join!(
         steps.run(Op::GetRole, role_name.as_str(), iam::get_role(iam, role_name)),
-        steps.run(
-            Op::GetRolePolicy,
-            role_name.as_str(),
-            iam::get_revocation(iam, role_name)
-        ),
+        read_in_force(iam, role_name, steps),
     )
+}
+
+/// The revocation where it may be: the inline policy and the managed fallback, read together.
+async fn read_in_force(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &Steps) -> Result<InForce> {
+    let role = role_name.as_str();
+    let (inline, managed) = tokio::try_join!(
+        steps.run(Op::GetRolePolicy, role, iam::get_revocation(iam, role_name)),
+        steps.run(
+            Op::ListAttachedRolePolicies,
+            role,
+            iam::get_managed_revocation(iam, role_name)
+        ),
+    )?;
+    Ok(InForce { inline, managed })
 }
 
 /// What the decision needs besides the role's own facts.
@@ -54,6 +64,8 @@ pub struct Decided {
     pub cutoff: DateTime<Utc>,
     /// What a cut-off must reach to deny the stolen token; a manual request asks for this one.
     pub covers_from: DateTime<Utc>,
+    /// Which document holds the cut-off kept (None when one is to be written).
+    pub held_by: Option<Holder>,
     pub warnings: Vec<String>,
 }
 
@@ -66,7 +78,9 @@ pub enum Decision {
 }
 
 pub fn decide(app: &App, read: RoleRead, asked: &Asked<'_>, now: DateTime<Utc>) -> Decision {
-    let (role, existing) = read;
+    let (role, in_force) = read;
+    let effective = in_force.effective();
+    let existing = effective.as_ref().map(|(e, _)| e.clone());
     let role_name = asked.role_name;
     let Some(role) = role else {
         return Decision::Missing(format!(
@@ -92,12 +106,14 @@ pub fn decide(app: &App, read: RoleRead, asked: &Asked<'_>, now: DateTime<Utc>) 
         Revocation::Write(c) => (true, c),
         Revocation::Keep(c) => (false, c),
     };
+    let held_by = effective.filter(|_| !write).map(|(_, holder)| holder);
     Decision::Act(Decided {
         role_name: role_name.clone(),
         role,
         write,
         cutoff,
         covers_from: asked.first_seen.unwrap_or(cutoff),
+        held_by,
         warnings,
     })
 }
@@ -105,12 +121,12 @@ pub fn decide(app: &App, read: RoleRead, asked: &Asked<'_>, now: DateTime<Utc>) 
 /// What became of the revocation write.
 pub enum Written {
     Nothing,
-    /// Ours, written at this time.
-    At(DateTime<Utc>),
+    /// Ours, written at this time, to this document.
+    At(DateTime<Utc>, Holder),
     /// Ours, written without a claim because the table would not take one (why).
-    Unclaimed(DateTime<Utc>, String),
+    Unclaimed(DateTime<Utc>, Holder, String),
     /// Another run's, claimed first and now in IAM.
-    Adopted(DateTime<Utc>),
+    Adopted(DateTime<Utc>, Holder),
 }
 
 /// Write the decided revocation (a dry run only records it as planned).
@@ -134,7 +150,7 @@ pub async fn write(
             );
             Ok(Written::Nothing)
         }
-        (true, false) => claim_and_put(app, iam, role_name, decided, finding_id, steps).await,
+        (true, false) => claim_and_put(app, iam, decided, finding_id, steps).await,
     }
 }
 
@@ -142,14 +158,15 @@ pub async fn write(
 async fn claim_and_put(
     app: &App,
     iam: &aws_sdk_iam::Client,
-    role_name: &RoleName,
     decided: &Decided,
     finding_id: &str,
     steps: &Steps,
 ) -> Result<Written> {
-    let (cutoff, covers_from) = (decided.cutoff, decided.covers_from);
+    let (role_name, cutoff, covers_from) = (&decided.role_name, decided.cutoff, decided.covers_from);
     let Some(table) = &app.config.claim_table else {
-        return put(iam, role_name, cutoff, steps).await.map(Written::At);
+        return put(iam, decided, steps)
+            .await
+            .map(|(at, holder)| Written::At(at, holder));
     };
     let dynamodb = &app.clients.dynamodb;
     let role_arn = &decided.role.arn;
@@ -161,19 +178,23 @@ async fn claim_and_put(
         )
         .await?;
     let theirs = match claimed {
-        Claimed::Won => return put(iam, role_name, cutoff, steps).await.map(Written::At),
+        Claimed::Won => {
+            return put(iam, decided, steps)
+                .await
+                .map(|(at, holder)| Written::At(at, holder));
+        }
         Claimed::Unavailable(why) => {
             warn!(role = %role_name, %why, "no revocation claim; writing without one");
-            return put(iam, role_name, cutoff, steps)
+            return put(iam, decided, steps)
                 .await
-                .map(|at| Written::Unclaimed(at, why));
+                .map(|(at, holder)| Written::Unclaimed(at, holder, why));
         }
         Claimed::Lost { cutoff: theirs } => theirs,
     };
     info!(role = %role_name, cutoff = %theirs, "another run claimed the revocation; adopting it");
     let wait = await_revocation(iam, role_name, covers_from, steps.bounded(claim::ADOPT_WITHIN));
     match steps.run(Op::AwaitClaimedRevocation, role_name.as_str(), wait).await {
-        Ok(in_force) => Ok(Written::Adopted(in_force)),
+        Ok((in_force, holder)) => Ok(Written::Adopted(in_force, holder)),
         // The claim's run failed or died before writing: containment must not wait on it, so
         // write (a second write costs nothing but the write).
         Err(Error::Timeout { seconds, .. }) => {
@@ -182,26 +203,41 @@ async fn claim_and_put(
                 theirs.to_rfc3339_opts(SecondsFormat::Millis, true)
             );
             warn!(role = %role_name, %why, "taking over the revocation");
-            put(iam, role_name, cutoff, steps)
+            put(iam, decided, steps)
                 .await
-                .map(|at| Written::Unclaimed(at, why))
+                .map(|(at, holder)| Written::Unclaimed(at, holder, why))
         }
         Err(e) => Err(e),
     }
 }
 
-async fn put(
-    iam: &aws_sdk_iam::Client,
-    role: &RoleName,
-    cutoff: DateTime<Utc>,
-    steps: &Steps,
-) -> Result<DateTime<Utc>> {
+/// Write the revocation inline, as the console does; if the role's inline quota is full
+/// (`LimitExceeded`: 10,240 characters of inline policy per role), as the managed fallback, so
+/// that a full quota never leaves the stolen key live.
+async fn put(iam: &aws_sdk_iam::Client, decided: &Decided, steps: &Steps) -> Result<(DateTime<Utc>, Holder)> {
+    let (role, cutoff) = (&decided.role_name, decided.cutoff);
     let at = cutoff.to_rfc3339_opts(SecondsFormat::Millis, true);
     info!(role = %role, cutoff = %at, "revoking sessions issued before the cut-off");
-    steps
+    let inline = steps
         .run(Op::PutRolePolicy, role.as_str(), iam::put_revocation(iam, role, cutoff))
+        .await;
+    match inline {
+        Ok(()) => return Ok((Utc::now(), Holder::inline())),
+        Err(e) if e.aws_code() == Some("LimitExceeded") => {
+            warn!(role = %role, error = %e, "the role's inline policy quota is full; writing the managed fallback");
+        }
+        Err(e) => return Err(e),
+    }
+    let put = iam::put_managed_revocation(iam, &decided.role.arn, role, cutoff);
+    let arn = steps.run(Op::CreatePolicy, role.as_str(), put).await?;
+    steps
+        .run(
+            Op::AttachRolePolicy,
+            role.as_str(),
+            iam::attach_fallback(iam, role, &arn),
+        )
         .await?;
-    Ok(Utc::now())
+    Ok((Utc::now(), Holder::Managed { arn }))
 }
 
 /// Wait until IAM shows a revocation on `role` that covers `covers_from` (the claim winner's).
@@ -210,11 +246,13 @@ async fn await_revocation(
     role: &RoleName,
     covers_from: DateTime<Utc>,
     timeout: std::time::Duration,
-) -> Result<DateTime<Utc>> {
+) -> Result<(DateTime<Utc>, Holder)> {
     let what = format!("the revocation another run claimed to show on role {role}");
     poll(timeout, what, || async {
-        Ok(match iam::get_revocation(iam, role).await? {
-            Some(Existing::Cutoff(c)) if c >= covers_from => Some(c),
+        let (inline, managed) =
+            tokio::try_join!(iam::get_revocation(iam, role), iam::get_managed_revocation(iam, role))?;
+        Ok(match (InForce { inline, managed }).effective() {
+            Some((Existing::Cutoff(c), holder)) if c >= covers_from => Some((c, holder)),
             _ => None,
         })
     })
@@ -233,27 +271,37 @@ pub fn settle(decided: &Decided, dry_run: bool, written: &Result<Written>) -> Co
     let status = match (decided.write, dry_run, written) {
         (false, ..) => CutoffStatus::Existing,
         (_, true, _) => CutoffStatus::Planned,
-        (_, false, Ok(Written::Adopted(_))) => CutoffStatus::Existing,
+        (_, false, Ok(Written::Adopted(..))) => CutoffStatus::Existing,
         (_, false, Ok(_)) => CutoffStatus::Written,
         (_, false, Err(_)) => CutoffStatus::Failed,
     };
     let (cutoff, written_at, warning) = match written {
-        Ok(Written::At(at)) => (decided.cutoff, Some(*at), None),
-        Ok(Written::Unclaimed(at, why)) => (
+        Ok(Written::At(at, _)) => (decided.cutoff, Some(*at), None),
+        Ok(Written::Unclaimed(at, _, why)) => (
             decided.cutoff,
             Some(*at),
             Some(format!(
                 "the revocation was written without a claim ({why}), so a concurrent run may write another"
             )),
         ),
-        Ok(Written::Adopted(theirs)) => (*theirs, None, None),
+        Ok(Written::Adopted(theirs, _)) => (*theirs, None, None),
         Ok(Written::Nothing) | Err(_) => (decided.cutoff, None, None),
+    };
+    let policy = match written {
+        Ok(Written::At(_, holder) | Written::Unclaimed(_, holder, _) | Written::Adopted(_, holder)) => {
+            Some(holder.clone())
+        }
+        // A dry run plans the inline write; a failed one may have been either.
+        Ok(Written::Nothing) if decided.write => Some(Holder::inline()),
+        Ok(Written::Nothing) => decided.held_by.clone(),
+        Err(_) => None,
     };
     Contained {
         report: CutoffReport {
             at: cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
             status,
             written_at,
+            policy,
         },
         cutoff,
         warning,
@@ -270,14 +318,8 @@ pub async fn recheck(
     round: usize,
     steps: &Steps,
 ) -> Result<Option<DateTime<Utc>>> {
-    let in_force = steps
-        .run(
-            Op::GetRolePolicy,
-            role_name.as_str(),
-            iam::get_revocation(iam, role_name),
-        )
-        .await?;
-    moved(role_name, in_force, cutoff, covers_from, round)
+    let in_force = read_in_force(iam, role_name, steps).await?;
+    moved(role_name, in_force.existing(), cutoff, covers_from, round)
 }
 
 /// None if what was issued stands (the cut-off in force is the same, or an earlier one that
@@ -355,7 +397,11 @@ mod tests {
             own_role: Some("exfil-responder-role"),
             first_seen: Some(at(FIRST_SEEN)),
         };
-        decide(app, (Some(role()), existing), &asked, at(NOW))
+        let in_force = InForce {
+            inline: existing,
+            managed: None,
+        };
+        decide(app, (Some(role()), in_force), &asked, at(NOW))
     }
 
     fn app(config: Config) -> App {
@@ -371,7 +417,7 @@ mod tests {
             own_role: None,
             first_seen: None,
         };
-        let missing = decide(&app(Config::default()), (None, None), &asked, at(NOW));
+        let missing = decide(&app(Config::default()), (None, InForce::default()), &asked, at(NOW));
         assert!(matches!(missing, Decision::Missing(ref why) if why.contains("does not exist")));
         let protected = app(Config {
             protected_roles: vec!["WebAppRole".into()],
@@ -454,8 +500,11 @@ mod tests {
                 .unwrap()
         });
         let put = mock!(aws_sdk_iam::Client::put_role_policy).then_output(|| PutRolePolicyOutput::builder().build());
+        let no_fallback = mock!(aws_sdk_iam::Client::list_attached_role_policies).then_output(|| {
+            aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput::builder().build()
+        });
         let rules = Rules {
-            iam: vec![&in_iam, &put],
+            iam: vec![&in_iam, &put, &no_fallback],
             dynamodb: vec![&lost, &held],
             ..Rules::default()
         };
@@ -493,6 +542,84 @@ mod tests {
         let written = write(&app, &app.clients.iam, &decided, "f", false, &steps).await;
         assert_eq!(written.as_ref().err().and_then(Error::aws_code), Some("ServiceFailure"));
         assert_eq!(settle(&decided, false, &written).report.status, CutoffStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_full_inline_quota_writes_the_managed_fallback_and_the_report_names_it() {
+        use aws_sdk_iam::operation::attach_role_policy::AttachRolePolicyOutput;
+        use aws_sdk_iam::operation::create_policy::CreatePolicyOutput;
+        use aws_sdk_iam::operation::put_role_policy::PutRolePolicyError;
+        use aws_sdk_iam::types::error::LimitExceededException;
+        let full = mock!(aws_sdk_iam::Client::put_role_policy).then_error(|| {
+            PutRolePolicyError::LimitExceededException(
+                LimitExceededException::builder()
+                    .meta(
+                        aws_sdk_iam::error::ErrorMetadata::builder()
+                            .code("LimitExceeded")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let arn = "arn:aws:iam::123456789012:policy/exfil-responder/AWSRevokeOlderSessions-WebAppRole";
+        let doc = crate::policy::document(crate::policy::cutoff_at(at(NOW)));
+        let create = mock!(aws_sdk_iam::Client::create_policy)
+            .match_requests(move |r| {
+                r.policy_name() == Some("AWSRevokeOlderSessions-WebAppRole")
+                    && r.path() == Some("/exfil-responder/")
+                    && r.policy_document() == Some(doc.as_str())
+            })
+            .then_output(|| CreatePolicyOutput::builder().build());
+        let attach = mock!(aws_sdk_iam::Client::attach_role_policy)
+            .match_requests(move |r| r.role_name() == Some("WebAppRole") && r.policy_arn() == Some(arn))
+            .then_output(|| AttachRolePolicyOutput::builder().build());
+        let rules = Rules {
+            iam: vec![&full, &create, &attach],
+            ..Rules::default()
+        };
+        let app = rules.app(Config::default());
+        let decided = to_write(&app);
+        let steps = Steps::new("f", Deadline::none());
+        let written = write(&app, &app.clients.iam, &decided, "f", false, &steps).await;
+        assert_eq!((create.num_calls(), attach.num_calls()), (1, 1));
+        let contained = settle(&decided, false, &written);
+        assert_eq!(contained.report.status, CutoffStatus::Written);
+        assert_eq!(contained.report.policy, Some(Holder::Managed { arn: arn.into() }));
+        let steps: Vec<_> = steps.into_records().into_iter().map(|r| (r.step, r.outcome)).collect();
+        assert_eq!(
+            steps,
+            [
+                (Op::PutRolePolicy, StepOutcome::Failed),
+                (Op::CreatePolicy, StepOutcome::Ok),
+                (Op::AttachRolePolicy, StepOutcome::Ok)
+            ],
+            "the report shows the failed inline write and the fallback"
+        );
+    }
+
+    #[test]
+    fn a_cutoff_kept_in_the_managed_fallback_is_reported_as_held_there() {
+        let arn = "arn:aws:iam::123456789012:policy/exfil-responder/AWSRevokeOlderSessions-WebAppRole".to_owned();
+        let name = name();
+        let asked = Asked {
+            role_name: &name,
+            expected_role_id: Some("AROAEXAMPLE"),
+            own_role: None,
+            first_seen: Some(at(FIRST_SEEN)),
+        };
+        let in_force = InForce {
+            inline: None,
+            managed: Some((arn.clone(), Existing::Cutoff(at("2026-11-22T09:59:00Z")))),
+        };
+        let Decision::Act(kept) = decide(&app(Config::default()), (Some(role()), in_force), &asked, at(NOW)) else {
+            panic!("not acted on")
+        };
+        assert!(!kept.write, "the fallback's cut-off covers the finding");
+        let report = settle(&kept, false, &Ok(Written::Nothing)).report;
+        assert_eq!(
+            (report.status, report.policy),
+            (CutoffStatus::Existing, Some(Holder::Managed { arn }))
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Fault {
     Throttle,
     ServerError,
     AccessDenied,
+    /// A quota is full (IAM's `LimitExceeded`: the role's inline policies, for example).
+    LimitExceeded,
     /// Close the connection without an answer.
     Reset,
     /// Hold the request unanswered (and unforwarded) until released, or the client leaves.
@@ -385,6 +387,7 @@ fn error_response(service: &str, fault: Fault) -> Vec<u8> {
         (Fault::AccessDenied, "ec2") => (403, "UnauthorizedOperation"),
         (Fault::AccessDenied, "guardduty" | "dynamodb") => (403, "AccessDeniedException"),
         (Fault::AccessDenied, _) => (403, "AccessDenied"),
+        (Fault::LimitExceeded, _) => (409, "LimitExceeded"),
         (_, "guardduty") => (500, "InternalServerErrorException"),
         (_, "dynamodb") => (500, "InternalServerError"),
         _ => (500, "InternalError"),

@@ -1,8 +1,13 @@
 //! A stand-in for GuardDuty's findings API, which moto does not implement. The real SDK client
 //! reaches it through `AWS_ENDPOINT_URL_GUARDDUTY` (or an endpoint override) and speaks GuardDuty's
 //! REST-JSON protocol to it: `GetFindings` and `ArchiveFindings`, per region (read from the
-//! request's SigV4 credential scope) and detector. It holds only the findings a test publishes.
-//! It is this project's emulation, not AWS's: the README says so.
+//! request's SigV4 credential scope) and detector, and `ListDetectors`. It holds only the findings a
+//! test publishes. Each detector belongs to the account of the findings it holds, and a request
+//! is answered for the account that signed it (asked of moto, whose STS knows every key it
+//! issued): a detector of another account is refused, as GuardDuty refuses it. An organisation's
+//! administrator (set by [`GuardDuty::administrator`]) reads every finding in its region with its
+//! own detector, and only it may archive them. It is this project's emulation, not AWS's: the
+//! README says so.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Write};
@@ -29,6 +34,14 @@ struct State {
     /// (region, detector, finding id) -> the finding, camelCase as GetFindings returns it.
     findings: HashMap<(String, String, String), Value>,
     detectors: HashSet<(String, String)>,
+    /// (region, detector, account): the detector is that account's. The tests give every account
+    /// the same detector id, so one id may belong to several accounts here.
+    owners: HashSet<(String, String, String)>,
+    /// region -> the organisation's administrator there: (account, its detector).
+    administrators: HashMap<String, (String, String)>,
+    /// Access key -> the account moto says it belongs to.
+    callers: HashMap<String, String>,
+    moto: String,
     unavailable: bool,
     seen: Vec<Seen>,
 }
@@ -39,10 +52,14 @@ pub struct GuardDuty {
 }
 
 impl GuardDuty {
-    pub fn start() -> Self {
+    /// The stand-in, answering for the accounts of `moto`'s credentials.
+    pub fn start(moto: &super::Moto) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            moto: moto.endpoint.clone(),
+            ..State::default()
+        }));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
@@ -77,7 +94,25 @@ impl GuardDuty {
         let id = finding["id"].as_str().expect("a finding has an id").to_owned();
         let mut state = self.state.lock().unwrap();
         state.detectors.insert((region.clone(), detector.clone()));
+        if let Some(account) = finding["accountId"].as_str() {
+            state
+                .owners
+                .insert((region.clone(), detector.clone(), account.to_owned()));
+        }
         state.findings.insert((region, detector, id), finding);
+    }
+
+    /// `account` is the organisation's GuardDuty administrator in `region`, with `detector`: it
+    /// reads every finding held in the region with that detector, and alone archives them.
+    pub fn administrator(&self, account: &str, region: &str, detector: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.detectors.insert((region.to_owned(), detector.to_owned()));
+        state
+            .owners
+            .insert((region.to_owned(), detector.to_owned(), account.to_owned()));
+        state
+            .administrators
+            .insert(region.to_owned(), (account.to_owned(), detector.to_owned()));
     }
 
     /// A detector with no findings, so lookups in it answer "no such finding".
@@ -135,8 +170,33 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             .as_array()
             .map(|ids| ids.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
+        let caller = caller_account(state, &access_key_id);
+        let path = path.split('?').next().unwrap_or_default();
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (status, answer) = match (method.as_str(), parts.as_slice()) {
+            ("GET", ["detector"]) => {
+                let mut state = state.lock().unwrap();
+                state.seen.push(Seen {
+                    operation: "ListDetectors".into(),
+                    region: region.clone(),
+                    access_key_id,
+                    detector: String::new(),
+                    finding_ids: Vec::new(),
+                });
+                if state.unavailable {
+                    unavailable()
+                } else {
+                    let mut ids: Vec<String> = state
+                        .owners
+                        .iter()
+                        .filter(|(r, _, owner)| *r == region && Some(owner.as_str()) == caller.as_deref())
+                        .map(|(_, d, _)| d.clone())
+                        .collect();
+                    ids.sort();
+                    ids.dedup();
+                    (200, json!({ "detectorIds": ids }))
+                }
+            }
             ("POST", ["detector", detector, "findings", op @ ("get" | "archive")]) => {
                 let mut state = state.lock().unwrap();
                 state.seen.push(Seen {
@@ -146,35 +206,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                     detector: (*detector).to_owned(),
                     finding_ids: finding_ids.clone(),
                 });
-                if state.unavailable {
-                    error(
-                        500,
-                        "InternalServerErrorException",
-                        "The request is rejected due to an internal error.",
-                    )
-                } else if !state.detectors.contains(&(region.clone(), (*detector).to_owned())) {
-                    error(
-                        400,
-                        "BadRequestException",
-                        "The request is rejected because the input detectorId is not owned by the current account.",
-                    )
-                } else {
-                    let key = |id: &String| (region.clone(), (*detector).to_owned(), id.clone());
-                    if *op == "get" {
-                        let found: Vec<Value> = finding_ids
-                            .iter()
-                            .filter_map(|id| state.findings.get(&key(id)).cloned())
-                            .collect();
-                        (200, json!({ "findings": found }))
-                    } else {
-                        for id in &finding_ids {
-                            if let Some(f) = state.findings.get_mut(&key(id)) {
-                                f["service"]["archived"] = true.into();
-                            }
-                        }
-                        (200, json!({}))
-                    }
-                }
+                findings(&mut state, (&region, detector, op), caller.as_deref(), &finding_ids)
             }
             _ => error(404, "NotFound", &format!("the stand-in does not serve {method} {path}")),
         };
@@ -196,6 +228,104 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             return;
         }
     }
+}
+
+/// GetFindings or ArchiveFindings with `detector`, for the `caller`'s account.
+fn findings(
+    state: &mut State,
+    (region, detector, op): (&str, &str, &str),
+    caller: Option<&str>,
+    ids: &[String],
+) -> (u16, Value) {
+    let key = (region.to_owned(), detector.to_owned());
+    let owned = |account: &str| {
+        state
+            .owners
+            .contains(&(region.to_owned(), detector.to_owned(), account.to_owned()))
+    };
+    let unowned = state
+        .owners
+        .iter()
+        .all(|(r, d, _)| (r.as_str(), d.as_str()) != (region, detector));
+    let callers_own = caller.is_none_or(|c| unowned || owned(c));
+    let admin = state.administrators.get(region).cloned();
+    let is_admin_detector = admin.as_ref().is_some_and(|(_, d)| d == detector);
+    if state.unavailable {
+        return unavailable();
+    }
+    // A detector of another account is not the caller's to use.
+    if !state.detectors.contains(&key) || !callers_own {
+        return error(
+            400,
+            "BadRequestException",
+            "The request is rejected because the input detectorId is not owned by the current account.",
+        );
+    }
+    if op == "archive" && admin.is_some() && !is_admin_detector {
+        return error(
+            400,
+            "BadRequestException",
+            "The request is rejected because member accounts cannot archive findings.",
+        );
+    }
+    // The administrator's detector sees every finding in its region; any other, its own.
+    let keys: Vec<(String, String, String)> = state
+        .findings
+        .keys()
+        .filter(|(r, d, id)| r == region && (is_admin_detector || d == detector) && ids.contains(id))
+        // Under a detector shared by several accounts here, each sees its own findings.
+        .filter(|k| is_admin_detector || unowned || caller.is_none_or(|c| state.findings[*k]["accountId"] == c))
+        .cloned()
+        .collect();
+    if op == "get" {
+        let found: Vec<Value> = keys.iter().filter_map(|k| state.findings.get(k).cloned()).collect();
+        return (200, json!({ "findings": found }));
+    }
+    for k in keys {
+        if let Some(f) = state.findings.get_mut(&k) {
+            f["service"]["archived"] = true.into();
+        }
+    }
+    (200, json!({}))
+}
+
+/// The account an access key belongs to, as moto's STS says (GetCallerIdentity, signed with the
+/// key: moto reads the key and checks no signature). None if moto cannot say.
+fn caller_account(state: &Mutex<State>, access_key_id: &str) -> Option<String> {
+    let moto = {
+        let state = state.lock().unwrap();
+        if let Some(known) = state.callers.get(access_key_id) {
+            return Some(known.clone());
+        }
+        state.moto.clone()
+    };
+    let host = moto.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).ok()?;
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={access_key_id}/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).ok()?;
+    let account = answer.split("<Account>").nth(1)?.split("</Account>").next()?.to_owned();
+    state
+        .lock()
+        .unwrap()
+        .callers
+        .insert(access_key_id.to_owned(), account.clone());
+    Some(account)
+}
+
+fn unavailable() -> (u16, Value) {
+    error(
+        500,
+        "InternalServerErrorException",
+        "The request is rejected due to an internal error.",
+    )
 }
 
 fn asn_as_string(value: &mut Value) {

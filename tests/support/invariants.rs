@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::faults::Proxy;
-use super::{Account, cutoff_of};
+use super::{Account, attached_arns, fallback_arns};
 
 /// The tags the function may write on an instance.
 pub const MARKERS: [&str; 5] = [
@@ -92,13 +92,11 @@ impl Baseline {
         if attached(account, role).await != self.attached || role_tags(account, role).await != self.role_tags {
             v("role", "managed policies or tags changed".into());
         }
-        let cutoff = match account.revocation(role).await {
-            Some(doc) => Some(cutoff_of(&doc)),
-            None => {
-                v("role", "no AWSRevokeOlderSessions".into());
-                None
-            }
-        };
+        // Inline, or the managed fallback when the role's inline quota was full.
+        let cutoff = account.cutoff_in_force(role).await;
+        if cutoff.is_none() {
+            v("role", "no AWSRevokeOlderSessions".into());
+        }
         if let Some(c) = cutoff
             && let Some(late) = first_seen.iter().find(|f| **f > c)
         {
@@ -153,19 +151,12 @@ impl Baseline {
     }
 }
 
+/// The role's managed policies, other than the revocation's own managed fallback.
 async fn attached(account: &Account, role: &str) -> Vec<String> {
-    let out = account
-        .iam
-        .list_attached_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .unwrap();
-    out.attached_policies
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| p.policy_arn)
-        .collect()
+    let ours = fallback_arns(account, role).await;
+    let mut arns = attached_arns(account, role).await;
+    arns.retain(|arn| !ours.contains(arn));
+    arns
 }
 
 async fn role_tags(account: &Account, role: &str) -> Vec<(String, String)> {

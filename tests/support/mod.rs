@@ -395,6 +395,30 @@ impl Account {
         Some(percent_decode(&out.policy_document))
     }
 
+    /// The decoded document of the managed fallback attached to the role (written when its
+    /// inline quota is full), if one is.
+    pub async fn fallback_revocation(&self, role: &str) -> Option<String> {
+        let arn = fallback_arns(self, role).await.into_iter().next()?;
+        let policy = self.iam.get_policy().policy_arn(&arn).send().await.unwrap().policy?;
+        let version = self
+            .iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(policy.default_version_id?)
+            .send()
+            .await
+            .unwrap()
+            .policy_version?;
+        Some(percent_decode(&version.document?))
+    }
+
+    /// The cut-off in force on the role: the later of the inline revocation and the fallback.
+    pub async fn cutoff_in_force(&self, role: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let inline = self.revocation(role).await.map(|d| cutoff_of(&d));
+        let managed = self.fallback_revocation(role).await.map(|d| cutoff_of(&d));
+        inline.max(managed)
+    }
+
     /// The current (associated or associating) association: (association id, profile ARN).
     pub async fn association(&self, instance: &str) -> Option<(String, String)> {
         self.association_in(&self.ec2, instance).await
@@ -559,4 +583,27 @@ pub fn in_account(mut event: Value, account: &str, region: &str) -> Value {
 
 pub fn report(response: &exfil_responder::report::Response) -> Value {
     serde_json::to_value(response).unwrap()
+}
+
+/// ARNs of the managed policies attached to `role`.
+pub async fn attached_arns(account: &Account, role: &str) -> Vec<String> {
+    let out = account
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    out.attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect()
+}
+
+/// ARNs of the managed revocation fallbacks attached to `role`.
+pub async fn fallback_arns(account: &Account, role: &str) -> Vec<String> {
+    let mut arns = attached_arns(account, role).await;
+    arns.retain(|arn| arn.contains(":policy/exfil-responder/AWSRevokeOlderSessions-"));
+    arns
 }

@@ -1,0 +1,127 @@
+//! What AWS does that the emulators do not show on their own: a role whose inline policy quota is
+//! full, the organisation's administrator account, every region of an account, and a key stolen
+//! again. Each against moto, with the GuardDuty stand-in and the fault proxy where AWS's answer
+//! has to be injected (moto does not enforce IAM's inline quota).
+
+mod support;
+
+use exfil_responder::handle;
+use support::faults::{Fault, Rule};
+use support::guardduty::GuardDuty;
+use support::scene::{Scene, first_seen, patient_config};
+use support::*;
+
+#[tokio::test]
+async fn a_full_inline_quota_contains_through_the_managed_fallback_which_the_next_delivery_recognises() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    let scene = Scene::new(&moto, &guardduty, &["cycle", "cycle"]).await;
+    scene.proxy.add(Rule::always("PutRolePolicy", Fault::LimitExceeded));
+    let event = scene.event(&guardduty, "quota-full");
+
+    let first = handle(&scene.app(patient_config()).await, event.clone()).await;
+    let report1 = report(&first.response);
+    assert!(first.failure.is_none(), "{report1:#}");
+    assert_eq!(report1["outcome"], "remediated");
+    assert_eq!(report1["cutoff"]["status"], "written");
+    let arn = format!(
+        "arn:aws:iam::{}:policy/exfil-responder/AWSRevokeOlderSessions-WebAppRole",
+        scene.account_id
+    );
+    assert_eq!(
+        report1["cutoff"]["policy"],
+        serde_json::json!({"kind": "managed", "arn": arn}),
+        "the report says which document holds the revocation"
+    );
+    assert_eq!(scene.account.revocation("WebAppRole").await, None, "no inline policy");
+    assert_eq!(fallback_arns(&scene.account, "WebAppRole").await, vec![arn.clone()]);
+    let in_force = scene.account.cutoff_in_force("WebAppRole").await.unwrap();
+    assert_eq!(
+        report1["cutoff"]["at"],
+        in_force.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    // Both instances re-attached after the fallback's cut-off, nothing else changed.
+    assert_eq!(scene.violations(&[first_seen(&event)]).await, vec![]);
+
+    let writes = || ["PutRolePolicy", "CreatePolicy", "AttachRolePolicy"].map(|op| scene.proxy.count(op));
+    let before = writes();
+    let second = handle(&scene.app(patient_config()).await, event.clone()).await;
+    let report2 = report(&second.response);
+    assert!(second.failure.is_none(), "{report2:#}");
+    assert_eq!(report2["outcome"], "already-remediated", "{report2:#}");
+    assert_eq!(report2["cutoff"]["status"], "existing");
+    assert_eq!(report2["cutoff"]["policy"]["arn"], arn.as_str());
+    assert_eq!(
+        writes(),
+        before,
+        "the fallback's cut-off is recognised, not written again"
+    );
+}
+
+#[tokio::test]
+async fn the_revocation_is_global_so_siblings_in_another_region_are_cycled_after_the_cutoff() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    // The victim in the finding's region, a `cycle` sibling in another.
+    let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
+    let elsewhere = scene.account.in_region(MEMBER_REGION);
+    let sibling = scene
+        .account
+        .instance_in(
+            &elsewhere,
+            Some(&scene.role.profile_arn),
+            &[("exfil-responder:action", "cycle")],
+        )
+        .await;
+    let (before, _) = scene.account.association_in(&elsewhere, &sibling).await.unwrap();
+    let event = scene.event(&guardduty, "two-regions");
+
+    let handled = handle(&scene.app(patient_config()).await, event.clone()).await;
+    let report = report(&handled.response);
+    assert!(handled.failure.is_none(), "{report:#}");
+    assert_eq!(report["outcome"], "remediated");
+    let cutoff = scene.account.cutoff_in_force("WebAppRole").await.unwrap();
+    assert_eq!(
+        scene.violations(&[first_seen(&event)]).await,
+        vec![],
+        "the named instance"
+    );
+    // The other region's sibling holds its profile again, through an association made after the
+    // cut-off, and the report says where it runs.
+    let (after, profile) = scene.account.association_in(&elsewhere, &sibling).await.unwrap();
+    assert_eq!(profile, scene.role.profile_arn);
+    assert_ne!(after, before, "re-attached through a new association");
+    let made = scene.proxy.associated_at(&after).expect("associated through the proxy");
+    assert!(made >= cutoff, "associated at {made}, before the cut-off {cutoff}");
+    let entry = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instanceId"] == sibling.as_str())
+        .unwrap_or_else(|| panic!("{sibling} not reported: {report:#}"));
+    assert_eq!(entry["region"], MEMBER_REGION);
+    assert_eq!(entry["relation"], "sibling");
+    assert_eq!(report["instances"][0]["region"], REGION);
+    let tags = scene.account.tags_in(&elsewhere, &sibling).await;
+    assert!(tags.contains_key("exfil-responder:cycled-at"), "{tags:?}");
+}
+
+#[tokio::test]
+async fn a_named_instance_found_in_no_region_needs_attention() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
+    let mut event = scene.event(&guardduty, "missing-instance");
+    let gone = "i-0fedcba9876543210";
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = gone.into();
+    event["detail"]["resource"]["accessKeyDetails"]["principalId"] = format!("{}:{gone}", scene.role.id).into();
+    guardduty.publish(&event);
+
+    let handled = handle(&scene.app(patient_config()).await, event).await;
+    let report = report(&handled.response);
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    let named = &report["instances"][0];
+    assert_eq!(named["instanceId"], gone);
+    assert_eq!(named["needsAttention"], true, "{report:#}");
+    assert!(named["result"].as_str().unwrap().contains("enabled regions"), "{named}");
+}
