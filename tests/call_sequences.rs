@@ -17,6 +17,7 @@ use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::{
     DescribeIamInstanceProfileAssociationsError, DescribeIamInstanceProfileAssociationsOutput,
 };
 use aws_sdk_ec2::operation::describe_instances::{DescribeInstancesError, DescribeInstancesOutput};
+use aws_sdk_ec2::operation::describe_regions::{DescribeRegionsError, DescribeRegionsOutput};
 use aws_sdk_ec2::operation::disassociate_iam_instance_profile::{
     DisassociateIamInstanceProfileError, DisassociateIamInstanceProfileOutput,
 };
@@ -233,7 +234,8 @@ impl Fake {
     }
 
     fn ec2_rules(&self) -> Vec<Rule> {
-        let (f1, f2, f3, f4, f5, f6) = (
+        let (f1, f2, f3, f4, f5, f6, f7) = (
+            self.clone(),
             self.clone(),
             self.clone(),
             self.clone(),
@@ -242,6 +244,17 @@ impl Fake {
             self.clone(),
         );
         vec![
+            // One enabled region: the finding's (where the mock clients are).
+            mock!(aws_sdk_ec2::Client::describe_regions).then_compute_response(move |_| {
+                match f7.call("DescribeRegions") {
+                    Some(e) => MockResponse::Error(DescribeRegionsError::generic(e)),
+                    None => MockResponse::Output(
+                        DescribeRegionsOutput::builder()
+                            .regions(aws_sdk_ec2::types::Region::builder().region_name("us-east-1").build())
+                            .build(),
+                    ),
+                }
+            }),
             mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations).then_compute_response(move |_| {
                 if let Some(e) = f1.call("DescribeIamInstanceProfileAssociations") {
                     return MockResponse::Error(DescribeIamInstanceProfileAssociationsError::generic(e));
@@ -467,6 +480,7 @@ async fn the_happy_path_calls_in_a_safe_order() {
             "GetRolePolicy",
             "ListAttachedRolePolicies",
             "ListInstanceProfilesForRole",
+            "DescribeRegions",
             "DescribeIamInstanceProfileAssociations"
         ]
         .contains(c)),
