@@ -27,14 +27,14 @@ pub enum Keeper {
 }
 
 /// GuardDuty's copy of a member's finding, as the administrator sees it.
-pub struct AdministratorCopy {
-    pub detector: GuardDutyId,
+struct AdministratorCopy {
+    detector: GuardDutyId,
     /// The finding, in the account and region the event names; or why it is refused.
-    pub finding: std::result::Result<Finding, String>,
+    finding: std::result::Result<Finding, String>,
 }
 
 /// Our detector in the place's region, asked once per process (ListDetectors).
-pub async fn detector(app: &App, region: &str, steps: &Steps) -> Result<Option<GuardDutyId>> {
+async fn detector(app: &App, region: &str, steps: &Steps) -> Result<Option<GuardDutyId>> {
     let client = guardduty_in(&app.clients.guardduty, region);
     let ask = async {
         steps
@@ -46,7 +46,7 @@ pub async fn detector(app: &App, region: &str, steps: &Steps) -> Result<Option<G
 
 /// The administrator's copy of the finding `id` for `place`, or None if this account has no
 /// GuardDuty detector in the region (then the member's own detector is asked, after reaching it).
-pub async fn copy(app: &App, place: &Place, id: &GuardDutyId, steps: &Steps) -> Result<Option<AdministratorCopy>> {
+async fn copy(app: &App, place: &Place, id: &GuardDutyId, steps: &Steps) -> Result<Option<AdministratorCopy>> {
     let Some(detector) = detector(app, &place.region, steps).await? else {
         return Ok(None);
     };
@@ -95,7 +95,7 @@ pub async fn first(
 
 /// The administrator's copy, if it confirms what the event claims (an archived one is confirmed
 /// here and told apart later, once the role's revocation is read); else why not.
-pub fn confirms(claimed: Option<&Finding>, actual: Finding) -> std::result::Result<Finding, String> {
+fn confirms(claimed: Option<&Finding>, actual: Finding) -> std::result::Result<Finding, String> {
     match claimed.map(|claimed| verify::compare(claimed, &actual)) {
         Some(Verdict::Refused(reason)) => Err(reason),
         _ => Ok(actual),

@@ -297,7 +297,7 @@ async fn reach_and_run(
         Established::Skip(reason) => return Ok(skip(reason)),
         Established::Refuse(reason) => return Ok(refuse(reason)),
         Established::Archived(incident, reason) => {
-            return archived(&target, &incident, &place, (prefetched, reason), steps, done).await;
+            return archived((app, &target), &incident, &place, (prefetched, reason), steps, done).await;
         }
     };
     let own_role = own_role?;
@@ -325,11 +325,12 @@ async fn reach_and_run(
     Ok(ended)
 }
 
-/// GuardDuty shows the finding archived since it was published. If its role's revocation covers
-/// it, this is a repeat delivery of a finding already contained (which this function archived
-/// once done): nothing to do. Otherwise someone decided not to act on it: refused.
+/// GuardDuty shows the finding archived since it was published. If the role's revocation already
+/// covers it (the revocation decision keeps it), this is a repeat delivery of a finding already
+/// contained, which this function archived once done: nothing to do. Otherwise someone decided
+/// not to act on it: refused.
 async fn archived(
-    target: &Target,
+    (app, target): (&App, &Target),
     incident: &Incident,
     place: &Place,
     (prefetched, reason): (Option<(RoleName, Result<revoke::RoleRead>)>, String),
@@ -337,39 +338,35 @@ async fn archived(
     done: &mut Done,
 ) -> Result<Ended> {
     let about = establish::about(target, &incident.subject, &place.region, steps).await?;
-    let (role, in_force) = match prefetched {
+    let read = match prefetched {
         Some((named, read)) if named == about.role => read?,
         _ => revoke::read_role(&target.iam, &about.role, steps).await?,
     };
     done.about_role = Some(about.role.clone());
-    match (in_force.effective(), incident.first_seen, role) {
-        (Some((crate::policy::Existing::Cutoff(cutoff), holder)), Some(first_seen), Some(role))
-            if cutoff >= first_seen =>
-        {
-            done.decided = Some((RoleSummary::of(&role), Vec::new()));
-            done.contained = Some(revoke::Contained {
-                report: CutoffReport {
-                    at: cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    status: crate::report::CutoffStatus::Existing,
-                    written_at: None,
-                    policy: Some(holder),
-                },
-                cutoff,
-                warning: None,
-            });
-            Ok(Ended {
-                outcome: Outcome::AlreadyRemediated,
-                reason: Some(format!(
-                    "GuardDuty shows finding {} archived, and role {}'s revocation (cut-off {}) covers its first sighting: \
-                 a repeat delivery of a finding already contained; nothing changed",
-                    incident.finding_id(),
-                    about.role,
-                    cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-                )),
-            })
-        }
-        _ => Ok(refuse(reason)),
-    }
+    let asked = Asked {
+        role_name: &about.role,
+        expected_role_id: about.role_id.as_deref(),
+        own_role: None,
+        first_seen: incident.first_seen,
+    };
+    let kept = match revoke::decide(app, read, &asked, Utc::now()) {
+        Decision::Act(kept) if !kept.write && incident.first_seen.is_some() => kept,
+        _ => return Ok(refuse(reason)),
+    };
+    done.decided = Some((RoleSummary::of(&kept.role), kept.warnings.clone()));
+    let contained = revoke::settle(&kept, false, &Ok(revoke::Written::Nothing));
+    let reason = format!(
+        "GuardDuty shows finding {} archived, and role {}'s revocation (cut-off {}) covers its first sighting: \
+         a repeat delivery of a finding already contained; nothing changed",
+        incident.finding_id(),
+        about.role,
+        contained.report.at
+    );
+    done.contained = Some(contained);
+    Ok(Ended {
+        outcome: Outcome::AlreadyRemediated,
+        reason: Some(reason),
+    })
 }
 
 /// What to act on, and what was already read about it.
