@@ -84,6 +84,8 @@ struct State {
     closed: bool,
     /// Added before each forwarded answer: a network round trip's time, for the benchmark.
     latency: Duration,
+    /// What EC2's DescribeRegions answers, if set (else moto's own list, about 30).
+    enabled_regions: Option<Vec<String>>,
 }
 
 struct Shared {
@@ -134,6 +136,13 @@ impl Proxy {
         state.rules.clear();
         state.generation += 1;
         self.shared.changed.notify_all();
+    }
+
+    /// The account's enabled regions, as DescribeRegions answers them here. moto builds each
+    /// region's backend for an account on its first request there, and the reliability tests,
+    /// an account per case, would otherwise pay that for every region in every case.
+    pub fn enable_regions(&self, regions: &[&str]) {
+        self.shared.state.lock().unwrap().enabled_regions = Some(regions.iter().map(|r| r.to_string()).collect());
     }
 
     /// Delay every forwarded answer by `latency`, as a network between caller and AWS would.
@@ -247,20 +256,20 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     match fault {
         None => {
-            let response = forward(shared, &service, &method, &path, &headers, &body);
+            let response = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
             record_association(shared, index, &operation, &response);
             answer(&mut client, &response);
         }
         Some(Fault::Reset) => {}
         Some(Fault::Hold) => {
             if hold(shared, &client) {
-                let response = forward(shared, &service, &method, &path, &headers, &body);
+                let response = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
                 record_association(shared, index, &operation, &response);
                 answer(&mut client, &response);
             }
         }
         Some(Fault::HoldResponse) => {
-            let response = forward(shared, &service, &method, &path, &headers, &body);
+            let response = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
             record_association(shared, index, &operation, &response);
             if hold(shared, &client) {
                 answer(&mut client, &response);
@@ -271,6 +280,38 @@ fn serve(stream: TcpStream, shared: &Shared) {
         }
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// The enabled regions, if set and asked for; otherwise the upstream's answer.
+fn regions_or_forward(
+    shared: &Shared,
+    operation: &str,
+    (service, method, path): (&str, &str, &str),
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let regions = shared.state.lock().unwrap().enabled_regions.clone();
+    let (Some(regions), "DescribeRegions") = (regions, operation) else {
+        return forward(shared, service, method, path, headers, body);
+    };
+    let items: String = regions
+        .iter()
+        .map(|r| {
+            format!(
+                "<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com</regionEndpoint>\
+                 <optInStatus>opt-in-not-required</optInStatus></item>"
+            )
+        })
+        .collect();
+    let xml = format!(
+        "<DescribeRegionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId>\
+         <regionInfo>{items}</regionInfo></DescribeRegionsResponse>"
+    );
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+        xml.len()
+    )
+    .into_bytes()
 }
 
 /// Hold until released; false if the client left meanwhile (then nothing more is sent for it).

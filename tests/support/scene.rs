@@ -94,6 +94,8 @@ impl Scene {
         let expects = instances(&account, &role, actions).await;
         let baseline = Baseline::take(&account, &role.name, &expects.iter().collect::<Vec<_>>()).await;
         let proxy = Proxy::start(&moto.endpoint, &[("guardduty", &guardduty.endpoint)]);
+        // Two enabled regions, not moto's thirty: see `Proxy::enable_regions`.
+        proxy.enable_regions(&[REGION, MEMBER_REGION]);
         Scene {
             account_id,
             account,
