@@ -284,8 +284,20 @@ async fn a_member_accounts_finding_in_another_region_is_verified_and_remediated_
         let out = admin.in_region(region).describe_instances().send().await.unwrap();
         assert!(out.reservations.unwrap_or_default().is_empty(), "instances in {region}");
     }
-    // GuardDuty was asked in the finding's region, with the member role's credentials.
-    let seen = guardduty.seen();
+    // GuardDuty was asked in the finding's region: first the administrator (this account), once
+    // per process, for its own detector; it has none there, so the findings were read with the
+    // member role's credentials and the event's detector.
+    let mut seen = guardduty.seen();
+    let asked_admin = seen.remove(0);
+    assert_eq!(
+        (
+            asked_admin.operation.as_str(),
+            asked_admin.region.as_str(),
+            asked_admin.access_key_id.as_str()
+        ),
+        ("ListDetectors", MEMBER_REGION, "ASIATESTING"),
+        "{seen:?}"
+    );
     assert_eq!(seen.len(), 2, "{seen:?}");
     for request in &seen {
         assert_eq!(request.region, MEMBER_REGION);
