@@ -67,6 +67,10 @@ def state(iam, ec2, role, instances):
         doc = iam.get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")["PolicyDocument"]
         doc = json.loads(urllib.parse.unquote(doc)) if isinstance(doc, str) else doc
         print(f"  AWSRevokeOlderSessions denies sessions issued before {doc['Statement'][0]['Condition']['DateLessThan']['aws:TokenIssueTime']}")
+    record = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}.get("exfil-responder:revoked-keys")
+    if record:
+        cutoff, *keys = record.split(" ")
+        print(f"  revoked keys on record (issued before {cutoff}): {' '.join(keys)}")
     for name, iid in instances.items():
         assoc = ec2.describe_iam_instance_profile_associations(Filters=[{"Name": "instance-id", "Values": [iid]}])["IamInstanceProfileAssociations"]
         tags = {t["Key"]: t["Value"] for t in ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0].get("Tags", [])}

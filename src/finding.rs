@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::names::{GuardDutyId, InstanceId, RoleName, is_role_id};
+use crate::names::{GuardDutyId, InstanceId, RoleName, is_access_key_id, is_role_id};
 use crate::rules::Action;
 
 pub const OUTSIDE_AWS: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";
@@ -69,6 +69,10 @@ pub struct InstanceDetails {
 pub struct Service {
     pub detector_id: Option<String>,
     pub event_first_seen: Option<String>,
+    /// The latest activity GuardDuty folded into this finding: a key stolen again after the
+    /// revocation arrives as the same finding, with a later `eventLastSeen`.
+    #[serde(default)]
+    pub event_last_seen: Option<String>,
     pub archived: Option<bool>,
     pub additional_info: Option<Value>,
 }
@@ -90,6 +94,8 @@ pub struct FindingSummary {
     pub region: Option<String>,
     pub severity: Option<f64>,
     pub event_first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_last_seen: Option<String>,
     /// The stolen key's id (not a secret): what to search CloudTrail for.
     pub access_key_id: Option<String>,
 }
@@ -124,6 +130,9 @@ pub struct Incident {
     pub subject: Subject,
     /// When the stolen key was first seen in use; `None` for manual requests, which always revoke.
     pub first_seen: Option<DateTime<Utc>>,
+    /// When the finding's latest activity was seen (`None` if it does not say, and for manual
+    /// requests): with the key it names, whether it was stolen again after the cut-off.
+    pub last_seen: Option<DateTime<Utc>>,
     pub action_override: Option<Action>,
     pub dry_run_requested: bool,
     pub request_reason: Option<String>,
@@ -229,6 +238,7 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
     summary.region = finding.region.clone().or(summary.region);
     summary.severity = finding.severity;
     summary.event_first_seen = finding.service.as_ref().and_then(|s| s.event_first_seen.clone());
+    summary.event_last_seen = finding.service.as_ref().and_then(|s| s.event_last_seen.clone());
     summary.access_key_id = keys.and_then(|k| k.access_key_id.clone());
 
     let skip = |summary, reason: String| Ok(Triage::Skip { summary, reason });
@@ -265,7 +275,7 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
     let role = role_of(keys)?;
     let mut warnings = Vec::new();
     let instance = instance_of(&finding, role.session.as_deref(), &mut warnings)?;
-    let first_seen = first_seen(summary.event_first_seen.as_deref())?;
+    let (first_seen, last_seen) = activity(&summary)?;
     if summary.account_id.is_none() {
         return Err(Error::bad_input("detail.accountId", "missing"));
     }
@@ -287,6 +297,7 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
             instance,
         },
         first_seen: Some(first_seen),
+        last_seen,
         action_override: None,
         dry_run_requested: false,
         request_reason: None,
@@ -296,8 +307,24 @@ pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<T
     }))
 }
 
-fn first_seen(value: Option<&str>) -> Result<DateTime<Utc>> {
-    let field = "detail.service.eventFirstSeen";
+/// When the key was first used, when the finding's latest activity was, and that the key's id is
+/// one: it is compared with, and recorded in, the role's record of revoked keys.
+fn activity(summary: &FindingSummary) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>)> {
+    if let Some(key) = summary.access_key_id.as_deref().filter(|k| !is_access_key_id(k)) {
+        return Err(Error::bad_input(
+            "detail.resource.accessKeyDetails.accessKeyId",
+            format!("{key:?} is not an access key id (16 to 128 letters, digits or _)"),
+        ));
+    }
+    let first_seen = seen("detail.service.eventFirstSeen", summary.event_first_seen.as_deref())?;
+    let last_seen = match summary.event_last_seen.as_deref() {
+        Some(value) => Some(seen("detail.service.eventLastSeen", Some(value))?),
+        None => None,
+    };
+    Ok((first_seen, last_seen))
+}
+
+fn seen(field: &str, value: Option<&str>) -> Result<DateTime<Utc>> {
     let value = value.ok_or_else(|| Error::bad_input(field, "missing"))?;
     Ok(DateTime::parse_from_rfc3339(value)
         .map_err(|e| Error::bad_input(field, format!("{value:?} is not an ISO 8601 time: {e}")))?
@@ -475,7 +502,7 @@ mod tests {
     fn finding() -> Value {
         json!({"id": "f1", "type": OUTSIDE_AWS, "accountId": "123456789012", "region": "us-east-1", "severity": 8,
                "resource": {"resourceType": "AccessKey",
-                 "accessKeyDetails": {"accessKeyId": "ASIAEXAMPLE", "principalId": "AROAEXAMPLEROLEID1234:i-0123456789abcdef0",
+                 "accessKeyDetails": {"accessKeyId": "ASIAEXAMPLEKEY123456", "principalId": "AROAEXAMPLEROLEID1234:i-0123456789abcdef0",
                                       "userType": "AssumedRole", "userName": "WebAppRole"},
                  "instanceDetails": {"instanceId": "i-0123456789abcdef0", "iamInstanceProfile": null}},
                "service": {"eventFirstSeen": "2026-11-22T09:58:00Z", "archived": false, "count": 1,
@@ -515,8 +542,9 @@ mod tests {
             }
         );
         assert_eq!(incident.first_seen.unwrap().to_rfc3339(), "2026-11-22T09:58:00+00:00");
+        assert_eq!(incident.last_seen, None, "the finding does not say");
         assert_eq!(incident.summary.severity, Some(8.0));
-        assert_eq!(incident.summary.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
+        assert_eq!(incident.summary.access_key_id.as_deref(), Some("ASIAEXAMPLEKEY123456"));
         assert!(incident.warnings.is_empty(), "{:?}", incident.warnings);
     }
 
@@ -531,6 +559,17 @@ mod tests {
         let incident = act(f);
         assert_eq!(incident.summary.severity, Some(5.0));
         assert_eq!(incident.first_seen.unwrap().timestamp_subsec_millis(), 123);
+        let mut later = finding();
+        later["service"]["eventLastSeen"] = json!("2026-11-22T10:02:07.881Z");
+        let incident = act(later);
+        assert_eq!(
+            incident.last_seen.unwrap().to_rfc3339(),
+            "2026-11-22T10:02:07.881+00:00"
+        );
+        assert_eq!(
+            incident.summary.event_last_seen.as_deref(),
+            Some("2026-11-22T10:02:07.881Z")
+        );
         // No instanceDetails: the instance comes from the principal's session name.
         assert!(
             matches!(incident.subject, Subject::Finding { instance: Some(ref i), .. } if i.as_str() == "i-0123456789abcdef0")
@@ -607,6 +646,24 @@ mod tests {
         let mut no_seen = finding();
         no_seen["service"]["eventFirstSeen"] = json!("last tuesday");
         assert_eq!(bad_field(event(no_seen)), "detail.service.eventFirstSeen");
+
+        let mut bad_last_seen = finding();
+        bad_last_seen["service"]["eventLastSeen"] = json!("soon");
+        assert_eq!(bad_field(event(bad_last_seen)), "detail.service.eventLastSeen");
+
+        // The key is compared with, and written into, the role's record of revoked keys.
+        for key in [
+            "ASIA SHORT",
+            "ASIAEXAMPLEKEY12345 ASIAOTHERKEY12345678",
+            "ASIAEXAMPLEKEY1234\u{0}",
+        ] {
+            let mut bad_key = finding();
+            bad_key["resource"]["accessKeyDetails"]["accessKeyId"] = json!(key);
+            assert_eq!(
+                bad_field(event(bad_key)),
+                "detail.resource.accessKeyDetails.accessKeyId"
+            );
+        }
 
         let mut wrong_type = finding();
         wrong_type["severity"] = json!("high");

@@ -164,6 +164,7 @@ fn manual(value: Value) -> Result<Triage> {
         },
         subject,
         first_seen: None,
+        last_seen: None,
         action_override,
         dry_run_requested: m.dry_run.unwrap_or(false),
         request_reason: m.reason,

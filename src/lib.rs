@@ -7,7 +7,8 @@
 //! - [`names`]: IAM, EC2 and account name rules, checked before any call uses a name.
 //! - [`rules`]: the tag-driven actions and the protected roles.
 //! - [`plan`]: the pure decisions, from facts to what to do: the revocation, and each instance's steps.
-//! - [`policy`]: the revocation policy document.
+//! - [`policy`]: the revocation policy document; [`revoked_keys`]: the role's record of the
+//!   stolen keys its revocation answered (a key used after the cut-off and not in it: revoke again).
 //! - [`respond`]: the remediation as phases (establish, revoke, fleet, execute) and the step
 //!   executor; [`op`]: every AWS operation a step runs, and whether it writes.
 //! - [`aws`]: the adapters (clients per account and region, IAM, EC2, GuardDuty, STS, the claim).
@@ -31,6 +32,7 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod respond;
+pub mod revoked_keys;
 pub mod rules;
 pub mod verify;
 pub mod wait;

@@ -110,6 +110,13 @@ pub fn is_role_id(value: &str) -> bool {
     value.len() > 4 && value.starts_with("AROA") && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// Is this an access key id as IAM defines one (16–128 characters of `[\w]`)? Temporary keys are
+/// `ASIA` and 16 more. Only such a value is compared with, or recorded in, the role's record of
+/// revoked keys (a tag value, whose characters IAM also limits).
+pub fn is_access_key_id(value: &str) -> bool {
+    (16..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Is this a 12-digit AWS account id?
 pub fn is_account_id(value: &str) -> bool {
     value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
@@ -193,5 +200,27 @@ mod tests {
         assert!(!is_role_id("AIDAEXAMPLE"));
         assert!(!is_role_id("AROA"));
         assert!(!is_role_id("GeneratedFindingPrincipalId"));
+    }
+
+    #[test]
+    fn access_key_ids_follow_iam_rules() {
+        for ok in [
+            "ASIAQX3EXAMPLEKEY7N2",
+            "AKIAEXAMPLELONGTERM1",
+            "GeneratedFindingAccessKeyId",
+            &"A".repeat(128),
+        ] {
+            assert!(is_access_key_id(ok), "{ok:?} refused");
+        }
+        for bad in [
+            "",
+            "ASIASHORT",
+            &"A".repeat(129),
+            "ASIA EXAMPLE KEY 7N2",
+            "ASIAQX3EXAMPLEKEY7N2:x",
+            "ASIAQX3EXAMPLEKÉY7N2",
+        ] {
+            assert!(!is_access_key_id(bad), "{bad:?} accepted");
+        }
     }
 }

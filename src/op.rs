@@ -21,6 +21,8 @@ pub enum Op {
     /// The managed fallback (or a new default version of it), when the inline quota is full.
     CreatePolicy,
     AttachRolePolicy,
+    /// The role's record of the stolen keys its revocation answered.
+    TagRole,
     ListInstanceProfilesForRole,
     GetInstanceProfile,
     // The revocation claim (DynamoDB), and the wait for another run's revocation to show in IAM
@@ -52,8 +54,10 @@ impl Op {
             | Self::AssociateIamInstanceProfile
             | Self::RebootInstances
             | Self::ArchiveFindings => true,
-            // The claim is a DynamoDB item in our own account, not a change to the finding's.
+            // The claim is a DynamoDB item in our own account, not a change to the finding's; the
+            // record of revoked keys is bookkeeping about a revocation, not a remediation.
             Self::ClaimRevocation
+            | Self::TagRole
             | Self::AwaitClaimedRevocation
             | Self::ListDetectors
             | Self::GetFindings
@@ -81,6 +85,7 @@ impl Op {
             Self::ListAttachedRolePolicies => "ListAttachedRolePolicies",
             Self::CreatePolicy => "CreatePolicy",
             Self::AttachRolePolicy => "AttachRolePolicy",
+            Self::TagRole => "TagRole",
             Self::ListInstanceProfilesForRole => "ListInstanceProfilesForRole",
             Self::GetInstanceProfile => "GetInstanceProfile",
             Self::ClaimRevocation => "ClaimRevocation",

@@ -5,7 +5,9 @@
 
 mod support;
 
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use exfil_responder::handle;
+use exfil_responder::revoked_keys::TAG;
 use support::faults::{Fault, Rule};
 use support::guardduty::GuardDuty;
 use support::scene::{Scene, first_seen, patient_config};
@@ -124,4 +126,71 @@ async fn a_named_instance_found_in_no_region_needs_attention() {
     assert_eq!(named["instanceId"], gone);
     assert_eq!(named["needsAttention"], true, "{report:#}");
     assert!(named["result"].as_str().unwrap().contains("enabled regions"), "{named}");
+}
+
+#[tokio::test]
+async fn a_key_stolen_again_after_the_revocation_is_revoked_again_and_a_dead_one_is_not() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    let scene = Scene::new(&moto, &guardduty, &["cycle", "cycle"]).await;
+    let event = scene.event(&guardduty, "stolen-again");
+    let stolen = event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let millis = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let run = |event: serde_json::Value| {
+        guardduty.publish(&event);
+        let scene = &scene;
+        async move {
+            let handled = handle(&scene.app(patient_config()).await, event).await;
+            let report = report(&handled.response);
+            assert!(handled.failure.is_none(), "{report:#}");
+            report
+        }
+    };
+    let record = || async { scene.account.role_tags("WebAppRole").await.remove(TAG) };
+
+    let first = run(event.clone()).await;
+    assert_eq!(first["outcome"], "remediated", "{first:#}");
+    let cutoff1 = scene.account.cutoff_in_force("WebAppRole").await.unwrap();
+    assert_eq!(record().await, Some(format!("{} {stolen}", millis(cutoff1))));
+
+    // GuardDuty folds a second key, used after the cut-off (the instances' fresh credentials,
+    // stolen again), into the same finding: its first sighting is still covered.
+    let again_key = "ASIANEWSTOLENKEY0002";
+    let mut again = event.clone();
+    again["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = again_key.into();
+    again["detail"]["service"]["eventLastSeen"] = millis(cutoff1 + Duration::milliseconds(1)).into();
+    let second = run(again.clone()).await;
+    assert_eq!(second["outcome"], "remediated", "{second:#}");
+    assert_eq!(second["cutoff"]["status"], "written");
+    let cutoff2 = scene.account.cutoff_in_force("WebAppRole").await.unwrap();
+    assert!(cutoff2 > cutoff1, "{cutoff2} is not after {cutoff1}");
+    let warnings = second["warnings"].to_string();
+    assert!(
+        warnings.contains(again_key) && warnings.contains("stolen again"),
+        "{warnings}"
+    );
+    assert_eq!(
+        record().await,
+        Some(format!("{} {stolen} {again_key}", millis(cutoff2)))
+    );
+    // Both instances cycled again: each holds its profile through an association after the new cut-off.
+    assert_eq!(scene.violations(&[first_seen(&event)]).await, vec![]);
+
+    // The attacker keeps trying both keys after the new cut-off: each is recorded as revoked, so
+    // the deliveries change nothing.
+    let writes = || ["PutRolePolicy", "TagRole", "AssociateIamInstanceProfile"].map(|op| scene.proxy.count(op));
+    let before = writes();
+    for key in [stolen.as_str(), again_key] {
+        let mut retried = again.clone();
+        retried["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.into();
+        retried["detail"]["service"]["eventLastSeen"] = millis(cutoff2 + Duration::seconds(1)).into();
+        let report = run(retried).await;
+        assert_eq!(report["outcome"], "already-remediated", "{key}: {report:#}");
+        assert_eq!(report["cutoff"]["at"], millis(cutoff2).as_str());
+    }
+    assert_eq!(writes(), before, "nothing written for keys already revoked");
+    assert_eq!(scene.account.cutoff_in_force("WebAppRole").await, Some(cutoff2));
 }

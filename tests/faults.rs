@@ -17,7 +17,7 @@ use support::*;
 
 /// Every operation one remediation calls: a GuardDuty event, verified, with a claim and archiving,
 /// over a named `cycle-reboot` instance and `cycle` and `revoke` siblings.
-const OPERATIONS: [&str; 16] = [
+const OPERATIONS: [&str; 17] = [
     "GetCallerIdentity",
     "GetFindings",
     "GetRole",
@@ -25,6 +25,7 @@ const OPERATIONS: [&str; 16] = [
     "ListAttachedRolePolicies",
     "PutItem",
     "PutRolePolicy",
+    "TagRole",
     "ListInstanceProfilesForRole",
     "DescribeRegions",
     "DescribeIamInstanceProfileAssociations",

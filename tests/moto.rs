@@ -114,7 +114,7 @@ async fn revoke_only_writes_the_policy_and_leaves_the_instance_as_it_was() {
         "written at {written_at}"
     );
     assert_eq!(w.account.association(&named).await, before);
-    assert_eq!(w.recorder.writes(), ["PutRolePolicy"]);
+    assert_eq!(w.recorder.writes(), ["PutRolePolicy", "TagRole"]);
     let inst = instance_report(&report, &named);
     assert_eq!(
         (inst["action"].as_str(), inst["actionSource"].as_str()),
@@ -151,6 +151,7 @@ async fn cycle_reattaches_the_same_profile_through_a_new_association() {
         w.recorder.writes(),
         [
             "PutRolePolicy",
+            "TagRole",
             "CreateTags",
             "DisassociateIamInstanceProfile",
             "AssociateIamInstanceProfile",
@@ -234,7 +235,7 @@ async fn ignore_leaves_the_instance_but_still_revokes_the_role() {
         before
     );
     assert!(w.account.revocation(&w.role.name).await.is_some());
-    assert_eq!(w.recorder.writes(), ["PutRolePolicy"]);
+    assert_eq!(w.recorder.writes(), ["PutRolePolicy", "TagRole"]);
     assert!(
         instance_report(&report, &named)["result"]
             .as_str()
@@ -392,15 +393,37 @@ async fn a_retry_after_a_detach_without_reattach_heals_the_instance() {
     let w = world(&[]).await;
     let named = w.instance(&[(KEY, "cycle")]).await;
     let event = finding("outside-aws.json", &w.role, Some(&named));
-    // The state a crash between DisassociateIamInstanceProfile and AssociateIamInstanceProfile leaves.
+    // The state a crash between DisassociateIamInstanceProfile and AssociateIamInstanceProfile
+    // leaves: the revocation, with the stolen key recorded, and the profile detached.
     let (assoc, _) = w.account.association(&named).await.unwrap();
-    let document = exfil_responder::policy::document(policy_time(Utc::now()));
+    let cutoff = policy_time(Utc::now());
+    let document = exfil_responder::policy::document(cutoff);
     w.account
         .iam
         .put_role_policy()
         .role_name(&w.role.name)
         .policy_name("AWSRevokeOlderSessions")
         .policy_document(document)
+        .send()
+        .await
+        .unwrap();
+    let record = format!(
+        "{} {}",
+        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"]
+            .as_str()
+            .unwrap()
+    );
+    let record = aws_sdk_iam::types::Tag::builder()
+        .key(exfil_responder::revoked_keys::TAG)
+        .value(record)
+        .build()
+        .unwrap();
+    w.account
+        .iam
+        .tag_role()
+        .role_name(&w.role.name)
+        .tags(record)
         .send()
         .await
         .unwrap();

@@ -44,6 +44,8 @@ fuzz_target!(|data: &[u8]| {
                 protected_roles: &[],
                 existing: existing.as_ref(),
                 first_seen: incident.first_seen,
+                key: incident.summary.access_key_id.as_deref(),
+                last_seen: incident.last_seen,
                 now,
             });
         }
@@ -56,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         let sibling = |i: usize| InstanceFacts {
             id: format!("i-{i:017x}"),
+            region: "us-east-1".into(),
             state: words.get(i).cloned().unwrap_or_else(|| "running".into()),
             tags: words
                 .chunks(2)

@@ -89,6 +89,7 @@ pub fn from_sdk(f: gd::Finding) -> Finding {
     let service = f.service.map(|s| Service {
         detector_id: s.detector_id,
         event_first_seen: s.event_first_seen,
+        event_last_seen: s.event_last_seen,
         archived: s.archived,
         additional_info: s
             .additional_info

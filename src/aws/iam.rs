@@ -1,13 +1,15 @@
-//! IAM effects: the role, its revocation policy, and its instance profiles. IAM is global: one
-//! client serves every region.
+//! IAM effects: the role, its revocation policy and record of revoked keys, and its instance
+//! profiles. IAM is global: one client serves every region.
 
 use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::names::RoleName;
 use crate::plan::revocation::RoleFacts;
 use crate::policy::{self, Existing, FALLBACK_PATH, POLICY_NAME};
+use crate::revoked_keys::{self, RevokedKeys};
 
 /// The role, or `None` if it does not exist.
 pub async fn get_role(iam: &Client, name: &RoleName) -> Result<Option<RoleFacts>> {
@@ -48,6 +50,22 @@ pub async fn get_revocation(iam: &Client, role: &RoleName) -> Result<Option<Exis
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
         Err(e) => Err(Error::aws("iam", "GetRolePolicy", e)),
     }
+}
+
+/// Record on the role which stolen keys its revocation answered (only that one tag is written).
+pub async fn put_revoked_keys(iam: &Client, role: &RoleName, record: &RevokedKeys) -> Result<()> {
+    let tag = Tag::builder()
+        .key(revoked_keys::TAG)
+        .value(record.value())
+        .build()
+        .map_err(|e| Error::Unexpected(format!("a tag with a key and a value failed to build: {e}")))?;
+    iam.tag_role()
+        .role_name(role.as_str())
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| Error::aws("iam", "TagRole", e))?;
+    Ok(())
 }
 
 /// Write (or overwrite) the revocation. The role's other policies are never touched.

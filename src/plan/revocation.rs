@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::policy::Existing;
+use crate::revoked_keys::RevokedKeys;
 use crate::rules::{RoleIdentity, Tags, protection_reason};
 
 pub struct RoleFacts {
@@ -24,6 +25,9 @@ pub struct RevocationFacts<'a> {
     pub existing: Option<&'a Existing>,
     /// When the stolen key was first used; `None` (manual requests) means now.
     pub first_seen: Option<DateTime<Utc>>,
+    /// The key the finding names, and when the finding's latest activity was seen.
+    pub key: Option<&'a str>,
+    pub last_seen: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -35,6 +39,13 @@ pub enum Revocation {
     Write(DateTime<Utc>),
     /// A cut-off at or after the first sighting is already there: the stolen key is dead.
     Keep(DateTime<Utc>),
+    /// A cut-off covers the first sighting, but a key it did not answer was used after it: the
+    /// credentials were stolen again. Write a new cut-off, which must reach `covers_from` (the
+    /// last use of that key, which was issued no later).
+    Again {
+        cutoff: DateTime<Utc>,
+        covers_from: DateTime<Utc>,
+    },
 }
 
 pub fn revocation(facts: &RevocationFacts<'_>) -> (Revocation, Vec<String>) {
@@ -81,16 +92,58 @@ pub fn revocation(facts: &RevocationFacts<'_>) -> (Revocation, Vec<String>) {
                     cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 ));
             }
-            (Revocation::Keep(cutoff), warnings)
+            match stolen_again(facts, cutoff, &mut warnings) {
+                Some(last_seen) => {
+                    let new = crate::policy::cutoff_at(facts.now);
+                    let covers_from = last_seen.min(new);
+                    (
+                        Revocation::Again {
+                            cutoff: new,
+                            covers_from,
+                        },
+                        warnings,
+                    )
+                }
+                None => (Revocation::Keep(cutoff), warnings),
+            }
         }
         _ => (Revocation::Write(crate::policy::cutoff_at(facts.now)), warnings),
     }
+}
+
+/// When the finding's key was last used, if that was after `cutoff` and no cut-off answered it:
+/// a key issued after the cut-off (the instances' fresh credentials) may have been stolen.
+fn stolen_again(
+    facts: &RevocationFacts<'_>,
+    cutoff: DateTime<Utc>,
+    warnings: &mut Vec<String>,
+) -> Option<DateTime<Utc>> {
+    let last_seen = facts.last_seen.filter(|l| *l > cutoff)?;
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let Some(key) = facts.key else {
+        warnings.push(format!(
+            "the finding's activity continued after the cut-off {} (last seen {}) and it names no access key, so a key stolen again cannot be told from the revoked one: check CloudTrail",
+            at(cutoff),
+            at(last_seen)
+        ));
+        return None;
+    };
+    if RevokedKeys::of(&facts.role.tags).is_some_and(|r| r.answers(key, cutoff)) {
+        return None;
+    }
+    warnings.push(format!(
+        "access key {key} was used after the cut-off {} (last seen {}), and no revocation answered it: the credentials may have been stolen again; revoking again",
+        at(cutoff),
+        at(last_seen)
+    ));
+    Some(last_seen)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::testing::{at, tags};
+    use crate::revoked_keys::TAG;
 
     fn role() -> RoleFacts {
         RoleFacts {
@@ -114,6 +167,8 @@ mod tests {
             protected_roles: &[],
             existing: existing.as_ref(),
             first_seen: Some(at(FIRST_SEEN)),
+            key: None,
+            last_seen: None,
             now: at(NOW),
         })
         .0
@@ -139,6 +194,56 @@ mod tests {
     }
 
     #[test]
+    fn a_key_used_after_the_cutoff_that_no_revocation_answered_is_revoked_again() {
+        const KEY: &str = "ASIANEWSTOLENKEY0002";
+        const CUTOFF: &str = "2026-11-22T09:59:00Z";
+        const AFTER: &str = "2026-11-22T09:59:30Z";
+        let decide = |role: &RoleFacts, key: Option<&str>, last_seen: &str| {
+            let existing = Existing::Cutoff(at(CUTOFF));
+            revocation(&RevocationFacts {
+                role,
+                expected_role_id: None,
+                own_role: None,
+                protected_roles: &[],
+                existing: Some(&existing),
+                first_seen: Some(at(FIRST_SEEN)),
+                key,
+                last_seen: Some(at(last_seen)),
+                now: at(NOW),
+            })
+        };
+        let kept = Revocation::Keep(at(CUTOFF));
+        let mut role = role();
+        // Used up to the cut-off at the latest: issued before it, so denied.
+        assert_eq!(decide(&role, Some(KEY), CUTOFF), (kept.clone(), vec![]));
+        // Used after it, and no revocation answered it: again, reaching its last use.
+        let (again, warnings) = decide(&role, Some(KEY), AFTER);
+        assert_eq!(
+            again,
+            Revocation::Again {
+                cutoff: at(NOW),
+                covers_from: at(AFTER)
+            }
+        );
+        assert!(
+            warnings[0].contains(KEY) && warnings[0].contains("stolen again"),
+            "{warnings:?}"
+        );
+        // Answered by this cut-off, or an earlier one: denied.
+        for answered_at in [CUTOFF, "2026-11-22T09:58:30Z"] {
+            role.tags = tags(&[(TAG, &format!("{answered_at} ASIAOLDSTOLENKEY0001 {KEY}"))]);
+            assert_eq!(decide(&role, Some(KEY), AFTER).0, kept, "{answered_at}");
+        }
+        // Answered only by a later cut-off than the one in force (ours was replaced): not known dead.
+        role.tags = tags(&[(TAG, &format!("2026-11-22T09:59:00.001Z {KEY}"))]);
+        assert!(matches!(decide(&role, Some(KEY), AFTER).0, Revocation::Again { .. }));
+        // No key named: nothing to tell keys apart by; kept, and the report says so.
+        let (decision, warnings) = decide(&role, None, AFTER);
+        assert_eq!(decision, kept);
+        assert!(warnings[0].contains("names no access key"), "{warnings:?}");
+    }
+
+    #[test]
     fn a_future_cutoff_is_kept_but_flagged() {
         let role = role();
         let future = Existing::Cutoff(at("2027-01-01T00:00:00Z"));
@@ -149,6 +254,8 @@ mod tests {
             protected_roles: &[],
             existing: Some(&future),
             first_seen: Some(at(FIRST_SEEN)),
+            key: None,
+            last_seen: None,
             now: at(NOW),
         });
         assert_eq!(decision, Revocation::Keep(at("2027-01-01T00:00:00Z")));
@@ -166,6 +273,8 @@ mod tests {
             protected_roles: &[],
             existing: Some(&old),
             first_seen: None,
+            key: None,
+            last_seen: None,
             now: at(NOW),
         };
         assert_eq!(revocation(&facts).0, Revocation::Write(at(NOW)));
@@ -190,6 +299,8 @@ mod tests {
                 protected_roles: &protected,
                 existing: None,
                 first_seen: Some(at(FIRST_SEEN)),
+                key: None,
+                last_seen: None,
                 now: at(NOW),
             })
             .0

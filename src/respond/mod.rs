@@ -208,7 +208,7 @@ fn assemble(
     };
     warnings.extend(done.decided.map(|(_, w)| w).unwrap_or_default());
     let cutoff = done.contained.map(|c| {
-        warnings.extend(c.warning);
+        warnings.extend(c.warnings);
         match done.settled {
             Some(at) => CutoffReport {
                 at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -343,13 +343,7 @@ async fn archived(
         _ => revoke::read_role(&target.iam, &about.role, steps).await?,
     };
     done.about_role = Some(about.role.clone());
-    let asked = Asked {
-        role_name: &about.role,
-        expected_role_id: about.role_id.as_deref(),
-        own_role: None,
-        first_seen: incident.first_seen,
-    };
-    let kept = match revoke::decide(app, read, &asked, Utc::now()) {
+    let kept = match revoke::decide(app, read, &asked(incident, &about, None), Utc::now()) {
         Decision::Act(kept) if !kept.write && incident.first_seen.is_some() => kept,
         _ => return Ok(refuse(reason)),
     };
@@ -367,6 +361,18 @@ async fn archived(
         outcome: Outcome::AlreadyRemediated,
         reason: Some(reason),
     })
+}
+
+/// What the revocation decision asks about the finding's role.
+fn asked<'a>(incident: &'a Incident, about: &'a About, own_role: Option<&'a str>) -> Asked<'a> {
+    Asked {
+        role_name: &about.role,
+        expected_role_id: about.role_id.as_deref(),
+        own_role,
+        first_seen: incident.first_seen,
+        key: incident.summary.access_key_id.as_deref(),
+        last_seen: incident.last_seen,
+    }
 }
 
 /// What to act on, and what was already read about it.
@@ -403,13 +409,7 @@ async fn contain(
         Some((named, read)) if named == about.role => read?,
         _ => revoke::read_role(&target.iam, &about.role, steps).await?,
     };
-    let asked = Asked {
-        role_name: &about.role,
-        expected_role_id: about.role_id.as_deref(),
-        own_role,
-        first_seen: incident.first_seen,
-    };
-    let decided = match revoke::decide(app, read, &asked, Utc::now()) {
+    let decided = match revoke::decide(app, read, &asked(incident, &about, own_role), Utc::now()) {
         Decision::Act(decided) => decided,
         Decision::Missing(reason) => return Ok(skip(reason)),
         Decision::Refused(role, reason) => {
@@ -420,8 +420,8 @@ async fn contain(
     done.decided = Some((RoleSummary::of(&decided.role), decided.warnings.clone()));
     let named_region = named_region(incident, place);
 
-    let (written, fleet) = tokio::join!(
-        revoke::write(app, &target.iam, &decided, incident.finding_id(), dry_run, steps),
+    let ((written, unrecorded), fleet) = tokio::join!(
+        revoke::write_and_record(app, &target.iam, &decided, (incident.finding_id(), dry_run), steps),
         fleet::discover(
             &target.iam,
             &target.ec2,
@@ -430,7 +430,7 @@ async fn contain(
             steps
         )
     );
-    let contained = revoke::settle(&decided, dry_run, &written);
+    let contained = revoke::settle(&decided, dry_run, &written).noting(unrecorded);
     let cutoff = contained.cutoff;
     done.contained = Some(contained);
     // If the revocation failed, the instances' credentials still work: leave them alone.
@@ -591,7 +591,7 @@ mod tests {
                 policy: Some(crate::policy::Holder::inline()),
             },
             cutoff,
-            warning: Some("unclaimed".into()),
+            warnings: vec!["unclaimed".into()],
         }
     }
 

@@ -14,6 +14,7 @@ use crate::plan::{Revocation, RevocationFacts, RoleFacts};
 use crate::policy::{Existing, Holder, InForce};
 use crate::report::{CutoffReport, CutoffStatus};
 use crate::respond::steps::Steps;
+use crate::revoked_keys::RevokedKeys;
 use crate::wait::poll;
 
 /// How many times one run cycles against a cut-off that moved under it before giving up.
@@ -53,6 +54,9 @@ pub struct Asked<'a> {
     pub own_role: Option<&'a str>,
     /// When the stolen key was first used; `None` (manual requests) means now.
     pub first_seen: Option<DateTime<Utc>>,
+    /// The key the finding names, and when the finding's latest activity was seen.
+    pub key: Option<&'a str>,
+    pub last_seen: Option<DateTime<Utc>>,
 }
 
 /// A revocation to write, or one already in force to keep.
@@ -66,6 +70,10 @@ pub struct Decided {
     pub covers_from: DateTime<Utc>,
     /// Which document holds the cut-off kept (None when one is to be written).
     pub held_by: Option<Holder>,
+    /// The finding's key and its last use: recorded on the role as answered once a revocation
+    /// after that use holds.
+    pub key: Option<String>,
+    pub last_seen: Option<DateTime<Utc>>,
     pub warnings: Vec<String>,
 }
 
@@ -94,17 +102,20 @@ pub fn decide(app: &App, read: RoleRead, asked: &Asked<'_>, now: DateTime<Utc>) 
         protected_roles: &app.config.protected_roles,
         existing: existing.as_ref(),
         first_seen: asked.first_seen,
+        key: asked.key,
+        last_seen: asked.last_seen,
         now,
     });
-    let (write, cutoff) = match decision {
+    let (write, cutoff, covers_from) = match decision {
         Revocation::Refuse(reason) => {
             return Decision::Refused(
                 role,
                 format!("{reason}. Its sessions were NOT revoked: respond by hand"),
             );
         }
-        Revocation::Write(c) => (true, c),
-        Revocation::Keep(c) => (false, c),
+        Revocation::Write(c) => (true, c, asked.first_seen.unwrap_or(c)),
+        Revocation::Again { cutoff, covers_from } => (true, cutoff, covers_from),
+        Revocation::Keep(c) => (false, c, asked.first_seen.unwrap_or(c)),
     };
     let held_by = effective.filter(|_| !write).map(|(_, holder)| holder);
     Decision::Act(Decided {
@@ -112,8 +123,10 @@ pub fn decide(app: &App, read: RoleRead, asked: &Asked<'_>, now: DateTime<Utc>) 
         role,
         write,
         cutoff,
-        covers_from: asked.first_seen.unwrap_or(cutoff),
+        covers_from,
         held_by,
+        key: asked.key.map(str::to_owned),
+        last_seen: asked.last_seen,
         warnings,
     })
 }
@@ -152,6 +165,53 @@ pub async fn write(
         }
         (true, false) => claim_and_put(app, iam, decided, finding_id, steps).await,
     }
+}
+
+/// Write the decided revocation, then record on the role the key it answered. A record that
+/// fails is a warning (why), never a failed run: the revocation holds, and without the record a
+/// later delivery naming the key revokes once more than needed.
+pub async fn write_and_record(
+    app: &App,
+    iam: &aws_sdk_iam::Client,
+    decided: &Decided,
+    (finding_id, dry_run): (&str, bool),
+    steps: &Steps,
+) -> (Result<Written>, Option<String>) {
+    let written = write(app, iam, decided, finding_id, dry_run, steps).await;
+    let held = RevokedKeys::of(&decided.role.tags);
+    let Some(record) =
+        answered(decided, &written).and_then(|(key, in_force)| RevokedKeys::with(held.as_ref(), in_force, key))
+    else {
+        return (written, None);
+    };
+    let role = &decided.role_name;
+    if dry_run {
+        steps.planned(Op::TagRole, role.as_str(), format!("record {}", record.value()));
+        return (written, None);
+    }
+    let put = iam::put_revoked_keys(iam, role, &record);
+    let unrecorded = match steps.run(Op::TagRole, role.as_str(), put).await {
+        Ok(()) => None,
+        Err(e) => Some(format!(
+            "the revocation holds, but the key it answered could not be recorded on role {role} ({e}): a later delivery naming that key, with activity after the cut-off, revokes again"
+        )),
+    };
+    (written, unrecorded)
+}
+
+/// The finding's key and the cut-off in force after the write, if that cut-off is known to deny
+/// the key: it is after the key's last use (one written now is after every use so far).
+fn answered<'d>(decided: &'d Decided, written: &Result<Written>) -> Option<(&'d str, DateTime<Utc>)> {
+    let (in_force, written_now) = match written {
+        Ok(Written::At(..) | Written::Unclaimed(..)) => (decided.cutoff, true),
+        Ok(Written::Adopted(theirs, _)) => (*theirs, false),
+        // Kept; or planned, in a dry run.
+        Ok(Written::Nothing) => (decided.cutoff, decided.write),
+        Err(_) => return None,
+    };
+    let after_last_use = decided.last_seen.map_or(written_now, |last| last <= in_force);
+    let key = decided.key.as_deref().filter(|_| after_last_use)?;
+    Some((key, in_force))
 }
 
 /// Write the revocation, or adopt the one a concurrent run claimed first (with `CLAIM_TABLE`).
@@ -264,7 +324,14 @@ async fn await_revocation(
 pub struct Contained {
     pub report: CutoffReport,
     pub cutoff: DateTime<Utc>,
-    pub warning: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Contained {
+    pub fn noting(mut self, warning: Option<String>) -> Self {
+        self.warnings.extend(warning);
+        self
+    }
 }
 
 pub fn settle(decided: &Decided, dry_run: bool, written: &Result<Written>) -> Contained {
@@ -304,7 +371,7 @@ pub fn settle(decided: &Decided, dry_run: bool, written: &Result<Written>) -> Co
             policy,
         },
         cutoff,
-        warning,
+        warnings: warning.into_iter().collect(),
     }
 }
 
@@ -396,6 +463,8 @@ mod tests {
             expected_role_id: Some("AROAEXAMPLE"),
             own_role: Some("exfil-responder-role"),
             first_seen: Some(at(FIRST_SEEN)),
+            key: None,
+            last_seen: None,
         };
         let in_force = InForce {
             inline: existing,
@@ -416,6 +485,8 @@ mod tests {
             expected_role_id: None,
             own_role: None,
             first_seen: None,
+            key: None,
+            last_seen: None,
         };
         let missing = decide(&app(Config::default()), (None, InForce::default()), &asked, at(NOW));
         assert!(matches!(missing, Decision::Missing(ref why) if why.contains("does not exist")));
@@ -606,6 +677,8 @@ mod tests {
             expected_role_id: Some("AROAEXAMPLE"),
             own_role: None,
             first_seen: Some(at(FIRST_SEEN)),
+            key: None,
+            last_seen: None,
         };
         let in_force = InForce {
             inline: None,

@@ -1,5 +1,6 @@
 //! The five remediation invariants, checked against the emulator's state (not the report):
-//! 1. one cut-off, at or after every handled finding's first sighting; nothing else on the role changed;
+//! 1. one cut-off, at or after every handled finding's first sighting; nothing else on the role
+//!    changed but the record of revoked keys, which names no cut-off later than the one in force;
 //! 2. every `cycle`/`cycle-reboot` instance holds its original profile through an association made
 //!    after the final cut-off (by the proxy's record of when the attaching request arrived);
 //! 3. no instance is without its profile unless its action is `isolate`;
@@ -9,6 +10,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+
+use exfil_responder::revoked_keys::{self, RevokedKeys};
 
 use super::faults::Proxy;
 use super::{Account, attached_arns, fallback_arns};
@@ -35,7 +38,7 @@ pub struct Baseline {
     pub role: String,
     policies: Vec<String>,
     attached: Vec<String>,
-    role_tags: Vec<(String, String)>,
+    role_tags: BTreeMap<String, String>,
     instances: Vec<(String, BTreeMap<String, String>, String)>,
     snapshot: String,
 }
@@ -96,6 +99,17 @@ impl Baseline {
         let cutoff = account.cutoff_in_force(role).await;
         if cutoff.is_none() {
             v("role", "no AWSRevokeOlderSessions".into());
+        }
+        // The record of revoked keys never names a key for a cut-off later than the one in force
+        // (it would pass off a key the revocation may not deny as dead).
+        let tags = account.role_tags(role).await;
+        match (tags.get(revoked_keys::TAG), RevokedKeys::of(&tags), cutoff) {
+            (None, ..) => {}
+            (Some(_), Some(record), Some(c)) if record.cutoff <= c => {}
+            (Some(value), ..) => v(
+                "role",
+                format!("record of revoked keys {value:?} vs cut-off {cutoff:?}"),
+            ),
         }
         if let Some(c) = cutoff
             && let Some(late) = first_seen.iter().find(|f| **f > c)
@@ -159,7 +173,9 @@ async fn attached(account: &Account, role: &str) -> Vec<String> {
     arns
 }
 
-async fn role_tags(account: &Account, role: &str) -> Vec<(String, String)> {
-    let out = account.iam.list_role_tags().role_name(role).send().await.unwrap();
-    out.tags.into_iter().map(|t| (t.key, t.value)).collect()
+/// The role's tags but the function's record of revoked keys (checked on its own).
+async fn role_tags(account: &Account, role: &str) -> BTreeMap<String, String> {
+    let mut tags = account.role_tags(role).await;
+    tags.remove(revoked_keys::TAG);
+    tags
 }

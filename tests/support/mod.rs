@@ -187,8 +187,11 @@ impl Intercept for Recorder {
     }
 }
 
-pub const WRITES: [&str; 6] = [
+pub const WRITES: [&str; 9] = [
     "PutRolePolicy",
+    "CreatePolicy",
+    "AttachRolePolicy",
+    "TagRole",
     "CreateTags",
     "DisassociateIamInstanceProfile",
     "AssociateIamInstanceProfile",
@@ -380,6 +383,12 @@ impl Account {
             .await
             .unwrap()
             .policy_names
+    }
+
+    /// The role's tags, as IAM lists them.
+    pub async fn role_tags(&self, role: &str) -> BTreeMap<String, String> {
+        let out = self.iam.list_role_tags().role_name(role).send().await.unwrap();
+        out.tags.into_iter().map(|t| (t.key, t.value)).collect()
     }
 
     /// The decoded AWSRevokeOlderSessions document, if the role has one.
