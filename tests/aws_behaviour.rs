@@ -194,3 +194,41 @@ async fn a_key_stolen_again_after_the_revocation_is_revoked_again_and_a_dead_one
     assert_eq!(writes(), before, "nothing written for keys already revoked");
     assert_eq!(scene.account.cutoff_in_force("WebAppRole").await, Some(cutoff2));
 }
+
+#[tokio::test]
+async fn a_region_an_scp_denies_is_reported_not_fatal_but_the_findings_own_region_is() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    // DescribeRegions lists a region that an SCP denies: EC2 answers UnauthorizedOperation there.
+    let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
+    scene
+        .proxy
+        .add(Rule::always("DescribeIamInstanceProfileAssociations", Fault::AccessDenied).in_region(MEMBER_REGION));
+    let event = scene.event(&guardduty, "denied-region");
+
+    let handled = handle(&scene.app(patient_config()).await, event.clone()).await;
+    let spared = report(&handled.response);
+    assert!(handled.failure.is_none(), "{spared:#}");
+    assert_eq!(spared["outcome"], "remediated");
+    assert_eq!(scene.violations(&[first_seen(&event)]).await, vec![]);
+    let warnings = spared["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("region {MEMBER_REGION} could not be read"))
+            && warnings.contains("UnauthorizedOperation"),
+        "{warnings}"
+    );
+
+    // Denied in the finding's own region: the fleet there cannot be read, so the run fails.
+    let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
+    scene
+        .proxy
+        .add(Rule::always("DescribeIamInstanceProfileAssociations", Fault::AccessDenied).in_region(REGION));
+    let event = scene.event(&guardduty, "denied-home-region");
+    let handled = handle(&scene.app(patient_config()).await, event).await;
+    let denied = report(&handled.response);
+    assert_eq!(denied["outcome"], "failed", "{denied:#}");
+    assert!(
+        handled.failure.unwrap().to_string().contains("could not be listed"),
+        "{denied:#}"
+    );
+}

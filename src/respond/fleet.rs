@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::aws::clients::ec2_in;
 use crate::aws::{ec2, iam};
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::finding::Incident;
 use crate::names::{InstanceId, RoleName};
 use crate::op::Op;
@@ -25,6 +25,8 @@ pub struct Fleet {
     pub profiles: Vec<String>,
     pub named: Option<InstanceFacts>,
     pub siblings: Vec<InstanceFacts>,
+    /// Regions that could not be read, and why: what the report must say was not looked at.
+    pub warnings: Vec<String>,
 }
 
 /// Regions whose instances are read at once: DescribeRegions lists about 30, and each costs two
@@ -66,11 +68,15 @@ pub async fn discover(
         // Not listed as enabled, yet the finding places it there: look anyway.
         regions.push(n.region.to_owned());
     }
-    let others: Vec<Regional> = futures::stream::iter(regions)
-        .map(|region| async move { read_region(&ec2_in(ec2, &region), &region, steps).await })
+    let reads: Vec<std::result::Result<Regional, (String, Error)>> = futures::stream::iter(regions)
+        .map(|region| async move {
+            let read = read_region(&ec2_in(ec2, &region), &region, steps).await;
+            read.map_err(|e| (region, e))
+        })
         .buffer_unordered(REGIONS_AT_ONCE)
-        .try_collect()
-        .await?;
+        .collect()
+        .await;
+    let (others, warnings) = denied_regions(reads, role, named.as_ref())?;
     let found: Vec<Vec<InstanceFacts>> = futures::stream::iter(std::iter::once(read_here).chain(others))
         .map(|read| describe_region(ec2, &profiles, read, named.as_ref(), steps))
         .buffer_unordered(REGIONS_AT_ONCE)
@@ -86,7 +92,34 @@ pub async fn discover(
         profiles,
         named: named_facts.into_iter().next(),
         siblings,
+        warnings,
     })
+}
+
+/// Organisations commonly deny unused regions with an SCP, which DescribeRegions does not show: EC2
+/// answers `UnauthorizedOperation` there. Such a region is skipped with a warning rather than
+/// failing every delivery. Not the finding's region (read apart, so it always fails the run), nor
+/// the named instance's, nor any other error.
+fn denied_regions(
+    reads: Vec<std::result::Result<Regional, (String, Error)>>,
+    role: &RoleName,
+    named: Option<&Named<'_>>,
+) -> Result<(Vec<Regional>, Vec<String>)> {
+    let (mut read, mut warnings) = (Vec::new(), Vec::new());
+    for result in reads {
+        match result {
+            Ok(regional) => read.push(regional),
+            Err((region, e))
+                if e.aws_code() == Some("UnauthorizedOperation") && named.is_none_or(|n| n.region != region) =>
+            {
+                warnings.push(format!(
+                    "region {region} could not be read ({e}; an SCP denying the region?): any instance there using role {role} lost its credentials to the revocation and was neither cycled nor reported; check by hand"
+                ));
+            }
+            Err((_, e)) => return Err(e),
+        }
+    }
+    Ok((read, warnings))
 }
 
 /// One region's current associations, and the instances our marker says a cycle stranded.
@@ -188,10 +221,8 @@ pub fn plan(
         action_override: incident.action_override,
         observed_at: fleet.observed_at,
     });
-    let warnings = plans
-        .iter()
-        .filter_map(|p| p.chosen.as_ref()?.warning.clone())
-        .collect();
+    let chosen = plans.iter().filter_map(|p| p.chosen.as_ref()?.warning.clone());
+    let warnings = fleet.warnings.iter().cloned().chain(chosen).collect();
     (plans, warnings)
 }
 

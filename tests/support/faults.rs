@@ -37,6 +37,8 @@ pub struct Rule {
     pub skip: usize,
     /// How many times it applies; `None`: every time (persistent).
     pub times: Option<usize>,
+    /// Only requests signed for this region; `None`: any.
+    pub region: Option<String>,
 }
 
 impl Rule {
@@ -46,6 +48,15 @@ impl Rule {
             fault,
             skip: 0,
             times: Some(1),
+            region: None,
+        }
+    }
+
+    /// Only requests signed for `region` (an SCP denying one region, for example).
+    pub fn in_region(self, region: &str) -> Self {
+        Self {
+            region: Some(region.into()),
+            ..self
         }
     }
 
@@ -205,20 +216,23 @@ fn serve(stream: TcpStream, shared: &Shared) {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    let service = header("authorization")
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or("unknown")
-        .to_owned();
+    // The credential scope: <key>/<date>/<region>/<service>/aws4_request.
+    let scope = |i: usize| {
+        header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').nth(i))
+            .unwrap_or("unknown")
+            .to_owned()
+    };
+    let (region, service) = (scope(2), scope(3));
     let operation = operation_of(&path, header("x-amz-target"), &body);
     // The request's place in the log is taken under the same lock that logs it: concurrent
     // requests must not stamp their association or answer time on each other's entries.
     let (fault, index) = {
         let mut state = shared.state.lock().unwrap();
-        let rule = state
-            .rules
-            .iter_mut()
-            .find(|r| r.operation == operation && r.times != Some(0));
+        let rule = state.rules.iter_mut().find(|r| {
+            r.operation == operation && r.times != Some(0) && r.region.as_ref().is_none_or(|want| *want == region)
+        });
         let fault = match rule {
             Some(r) if r.skip > 0 => {
                 r.skip -= 1;
