@@ -317,10 +317,9 @@ fn activity(summary: &FindingSummary) -> Result<(DateTime<Utc>, Option<DateTime<
         ));
     }
     let first_seen = seen("detail.service.eventFirstSeen", summary.event_first_seen.as_deref())?;
-    let last_seen = match summary.event_last_seen.as_deref() {
-        Some(value) => Some(seen("detail.service.eventLastSeen", Some(value))?),
-        None => None,
-    };
+    let last_seen = (summary.event_last_seen.as_deref())
+        .map(|value| seen("detail.service.eventLastSeen", Some(value)))
+        .transpose()?;
     Ok((first_seen, last_seen))
 }
 

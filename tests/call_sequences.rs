@@ -158,14 +158,7 @@ impl Fake {
     }
 
     fn iam_rules(&self) -> Vec<Rule> {
-        let (f1, f2, f3, f4, f5, f6) = (
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-        );
+        let [f1, f2, f3, f4, f5, f6] = std::array::from_fn(|_| self.clone());
         vec![
             mock!(aws_sdk_iam::Client::get_role).then_compute_response(move |_| match f1.call("GetRole") {
                 Some(e) => MockResponse::Error(GetRoleError::generic(e)),
@@ -256,15 +249,7 @@ impl Fake {
     }
 
     fn ec2_rules(&self) -> Vec<Rule> {
-        let (f1, f2, f3, f4, f5, f6, f7) = (
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-        );
+        let [f1, f2, f3, f4, f5, f6, f7] = std::array::from_fn(|_| self.clone());
         vec![
             // One enabled region: the finding's (where the mock clients are).
             mock!(aws_sdk_ec2::Client::describe_regions).then_compute_response(move |_| {

@@ -184,12 +184,9 @@ pub async fn establish(
                     "the finding names no detector (detail.service.detectorId or detail.arn), so GuardDuty cannot confirm it".into(),
                 ));
             };
-            let actual = match read {
-                Some(actual) => actual,
-                None => match fetch(target, locator, place, steps).await? {
-                    Ok(actual) => actual,
-                    Err(reason) => return Ok(Established::Refuse(reason)),
-                },
+            let actual = match fetch(target, locator, (place, read), steps).await? {
+                Ok(actual) => actual,
+                Err(reason) => return Ok(Established::Refuse(reason)),
             };
             let verdict = verify::compare(claimed, &actual);
             if let Verdict::Refused(reason) = verdict {
@@ -218,12 +215,9 @@ async fn fetched(
     (place, read): (&Place, Option<Finding>),
     steps: &Steps,
 ) -> Result<Established> {
-    let actual = match read {
-        Some(actual) => actual,
-        None => match fetch(target, &request.locator, place, steps).await? {
-            Ok(actual) => actual,
-            Err(reason) => return Ok(Established::Refuse(reason)),
-        },
+    let actual = match fetch(target, &request.locator, (place, read), steps).await? {
+        Ok(actual) => actual,
+        Err(reason) => return Ok(Established::Refuse(reason)),
     };
     // The request said where to look; the finding itself must say it lives there.
     let actual = match in_place(actual, place) {
@@ -267,14 +261,18 @@ fn from_triage(triage: Triage, verification: Verification) -> Result<Established
     }
 }
 
-/// GuardDuty's copy of the finding, or why it has none (Ok(Err)). GuardDuty unreachable, throttling
-/// or denying us is an Err: retried, never taken as a pass.
+/// GuardDuty's copy of the finding, or why it has none (Ok(Err)): the copy `read` already (by the
+/// administrator), else asked of the finding's own account. GuardDuty unreachable, throttling or
+/// denying us is an Err: retried, never taken as a pass.
 async fn fetch(
     target: &Target,
     locator: &Locator,
-    place: &Place,
+    (place, read): (&Place, Option<Finding>),
     steps: &Steps,
 ) -> Result<std::result::Result<Finding, String>> {
+    if let Some(read) = read {
+        return Ok(Ok(read));
+    }
     let (detector, id) = (&locator.detector_id, &locator.finding_id);
     let fetched = steps
         .run(

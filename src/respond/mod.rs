@@ -337,12 +337,7 @@ async fn archived(
     steps: &Steps,
     done: &mut Done,
 ) -> Result<Ended> {
-    let about = establish::about(target, &incident.subject, &place.region, steps).await?;
-    let read = match prefetched {
-        Some((named, read)) if named == about.role => read?,
-        _ => revoke::read_role(&target.iam, &about.role, steps).await?,
-    };
-    done.about_role = Some(about.role.clone());
+    let (about, read) = about_role(target, (incident, place), prefetched, steps, done).await?;
     let kept = match revoke::decide(app, read, &asked(incident, &about, None), Utc::now()) {
         Decision::Act(kept) if !kept.write && incident.first_seen.is_some() => kept,
         _ => return Ok(refuse(reason)),
@@ -361,6 +356,25 @@ async fn archived(
         outcome: Outcome::AlreadyRemediated,
         reason: Some(reason),
     })
+}
+
+/// The role the incident is about, and its facts: those read while GuardDuty was asked if they are
+/// of the same role, else read now.
+async fn about_role(
+    target: &Target,
+    (incident, place): (&Incident, &Place),
+    prefetched: Option<(RoleName, Result<revoke::RoleRead>)>,
+    steps: &Steps,
+    done: &mut Done,
+) -> Result<(About, revoke::RoleRead)> {
+    let about = establish::about(target, &incident.subject, &place.region, steps).await?;
+    steps.set_role(about.role.as_str());
+    done.about_role = Some(about.role.clone());
+    let read = match prefetched {
+        Some((named, read)) if named == about.role => read?,
+        _ => revoke::read_role(&target.iam, &about.role, steps).await?,
+    };
+    Ok((about, read))
 }
 
 /// What the revocation decision asks about the finding's role.
@@ -400,15 +414,8 @@ async fn contain(
         prefetched,
         dry_run,
     } = acting;
-    let about = establish::about(target, &incident.subject, &place.region, steps).await?;
-    steps.set_role(about.role.as_str());
-    done.about_role = Some(about.role.clone());
-
     // Containment first: only the role's own facts gate the revocation.
-    let read = match prefetched {
-        Some((named, read)) if named == about.role => read?,
-        _ => revoke::read_role(&target.iam, &about.role, steps).await?,
-    };
+    let (about, read) = about_role(target, (incident, place), prefetched, steps, done).await?;
     let decided = match revoke::decide(app, read, &asked(incident, &about, own_role), Utc::now()) {
         Decision::Act(decided) => decided,
         Decision::Missing(reason) => return Ok(skip(reason)),

@@ -142,6 +142,16 @@ pub enum Written {
     Adopted(DateTime<Utc>, Holder),
 }
 
+impl Written {
+    /// The cut-off in force after it: another run's if adopted, else the one decided.
+    fn cutoff(&self, decided: &Decided) -> DateTime<Utc> {
+        match self {
+            Self::Adopted(theirs, _) => *theirs,
+            _ => decided.cutoff,
+        }
+    }
+}
+
 /// Write the decided revocation (a dry run only records it as planned).
 pub async fn write(
     app: &App,
@@ -202,12 +212,13 @@ pub async fn write_and_record(
 /// The finding's key and the cut-off in force after the write, if that cut-off is known to deny
 /// the key: it is after the key's last use (one written now is after every use so far).
 fn answered<'d>(decided: &'d Decided, written: &Result<Written>) -> Option<(&'d str, DateTime<Utc>)> {
-    let (in_force, written_now) = match written {
-        Ok(Written::At(..) | Written::Unclaimed(..)) => (decided.cutoff, true),
-        Ok(Written::Adopted(theirs, _)) => (*theirs, false),
+    let written = written.as_ref().ok()?;
+    let in_force = written.cutoff(decided);
+    let written_now = match written {
+        Written::At(..) | Written::Unclaimed(..) => true,
+        Written::Adopted(..) => false,
         // Kept; or planned, in a dry run.
-        Ok(Written::Nothing) => (decided.cutoff, decided.write),
-        Err(_) => return None,
+        Written::Nothing => decided.write,
     };
     let after_last_use = decided.last_seen.map_or(written_now, |last| last <= in_force);
     let key = decided.key.as_deref().filter(|_| after_last_use)?;
@@ -342,17 +353,16 @@ pub fn settle(decided: &Decided, dry_run: bool, written: &Result<Written>) -> Co
         (_, false, Ok(_)) => CutoffStatus::Written,
         (_, false, Err(_)) => CutoffStatus::Failed,
     };
-    let (cutoff, written_at, warning) = match written {
-        Ok(Written::At(at, _)) => (decided.cutoff, Some(*at), None),
+    let cutoff = written.as_ref().map_or(decided.cutoff, |w| w.cutoff(decided));
+    let (written_at, warning) = match written {
+        Ok(Written::At(at, _)) => (Some(*at), None),
         Ok(Written::Unclaimed(at, _, why)) => (
-            decided.cutoff,
             Some(*at),
             Some(format!(
                 "the revocation was written without a claim ({why}), so a concurrent run may write another"
             )),
         ),
-        Ok(Written::Adopted(theirs, _)) => (*theirs, None, None),
-        Ok(Written::Nothing) | Err(_) => (decided.cutoff, None, None),
+        Ok(Written::Adopted(..) | Written::Nothing) | Err(_) => (None, None),
     };
     let policy = match written {
         Ok(Written::At(_, holder) | Written::Unclaimed(_, holder, _) | Written::Adopted(_, holder)) => {
