@@ -101,8 +101,11 @@ cli:
 	$(CARGO) run --locked --quiet -- invoke --event $(EVENT) $(if $(DRY_RUN),--dry-run,)
 
 ## bench: the performance figures (README, Performance): the release bootstrap served events by
-##        the Runtime API stand-in against moto, BENCH_RUNS fresh processes per scenario, and
-##        the zipped package for both architectures. Prints a table; asserts no timing.
+##        the Runtime API stand-in against moto, BENCH_RUNS fresh processes per scenario; beside
+##        it the Python peer (tests/peer, under awslambdaric), every AWS answer BENCH_LATENCY_MS
+##        (30) late; fleets of 1, 11, 51, and 200 under EC2 throttling (BENCH_THROTTLE=50/5) at
+##        each of BENCH_THROTTLE_CONCURRENCY; the zipped package for both architectures.
+##        Prints tables; asserts no timing.
 BENCH_RUNS ?= 10
 BENCH_FLEET_RUNS ?= 3
 bench: venv bootstrap

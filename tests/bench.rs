@@ -1,8 +1,17 @@
 //! `make bench`: the performance figures of the release `bootstrap`, run as Lambda runs it (the
 //! Runtime API stand-in serves it events) against moto, reaching AWS only through the proxy that
-//! logs every request. Prints each figure's median, min and max over `BENCH_RUNS` runs, beside its
-//! target. A benchmark, not a test: it asserts nothing about time, and `cargo test` leaves it out
-//! (`test = false` in Cargo.toml). It does check that every run did what it measures.
+//! logs every request. A benchmark, not a test: it asserts nothing about time, and `cargo test`
+//! leaves it out (`test = false` in Cargo.toml). It does check that every run did what it measures.
+//!
+//! Four parts, each printed as a table:
+//! 1. the process: start-up, CPU, memory, requests, on the bare emulator (`BENCH_RUNS` processes
+//!    per scenario);
+//! 2. side by side with the Python peer a user would otherwise deploy (`tests/peer/handler.py`,
+//!    under `python -m awslambdaric`), each answer `BENCH_LATENCY_MS` late (30 ms) as over a
+//!    network: time to the revocation, the named instance's credential outage, the invocation;
+//! 3. fleets of 1, 11 and 51 `cycle` instances with that latency;
+//! 4. 200 instances with EC2's request throttling injected (a token bucket per mutating action,
+//!    `BENCH_THROTTLE=size/refill`), at each `BENCH_THROTTLE_CONCURRENCY`.
 
 mod support;
 
@@ -10,10 +19,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::faults::round_trips_before;
+use support::faults::{Seen, Throttling, round_trips_before, rounds};
 use support::guardduty::GuardDuty;
+use support::measure::{Figures, cpu, machine, ms, peak_rss_mb, setting};
 use support::runtime_api::{Function, RuntimeApi, imds_counter};
-use support::scene::{Scene, instances};
+use support::scene::{Scene, first_seen, instances};
 use support::*;
 
 /// The scenarios whose events are measured one by one.
@@ -44,87 +54,18 @@ impl Scenario {
     }
 }
 
-/// One figure's samples.
-struct Figure {
-    name: String,
-    unit: &'static str,
-    values: Vec<f64>,
-    target: &'static str,
+/// Which responder serves the events.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Responder {
+    Ours,
+    Peer,
 }
 
-impl Figure {
-    fn new(name: impl Into<String>, unit: &'static str, target: &'static str) -> Self {
-        Self {
-            name: name.into(),
-            unit,
-            values: Vec::new(),
-            target,
-        }
-    }
-
-    fn median(&self) -> f64 {
-        let mut v = self.values.clone();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    }
-
-    fn row(&self) -> String {
-        let min = self.values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = self.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let shown = |v: f64| match self.unit {
-            "ms" if v < 10.0 => format!("{v:.2}"),
-            "ms" => format!("{v:.1}"),
-            "MB" => format!("{v:.1}"),
-            _ => format!("{v:.0}"),
-        };
-        format!(
-            "| {} | {} {} | {} | {} | {} | {} |",
-            self.name,
-            shown(self.median()),
-            self.unit,
-            shown(min),
-            shown(max),
-            self.values.len(),
-            self.target
-        )
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// CPU time (user + system, every thread, exited ones included) the process has used so far.
-fn cpu(pid: u32) -> Duration {
-    let mut clock: libc::clockid_t = 0;
-    let mut time = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: both pointers are to locals that outlive the calls.
-    let ok = unsafe {
-        libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0 && libc::clock_gettime(clock, &mut time) == 0
-    };
-    assert!(ok, "cannot read the CPU clock of process {pid}");
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
-}
-
-/// The process's peak resident set so far (VmHWM), in MB.
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/<pid>/status");
-    kb / 1024.0
-}
-
-fn start(api: &RuntimeApi, scene: &Scene, imds: &str) -> (Instant, Function) {
-    // To compare settings: `make bench FLEET_CONCURRENCY=16` runs the function with it.
-    let concurrency = std::env::var("FLEET_CONCURRENCY").ok();
+/// The function with the template's settings (`FLEET_CONCURRENCY` from the environment, to compare).
+fn start(api: &RuntimeApi, scene: &Scene, imds: &str, concurrency: Option<usize>) -> (Instant, Function) {
+    let concurrency = concurrency
+        .map(|c| c.to_string())
+        .or_else(|| std::env::var("FLEET_CONCURRENCY").ok());
     let extra: Vec<(&str, &str)> = concurrency.iter().map(|c| ("FLEET_CONCURRENCY", c.as_str())).collect();
     let started = Instant::now();
     let function = scene.function(api, imds, &extra);
@@ -133,13 +74,36 @@ fn start(api: &RuntimeApi, scene: &Scene, imds: &str) -> (Instant, Function) {
 
 /// What one event cost, seen from outside the process.
 struct Event {
+    delivered: Instant,
     wall: Duration,
     cpu: Duration,
-    /// From the event's delivery to the moment the proxy received PutRolePolicy.
-    to_revocation: Option<Duration>,
-    round_trips: Option<usize>,
     answered_at: Instant,
-    requests: usize,
+    seen: Vec<Seen>,
+}
+
+impl Event {
+    fn arrival(&self, operation: &str) -> Option<Instant> {
+        self.seen.iter().find(|s| s.operation == operation).map(|s| s.arrived)
+    }
+
+    /// From the event's delivery to the moment the proxy received PutRolePolicy.
+    fn to_revocation(&self) -> Duration {
+        self.arrival("PutRolePolicy").expect("PutRolePolicy was sent") - self.delivered
+    }
+
+    /// The named instance's credential outage: from the revocation reaching IAM to the request
+    /// that makes its new association reaching EC2.
+    fn outage(&self) -> Duration {
+        let attached = self
+            .arrival("AssociateIamInstanceProfile")
+            .expect("a profile was attached");
+        attached - self.arrival("PutRolePolicy").expect("PutRolePolicy was sent")
+    }
+
+    /// The longest chain of requests each sent after the one before it was answered.
+    fn round_trips(&self) -> usize {
+        rounds(&self.seen).into_iter().max().map_or(0, |r| r + 1)
+    }
 }
 
 /// Deliver `event` to a function idle at its `n`th `next`, and measure until it is idle again.
@@ -150,15 +114,12 @@ fn deliver(api: &mut RuntimeApi, function: &Function, scene: &Scene, n: usize, e
     let (answer, seen) = scene.invoke(api, event, expect);
     // Idle again: the answer is posted, the logs written, and the next event asked for.
     api.wait_for_next(n + 1);
-    let used = cpu(function.pid()) - before_cpu;
-    let put = seen.iter().find(|s| s.operation == "PutRolePolicy");
     Event {
+        delivered,
         wall: answer.at - delivered,
-        cpu: used,
-        to_revocation: put.map(|p| p.arrived - delivered),
-        round_trips: round_trips_before(&seen, "PutRolePolicy"),
+        cpu: cpu(function.pid()) - before_cpu,
         answered_at: answer.at,
-        requests: seen.len(),
+        seen,
     }
 }
 
@@ -181,238 +142,316 @@ fn event_for(
     }
 }
 
-struct Cold {
-    init: Figure,
-    first_response: Figure,
-    init_requests: Figure,
-    imds: Figure,
-}
-
-#[derive(Default)]
-struct PerEvent {
-    figures: Vec<Figure>,
-}
-
-impl PerEvent {
-    fn add(&mut self, name: String, unit: &'static str, target: &'static str, value: f64) {
-        match self.figures.iter_mut().find(|f| f.name == name) {
-            Some(f) => f.values.push(value),
-            None => {
-                let mut f = Figure::new(name, unit, target);
-                f.values.push(value);
-                self.figures.push(f);
-            }
-        }
-    }
-}
-
-/// One process for one scenario: a cold event (the process's first), then a warm one about
-/// another role, each measured; plus the process's start-up, and its peak RSS. With `latency`
-/// added to every AWS answer, only the round trips and the time to the revocation are taken:
-/// without it, moto and the GuardDuty stand-in can answer one request sent with others before
-/// the last of them leaves, which would count as one more round trip.
-#[allow(clippy::too_many_arguments)]
-async fn run_scenario(
-    moto: &Moto,
-    guardduty: &GuardDuty,
-    scenario: Scenario,
-    run: usize,
-    latency: Duration,
-    cold: &mut Cold,
-    per: &mut PerEvent,
-    rss: &mut Figure,
-) {
+/// Part 1: one process for one scenario, on the bare emulator: a cold event (the process's
+/// first), then a warm one about another role, each measured; plus start-up and peak RSS.
+async fn run_scenario(moto: &Moto, guardduty: &GuardDuty, scenario: Scenario, run: usize, out: &mut Figures) {
     let action = if scenario == Scenario::Cycle { "cycle" } else { "revoke" };
     let scene = Scene::new(moto, guardduty, &[action]).await;
     let other = scene.account.role("OtherAppRole", &[]).await;
     let other_instance = instances(&scene.account, &other, &[action]).await.remove(0).id;
     let (imds_endpoint, imds_connections) = imds_counter();
     let mut api = RuntimeApi::start_in(&scene.account_id);
-    let (started, function) = start(&api, &scene, &imds_endpoint);
+    let (started, function) = start(&api, &scene, &imds_endpoint, None);
     let first_next = api.wait_for_next(1);
     let at_init = scene.proxy.seen().len();
-    scene.proxy.set_latency(latency);
-    let timed = latency.is_zero();
-
     let name = scenario.name();
+    let id = |when: &str| format!("bench-{name}-{run}-{when}");
     let first = event_for(
         &scene,
         guardduty,
         scenario,
         &scene.role,
         &scene.expects[0].id,
-        &format!("bench-{name}-{run}-{}-cold", latency.as_millis()),
+        &id("cold"),
     );
-    let second = event_for(
-        &scene,
-        guardduty,
-        scenario,
-        &other,
-        &other_instance,
-        &format!("bench-{name}-{run}-{}-warm", latency.as_millis()),
-    );
-    let cold_event = deliver(&mut api, &function, &scene, 1, first, scenario.outcome());
-    let warm_event = deliver(&mut api, &function, &scene, 2, second, scenario.outcome());
-    if scenario == Scenario::Cycle && timed {
-        rss.values.push(peak_rss_mb(function.pid()));
+    let second = event_for(&scene, guardduty, scenario, &other, &other_instance, &id("warm"));
+    let cold = deliver(&mut api, &function, &scene, 1, first, scenario.outcome());
+    let warm = deliver(&mut api, &function, &scene, 2, second, scenario.outcome());
+    if scenario == Scenario::Cycle {
+        out.add(
+            "peak RSS, cycle (cold + warm)".into(),
+            "MB",
+            "≤ 25 MB",
+            peak_rss_mb(function.pid()),
+        );
     }
-    if scenario == Scenario::Skip && timed {
-        cold.init.values.push(ms(first_next - started));
+    if scenario == Scenario::Skip {
+        out.add(
+            "init: exec to first `next`".into(),
+            "ms",
+            "≤ 15 ms",
+            ms(first_next - started),
+        );
         // Delivered the moment it asked: the time Lambda's first invocation of a cold start takes.
-        cold.first_response.values.push(ms(cold_event.answered_at - started));
-        cold.init_requests.values.push(at_init as f64);
+        let first_response = ms(cold.answered_at - started);
+        out.add(
+            "cold start: exec to first response (skip)".into(),
+            "ms",
+            "",
+            first_response,
+        );
+        out.add("AWS requests during init".into(), "", "0", at_init as f64);
     }
-    for (when, e) in [("cold", &cold_event), ("warm", &warm_event)] {
-        if timed {
-            per.add(format!("handler CPU, {name}, {when}"), "ms", "≤ 2 ms", ms(e.cpu));
-            per.add(format!("wall, {name}, {when}"), "ms", "(moto-bound)", ms(e.wall));
-        }
-        if scenario == Scenario::Skip {
-            continue;
-        }
-        let to = ms(e.to_revocation.expect("PutRolePolicy was sent"));
-        if timed {
-            per.add(format!("AWS requests, {name}, {when}"), "", "", e.requests as f64);
-            per.add(format!("event to PutRolePolicy sent, {name}, {when}"), "ms", "", to);
-        } else {
-            let over = format!("+{} ms per round trip", latency.as_millis());
-            let trips = e.round_trips.expect("PutRolePolicy was sent") as f64;
-            per.add(
-                format!("round trips before PutRolePolicy, {name}, {when}"),
-                "",
-                "≤ 2",
-                trips,
-            );
-            per.add(
-                format!("event to PutRolePolicy sent, {name}, {when}, {over}"),
-                "ms",
-                "",
-                to,
-            );
+    for (when, e) in [("cold", &cold), ("warm", &warm)] {
+        out.add(format!("handler CPU, {name}, {when}"), "ms", "≤ 2 ms", ms(e.cpu));
+        out.add(format!("wall, {name}, {when}"), "ms", "(moto-bound)", ms(e.wall));
+        if scenario != Scenario::Skip {
+            out.add(format!("AWS requests, {name}, {when}"), "", "", e.seen.len() as f64);
         }
     }
     let logs = function.stop();
     assert!(!logs.is_empty());
-    cold.imds.values.push(imds_connections.load(Ordering::SeqCst) as f64);
+    out.add(
+        "IMDS connections, whole run".into(),
+        "",
+        "0",
+        imds_connections.load(Ordering::SeqCst) as f64,
+    );
 }
 
-/// One process per run: a finding whose role `size` instances use, every one tagged `cycle`,
-/// with `latency` added to every AWS round trip. Returns the process's peak RSS.
+/// Part 2: one fresh process of `responder`, with `latency` on every AWS answer: a cold `cycle`
+/// event, then a warm one about another role. Returns the cold event's requests.
+async fn compare(
+    moto: &Moto,
+    guardduty: &GuardDuty,
+    responder: Responder,
+    (run, latency): (usize, Duration),
+    out: &mut Figures,
+) -> Vec<Seen> {
+    let scene = Scene::new(moto, guardduty, &["cycle"]).await;
+    let other = scene.account.role("OtherAppRole", &[]).await;
+    let other_instance = instances(&scene.account, &other, &["cycle"]).await.remove(0).id;
+    let (imds_endpoint, _) = imds_counter();
+    let mut api = RuntimeApi::start_in(&scene.account_id);
+    let (started, function) = match responder {
+        Responder::Ours => start(&api, &scene, &imds_endpoint, None),
+        Responder::Peer => (Instant::now(), scene.peer(&api, &imds_endpoint)),
+    };
+    let first_next = api.wait_for_next(1);
+    scene.proxy.set_latency(latency);
+    let id = |when: &str| format!("bench-{responder:?}-{run}-{when}");
+    let first = scene.event_for(guardduty, &id("cold"), &scene.role, &scene.expects[0].id);
+    let second = scene.event_for(guardduty, &id("warm"), &other, &other_instance);
+    let cold = deliver(&mut api, &function, &scene, 1, first.clone(), "remediated");
+    let warm = deliver(&mut api, &function, &scene, 2, second, "remediated");
+    // Both did the job: the named instance holds its profile through an association made after
+    // the cut-off (invariant 2), the role one cut-off covering the finding (invariant 1).
+    let violations = scene.violations(&[first_seen(&first)]).await;
+    assert_eq!(violations, Vec::<(String, String)>::new(), "{responder:?}");
+    let who = match responder {
+        Responder::Ours => "ours",
+        Responder::Peer => "peer",
+    };
+    out.add(
+        format!("{who}: init, exec to first `next`"),
+        "ms",
+        "",
+        ms(first_next - started),
+    );
+    for (when, e) in [("cold", &cold), ("warm", &warm)] {
+        out.add(
+            format!("{who}: to PutRolePolicy, {when}"),
+            "ms",
+            "",
+            ms(e.to_revocation()),
+        );
+        out.add(format!("{who}: outage, {when}"), "ms", "", ms(e.outage()));
+        out.add(format!("{who}: invocation, {when}"), "ms", "", ms(e.wall));
+        out.add(format!("{who}: requests, {when}"), "", "", e.seen.len() as f64);
+        let before = round_trips_before(&e.seen, "PutRolePolicy").unwrap() as f64;
+        out.add(
+            format!("{who}: round trips before PutRolePolicy, {when}"),
+            "",
+            "",
+            before,
+        );
+        out.add(format!("{who}: round trips, {when}"), "", "", e.round_trips() as f64);
+    }
+    cold.seen
+}
+
+/// The side-by-side table: each figure's median (min–max) for both, and ours ÷ the peer's.
+fn print_comparison(out: &Figures, runs: usize, latency: Duration) {
+    println!();
+    println!(
+        "Side by side, {runs} fresh processes each, every AWS answer {} ms late; cold: the process's first event",
+        latency.as_millis()
+    );
+    println!();
+    println!("| figure | exfil-responder | Python peer | ours ÷ peer |");
+    println!("|---|---|---|---|");
+    let rows = [
+        ("init: exec to first `next`", "init, exec to first `next`".to_owned()),
+        ("event → PutRolePolicy arrives, cold", "to PutRolePolicy, cold".into()),
+        ("event → PutRolePolicy arrives, warm", "to PutRolePolicy, warm".into()),
+        ("named instance's credential outage, cold", "outage, cold".into()),
+        ("named instance's credential outage, warm", "outage, warm".into()),
+        ("invocation, one `cycle` instance, cold", "invocation, cold".into()),
+        ("invocation, one `cycle` instance, warm", "invocation, warm".into()),
+        ("AWS requests, cold", "requests, cold".into()),
+        ("AWS requests, warm", "requests, warm".into()),
+        (
+            "round trips before PutRolePolicy, cold",
+            "round trips before PutRolePolicy, cold".into(),
+        ),
+        (
+            "sequential round trips, whole invocation, cold",
+            "round trips, cold".into(),
+        ),
+    ];
+    for (label, key) in rows {
+        let (Some(ours), Some(peer)) = (out.get(&format!("ours: {key}")), out.get(&format!("peer: {key}"))) else {
+            continue;
+        };
+        let ratio = ours.median() / peer.median();
+        println!("| {label} | {} | {} | {ratio:.2}× |", ours.spread(), peer.spread());
+    }
+}
+
+/// One cold invocation request by request: its round, when it arrived, the operation.
+fn print_timeline(who: &str, seen: &[Seen]) {
+    let Some(first) = seen.first().map(|s| s.arrived) else {
+        return;
+    };
+    println!();
+    println!(
+        "{who}, one cold `cycle` invocation, request by request (round: sent after that many answers in sequence)"
+    );
+    println!();
+    println!("| round | arrived (ms after the first request) | request |");
+    println!("|---|---|---|");
+    for (s, round) in seen.iter().zip(rounds(seen)) {
+        println!(
+            "| {} | {:.0} | {} {} |",
+            round + 1,
+            ms(s.arrived - first),
+            s.service,
+            s.operation
+        );
+    }
+}
+
+/// Parts 3 and 4: one process, one finding whose role `size` instances use, every one tagged
+/// `cycle`, with `latency` on every answer and, if set, EC2's throttling. Returns the invocation's
+/// wall time, its requests, and how many were throttled.
 async fn run_fleet(
     moto: &Moto,
     guardduty: &GuardDuty,
-    size: usize,
-    latency: Duration,
+    (size, latency, concurrency): (usize, Duration, Option<usize>),
+    throttling: Option<Throttling>,
     run: usize,
-    wall: &mut Figure,
-) -> f64 {
+) -> (f64, usize, usize, f64) {
     let scene = Scene::new(moto, guardduty, &vec!["cycle"; size]).await;
     scene.proxy.set_latency(latency);
+    if let Some(t) = throttling {
+        scene.proxy.throttle(t);
+    }
     let (imds_endpoint, _) = imds_counter();
     let mut api = RuntimeApi::start_in(&scene.account_id);
-    let (_, function) = start(&api, &scene, &imds_endpoint);
-    let event = scene.event(guardduty, &format!("bench-fleet-{size}-{}-{run}", latency.as_millis()));
+    let (_, function) = start(&api, &scene, &imds_endpoint, concurrency);
+    let id = format!("bench-fleet-{size}-{}-{run}", concurrency.unwrap_or(0));
+    let event = scene.event(guardduty, &id);
     api.wait_for_next(1);
     let delivered = Instant::now();
-    let (answer, _) = scene.invoke(&mut api, event, "remediated");
+    let (answer, seen) = scene.invoke(&mut api, event.clone(), "remediated");
     let cycled = answer.body["instances"].as_array().unwrap().len();
     assert_eq!(cycled, size, "{}", answer.body);
-    wall.values.push(ms(answer.at - delivered));
     api.wait_for_next(2);
-    peak_rss_mb(function.pid())
+    // Every instance cycled after the final cut-off, none left without its profile.
+    let violations = scene.violations(&[first_seen(&event)]).await;
+    assert_eq!(violations, Vec::<(String, String)>::new());
+    let throttled = seen.iter().filter(|s| s.fault.is_some()).count();
+    (
+        ms(answer.at - delivered),
+        seen.len(),
+        throttled,
+        peak_rss_mb(function.pid()),
+    )
 }
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{model}, {cores} cores, Linux {}", kernel.trim())
-}
-
-fn package(arch: &str) -> Option<(f64, f64)> {
+fn package(arch: &str) -> Option<f64> {
     let dir = std::env::var("BENCH_LAMBDA_DIR").ok()?;
     let zip = std::fs::metadata(format!("{dir}/{arch}/exfil-responder/bootstrap.zip")).ok()?;
-    Some((zip.len() as f64 / 1e6, zip.len() as f64))
+    Some(zip.len() as f64)
 }
 
+/// The EC2 actions a cycle sends that EC2 counts as mutating, each with its own bucket.
+const MUTATING: [&str; 4] = [
+    "CreateTags",
+    "DisassociateIamInstanceProfile",
+    "AssociateIamInstanceProfile",
+    "RebootInstances",
+];
+
 fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let fleet_runs: usize = std::env::var("BENCH_FLEET_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let runs: usize = setting("BENCH_RUNS", 10);
+    let fleet_runs: usize = setting("BENCH_FLEET_RUNS", 3);
+    let latency = Duration::from_millis(setting("BENCH_LATENCY_MS", 30));
+    let throttle: String = setting("BENCH_THROTTLE", "50/5".to_owned());
+    let (size, refill) = throttle
+        .split_once('/')
+        .and_then(|(s, r)| Some((s.parse().ok()?, r.parse().ok()?)))
+        .expect("BENCH_THROTTLE is size/refill per second, as 50/5");
+    let concurrencies: Vec<usize> = setting("BENCH_THROTTLE_CONCURRENCY", "4,8,16,32,50".to_owned())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let moto = Moto::start();
         let guardduty = GuardDuty::start(&moto);
         let bootstrap = support::runtime_api::bootstrap();
-        let mut cold = Cold {
-            init: Figure::new("init: exec to first `next`", "ms", "≤ 15 ms"),
-            first_response: Figure::new("cold start: exec to first response (skip)", "ms", ""),
-            init_requests: Figure::new("AWS requests during init", "", "0"),
-            imds: Figure::new("IMDS connections, whole run", "", "0"),
-        };
-        let mut per = PerEvent::default();
-        let mut rss = Figure::new("peak RSS, cycle (cold + warm)", "MB", "≤ 25 MB");
         eprintln!("bench: {runs} runs of each scenario, {fleet_runs} of each fleet size");
-        let latency = Duration::from_millis(
-            std::env::var("BENCH_LATENCY_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(50),
-        );
+        let mut process = Figures::default();
+        let mut side = Figures::default();
+        let mut timelines = Vec::new();
         for run in 0..runs {
             for scenario in [Scenario::Skip, Scenario::Revoke, Scenario::Cycle] {
-                run_scenario(
-                    &moto,
-                    &guardduty,
-                    scenario,
-                    run,
-                    Duration::ZERO,
-                    &mut cold,
-                    &mut per,
-                    &mut rss,
-                )
-                .await;
+                run_scenario(&moto, &guardduty, scenario, run, &mut process).await;
             }
-            for scenario in [Scenario::Revoke, Scenario::Cycle] {
-                run_scenario(&moto, &guardduty, scenario, run, latency, &mut cold, &mut per, &mut rss).await;
+            // Alternate who goes first, so that neither always meets a busier emulator.
+            let order = if run % 2 == 0 {
+                [Responder::Ours, Responder::Peer]
+            } else {
+                [Responder::Peer, Responder::Ours]
+            };
+            for responder in order {
+                let seen = compare(&moto, &guardduty, responder, (run, latency), &mut side).await;
+                if run == 0 {
+                    timelines.push((responder, seen));
+                }
             }
         }
-        let mut fleets = Vec::new();
-        let mut fleet_rss = Figure::new("peak RSS, 50-sibling cycle", "MB", "≤ 25 MB");
-        let fleet_sizes = [(Duration::ZERO, &[1, 2, 11, 51][..]), (latency, &[1, 11, 51][..])];
-        // BENCH_FLEET_RUNS=0 leaves the fleets out (a quicker look at the per-event figures).
-        for (delay, sizes) in fleet_sizes.into_iter().filter(|_| fleet_runs > 0) {
-            let mut fleet = Vec::new();
-            for &size in sizes {
-                let over = if delay.is_zero() {
-                    String::new()
-                } else {
-                    format!(", +{} ms per round trip", delay.as_millis())
-                };
-                let name = match size {
-                    1 => format!("fleet cycle, the named instance alone{over}"),
-                    n => format!("fleet cycle, named + {} sibling(s){over}", n - 1),
-                };
-                let mut wall = Figure::new(name, "ms", if size == 51 { "≤ 3× alone" } else { "" });
-                for run in 0..fleet_runs {
-                    let peak = run_fleet(&moto, &guardduty, size, delay, run, &mut wall).await;
-                    if size == 51 && delay.is_zero() {
-                        fleet_rss.values.push(peak);
-                    }
+        let mut fleet = Figures::default();
+        let over = format!("+{} ms per answer", latency.as_millis());
+        for size in [1, 11, 51].into_iter().filter(|_| fleet_runs > 0) {
+            let name = match size {
+                1 => format!("fleet cycle, the named instance alone, {over}"),
+                n => format!("fleet cycle, named + {} siblings, {over}", n - 1),
+            };
+            for run in 0..fleet_runs {
+                let (wall, _, _, rss) = run_fleet(&moto, &guardduty, (size, latency, None), None, run).await;
+                fleet.add(name.clone(), "ms", if size == 51 { "≤ 3× alone" } else { "" }, wall);
+                if size == 51 {
+                    process.add("peak RSS, 51-instance cycle".into(), "MB", "≤ 25 MB", rss);
                 }
-                fleet.push(wall);
             }
-            fleets.push(fleet);
+        }
+        let mut throttled = Figures::default();
+        for &concurrency in concurrencies.iter().filter(|_| fleet_runs > 0) {
+            let throttling = Throttling::new(&MUTATING, size, refill);
+            let (wall, requests, faults, _) = run_fleet(
+                &moto,
+                &guardduty,
+                (200, latency, Some(concurrency)),
+                Some(throttling),
+                0,
+            )
+            .await;
+            let at = format!("FLEET_CONCURRENCY={concurrency}");
+            throttled.add(format!("200 instances, {at}: invocation"), "s", "", wall / 1000.0);
+            throttled.add(format!("200 instances, {at}: requests"), "", "", requests as f64);
+            throttled.add(format!("200 instances, {at}: throttled answers"), "", "", faults as f64);
         }
 
         println!();
@@ -426,37 +465,53 @@ fn main() {
         println!();
         println!("| figure | median | min | max | n | target |");
         println!("|---|---|---|---|---|---|");
-        let shown = [
-            &cold.init,
-            &cold.first_response,
-            &cold.init_requests,
-            &cold.imds,
-            &rss,
-            &fleet_rss,
-        ];
-        for f in shown.into_iter().filter(|f| !f.values.is_empty()) {
+        for f in &process.figures {
             println!("{}", f.row());
-        }
-        for f in &per.figures {
-            println!("{}", f.row());
-        }
-        for fleet in &fleets {
-            for f in fleet {
-                println!("{}", f.row());
-            }
-            let alone = fleet[0].median();
-            for f in &fleet[1..] {
-                println!("| {}: median ÷ alone | {:.2}× | | | | |", f.name, f.median() / alone);
-            }
         }
         for arch in ["arm64", "x86_64"] {
             match package(arch) {
-                Some((mb, bytes)) => println!(
-                    "| zipped package, {arch} | {mb:.2} MB ({bytes:.0} bytes) | | | 1 | {} |",
+                Some(bytes) => println!(
+                    "| zipped package, {arch} | {:.2} MB ({bytes:.0} bytes) | | | 1 | {} |",
+                    bytes / 1e6,
                     if arch == "arm64" { "≤ 6 MB" } else { "" }
                 ),
                 None => println!("| zipped package, {arch} | not built (make bench builds it) | | | | |"),
             }
         }
+        print_comparison(&side, runs, latency);
+        for (responder, seen) in &timelines {
+            let who = match responder {
+                Responder::Ours => "exfil-responder",
+                Responder::Peer => "Python peer",
+            };
+            print_timeline(who, seen);
+        }
+        print_fleets(&fleet, &throttled, (size, refill));
     });
+}
+
+fn print_fleets(fleet: &Figures, throttled: &Figures, (size, refill): (u32, u32)) {
+    if fleet.figures.is_empty() {
+        return;
+    }
+    println!();
+    println!("| fleet | median | min | max | n | target |");
+    println!("|---|---|---|---|---|---|");
+    for f in &fleet.figures {
+        println!("{}", f.row());
+    }
+    let alone = fleet.figures[0].median();
+    for f in &fleet.figures[1..] {
+        println!("| {}: median ÷ alone | {:.2}× | | | | |", f.name, f.median() / alone);
+    }
+    println!();
+    println!(
+        "200 `cycle` instances, EC2 throttling each mutating action with a bucket of {size} tokens refilled at {refill} per second"
+    );
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    for f in &throttled.figures {
+        println!("| {} | {} |", f.name, f.spread());
+    }
 }

@@ -518,6 +518,13 @@ async fn the_happy_path_calls_in_a_safe_order() {
     assert!(idx("CreateTags", 0) < idx("DisassociateIamInstanceProfile", 0));
     assert!(idx("DisassociateIamInstanceProfile", 0) < idx("AssociateIamInstanceProfile", 0));
     assert!(idx("AssociateIamInstanceProfile", 0) < idx("RebootInstances", 0));
+    // The cut-off is read again only once every new association is made.
+    let last_attach = s
+        .calls
+        .iter()
+        .rposition(|c| *c == "AssociateIamInstanceProfile")
+        .unwrap();
+    assert!(idx("GetRolePolicy", 1) > last_attach, "{:?}", s.calls);
     // Every step is in the report, timed.
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(

@@ -245,18 +245,19 @@ async fn a_later_cutoff_written_after_a_cycle_is_cycled_against() {
     invariants_hold(scene.violations(&[first_seen(&event)]).await, "B after A");
 }
 
-/// While A is between attaching and marking, B (a new finding, first seen after A's cut-off)
-/// writes a later one and cycles. A then re-reads the cut-off, sees it moved, and cycles again.
+/// Once A has attached, and before its re-read of the cut-off reaches IAM, B (a new finding,
+/// first seen after A's cut-off) writes a later one and cycles. A's re-read sees it moved, and A
+/// cycles again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cutoff_that_moves_during_a_cycle_is_caught_by_the_recheck() {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
     let first = scene.event(&guardduty, "moving-1");
-    // A is held at its cycled-at mark (the second CreateTags), after the new association.
+    // A's re-read (its second GetRolePolicy, sent once the new association is made) is held.
     scene.proxy.add(Rule {
         skip: 1,
-        ..Rule::once("CreateTags", Fault::Hold)
+        ..Rule::once("GetRolePolicy", Fault::Hold)
     });
     let a = run_until_held(&scene, scene.app(test_config()).await, &first, Deadline::none());
     let mut second = scene.event(&guardduty, "moving-2");

@@ -11,6 +11,7 @@ use aws_sdk_iam::config::{Credentials, IdentityCache, Region};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use crate::accounts::{Reach, session_name};
@@ -34,7 +35,11 @@ impl Clients {
         let sdk = sdk.to_builder().timeout_config(timeout_config(timeouts)).build();
         Self {
             iam: aws_sdk_iam::Client::new(&sdk),
-            ec2: aws_sdk_ec2::Client::new(&sdk),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&sdk)
+                    .retry_config(ec2_retries())
+                    .build(),
+            ),
             sts: aws_sdk_sts::Client::new(&sdk),
             guardduty: aws_sdk_guardduty::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
@@ -45,6 +50,21 @@ impl Clients {
         self.ec2.config().region().map(|r| r.to_string())
     }
 }
+
+/// EC2 throttles each action per account and Region with a token bucket, and a fleet's cycle
+/// spends its mutating tokens (two `CreateTags`, a detach and an attach per instance) faster than
+/// they refill. The adaptive mode slows this client's sending once EC2 answers
+/// `RequestLimitExceeded` (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html),
+/// and more attempts let a throttled call wait for tokens instead of failing the instance; each
+/// call stays bounded by the operation timeout.
+fn ec2_retries() -> RetryConfig {
+    RetryConfig::adaptive()
+        .with_max_attempts(EC2_ATTEMPTS)
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+/// Attempts per EC2 call (the SDK's default is 3), chosen with `make bench`'s throttled fleet.
+const EC2_ATTEMPTS: u32 = 10;
 
 /// The same EC2 client (credentials, endpoint, interceptors) for another region.
 pub fn ec2_in(ec2: &aws_sdk_ec2::Client, region: &str) -> aws_sdk_ec2::Client {

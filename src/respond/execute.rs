@@ -3,6 +3,7 @@
 
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::aws::clients::ec2_in;
@@ -28,12 +29,61 @@ pub struct Running {
     pub concurrency: usize,
 }
 
+/// Counts the instances whose new association is made: one permit each, added once its attach
+/// step is done, or once it is known it will not be (the instance failed or stopped earlier).
+/// What reads the cut-off again waits for [`Attaching::all_made`], not for the marks after.
+pub struct Attaching {
+    made: Semaphore,
+    expected: u32,
+}
+
+impl Attaching {
+    /// For `plans`: those with an attach step.
+    pub fn of(plans: &[InstancePlan]) -> Self {
+        let expected = plans
+            .iter()
+            .filter(|p| p.steps.iter().any(|s| matches!(s, Step::Associate(_))));
+        Self {
+            made: Semaphore::new(0),
+            expected: expected.count() as u32,
+        }
+    }
+
+    /// Once every attach step has been answered (or will never be sent).
+    pub async fn all_made(&self) {
+        // The semaphore is never closed, so the wait only ends with every permit added.
+        let _ = self.made.acquire_many(self.expected).await;
+    }
+}
+
+/// One instance's place in [`Attaching`]: adds its permit when released, or when dropped.
+struct Attach<'a>(Option<&'a Semaphore>);
+
+impl Attach<'_> {
+    fn release(&mut self) {
+        if let Some(made) = self.0.take() {
+            made.add_permits(1);
+        }
+    }
+}
+
+impl Drop for Attach<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// Each plan in its instance's region (`ec2` is the same client for any region).
-pub async fn all(ec2: &aws_sdk_ec2::Client, plans: Vec<InstancePlan>, running: Running, steps: &Steps) -> Executed {
+pub async fn all(
+    ec2: &aws_sdk_ec2::Client,
+    plans: Vec<InstancePlan>,
+    (running, attaching): (Running, &Attaching),
+    steps: &Steps,
+) -> Executed {
     let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
         .map(|p| async move {
             let regional = p.region.as_deref().map(|r| ec2_in(ec2, r));
-            one(regional.as_ref().unwrap_or(ec2), p, running, steps).await
+            one(regional.as_ref().unwrap_or(ec2), p, running, (steps, Some(attaching))).await
         })
         .buffered(running.concurrency)
         .collect()
@@ -53,8 +103,10 @@ pub async fn one(
     ec2: &aws_sdk_ec2::Client,
     plan: InstancePlan,
     running: Running,
-    steps: &Steps,
+    (steps, attaching): (&Steps, Option<&Attaching>),
 ) -> (InstanceReport, Option<Error>) {
+    let attaches = plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
+    let mut attach = Attach(attaching.filter(|_| attaches).map(|a| &a.made));
     let chosen = plan.chosen.as_ref();
     let mut out = InstanceReport {
         instance_id: plan.instance_id.clone(),
@@ -94,6 +146,9 @@ pub async fn one(
             Step::Associate(_) if adopted => Ok(()),
             _ => cycle.run(step).await.map(|adopting| adopted |= adopting),
         };
+        if matches!(step, Step::Associate(_)) {
+            attach.release();
+        }
         if let Err(e) = result {
             let detached = plan.steps[..=i].iter().any(|s| matches!(s, Step::Disassociate { .. }));
             let stranded = detached && plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
@@ -308,7 +363,7 @@ mod tests {
             ..Rules::default()
         };
         let steps = Steps::new("f", Deadline::none());
-        let (report, err) = one(&rules.target().ec2, cycle_plan(), running(false), &steps).await;
+        let (report, err) = one(&rules.target().ec2, cycle_plan(), running(false), (&steps, None)).await;
         (report, err, steps)
     }
 
@@ -377,7 +432,9 @@ mod tests {
             ..Rules::default()
         };
         let steps = Steps::new("f", Deadline::none());
-        let executed = all(&rules.target().ec2, vec![cycle_plan()], running(true), &steps).await;
+        let plans = vec![cycle_plan()];
+        let attaching = Attaching::of(&plans);
+        let executed = all(&rules.target().ec2, plans, (running(true), &attaching), &steps).await;
         assert!(executed.failures.is_empty());
         assert_eq!(executed.reports[0].result, "planned: cycled");
         assert_eq!(tags.num_calls(), 0);

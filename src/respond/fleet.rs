@@ -29,9 +29,10 @@ pub struct Fleet {
     pub warnings: Vec<String>,
 }
 
-/// Regions whose instances are read at once: DescribeRegions lists about 30, and each costs two
-/// reads and a describe; EC2 throttles describe calls per account (a token bucket).
-const REGIONS_AT_ONCE: usize = 8;
+/// Regions whose instances are read at once: DescribeRegions lists up to about 30, each costing
+/// two reads and a describe. EC2 throttles per account and region, so regions share no bucket:
+/// this only bounds the connections open at once.
+const REGIONS_AT_ONCE: usize = 32;
 
 /// Where the named instance runs.
 pub struct Named<'a> {
@@ -39,45 +40,55 @@ pub struct Named<'a> {
     pub region: &'a str,
 }
 
+/// The account's enabled regions (read with the role's facts, so that the fleet's reads need
+/// not wait for them after the cut-off is decided).
+pub async fn enabled_regions(ec2: &aws_sdk_ec2::Client, steps: &Steps) -> Result<Vec<String>> {
+    steps
+        .run(Op::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2))
+        .await
+}
+
 /// Every instance whose current profile holds the role, in every enabled region of the account
 /// (IAM is global: the revocation cuts them all off), plus the named instance however it stands.
-/// `ec2` is in the finding's region, read alongside the region list.
+/// `ec2` is in the finding's region; `regions`, if already read, the enabled ones (or why not). The role's
+/// profiles and every region's associations are read at once, then each region's instances.
 pub async fn discover(
     iam: &aws_sdk_iam::Client,
     ec2: &aws_sdk_ec2::Client,
     role: &RoleName,
-    named: Option<Named<'_>>,
+    (named, regions): (Option<Named<'_>>, Option<Result<Vec<String>>>),
     steps: &Steps,
 ) -> Result<Fleet> {
     let observed_at = Utc::now();
     let here = ec2.config().region().map(|r| r.as_ref().to_owned()).unwrap_or_default();
-    let (profiles, regions, read_here) = tokio::try_join!(
-        steps.run(
-            Op::ListInstanceProfilesForRole,
-            role.as_str(),
-            iam::instance_profiles_for_role(iam, role)
-        ),
-        steps.run(Op::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2)),
-        read_region(ec2, &here, steps),
-    )?;
-    let mut regions: Vec<String> = regions.into_iter().filter(|r| *r != here).collect();
+    let regions = match regions {
+        Some(read) => read?,
+        None => enabled_regions(ec2, steps).await?,
+    };
+    let mut others: Vec<String> = regions.into_iter().filter(|r| *r != here).collect();
     if let Some(n) = &named
         && n.region != here
-        && !regions.iter().any(|r| r == n.region)
+        && !others.iter().any(|r| r == n.region)
     {
         // Not listed as enabled, yet the finding places it there: look anyway.
-        regions.push(n.region.to_owned());
+        others.push(n.region.to_owned());
     }
-    let reads: Vec<std::result::Result<Regional, (String, Error)>> = futures::stream::iter(regions)
+    let reads = futures::stream::iter(std::iter::once(here.clone()).chain(others))
         .map(|region| async move {
             let read = read_region(&ec2_in(ec2, &region), &region, steps).await;
             read.map_err(|e| (region, e))
         })
         .buffer_unordered(REGIONS_AT_ONCE)
-        .collect()
-        .await;
-    let (others, warnings) = denied_regions(reads, role, named.as_ref())?;
-    let found: Vec<Vec<InstanceFacts>> = futures::stream::iter(std::iter::once(read_here).chain(others))
+        .collect::<Vec<_>>();
+    let profiles = steps.run(
+        Op::ListInstanceProfilesForRole,
+        role.as_str(),
+        iam::instance_profiles_for_role(iam, role),
+    );
+    let (profiles, reads) = tokio::join!(profiles, reads);
+    let profiles = profiles?;
+    let (read, warnings) = denied_regions(reads, role, (&here, named.as_ref()))?;
+    let found: Vec<Vec<InstanceFacts>> = futures::stream::iter(read)
         .map(|read| describe_region(ec2, &profiles, read, named.as_ref(), steps))
         .buffer_unordered(REGIONS_AT_ONCE)
         .try_collect()
@@ -98,19 +109,21 @@ pub async fn discover(
 
 /// Organisations commonly deny unused regions with an SCP, which DescribeRegions does not show: EC2
 /// answers `UnauthorizedOperation` there. Such a region is skipped with a warning rather than
-/// failing every delivery. Not the finding's region (read apart, so it always fails the run), nor
-/// the named instance's, nor any other error.
+/// failing every delivery. Not the finding's region (`here`), nor the named instance's, nor any
+/// other error.
 fn denied_regions(
     reads: Vec<std::result::Result<Regional, (String, Error)>>,
     role: &RoleName,
-    named: Option<&Named<'_>>,
+    (here, named): (&str, Option<&Named<'_>>),
 ) -> Result<(Vec<Regional>, Vec<String>)> {
     let (mut read, mut warnings) = (Vec::new(), Vec::new());
     for result in reads {
         match result {
             Ok(regional) => read.push(regional),
             Err((region, e))
-                if e.aws_code() == Some("UnauthorizedOperation") && named.is_none_or(|n| n.region != region) =>
+                if e.aws_code() == Some("UnauthorizedOperation")
+                    && region != here
+                    && named.is_none_or(|n| n.region != region) =>
             {
                 warnings.push(format!(
                     "region {region} could not be read ({e}; an SCP denying the region?): any instance there using role {role} lost its credentials to the revocation and was neither cycled nor reported; check by hand"
@@ -337,7 +350,7 @@ mod tests {
             id: &named,
             region: &region,
         };
-        let fleet = discover(&target.iam, &target.ec2, &role, Some(named), &steps)
+        let fleet = discover(&target.iam, &target.ec2, &role, (Some(named), None), &steps)
             .await
             .unwrap();
         assert_eq!(fleet.named.as_ref().map(|n| n.id.as_str()), Some("i-0000000000000000f"));

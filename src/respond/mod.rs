@@ -287,10 +287,11 @@ async fn reach_and_run(
             None => None,
         }
     };
-    let (established, prefetched, own_role) = tokio::join!(
+    let (established, prefetched, own_role, regions) = tokio::join!(
         establish::establish(app.config.verify_findings, &target, claim, (&place, read), steps),
         read_named,
-        app.own_role(&reach, &home)
+        app.own_role(&reach, &home),
+        fleet::enabled_regions(&target.ec2, steps)
     );
     let (incident, verification) = match established? {
         Established::Act(incident, verification) => (*incident, verification),
@@ -310,6 +311,7 @@ async fn reach_and_run(
         own_role: own_role.as_deref(),
         incident: &incident,
         prefetched,
+        regions,
         dry_run,
     };
     let ended = contain(app, &target, &place, acting, steps, done).await?;
@@ -396,6 +398,8 @@ struct Acting<'a> {
     incident: &'a Incident,
     /// The facts of the role the claim named, read while GuardDuty was asked.
     prefetched: Option<(RoleName, Result<revoke::RoleRead>)>,
+    /// The account's enabled regions, read meanwhile too: a failure fails the fleet's discovery.
+    regions: Result<Vec<String>>,
     dry_run: bool,
 }
 
@@ -412,6 +416,7 @@ async fn contain(
         own_role,
         incident,
         prefetched,
+        regions,
         dry_run,
     } = acting;
     // Containment first: only the role's own facts gate the revocation.
@@ -433,7 +438,7 @@ async fn contain(
             &target.iam,
             &target.ec2,
             &about.role,
-            named_in(&about, &named_region),
+            (named_in(&about, &named_region), Some(regions)),
             steps
         )
     );
@@ -516,7 +521,7 @@ impl Cycling<'_> {
                 Some(f) => f,
                 None => {
                     let named = named_in(self.about, self.named_region);
-                    fleet::discover(&self.target.iam, &self.target.ec2, role, named, steps).await?
+                    fleet::discover(&self.target.iam, &self.target.ec2, role, (named, None), steps).await?
                 }
             };
             let role_of = RoleOf {
@@ -534,7 +539,20 @@ impl Cycling<'_> {
                     .iter()
                     .any(|s| matches!(s, crate::plan::Step::AwaitAssociated(_)))
             });
-            let executed = execute::all(&self.target.ec2, plans, running, steps).await;
+            let recheck = !self.dry_run && attaches;
+            // The cut-off is read again once every new association is made (its credentials are
+            // issued from then on), while the waits for them to show and the marks go on.
+            let attaching = execute::Attaching::of(&plans);
+            let (against, covers_from) = (cutoff, self.decided.covers_from);
+            let reread = async {
+                attaching.all_made().await;
+                revoke::recheck(&self.target.iam, role, against, covers_from, round, steps).await
+            };
+            let execute = execute::all(&self.target.ec2, plans, (running, &attaching), steps);
+            let (executed, moved) = match recheck {
+                true => tokio::join!(execute, reread),
+                false => (execute.await, Ok(None)),
+            };
             execute::merge(&mut done.instances, executed.reports);
             if !executed.failures.is_empty() {
                 return Err(Error::RemediationFailed(format!(
@@ -543,11 +561,7 @@ impl Cycling<'_> {
                     executed.failures.join(", ")
                 )));
             }
-            if self.dry_run || !attaches {
-                break;
-            }
-            let covers_from = self.decided.covers_from;
-            match revoke::recheck(&self.target.iam, role, cutoff, covers_from, round, steps).await? {
+            match moved? {
                 None => break,
                 Some(later) => {
                     let moved = format!(

@@ -97,6 +97,48 @@ struct State {
     latency: Duration,
     /// What EC2's DescribeRegions answers, if set (else moto's own list, about 30).
     enabled_regions: Option<Vec<String>>,
+    /// EC2's request throttling, if set: a token bucket per action.
+    throttling: Option<Throttling>,
+}
+
+/// EC2 throttles each API action per account and region with a token bucket: each request takes
+/// a token, a request finding none is answered `RequestLimitExceeded`, and the bucket refills at
+/// a steady rate up to its size (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
+#[derive(Debug, Clone)]
+pub struct Throttling {
+    pub operations: Vec<String>,
+    pub size: f64,
+    pub refill_per_second: f64,
+    /// Each action's tokens, and when they were counted.
+    buckets: std::collections::HashMap<String, (f64, Instant)>,
+}
+
+impl Throttling {
+    pub fn new(operations: &[&str], size: u32, refill_per_second: u32) -> Self {
+        Self {
+            operations: operations.iter().map(|o| o.to_string()).collect(),
+            size: f64::from(size),
+            refill_per_second: f64::from(refill_per_second),
+            buckets: Default::default(),
+        }
+    }
+
+    /// Whether a request for `operation` now finds a token (taking it).
+    fn admits(&mut self, operation: &str) -> bool {
+        if !self.operations.iter().any(|o| o == operation) {
+            return true;
+        }
+        let now = Instant::now();
+        let (tokens, counted) = self.buckets.entry(operation.to_owned()).or_insert((self.size, now));
+        *tokens = (*tokens + (now - *counted).as_secs_f64() * self.refill_per_second).min(self.size);
+        *counted = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 struct Shared {
@@ -154,6 +196,11 @@ impl Proxy {
     /// an account per case, would otherwise pay that for every region in every case.
     pub fn enable_regions(&self, regions: &[&str]) {
         self.shared.state.lock().unwrap().enabled_regions = Some(regions.iter().map(|r| r.to_string()).collect());
+    }
+
+    /// Throttle the actions `throttling` names, as EC2 does.
+    pub fn throttle(&self, throttling: Throttling) {
+        self.shared.state.lock().unwrap().throttling = Some(throttling);
     }
 
     /// Delay every forwarded answer by `latency`, as a network between caller and AWS would.
@@ -246,6 +293,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
             }
             None => None,
         };
+        let throttled = fault.is_none() && state.throttling.as_mut().is_some_and(|t| !t.admits(&operation));
+        let fault = if throttled { Some(Fault::Throttle) } else { fault };
         state.seen.push(Seen {
             service: service.clone(),
             operation: operation.clone(),
@@ -478,19 +527,23 @@ fn error_response(service: &str, fault: Fault) -> Vec<u8> {
 /// chain of requests in `seen` (in arrival order) where each was sent only after the one before
 /// it was answered. Requests sent together are one round trip. None if `operation` never came.
 pub fn round_trips_before(seen: &[Seen], operation: &str) -> Option<usize> {
+    let rounds = rounds(seen);
+    seen.iter().position(|s| s.operation == operation).map(|i| rounds[i])
+}
+
+/// Each request's round: how many sequential round trips the caller had waited on when it sent
+/// it (0: sent before any answer it could have waited for).
+pub fn rounds(seen: &[Seen]) -> Vec<usize> {
     let mut depths: Vec<usize> = Vec::with_capacity(seen.len());
-    for (i, request) in seen.iter().enumerate() {
-        let waited_on = seen[..i]
+    for request in seen {
+        let waited_on = seen[..depths.len()]
             .iter()
             .zip(&depths)
             .filter(|(earlier, _)| earlier.answered.is_some_and(|a| a <= request.arrived))
-            .map(|(_, depth)| *depth)
+            .map(|(_, depth)| *depth + 1)
             .max()
             .unwrap_or(0);
-        if request.operation == operation {
-            return Some(waited_on);
-        }
-        depths.push(waited_on + 1);
+        depths.push(waited_on);
     }
-    None
+    depths
 }

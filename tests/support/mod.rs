@@ -5,6 +5,7 @@
 pub mod faults;
 pub mod guardduty;
 pub mod invariants;
+pub mod measure;
 pub mod rie;
 pub mod runtime_api;
 pub mod scene;

@@ -216,9 +216,11 @@ fn serve(stream: TcpStream, queue: &(Mutex<Queue>, Condvar), answers: &Sender<An
             "202 Accepted"
         };
         let _ = answers.send(answer);
+        let ok = r#"{"status":"OK"}"#;
         if write!(
             writer,
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{{\"status\":\"OK\"}}"
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{ok}",
+            ok.len()
         )
         .is_err()
         {
@@ -304,7 +306,13 @@ pub struct Function {
 
 impl Function {
     pub fn start(api: &RuntimeApi, aws_endpoint: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(bootstrap())
+        Self::start_program(Command::new(bootstrap()), api, aws_endpoint, env)
+    }
+
+    /// Another runtime behind the same API, with the same environment (`_HANDLER` in `env` for one
+    /// that reads it): the Python peer the benchmark compares with.
+    pub fn start_program(mut program: Command, api: &RuntimeApi, aws_endpoint: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = program
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", &api.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", "exfil-responder")

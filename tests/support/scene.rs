@@ -157,6 +157,29 @@ impl Scene {
         Function::start(api, &self.proxy.endpoint, &env)
     }
 
+    /// The reference peer (`tests/peer/handler.py`: the Python/boto3 responder a user would
+    /// otherwise deploy) as Lambda's Python runtime runs it, `python -m awslambdaric
+    /// handler.handler`, in this scene's account behind the same Runtime API and proxy, with the
+    /// same credentials and instance metadata endpoint as [`Scene::function`].
+    pub fn peer(&self, api: &RuntimeApi, imds: &str) -> Function {
+        // The venv's python, beside its moto_server: awslambdaric and boto3 are installed there.
+        let root = repo().join("tests/peer");
+        let mut python = Command::new(moto_server().with_file_name("python"));
+        python
+            .args(["-m", "awslambdaric", "handler.handler"])
+            .current_dir(&root);
+        let c = &self.credentials;
+        let env = [
+            ("AWS_ACCESS_KEY_ID", c.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
+            ("AWS_SESSION_TOKEN", c.session_token().unwrap()),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds),
+            ("_HANDLER", "handler.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ];
+        Function::start_program(python, api, &self.proxy.endpoint, &env)
+    }
+
     /// Invoke the function once; it must answer with a response of `outcome`. Returns the answer
     /// and the AWS requests the proxy saw meanwhile.
     pub fn invoke(&self, api: &mut RuntimeApi, event: Value, outcome: &str) -> (Answer, Vec<Seen>) {
