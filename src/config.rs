@@ -82,7 +82,8 @@ impl Default for Config {
             protected_roles: Vec::new(),
             quarantine_profile: None,
             cycle_timeout: Duration::from_secs(60),
-            fleet_concurrency: 16,
+            // Chosen with make bench: see the README's Fleet scaling.
+            fleet_concurrency: 50,
             dry_run: false,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
             member_role_name: None,

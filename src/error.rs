@@ -5,7 +5,7 @@
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The payload is not something we can act on safely; retrying will not help.
     #[error("bad input at `{field}`: {message}")]

@@ -1,14 +1,15 @@
 //! What AWS does that the emulators do not show on their own: a role whose inline policy quota is
-//! full, the organisation's administrator account, every region of an account, and a key stolen
-//! again. Each against moto, with the GuardDuty stand-in and the fault proxy where AWS's answer
-//! has to be injected (moto does not enforce IAM's inline quota).
+//! full, the organisation's administrator account, every region of an account, a key stolen
+//! again, and EC2's request throttling. Each against moto, with the GuardDuty stand-in and the
+//! fault proxy where AWS's answer has to be injected (moto enforces neither IAM's inline quota nor
+//! EC2's throttling).
 
 mod support;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use exfil_responder::handle;
 use exfil_responder::revoked_keys::TAG;
-use support::faults::{Fault, Rule};
+use support::faults::{Fault, Rule, Throttling};
 use support::guardduty::GuardDuty;
 use support::scene::{Scene, first_seen, patient_config};
 use support::*;
@@ -230,5 +231,41 @@ async fn a_region_an_scp_denies_is_reported_not_fatal_but_the_findings_own_regio
     assert!(
         handled.failure.unwrap().to_string().contains("could not be listed"),
         "{denied:#}"
+    );
+}
+
+/// EC2 throttles each action per account and Region (a token bucket; moto does not). A fleet
+/// cycled under it is cycled whole: throttled calls wait and are sent again, and the marks and
+/// waits of instances worked on together go as one request.
+#[tokio::test]
+async fn a_fleet_under_ec2_throttling_is_cycled_whole_with_its_marks_sent_together() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    let fleet = ["cycle"; 12];
+    let scene = Scene::new(&moto, &guardduty, &fleet).await;
+    let mutating = [
+        "CreateTags",
+        "DisassociateIamInstanceProfile",
+        "AssociateIamInstanceProfile",
+    ];
+    // A small bucket: twelve detaches at once cannot all find a token.
+    scene.proxy.throttle(Throttling::new(&mutating, 4, 20));
+    let event = scene.event(&guardduty, "throttled-fleet");
+
+    let handled = handle(&scene.app(patient_config()).await, event.clone()).await;
+
+    let report = report(&handled.response);
+    assert!(handled.failure.is_none(), "{report:#}");
+    assert_eq!(report["instances"].as_array().unwrap().len(), fleet.len());
+    assert_eq!(scene.violations(&[first_seen(&event)]).await, vec![]);
+    let seen = scene.proxy.seen();
+    let throttled = seen.iter().filter(|s| s.fault.is_some()).count();
+    assert!(throttled > 0, "the bucket ran dry: {throttled} throttled answers");
+    // Two marks per instance, written for the fleet at once rather than one call each.
+    let marks = scene.proxy.count("CreateTags");
+    assert!(
+        marks < 2 * fleet.len(),
+        "{marks} CreateTags for {} instances",
+        fleet.len()
     );
 }

@@ -3,6 +3,7 @@
 //! EC2's errors are not modelled in the Rust SDK; they are told apart by `code()`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
@@ -47,39 +48,47 @@ fn association(a: IamInstanceProfileAssociation) -> Option<(String, Association)
 /// DescribeInstances on `iam-instance-profile.arn`: that filter works on AWS but moto answers
 /// it with a 500, and this way works on both at the same cost (one paginated listing).
 pub async fn current_associations(ec2: &Client) -> Result<HashMap<String, Association>> {
-    let mut pages = ec2.describe_iam_instance_profile_associations().into_paginator().send();
-    let mut found = HashMap::new();
+    let all = associations_where(ec2, None).await?;
+    Ok(all.into_iter().filter(|(_, a)| a.is_current()).collect())
+}
+
+/// Every association (instance id, association) DescribeIamInstanceProfileAssociations lists
+/// under `filter`, in any state, over all pages.
+async fn associations_where(ec2: &Client, filter: Option<Filter>) -> Result<Vec<(String, Association)>> {
+    let mut pages = ec2
+        .describe_iam_instance_profile_associations()
+        .set_filters(filter.map(|f| vec![f]))
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::aws("ec2", "DescribeIamInstanceProfileAssociations", e))?;
-        for (instance, assoc) in page
-            .iam_instance_profile_associations
-            .into_iter()
-            .flatten()
-            .filter_map(association)
-        {
-            if assoc.is_current() {
-                found.insert(instance, assoc);
-            }
+        found.extend(
+            page.iam_instance_profile_associations
+                .into_iter()
+                .flatten()
+                .filter_map(association),
+        );
+    }
+    Ok(found)
+}
+
+/// The associations, in any state, of each instance in `ids` (an instance with none is absent;
+/// at most one is current, but old ones may linger).
+pub async fn associations_of_each(ec2: &Client, ids: &[String]) -> Result<HashMap<String, Vec<Association>>> {
+    let mut found: HashMap<String, Vec<Association>> = HashMap::new();
+    for chunk in ids.chunks(FILTER_VALUES_MAX) {
+        let listed = associations_where(ec2, Some(filter("instance-id", chunk.iter().cloned()))).await?;
+        for (instance, assoc) in listed {
+            found.entry(instance).or_default().push(assoc);
         }
     }
     Ok(found)
 }
 
-/// The instance's associations in any state (at most one current, but old ones may linger).
 async fn associations_of(ec2: &Client, instance_id: &str) -> Result<Vec<Association>> {
-    let out = ec2
-        .describe_iam_instance_profile_associations()
-        .filters(filter("instance-id", [instance_id]))
-        .send()
-        .await
-        .map_err(|e| Error::aws("ec2", "DescribeIamInstanceProfileAssociations", e))?;
-    Ok(out
-        .iam_instance_profile_associations
-        .into_iter()
-        .flatten()
-        .filter_map(association)
-        .map(|(_, a)| a)
-        .collect())
+    let mut each = associations_of_each(ec2, &[instance_id.to_owned()]).await?;
+    Ok(each.remove(instance_id).unwrap_or_default())
 }
 
 pub async fn current_association_of(ec2: &Client, instance_id: &str) -> Result<Option<Association>> {
@@ -183,14 +192,17 @@ pub async fn marked_instances(ec2: &Client) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-pub async fn create_tags(ec2: &Client, instance_id: &str, tags: &[(&str, String)]) -> Result<()> {
-    let tags = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(v).build());
-    ec2.create_tags()
-        .resources(instance_id)
-        .set_tags(Some(tags.collect()))
-        .send()
-        .await
-        .map_err(|e| Error::aws("ec2", "CreateTags", e))?;
+/// The same tags on every instance in `ids`: one call per [`FILTER_VALUES_MAX`] of them.
+pub async fn create_tags(ec2: &Client, ids: &[String], tags: &[(String, String)]) -> Result<()> {
+    for chunk in ids.chunks(FILTER_VALUES_MAX) {
+        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+        ec2.create_tags()
+            .set_resources(Some(chunk.to_vec()))
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(|e| Error::aws("ec2", "CreateTags", e))?;
+    }
     Ok(())
 }
 
@@ -285,17 +297,22 @@ where
     call().await
 }
 
-/// Wait until the instance holds no profile. If, meanwhile, another run attached a new one (any
-/// current association but the one being replaced), that one is returned instead.
-pub async fn await_disassociated(
-    ec2: &Client,
+/// Wait until the instance holds no profile (`read` lists its associations in any state). If,
+/// meanwhile, another run attached a new one (any current association but the one being
+/// replaced), that one is returned instead.
+pub async fn await_disassociated<R, F>(
+    read: R,
     instance_id: &str,
     replaced: Option<&str>,
     timeout: Duration,
-) -> Result<Option<Association>> {
+) -> Result<Option<Association>>
+where
+    R: Fn() -> F,
+    F: Future<Output = Result<Vec<Association>>>,
+{
     let what = format!("{instance_id}'s instance profile to detach");
     poll(timeout, what, || async {
-        let all = associations_of(ec2, instance_id).await?;
+        let all = read().await?;
         let newer = all
             .iter()
             .find(|a| a.is_current() && Some(a.id.as_str()) != replaced)
@@ -311,10 +328,14 @@ pub async fn await_disassociated(
 
 /// Wait until the instance's association with `profile` is `associated`. While it holds none, a
 /// concurrent run may be between its detach and attach, so that is waited out too (bounded).
-pub async fn await_associated(ec2: &Client, instance_id: &str, profile: &Profile, timeout: Duration) -> Result<()> {
+pub async fn await_associated<R, F>(read: R, instance_id: &str, profile: &Profile, timeout: Duration) -> Result<()>
+where
+    R: Fn() -> F,
+    F: Future<Output = Result<Vec<Association>>>,
+{
     let what = format!("{instance_id}'s instance profile to attach");
     poll(timeout, what, || async {
-        match current_association_of(ec2, instance_id).await? {
+        match read().await?.into_iter().find(Association::is_current) {
             Some(a) if !matches_profile(&a.profile_arn, profile) => Err(Error::Unexpected(format!(
                 "{instance_id} is associated with {}, not the profile we attached",
                 a.profile_arn
@@ -363,6 +384,12 @@ mod tests {
             .build()
     }
 
+    /// The wait for i-1234abcd's detach, replacing `replaced`, reading its associations from `ec2`.
+    async fn detached(ec2: &Client, replaced: &str, timeout: Duration) -> Result<Option<Association>> {
+        let read = || associations_of(ec2, "i-1234abcd");
+        await_disassociated(read, "i-1234abcd", Some(replaced), timeout).await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn waits_for_an_asynchronous_detach_with_backoff() {
         use IamInstanceProfileAssociationState::*;
@@ -374,9 +401,7 @@ mod tests {
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
         let started = Instant::now();
-        let newer = await_disassociated(&ec2, "i-1234abcd", Some("iip-assoc-1"), Duration::from_secs(60))
-            .await
-            .unwrap();
+        let newer = detached(&ec2, "iip-assoc-1", Duration::from_secs(60)).await.unwrap();
         assert_eq!(newer, None);
         assert_eq!(describe.num_calls(), 4);
         // 250 + 500 + 1000 ms of (virtual) backoff.
@@ -392,9 +417,7 @@ mod tests {
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&describe]);
         let started = Instant::now();
-        let err = await_disassociated(&ec2, "i-1234abcd", Some("other"), Duration::from_secs(5))
-            .await
-            .unwrap_err();
+        let err = detached(&ec2, "other", Duration::from_secs(5)).await.unwrap_err();
         assert!(matches!(err, Error::Timeout { seconds: 5, .. }), "{err}");
         assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
@@ -407,14 +430,10 @@ mod tests {
             .repeatedly()
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&newer]);
-        let found = await_disassociated(&ec2, "i-1234abcd", Some("iip-assoc-0"), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let found = detached(&ec2, "iip-assoc-0", Duration::from_secs(5)).await.unwrap();
         assert_eq!(found.map(|a| a.id).as_deref(), Some("iip-assoc-1"));
         // Still the association being replaced: not done, and nothing handed back.
-        let err = await_disassociated(&ec2, "i-1234abcd", Some("iip-assoc-1"), Duration::ZERO)
-            .await
-            .unwrap_err();
+        let err = detached(&ec2, "iip-assoc-1", Duration::ZERO).await.unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
     }
 

@@ -11,6 +11,7 @@ use crate::aws::ec2::{self, Attached};
 use crate::error::{Error, Result};
 use crate::plan::{Association, InstancePlan, Profile, Step, TagValue};
 use crate::report::InstanceReport;
+use crate::respond::batch::Batches;
 use crate::respond::steps::Steps;
 
 /// What running the plans came to: each instance's report, and the failed ones by id and error kind.
@@ -29,16 +30,22 @@ pub struct Running {
     pub concurrency: usize,
 }
 
-/// Counts the instances whose new association is made: one permit each, added once its attach
-/// step is done, or once it is known it will not be (the instance failed or stopped earlier).
-/// What reads the cut-off again waits for [`Attaching::all_made`], not for the marks after.
-pub struct Attaching {
+/// What the instances of one round share: the count of new associations made (one permit each,
+/// added once its attach step is done, or once it is known it will not be: the instance failed or
+/// stopped earlier), and the marks and association reads sent for several at once
+/// ([`batch`](crate::respond::batch)). What reads the cut-off again waits for
+/// [`Round::all_made`], not for the marks after.
+pub struct Round {
     made: Semaphore,
     expected: u32,
+    /// By region and tags.
+    marks: Batches<(String, Vec<(String, String)>), ()>,
+    /// By region.
+    reads: Batches<String, Vec<Association>>,
 }
 
-impl Attaching {
-    /// For `plans`: those with an attach step.
+impl Round {
+    /// For `plans`: those with an attach step are counted.
     pub fn of(plans: &[InstancePlan]) -> Self {
         let expected = plans
             .iter()
@@ -46,6 +53,8 @@ impl Attaching {
         Self {
             made: Semaphore::new(0),
             expected: expected.count() as u32,
+            marks: Batches::default(),
+            reads: Batches::default(),
         }
     }
 
@@ -56,7 +65,7 @@ impl Attaching {
     }
 }
 
-/// One instance's place in [`Attaching`]: adds its permit when released, or when dropped.
+/// One instance's place in [`Round`]'s count: adds its permit when released, or when dropped.
 struct Attach<'a>(Option<&'a Semaphore>);
 
 impl Attach<'_> {
@@ -77,13 +86,13 @@ impl Drop for Attach<'_> {
 pub async fn all(
     ec2: &aws_sdk_ec2::Client,
     plans: Vec<InstancePlan>,
-    (running, attaching): (Running, &Attaching),
+    (running, round): (Running, &Round),
     steps: &Steps,
 ) -> Executed {
     let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
         .map(|p| async move {
             let regional = p.region.as_deref().map(|r| ec2_in(ec2, r));
-            one(regional.as_ref().unwrap_or(ec2), p, running, (steps, Some(attaching))).await
+            one(regional.as_ref().unwrap_or(ec2), p, running, (steps, Some(round))).await
         })
         .buffered(running.concurrency)
         .collect()
@@ -103,10 +112,10 @@ pub async fn one(
     ec2: &aws_sdk_ec2::Client,
     plan: InstancePlan,
     running: Running,
-    (steps, attaching): (&Steps, Option<&Attaching>),
+    (steps, round): (&Steps, Option<&Round>),
 ) -> (InstanceReport, Option<Error>) {
     let attaches = plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
-    let mut attach = Attach(attaching.filter(|_| attaches).map(|a| &a.made));
+    let mut attach = Attach(round.filter(|_| attaches).map(|r| &r.made));
     let chosen = plan.chosen.as_ref();
     let mut out = InstanceReport {
         instance_id: plan.instance_id.clone(),
@@ -138,6 +147,7 @@ pub async fn one(
         }),
         timeout: running.cycle_timeout,
         steps,
+        round,
     };
     // Set when a concurrent run attached the profile first: ours is then not attached again.
     let mut adopted = false;
@@ -175,6 +185,8 @@ struct Cycle<'a> {
     replaced: Option<&'a str>,
     timeout: std::time::Duration,
     steps: &'a Steps,
+    /// Shared with the round's other instances; None: every call its own.
+    round: Option<&'a Round>,
 }
 
 impl Cycle<'_> {
@@ -185,24 +197,22 @@ impl Cycle<'_> {
         match step {
             Step::Tag(tags) => {
                 let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-                let values: Vec<(&str, String)> = tags
+                let values: Vec<(String, String)> = tags
                     .iter()
                     .map(|(k, v)| match v {
-                        TagValue::Text(t) => (*k, t.clone()),
-                        TagValue::Now => (*k, now.clone()),
+                        TagValue::Text(t) => (k.to_string(), t.clone()),
+                        TagValue::Now => (k.to_string(), now.clone()),
                     })
                     .collect();
-                steps
-                    .run(op, id, ec2::create_tags(ec2, id, &values))
-                    .await
-                    .map(|()| false)
+                steps.run(op, id, self.mark(values)).await.map(|()| false)
             }
             Step::Disassociate { association_id } => steps
                 .run(op, id, ec2::disassociate(ec2, association_id))
                 .await
                 .map(|()| false),
             Step::AwaitDisassociated => {
-                let wait = ec2::await_disassociated(ec2, id, self.replaced, steps.bounded(self.timeout));
+                let read = || self.associations();
+                let wait = ec2::await_disassociated(read, id, self.replaced, steps.bounded(self.timeout));
                 match steps.run(op, id, wait).await? {
                     Some(newer) => self.adopt(&newer).map(|()| true),
                     None => Ok(false),
@@ -213,11 +223,38 @@ impl Cycle<'_> {
                 Attached::Found(found) => self.adopt(&found).map(|()| false),
             },
             Step::AwaitAssociated(profile) => {
-                let wait = ec2::await_associated(ec2, id, profile, steps.bounded(self.timeout));
+                let wait = ec2::await_associated(|| self.associations(), id, profile, steps.bounded(self.timeout));
                 steps.run(op, id, wait).await.map(|()| false)
             }
             Step::Reboot => steps.run(op, id, ec2::reboot(ec2, id)).await.map(|()| false),
         }
+    }
+
+    /// Write `tags` on this instance: with the round's other instances writing the same, at once.
+    async fn mark(&self, tags: Vec<(String, String)>) -> Result<()> {
+        let (ec2, id) = (self.ec2, self.plan.instance_id.as_str());
+        let Some(round) = self.round else {
+            return ec2::create_tags(ec2, &[id.to_owned()], &tags).await;
+        };
+        let send = |ids: Vec<String>| {
+            let tags = &tags;
+            async move {
+                ec2::create_tags(ec2, &ids, tags).await?;
+                Ok(ids.into_iter().map(|i| (i, ())).collect())
+            }
+        };
+        round.marks.ask((region_of(ec2), tags.clone()), id, (), send).await
+    }
+
+    /// This instance's associations in any state: read with the round's other instances waiting.
+    async fn associations(&self) -> Result<Vec<Association>> {
+        let (ec2, id) = (self.ec2, self.plan.instance_id.as_str());
+        let Some(round) = self.round else {
+            let mut each = ec2::associations_of_each(ec2, &[id.to_owned()]).await?;
+            return Ok(each.remove(id).unwrap_or_default());
+        };
+        let send = |ids: Vec<String>| async move { ec2::associations_of_each(ec2, &ids).await };
+        round.reads.ask(region_of(ec2), id, Vec::new(), send).await
     }
 
     /// A profile another run attached after our facts were read is as fresh as ours would be: take
@@ -239,6 +276,10 @@ impl Cycle<'_> {
             ))),
         }
     }
+}
+
+fn region_of(ec2: &aws_sdk_ec2::Client) -> String {
+    ec2.config().region().map(|r| r.to_string()).unwrap_or_default()
 }
 
 /// What a dry run says a step would do.
@@ -433,8 +474,8 @@ mod tests {
         };
         let steps = Steps::new("f", Deadline::none());
         let plans = vec![cycle_plan()];
-        let attaching = Attaching::of(&plans);
-        let executed = all(&rules.target().ec2, plans, (running(true), &attaching), &steps).await;
+        let round = Round::of(&plans);
+        let executed = all(&rules.target().ec2, plans, (running(true), &round), &steps).await;
         assert!(executed.failures.is_empty());
         assert_eq!(executed.reports[0].result, "planned: cycled");
         assert_eq!(tags.num_calls(), 0);

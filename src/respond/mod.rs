@@ -11,6 +11,7 @@
 //! returned ([`Done`]), whether the remediation finished or failed part-way.
 
 pub mod administrator;
+pub mod batch;
 pub mod establish;
 pub mod execute;
 pub mod fleet;
@@ -542,13 +543,13 @@ impl Cycling<'_> {
             let recheck = !self.dry_run && attaches;
             // The cut-off is read again once every new association is made (its credentials are
             // issued from then on), while the waits for them to show and the marks go on.
-            let attaching = execute::Attaching::of(&plans);
+            let together = execute::Round::of(&plans);
             let (against, covers_from) = (cutoff, self.decided.covers_from);
             let reread = async {
-                attaching.all_made().await;
+                together.all_made().await;
                 revoke::recheck(&self.target.iam, role, against, covers_from, round, steps).await
             };
-            let execute = execute::all(&self.target.ec2, plans, (running, &attaching), steps);
+            let execute = execute::all(&self.target.ec2, plans, (running, &together), steps);
             let (executed, moved) = match recheck {
                 true => tokio::join!(execute, reread),
                 false => (execute.await, Ok(None)),
