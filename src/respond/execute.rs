@@ -47,9 +47,7 @@ pub struct Round {
 impl Round {
     /// For `plans`: those with an attach step are counted.
     pub fn of(plans: &[InstancePlan]) -> Self {
-        let expected = plans
-            .iter()
-            .filter(|p| p.steps.iter().any(|s| matches!(s, Step::Associate(_))));
+        let expected = plans.iter().filter(|p| attaches(p));
         Self {
             made: Semaphore::new(0),
             expected: expected.count() as u32,
@@ -92,7 +90,7 @@ pub async fn all(
     let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
         .map(|p| async move {
             let regional = p.region.as_deref().map(|r| ec2_in(ec2, r));
-            one(regional.as_ref().unwrap_or(ec2), p, running, (steps, Some(round))).await
+            one(regional.as_ref().unwrap_or(ec2), p, running, (steps, round)).await
         })
         .buffered(running.concurrency)
         .collect()
@@ -112,10 +110,9 @@ pub async fn one(
     ec2: &aws_sdk_ec2::Client,
     plan: InstancePlan,
     running: Running,
-    (steps, round): (&Steps, Option<&Round>),
+    (steps, round): (&Steps, &Round),
 ) -> (InstanceReport, Option<Error>) {
-    let attaches = plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
-    let mut attach = Attach(round.filter(|_| attaches).map(|r| &r.made));
+    let mut attach = Attach(attaches(&plan).then_some(&round.made));
     let chosen = plan.chosen.as_ref();
     let mut out = InstanceReport {
         instance_id: plan.instance_id.clone(),
@@ -161,7 +158,7 @@ pub async fn one(
         }
         if let Err(e) = result {
             let detached = plan.steps[..=i].iter().any(|s| matches!(s, Step::Disassociate { .. }));
-            let stranded = detached && plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
+            let stranded = detached && attaches(&plan);
             let recovery = if stranded {
                 "its profile may be detached now; the marker tag records the original, and a retry finishes the remaining steps"
             } else {
@@ -185,8 +182,8 @@ struct Cycle<'a> {
     replaced: Option<&'a str>,
     timeout: std::time::Duration,
     steps: &'a Steps,
-    /// Shared with the round's other instances; None: every call its own.
-    round: Option<&'a Round>,
+    /// Shared with the round's other instances.
+    round: &'a Round,
 }
 
 impl Cycle<'_> {
@@ -233,9 +230,6 @@ impl Cycle<'_> {
     /// Write `tags` on this instance: with the round's other instances writing the same, at once.
     async fn mark(&self, tags: Vec<(String, String)>) -> Result<()> {
         let (ec2, id) = (self.ec2, self.plan.instance_id.as_str());
-        let Some(round) = self.round else {
-            return ec2::create_tags(ec2, &[id.to_owned()], &tags).await;
-        };
         let send = |ids: Vec<String>| {
             let tags = &tags;
             async move {
@@ -243,18 +237,14 @@ impl Cycle<'_> {
                 Ok(ids.into_iter().map(|i| (i, ())).collect())
             }
         };
-        round.marks.ask((region_of(ec2), tags.clone()), id, (), send).await
+        self.round.marks.ask((region_of(ec2), tags.clone()), id, (), send).await
     }
 
     /// This instance's associations in any state: read with the round's other instances waiting.
     async fn associations(&self) -> Result<Vec<Association>> {
         let (ec2, id) = (self.ec2, self.plan.instance_id.as_str());
-        let Some(round) = self.round else {
-            let mut each = ec2::associations_of_each(ec2, &[id.to_owned()]).await?;
-            return Ok(each.remove(id).unwrap_or_default());
-        };
         let send = |ids: Vec<String>| async move { ec2::associations_of_each(ec2, &ids).await };
-        round.reads.ask(region_of(ec2), id, Vec::new(), send).await
+        self.round.reads.ask(region_of(ec2), id, Vec::new(), send).await
     }
 
     /// A profile another run attached after our facts were read is as fresh as ours would be: take
@@ -276,6 +266,11 @@ impl Cycle<'_> {
             ))),
         }
     }
+}
+
+/// Whether the plan attaches a profile.
+fn attaches(plan: &InstancePlan) -> bool {
+    plan.steps.iter().any(|s| matches!(s, Step::Associate(_)))
 }
 
 fn region_of(ec2: &aws_sdk_ec2::Client) -> String {
@@ -404,7 +399,9 @@ mod tests {
             ..Rules::default()
         };
         let steps = Steps::new("f", Deadline::none());
-        let (report, err) = one(&rules.target().ec2, cycle_plan(), running(false), (&steps, None)).await;
+        let plan = cycle_plan();
+        let round = Round::of(std::slice::from_ref(&plan));
+        let (report, err) = one(&rules.target().ec2, plan, running(false), (&steps, &round)).await;
         (report, err, steps)
     }
 

@@ -145,16 +145,22 @@ impl Scene {
     /// credentials from the environment, the instance metadata service at `imds` (see
     /// `runtime_api::imds_counter`), and `extra` on top.
     pub fn function(&self, api: &RuntimeApi, imds: &str, extra: &[(&str, &str)]) -> Function {
+        let mut env = self.lambda_env(imds);
+        env.push(("CLAIM_TABLE", TABLE));
+        env.extend_from_slice(extra);
+        Function::start(api, &self.proxy.endpoint, &env)
+    }
+
+    /// What Lambda gives any runtime in this scene: the scene's credentials, and the instance
+    /// metadata service at `imds`.
+    fn lambda_env<'a>(&'a self, imds: &'a str) -> Vec<(&'a str, &'a str)> {
         let c = &self.credentials;
-        let mut env = vec![
+        vec![
             ("AWS_ACCESS_KEY_ID", c.access_key_id()),
             ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
             ("AWS_SESSION_TOKEN", c.session_token().unwrap()),
-            ("CLAIM_TABLE", TABLE),
             ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds),
-        ];
-        env.extend_from_slice(extra);
-        Function::start(api, &self.proxy.endpoint, &env)
+        ]
     }
 
     /// The reference peer (`tests/peer/handler.py`: the Python/boto3 responder a user would
@@ -168,15 +174,11 @@ impl Scene {
         python
             .args(["-m", "awslambdaric", "handler.handler"])
             .current_dir(&root);
-        let c = &self.credentials;
-        let env = [
-            ("AWS_ACCESS_KEY_ID", c.access_key_id()),
-            ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
-            ("AWS_SESSION_TOKEN", c.session_token().unwrap()),
-            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds),
+        let mut env = self.lambda_env(imds);
+        env.extend([
             ("_HANDLER", "handler.handler"),
             ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
-        ];
+        ]);
         Function::start_program(python, api, &self.proxy.endpoint, &env)
     }
 
