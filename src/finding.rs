@@ -115,6 +115,25 @@ pub enum Subject {
     Role(RoleName),
 }
 
+impl Subject {
+    /// The role it names, if it names one.
+    pub fn role(&self) -> Option<&RoleName> {
+        match self {
+            Self::Finding { role, .. } | Self::Role(role) => Some(role),
+            Self::Instance(_) => None,
+        }
+    }
+
+    /// The instance it names, if it names one.
+    pub fn instance(&self) -> Option<&InstanceId> {
+        match self {
+            Self::Finding { instance, .. } => instance.as_ref(),
+            Self::Instance(id) => Some(id),
+            Self::Role(_) => None,
+        }
+    }
+}
+
 /// Where GuardDuty keeps a finding: GetFindings and ArchiveFindings take these two, in the
 /// finding's account and region.
 #[derive(Debug, Clone, PartialEq, Eq)]

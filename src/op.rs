@@ -28,6 +28,8 @@ pub enum Op {
     // The revocation claim (DynamoDB), and the wait for another run's revocation to show in IAM
     ClaimRevocation,
     AwaitClaimedRevocation,
+    /// A claim taken with the first reads, given up when no write used it.
+    ReleaseClaim,
     // EC2
     DescribeRegions,
     DescribeIamInstanceProfileAssociations,
@@ -57,6 +59,7 @@ impl Op {
             // The claim is a DynamoDB item in our own account, not a change to the finding's; the
             // record of revoked keys is bookkeeping about a revocation, not a remediation.
             Self::ClaimRevocation
+            | Self::ReleaseClaim
             | Self::TagRole
             | Self::AwaitClaimedRevocation
             | Self::ListDetectors
@@ -90,6 +93,7 @@ impl Op {
             Self::GetInstanceProfile => "GetInstanceProfile",
             Self::ClaimRevocation => "ClaimRevocation",
             Self::AwaitClaimedRevocation => "AwaitClaimedRevocation",
+            Self::ReleaseClaim => "ReleaseClaim",
             Self::DescribeRegions => "DescribeRegions",
             Self::DescribeIamInstanceProfileAssociations => "DescribeIamInstanceProfileAssociations",
             Self::DescribeInstances => "DescribeInstances",

@@ -484,8 +484,8 @@ async fn the_happy_path_calls_in_a_safe_order() {
 
     let s = fake.state();
     assert_eq!(s.writes, HAPPY_WRITES);
-    // Only the identity, GuardDuty's confirmation and the role's own facts come before the
-    // revocation is sent.
+    // Only reads come before the revocation is sent: the identity, GuardDuty's confirmation and
+    // the role's own facts, which gate it, and the fleet's, read meanwhile.
     let put = s.calls.iter().position(|c| *c == "PutRolePolicy").unwrap();
     let mut gate = s.calls[..put].to_vec();
     gate.sort();
@@ -498,7 +498,8 @@ async fn the_happy_path_calls_in_a_safe_order() {
             "ListAttachedRolePolicies",
             "ListInstanceProfilesForRole",
             "DescribeRegions",
-            "DescribeIamInstanceProfileAssociations"
+            "DescribeIamInstanceProfileAssociations",
+            "DescribeInstances"
         ]
         .contains(c)),
         "{gate:?}"

@@ -343,12 +343,12 @@ async fn a_bad_configuration_is_reported_as_an_init_error() {
 }
 
 /// Start-up asks AWS nothing (credentials from the environment: no instance metadata probe), and
-/// the revocation is sent after two round trips, cold start or warm: GuardDuty's confirmation,
-/// our own identity (cold) and the role's facts at once, then the claim. Counted from the
+/// the revocation is sent after one round trip, cold start or warm: GuardDuty's confirmation, our
+/// own identity (cold), the role's facts and the claim, at once. Counted from the
 /// requests the proxy saw, each answered 100 ms late as over a slow network, so that requests
 /// sent together cannot pass for one waiting on another.
 #[tokio::test]
-async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips() {
+async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_one_round_trip() {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["revoke"]).await;
@@ -370,7 +370,7 @@ async fn start_up_asks_aws_nothing_and_the_revocation_waits_on_two_round_trips()
     for event in [cold, warm] {
         let (_, seen) = scene.invoke(&mut api, event, "remediated");
         let order: Vec<&str> = seen.iter().map(|s| s.operation.as_str()).collect();
-        assert_eq!(round_trips_before(&seen, "PutRolePolicy"), Some(2), "{order:?}");
+        assert_eq!(round_trips_before(&seen, "PutRolePolicy"), Some(1), "{order:?}");
     }
     assert_eq!(
         round_trips_before(&scene.proxy.seen(), "GetCallerIdentity"),

@@ -207,6 +207,54 @@ async fn a_republished_finding_after_a_completed_cycle_changes_nothing() {
     invariants_hold(scene.violations(&[first_seen(&event)]).await, "re-publication");
 }
 
+/// The claim is taken with the first reads, before GuardDuty is asked: a finding GuardDuty does not
+/// confirm must give it up, or a genuine finding about the role arriving next would wait for a
+/// write that never comes, and then write without a claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_taken_for_a_refused_finding_is_given_up() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
+    let genuine = scene.event(&guardduty, "genuine");
+    // The same finding under an id GuardDuty does not have.
+    let mut forged = genuine.clone();
+    forged["detail"]["id"] = "forged".into();
+    let arn = genuine["detail"]["arn"]
+        .as_str()
+        .unwrap()
+        .replace("/genuine", "/forged");
+    forged["detail"]["arn"] = arn.into();
+
+    let refused = handle(&scene.app(test_config()).await, forged).await;
+    let refused = report(&refused.response);
+    assert_eq!(refused["outcome"], "refused", "{refused:#}");
+    let steps: Vec<(&str, &str)> = refused["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert!(steps.contains(&("ClaimRevocation", "ok")), "{steps:?}");
+    assert!(steps.contains(&("ReleaseClaim", "ok")), "{steps:?}");
+    assert_eq!(scene.proxy.count("PutRolePolicy"), 0);
+
+    let handled = handle(&scene.app(test_config()).await, genuine.clone()).await;
+    let report = report(&handled.response);
+    assert!(handled.failure.is_none(), "{report:#}");
+    assert_eq!(report["cutoff"]["status"], "written", "{report:#}");
+    let waited = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["step"] == "AwaitClaimedRevocation");
+    assert!(!waited, "the genuine run waited on the refused one's claim: {report:#}");
+    assert!(
+        !report["warnings"].to_string().contains("without a claim"),
+        "{report:#}"
+    );
+    invariants_hold(scene.violations(&[first_seen(&genuine)]).await, "after a refused claim");
+}
+
 /// Changes to roles and instances (archiving the finding again is GuardDuty bookkeeping).
 fn writes(scene: &Scene) -> usize {
     scene

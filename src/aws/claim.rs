@@ -2,7 +2,7 @@
 //! several findings about one role), one of them writes the cut-off and the others adopt it.
 //!
 //! IAM has no conditional write, so two runs that both read "no revocation" would both write one,
-//! each later than the last. The claim is a DynamoDB conditional put on the role's ARN: the first
+//! each later than the last. The claim is a DynamoDB conditional put on the role ([`key`]): the first
 //! run to put it writes the policy; the others wait (bounded) for that policy to show in IAM.
 //! It only saves writes: correctness never rests on it. A claim the table cannot take (throttled,
 //! denied, unreachable) is skipped with a warning, and the run writes as it would without one.
@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
@@ -35,12 +36,23 @@ pub enum Claimed {
     Unavailable(String),
 }
 
-/// Claim the revocation of `role_arn` at `cutoff`. An existing claim is overridden only when its
+/// The claim's key for a role: its account and name. IAM role names are unique in an account
+/// whatever their path, and both are known from the finding, before IAM is asked.
+pub fn key(account: &str, role: &str) -> String {
+    format!("{account}/{role}")
+}
+
+/// The account in a role's ARN (`arn:partition:iam::account:role/...`).
+pub fn account_of(role_arn: &str) -> &str {
+    role_arn.split(':').nth(4).unwrap_or_default()
+}
+
+/// Claim the revocation of the role `key` names at `cutoff`. An existing claim is overridden only when its
 /// cut-off does not cover `first_seen` (an older incident), or it went stale without its policy.
 pub async fn claim(
     dynamodb: &Client,
     table: &str,
-    role_arn: &str,
+    key: &str,
     cutoff: DateTime<Utc>,
     first_seen: DateTime<Utc>,
     finding_id: &str,
@@ -53,7 +65,7 @@ pub async fn claim(
     let put = dynamodb
         .put_item()
         .table_name(table)
-        .item("role", AttributeValue::S(role_arn.to_owned()))
+        .item("role", AttributeValue::S(key.to_owned()))
         .item("cutoff", n(cutoff.timestamp_millis()))
         .item("claimedAt", n(now.timestamp()))
         .item("findingId", AttributeValue::S(finding_id.to_owned()))
@@ -64,18 +76,20 @@ pub async fn claim(
         .expression_attribute_names("#claimedAt", "claimedAt")
         .expression_attribute_values(":covers", n(covers_from))
         .expression_attribute_values(":stale", n(now.timestamp() - STALE_AFTER.as_secs() as i64))
+        // The claim that stands comes back with the refusal: no second read.
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
     match put {
         Ok(_) => Ok(Claimed::Won),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
+        Err(ref e) if let Some(PutItemError::ConditionalCheckFailedException(failed)) = e.as_service_error() => {
+            if let Some(cutoff) = failed.item.as_ref().and_then(cutoff_of) {
+                return Ok(Claimed::Lost { cutoff });
+            }
             let held = dynamodb
                 .get_item()
                 .table_name(table)
-                .key("role", AttributeValue::S(role_arn.to_owned()))
+                .key("role", AttributeValue::S(key.to_owned()))
                 .consistent_read(true)
                 .send()
                 .await;
@@ -83,13 +97,40 @@ pub async fn claim(
                 Ok(out) => match out.item.as_ref().and_then(cutoff_of) {
                     Some(cutoff) => Ok(Claimed::Lost { cutoff }),
                     None => Err(Error::Unexpected(format!(
-                        "the revocation claim for {role_arn} in table {table} has no readable cut-off"
+                        "the revocation claim for {key} in table {table} has no readable cut-off"
                     ))),
                 },
                 Err(e) => Ok(Claimed::Unavailable(Error::aws("dynamodb", "GetItem", e).to_string())),
             }
         }
         Err(e) => Ok(Claimed::Unavailable(Error::aws("dynamodb", "PutItem", e).to_string())),
+    }
+}
+
+/// Give up a claim this run took but will not write (its finding was refused, or the revocation
+/// was kept): a concurrent run would otherwise wait for a write that never comes. Only if it is
+/// still ours, as taken: a claim another run took over since is left alone.
+pub async fn release(dynamodb: &Client, table: &str, key: &str, cutoff: DateTime<Utc>, finding_id: &str) -> Result<()> {
+    let deleted = dynamodb
+        .delete_item()
+        .table_name(table)
+        .key("role", AttributeValue::S(key.to_owned()))
+        .condition_expression("#cutoff = :cutoff AND #findingId = :findingId")
+        .expression_attribute_names("#cutoff", "cutoff")
+        .expression_attribute_names("#findingId", "findingId")
+        .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.timestamp_millis().to_string()))
+        .expression_attribute_values(":findingId", AttributeValue::S(finding_id.to_owned()))
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::aws("dynamodb", "DeleteItem", e)),
     }
 }
 
@@ -101,13 +142,13 @@ fn cutoff_of(item: &HashMap<String, AttributeValue>) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
 
-    const ROLE: &str = "arn:aws:iam::123456789012:role/WebAppRole";
+    const ROLE: &str = "123456789012/WebAppRole";
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -160,6 +201,37 @@ mod tests {
                 cutoff: at("2026-11-22T10:00:00Z")
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_returns_the_standing_claim_needs_no_second_read() {
+        let taken = mock!(Client::put_item)
+            .match_requests(|r| {
+                r.return_values_on_condition_check_failure() == Some(&ReturnValuesOnConditionCheckFailure::AllOld)
+            })
+            .then_error(|| {
+                let standing = HashMap::from([("cutoff".to_owned(), AttributeValue::N("1795341600000".into()))]);
+                PutItemError::ConditionalCheckFailedException(
+                    ConditionalCheckFailedException::builder()
+                        .set_item(Some(standing))
+                        .build(),
+                )
+            });
+        let never = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+        let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&taken, &never]);
+        assert_eq!(
+            claim_at(&dynamodb).await.unwrap(),
+            Claimed::Lost {
+                cutoff: at("2026-11-22T10:00:00Z")
+            }
+        );
+        assert_eq!((taken.num_calls(), never.num_calls()), (1, 0));
+    }
+
+    #[test]
+    fn a_role_is_claimed_by_account_and_name_whatever_its_path() {
+        let arn = "arn:aws:iam::123456789012:role/service/WebAppRole";
+        assert_eq!(key(account_of(arn), "WebAppRole"), ROLE);
     }
 
     #[tokio::test]

@@ -49,6 +49,14 @@ impl Claim {
         }
     }
 
+    /// The incident as delivered, for an event or a manual payload that is not a finding id.
+    pub fn incident(&self) -> Option<&Incident> {
+        match self {
+            Self::Incident(i) => Some(i),
+            Self::Fetch(_) => None,
+        }
+    }
+
     /// The finding as delivered, for an event: what GuardDuty's copy is compared with.
     pub fn claimed_finding(&self) -> Option<&Finding> {
         match self {
@@ -60,10 +68,7 @@ impl Claim {
     /// The role it names, if it names one.
     pub fn role(&self) -> Option<&RoleName> {
         match self {
-            Self::Incident(i) => match &i.subject {
-                Subject::Finding { role, .. } | Subject::Role(role) => Some(role),
-                Subject::Instance(_) => None,
-            },
+            Self::Incident(i) => i.subject.role(),
             Self::Fetch(_) => None,
         }
     }

@@ -56,6 +56,11 @@ impl Round {
         }
     }
 
+    /// Whether any of its plans attaches a profile.
+    pub fn attaches(&self) -> bool {
+        self.expected > 0
+    }
+
     /// Once every attach step has been answered (or will never be sent).
     pub async fn all_made(&self) {
         // The semaphore is never closed, so the wait only ends with every permit added.

@@ -40,56 +40,89 @@ pub struct Named<'a> {
     pub region: &'a str,
 }
 
-/// The account's enabled regions (read with the role's facts, so that the fleet's reads need
-/// not wait for them after the cut-off is decided).
-pub async fn enabled_regions(ec2: &aws_sdk_ec2::Client, steps: &Steps) -> Result<Vec<String>> {
-    steps
-        .run(Op::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2))
-        .await
+/// The fleet read with the first reads, before the role and instance are established: of the
+/// role and instance the request names.
+pub struct Early {
+    role: RoleName,
+    named: Option<(InstanceId, String)>,
+    read: Result<Fleet>,
+}
+
+impl Early {
+    /// `named`: the instance and its region.
+    pub async fn read(
+        (iam, ec2): (&aws_sdk_iam::Client, &aws_sdk_ec2::Client),
+        role: RoleName,
+        named: Option<(InstanceId, String)>,
+        steps: &Steps,
+    ) -> Self {
+        let of = named.as_ref().map(|(id, region)| Named { id, region });
+        let read = discover(iam, ec2, &role, of, steps).await;
+        Self { role, named, read }
+    }
+
+    /// What was read, if it is the fleet of `role` with `named`; else the fleet read now.
+    pub async fn or_discover(
+        early: Option<Self>,
+        (iam, ec2): (&aws_sdk_iam::Client, &aws_sdk_ec2::Client),
+        role: &RoleName,
+        named: Option<Named<'_>>,
+        steps: &Steps,
+    ) -> Result<Fleet> {
+        match early.and_then(|f| f.of(role, named.as_ref())) {
+            Some(read) => read,
+            None => discover(iam, ec2, role, named, steps).await,
+        }
+    }
+
+    fn of(self, role: &RoleName, named: Option<&Named<'_>>) -> Option<Result<Fleet>> {
+        let same_named = match (&self.named, named) {
+            (Some((id, region)), Some(n)) => id == n.id && region == n.region,
+            (None, None) => true,
+            _ => false,
+        };
+        (self.role == *role && same_named).then_some(self.read)
+    }
 }
 
 /// Every instance whose current profile holds the role, in every enabled region of the account
 /// (IAM is global: the revocation cuts them all off), plus the named instance however it stands.
-/// `ec2` is in the finding's region; `regions`, if already read, the enabled ones (or why not). The role's
-/// profiles and every region's associations are read at once, then each region's instances.
+/// `ec2` is in the finding's region. The role's profiles, the enabled regions and the finding's
+/// region (the named instance described with it) are read at once; then each other region;
+/// then the instances found, where any are left to describe.
 pub async fn discover(
     iam: &aws_sdk_iam::Client,
     ec2: &aws_sdk_ec2::Client,
     role: &RoleName,
-    (named, regions): (Option<Named<'_>>, Option<Result<Vec<String>>>),
+    named: Option<Named<'_>>,
     steps: &Steps,
 ) -> Result<Fleet> {
     let observed_at = Utc::now();
     let here = ec2.config().region().map(|r| r.as_ref().to_owned()).unwrap_or_default();
-    let regions = match regions {
-        Some(read) => read?,
-        None => enabled_regions(ec2, steps).await?,
+    let named_in = |region: &str| named.as_ref().filter(|n| n.region == region).map(|n| n.id);
+    let read_in = |region: String| async move {
+        let read = read_region(&ec2_in(ec2, &region), &region, named_in(&region), steps).await;
+        read.map_err(|e| (region, e))
     };
-    let mut others: Vec<String> = regions.into_iter().filter(|r| *r != here).collect();
-    if let Some(n) = &named
-        && n.region != here
-        && !others.iter().any(|r| r == n.region)
-    {
-        // Not listed as enabled, yet the finding places it there: look anyway.
-        others.push(n.region.to_owned());
-    }
-    let reads = futures::stream::iter(std::iter::once(here.clone()).chain(others))
-        .map(|region| async move {
-            let read = read_region(&ec2_in(ec2, &region), &region, steps).await;
-            read.map_err(|e| (region, e))
-        })
-        .buffer_unordered(REGIONS_AT_ONCE)
-        .collect::<Vec<_>>();
+    let others = async {
+        let enabled = steps.run(Op::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2));
+        let others = other_regions(enabled.await?, &here, named.as_ref());
+        let reads = futures::stream::iter(others)
+            .map(read_in)
+            .buffer_unordered(REGIONS_AT_ONCE);
+        Ok::<_, Error>(reads.collect::<Vec<_>>().await)
+    };
     let profiles = steps.run(
         Op::ListInstanceProfilesForRole,
         role.as_str(),
         iam::instance_profiles_for_role(iam, role),
     );
-    let (profiles, reads) = tokio::join!(profiles, reads);
-    let profiles = profiles?;
+    let (profiles, others, here_read) = tokio::join!(profiles, others, read_in(here.clone()));
+    let (profiles, mut reads) = (profiles?, others?);
+    reads.push(here_read);
     let (read, warnings) = denied_regions(reads, role, (&here, named.as_ref()))?;
     let found: Vec<Vec<InstanceFacts>> = futures::stream::iter(read)
-        .map(|read| describe_region(ec2, &profiles, read, named.as_ref(), steps))
+        .map(|read| describe_region(ec2, &profiles, read, steps))
         .buffer_unordered(REGIONS_AT_ONCE)
         .try_collect()
         .await?;
@@ -105,6 +138,19 @@ pub async fn discover(
         siblings,
         warnings,
     })
+}
+
+/// The enabled regions other than `here`, and the named instance's even if not listed as enabled:
+/// the finding places it there, so look anyway.
+fn other_regions(enabled: Vec<String>, here: &str, named: Option<&Named<'_>>) -> Vec<String> {
+    let mut others: Vec<String> = enabled.into_iter().filter(|r| r != here).collect();
+    if let Some(n) = named
+        && n.region != here
+        && !others.iter().any(|r| r == n.region)
+    {
+        others.push(n.region.to_owned());
+    }
+    others
 }
 
 /// Organisations commonly deny unused regions with an SCP, which DescribeRegions does not show: EC2
@@ -135,55 +181,75 @@ fn denied_regions(
     Ok((read, warnings))
 }
 
-/// One region's current associations, and the instances our marker says a cycle stranded.
+/// One region's current associations, the instances our marker says a cycle stranded, and the
+/// named instance if it runs there (described with them: no describe waits for it after).
 struct Regional {
     region: String,
     associations: HashMap<String, Association>,
     marked: Vec<(String, String)>,
+    /// The named instance's facts, if it was described here (none if EC2 has no such instance).
+    named: Option<Vec<InstanceFacts>>,
 }
 
-async fn read_region(ec2: &aws_sdk_ec2::Client, region: &str, steps: &Steps) -> Result<Regional> {
-    let (associations, marked) = tokio::try_join!(
+async fn read_region(
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+    named: Option<&InstanceId>,
+    steps: &Steps,
+) -> Result<Regional> {
+    let describe_named = async {
+        let Some(id) = named else { return Ok(None) };
+        let (ids, none) = ([id.to_string()], HashMap::new());
+        let describe = ec2::describe_instances(ec2, (region, &ids), &none);
+        steps.run(Op::DescribeInstances, id.as_str(), describe).await.map(Some)
+    };
+    let (associations, marked, mut named) = tokio::try_join!(
         steps.run(
             Op::DescribeIamInstanceProfileAssociations,
             region,
             ec2::current_associations(ec2)
         ),
         steps.run(Op::DescribeInstances, region, ec2::marked_instances(ec2)),
+        describe_named,
     )?;
+    for facts in named.iter_mut().flatten() {
+        facts.association = associations.get(&facts.id).cloned();
+    }
     Ok(Regional {
         region: region.to_owned(),
         associations,
         marked,
+        named,
     })
 }
 
-/// The facts of one region's instances that matter: the role's holders, the stranded, the named.
+/// The facts of one region's instances that matter: the role's holders, the stranded, the named
+/// (already described with the region's reads).
 async fn describe_region(
     ec2: &aws_sdk_ec2::Client,
     profiles: &[String],
     read: Regional,
-    named: Option<&Named<'_>>,
     steps: &Steps,
 ) -> Result<Vec<InstanceFacts>> {
-    let named_here = named.filter(|n| n.region == read.region).map(|n| n.id);
-    let ids = instance_ids(profiles, &read.associations, read.marked, named_here);
+    let mut found = read.named.unwrap_or_default();
+    let mut ids = instance_ids(profiles, &read.associations, read.marked);
+    ids.retain(|id| !found.iter().any(|f| f.id == *id));
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(found);
     }
     let regional = ec2_in(ec2, &read.region);
     let what = format!("{} instance(s) in {}", ids.len(), read.region);
     let describe = ec2::describe_instances(&regional, (&read.region, &ids), &read.associations);
-    steps.run(Op::DescribeInstances, &what, describe).await
+    found.extend(steps.run(Op::DescribeInstances, &what, describe).await?);
+    Ok(found)
 }
 
 /// The instances to describe: those holding one of the role's profiles, those our marker says an
-/// interrupted cycle stranded without one, and the named instance.
+/// interrupted cycle stranded without one.
 fn instance_ids(
     profiles: &[String],
     associations: &HashMap<String, Association>,
     marked: Vec<(String, String)>,
-    named: Option<&InstanceId>,
 ) -> Vec<String> {
     let mut ids: Vec<String> = associations
         .iter()
@@ -197,11 +263,6 @@ fn instance_ids(
             .filter(|(id, profile)| profiles.contains(profile) && !associations.contains_key(id))
             .map(|(id, _)| id),
     );
-    if let Some(named) = named
-        && !ids.iter().any(|i| i == named.as_str())
-    {
-        ids.push(named.to_string());
-    }
     ids.sort();
     ids.dedup();
     ids
@@ -278,12 +339,9 @@ mod tests {
             // Marked, and holding the profile again: listed once.
             ("i-0000000000000000a".to_string(), ROLE_PROFILE.to_string()),
         ];
-        let named = InstanceId::parse("i-0000000000000000e").unwrap();
-        let ids = instance_ids(&profiles, &associations, marked, Some(&named));
-        assert_eq!(
-            ids,
-            ["i-0000000000000000a", "i-0000000000000000c", "i-0000000000000000e"]
-        );
+        // The named instance is not among them: it is described with the region's reads.
+        let ids = instance_ids(&profiles, &associations, marked);
+        assert_eq!(ids, ["i-0000000000000000a", "i-0000000000000000c"]);
     }
 
     fn instance(id: &str) -> Instance {
@@ -320,15 +378,19 @@ mod tests {
         let marked = mock!(aws_sdk_ec2::Client::describe_instances)
             .match_requests(|r| r.filters().iter().any(|f| f.name() == Some("tag-key")))
             .then_output(|| DescribeInstancesOutput::builder().build());
-        let described = mock!(aws_sdk_ec2::Client::describe_instances)
-            .match_requests(|r| r.filters().iter().any(|f| f.name() == Some("instance-id")))
-            .then_output(|| {
-                let reservation = Reservation::builder()
-                    .instances(instance("i-0000000000000000a"))
-                    .instances(instance("i-0000000000000000f"))
-                    .build();
-                DescribeInstancesOutput::builder().reservations(reservation).build()
-            });
+        let described = |id: &'static str| {
+            mock!(aws_sdk_ec2::Client::describe_instances)
+                .match_requests(move |r| {
+                    let asked = r.filters().iter().find(|f| f.name() == Some("instance-id"));
+                    asked.is_some_and(|f| f.values() == [id])
+                })
+                .then_output(move || {
+                    let reservation = Reservation::builder().instances(instance(id)).build();
+                    DescribeInstancesOutput::builder().reservations(reservation).build()
+                })
+        };
+        // The named instance is described with the region's reads; its sibling after them.
+        let (described_named, described_sibling) = (described("i-0000000000000000f"), described("i-0000000000000000a"));
         let regions = mock!(aws_sdk_ec2::Client::describe_regions).then_output(|| {
             let region = aws_sdk_ec2::types::Region::builder().region_name("us-east-1").build();
             aws_sdk_ec2::operation::describe_regions::DescribeRegionsOutput::builder()
@@ -337,7 +399,7 @@ mod tests {
         });
         let rules = Rules {
             iam: vec![&listed],
-            ec2: vec![&held, &marked, &described, &regions],
+            ec2: vec![&held, &marked, &described_named, &described_sibling, &regions],
             ..Rules::default()
         };
         let target = rules.target();
@@ -350,13 +412,14 @@ mod tests {
             id: &named,
             region: &region,
         };
-        let fleet = discover(&target.iam, &target.ec2, &role, (Some(named), None), &steps)
+        let fleet = discover(&target.iam, &target.ec2, &role, Some(named), &steps)
             .await
             .unwrap();
         assert_eq!(fleet.named.as_ref().map(|n| n.id.as_str()), Some("i-0000000000000000f"));
         let siblings: Vec<&str> = fleet.siblings.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(siblings, ["i-0000000000000000a"]);
         assert_eq!(fleet.named.unwrap().association.unwrap().id, "iip-assoc-f");
-        assert_eq!((marked.num_calls(), described.num_calls()), (1, 1));
+        let described = (described_named.num_calls(), described_sibling.num_calls());
+        assert_eq!((marked.num_calls(), described), (1, (1, 1)));
     }
 }

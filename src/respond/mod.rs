@@ -12,32 +12,35 @@
 
 pub mod administrator;
 pub mod batch;
+pub mod early_claim;
 pub mod establish;
 pub mod execute;
 pub mod fleet;
 pub mod revoke;
+pub mod rounds;
 pub mod steps;
 
 #[cfg(test)]
 mod mocks;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::accounts::{Home, Reach};
 use crate::app::App;
 use crate::aws::clients::{Session, Target};
 use crate::error::{Error, Result};
-use crate::finding::{FindingSummary, Incident, Triage};
+use crate::finding::{Finding, FindingSummary, Incident, Triage};
 use crate::names::RoleName;
+use crate::policy::cutoff_at;
 use crate::report::{CutoffReport, InstanceReport, Outcome, Report, Response, RoleSummary, Verification};
 use crate::wait::Deadline;
 use crate::{input, op::StepRecord};
 
+use early_claim::EarlyClaim;
 use establish::{About, Claim, Established, Place, Request};
-use execute::Running;
-use fleet::{Fleet, RoleOf};
-use revoke::{Asked, CUTOFF_ROUNDS, Decided, Decision};
+use revoke::{Asked, Decision};
 use steps::Steps;
 
 /// The answer to one invocation, and the error to hand Lambda if any event failed.
@@ -171,6 +174,8 @@ struct Done {
     /// The cut-off the instances were last cycled against, once every round finished.
     settled: Option<chrono::DateTime<Utc>>,
     archive_warning: Option<String>,
+    /// Why the claim taken ahead, unused, could not be given up.
+    release_warning: Option<String>,
 }
 
 async fn remediate(app: &App, claim: Claim, deadline: Deadline) -> (Report, Option<Error>) {
@@ -220,6 +225,7 @@ fn assemble(
     });
     warnings.extend(done.round_warnings);
     warnings.extend(done.archive_warning);
+    warnings.extend(done.release_warning);
     let mut report = Report {
         request_reason: request.reason,
         verification: done.verification,
@@ -277,10 +283,68 @@ async fn reach_and_run(
     };
     let target = establish::reach(app, &reach, &place, claim.finding_id()).await?;
     done.session = target.session.clone();
+    let early = EarlyClaim::new(app, &place.account, claim.incident(), dry_run);
+    // The cut-off is decided as of now (see `contain`), so that the fleet can be read from here
+    // on, beside the first reads, without missing an instance that took credentials before it.
+    let now = early.as_ref().map_or_else(|| cutoff_at(Utc::now()), |e| e.at);
+    let (fleet_tx, fleet_rx) = tokio::sync::oneshot::channel();
+    let named = named_fleet(claim.incident(), &place);
+    let read_fleet = async {
+        if let Some(read) = early_fleet(&target, named, steps).await {
+            let _ = fleet_tx.send(read);
+        }
+    };
+    let reached = Reached {
+        target: &target,
+        place: &place,
+        us: (&reach, &home),
+        keeper: &keeper,
+        early: (now, early.as_ref(), fleet_rx),
+    };
+    // Boxed, as each phase below: the futures nest deep enough to overflow a thread's stack.
+    let contained = Box::pin(confirm_and_contain(app, reached, (claim, read), dry_run, steps, done));
+    let (ended, ()) = tokio::join!(contained, read_fleet);
+    if let Some(early) = &early {
+        done.release_warning = early.release_unused(app, steps).await;
+    }
+    ended
+}
 
+/// What was started with the first reads: when (the cut-off is decided as of then), the claim
+/// taken with them, and the fleet being read with them.
+type Early<'a> = (DateTime<Utc>, Option<&'a EarlyClaim>, EarlyFleet);
+type EarlyFleet = tokio::sync::oneshot::Receiver<fleet::Early>;
+
+/// The finding's account and region, reached.
+struct Reached<'a> {
+    target: &'a Target,
+    place: &'a Place,
+    /// How it is reached from ours, and ours.
+    us: (&'a Reach, &'a Home),
+    keeper: &'a administrator::Keeper,
+    early: Early<'a>,
+}
+
+/// Confirm the finding, contain, and archive.
+async fn confirm_and_contain(
+    app: &App,
+    reached: Reached<'_>,
+    (claim, read): (Claim, Option<Finding>),
+    dry_run: bool,
+    steps: &Steps,
+    done: &mut Done,
+) -> Result<Ended> {
+    let Reached {
+        target,
+        place,
+        us: (reach, home),
+        keeper,
+        early,
+    } = reached;
     // Containment is gated by GuardDuty's confirmation, our own role (never revoked) and the
-    // named role's facts: all read at once. The role's facts are used only if GuardDuty's copy
-    // names the same role; otherwise they are read again.
+    // named role's facts: all read at once, with the claim taken ahead (`early_claim`). The
+    // role's facts are used only if GuardDuty's copy names the same role; otherwise they are
+    // read again.
     let named = claim.role().cloned();
     let read_named = async {
         match named {
@@ -288,18 +352,23 @@ async fn reach_and_run(
             None => None,
         }
     };
-    let (established, prefetched, own_role, regions) = tokio::join!(
-        establish::establish(app.config.verify_findings, &target, claim, (&place, read), steps),
+    let take_early = async {
+        if let Some(early) = early.1 {
+            early.take(app, steps).await;
+        }
+    };
+    let (established, prefetched, own_role, ()) = tokio::join!(
+        establish::establish(app.config.verify_findings, target, claim, (place, read), steps),
         read_named,
-        app.own_role(&reach, &home),
-        fleet::enabled_regions(&target.ec2, steps)
+        app.own_role(reach, home),
+        take_early
     );
     let (incident, verification) = match established? {
         Established::Act(incident, verification) => (*incident, verification),
         Established::Skip(reason) => return Ok(skip(reason)),
         Established::Refuse(reason) => return Ok(refuse(reason)),
         Established::Archived(incident, reason) => {
-            return archived((app, &target), &incident, &place, (prefetched, reason), steps, done).await;
+            return archived((app, target), &incident, place, (prefetched, reason), steps, done).await;
         }
     };
     let own_role = own_role?;
@@ -312,10 +381,10 @@ async fn reach_and_run(
         own_role: own_role.as_deref(),
         incident: &incident,
         prefetched,
-        regions,
+        early,
         dry_run,
     };
-    let ended = contain(app, &target, &place, acting, steps, done).await?;
+    let ended = Box::pin(contain(app, target, place, acting, steps, done)).await?;
     let confirmed = matches!(verification, Some(Verification::Confirmed | Verification::Fetched));
     let finished = matches!(ended.outcome, Outcome::Remediated | Outcome::AlreadyRemediated);
     if app.config.archive_findings
@@ -323,7 +392,7 @@ async fn reach_and_run(
         && confirmed
         && let Some(locator) = &incident.locator
     {
-        done.archive_warning = administrator::archive(app, &target, &keeper, &place, locator, steps).await;
+        done.archive_warning = administrator::archive(app, target, keeper, place, locator, steps).await;
     }
     Ok(ended)
 }
@@ -399,8 +468,7 @@ struct Acting<'a> {
     incident: &'a Incident,
     /// The facts of the role the claim named, read while GuardDuty was asked.
     prefetched: Option<(RoleName, Result<revoke::RoleRead>)>,
-    /// The account's enabled regions, read meanwhile too: a failure fails the fleet's discovery.
-    regions: Result<Vec<String>>,
+    early: Early<'a>,
     dry_run: bool,
 }
 
@@ -417,12 +485,14 @@ async fn contain(
         own_role,
         incident,
         prefetched,
-        regions,
+        early: (now, early, early_fleet),
         dry_run,
     } = acting;
-    // Containment first: only the role's own facts gate the revocation.
+    // Containment first: only the role's own facts gate the revocation. Decided as of when the
+    // first reads started: a write decides the cut-off claimed with them, and the fleet read with
+    // them misses nothing that took credentials before it.
     let (about, read) = about_role(target, (incident, place), prefetched, steps, done).await?;
-    let decided = match revoke::decide(app, read, &asked(incident, &about, own_role), Utc::now()) {
+    let decided = match revoke::decide(app, read, &asked(incident, &about, own_role), now) {
         Decision::Act(decided) => decided,
         Decision::Missing(reason) => return Ok(skip(reason)),
         Decision::Refused(role, reason) => {
@@ -433,28 +503,26 @@ async fn contain(
     done.decided = Some((RoleSummary::of(&decided.role), decided.warnings.clone()));
     let named_region = named_region(incident, place);
 
-    let ((written, unrecorded), fleet) = tokio::join!(
-        revoke::write_and_record(app, &target.iam, &decided, (incident.finding_id(), dry_run), steps),
-        fleet::discover(
-            &target.iam,
-            &target.ec2,
-            &about.role,
-            (named_in(&about, &named_region), Some(regions)),
-            steps
-        )
+    let write = revoke::write(
+        app,
+        &target.iam,
+        &decided,
+        (incident.finding_id(), early),
+        dry_run,
+        steps,
     );
-    let contained = revoke::settle(&decided, dry_run, &written).noting(unrecorded);
+    let named = rounds::named_in(&about, &named_region);
+    let discover = async {
+        let clients = (&target.iam, &target.ec2);
+        fleet::Early::or_discover(early_fleet.await.ok(), clients, &about.role, named, steps).await
+    };
+    let (written, fleet) = tokio::join!(write, discover);
+    let contained = revoke::settle(&decided, dry_run, &written);
     let cutoff = contained.cutoff;
     done.contained = Some(contained);
     // If the revocation failed, the instances' credentials still work: leave them alone.
-    written?;
-    let fleet = fleet.map_err(|e| {
-        Error::RemediationFailed(format!(
-            "sessions revoked, but the instances using role {} could not be listed ({e}): none was cycled or isolated; a retry does it",
-            about.role
-        ))
-    })?;
-    let cycling = Cycling {
+    let written = written?;
+    let cycling = rounds::Cycling {
         app,
         target,
         incident,
@@ -463,7 +531,18 @@ async fn contain(
         decided: &decided,
         dry_run,
     };
-    done.settled = Some(cycling.rounds(fleet, cutoff, steps, done).await?);
+    let cycled = rounds::Cycled {
+        instances: &mut done.instances,
+        warnings: &mut done.round_warnings,
+    };
+    let cycle = Box::pin(cycling.discovered(fleet, cutoff, steps, cycled));
+    // The key's record names the cut-off in force, so it follows the write; nothing waits for it.
+    let record = revoke::record(&target.iam, &decided, &written, dry_run, steps);
+    let (unrecorded, settled) = tokio::join!(record, cycle);
+    if let Some(contained) = done.contained.as_mut() {
+        contained.warnings.extend(unrecorded);
+    }
+    done.settled = Some(settled?);
     Ok(Ended {
         outcome: match (dry_run, steps.wrote_anything()) {
             (true, _) => Outcome::Planned,
@@ -474,110 +553,30 @@ async fn contain(
     })
 }
 
+/// The role and instance (and its region) the request names, if it names a role.
+type NamedFleet = (RoleName, Option<(crate::names::InstanceId, String)>);
+
+fn named_fleet(incident: Option<&Incident>, place: &Place) -> Option<NamedFleet> {
+    let incident = incident?;
+    let instance = incident
+        .subject
+        .instance()
+        .map(|id| (id.clone(), named_region(incident, place)));
+    Some((incident.subject.role()?.clone(), instance))
+}
+
+/// The fleet the request names, read with the first reads: used if the role and instance
+/// established are the same.
+async fn early_fleet(target: &Target, named: Option<NamedFleet>, steps: &Steps) -> Option<fleet::Early> {
+    let (role, instance) = named?;
+    Some(fleet::Early::read((&target.iam, &target.ec2), role, instance, steps).await)
+}
+
 /// The finding's region may not be the named instance's (global-service events): its zone says.
 fn named_region(incident: &Incident, place: &Place) -> String {
     (incident.finding.as_deref())
         .and_then(crate::finding::Finding::instance_region)
         .unwrap_or_else(|| place.region.clone())
-}
-
-fn named_in<'a>(about: &'a About, region: &'a str) -> Option<fleet::Named<'a>> {
-    about.instance.as_ref().map(|id| fleet::Named { id, region })
-}
-
-/// What every round of cycling the fleet works with.
-struct Cycling<'a> {
-    app: &'a App,
-    target: &'a Target,
-    incident: &'a Incident,
-    about: &'a About,
-    named_region: &'a str,
-    decided: &'a Decided,
-    dry_run: bool,
-}
-
-impl Cycling<'_> {
-    /// The cut-off can move while we cycle: a concurrent run for another finding about this role,
-    /// or a person, revokes again, and a later cut-off denies the credentials just issued. So after
-    /// cycling we read it again, and cycle against any later one, a bounded number of times.
-    /// Returns the cut-off the fleet was last cycled against.
-    async fn rounds(
-        &self,
-        fleet: Fleet,
-        mut cutoff: chrono::DateTime<Utc>,
-        steps: &Steps,
-        done: &mut Done,
-    ) -> Result<chrono::DateTime<Utc>> {
-        let (role, config) = (&self.about.role, &self.app.config);
-        let named = self.about.instance.as_ref();
-        let running = Running {
-            dry_run: self.dry_run,
-            cycle_timeout: config.cycle_timeout,
-            concurrency: config.fleet_concurrency,
-        };
-        let mut fleet = Some(fleet);
-        for round in 1..=CUTOFF_ROUNDS {
-            // Facts read before the cut-off was settled (a claim lost to another run) are read again.
-            let facts = match fleet.take().filter(|f| f.observed_at >= cutoff) {
-                Some(f) => f,
-                None => {
-                    let named = named_in(self.about, self.named_region);
-                    fleet::discover(&self.target.iam, &self.target.ec2, role, (named, None), steps).await?
-                }
-            };
-            let role_of = RoleOf {
-                name: role,
-                tags: &self.decided.role.tags,
-            };
-            let (plans, warnings) = fleet::plan(config, cutoff, self.incident, role_of, named, &facts);
-            for warning in warnings {
-                if !done.round_warnings.contains(&warning) {
-                    done.round_warnings.push(warning);
-                }
-            }
-            let attaches = plans.iter().any(|p| {
-                p.steps
-                    .iter()
-                    .any(|s| matches!(s, crate::plan::Step::AwaitAssociated(_)))
-            });
-            let recheck = !self.dry_run && attaches;
-            // The cut-off is read again once every new association is made (its credentials are
-            // issued from then on), while the waits for them to show and the marks go on.
-            let together = execute::Round::of(&plans);
-            let (against, covers_from) = (cutoff, self.decided.covers_from);
-            let reread = async {
-                together.all_made().await;
-                revoke::recheck(&self.target.iam, role, against, covers_from, round, steps).await
-            };
-            let execute = execute::all(&self.target.ec2, plans, (running, &together), steps);
-            let (executed, moved) = match recheck {
-                true => tokio::join!(execute, reread),
-                false => (execute.await, Ok(None)),
-            };
-            execute::merge(&mut done.instances, executed.reports);
-            if !executed.failures.is_empty() {
-                return Err(Error::RemediationFailed(format!(
-                    "sessions revoked, but {} instance(s) need attention: {}",
-                    executed.failures.len(),
-                    executed.failures.join(", ")
-                )));
-            }
-            match moved? {
-                None => break,
-                Some(later) => {
-                    let moved = format!(
-                        "the cut-off moved from {} to {} while instances were cycled (another run or a person revoked again); cycled against the later one",
-                        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                        later.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    );
-                    warn!(role = %role, %moved, "cut-off moved");
-                    done.round_warnings.push(moved);
-                    cutoff = later;
-                }
-            }
-        }
-        Ok(cutoff)
-    }
 }
 
 #[cfg(test)]

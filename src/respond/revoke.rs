@@ -13,6 +13,7 @@ use crate::op::Op;
 use crate::plan::{Revocation, RevocationFacts, RoleFacts};
 use crate::policy::{Existing, Holder, InForce};
 use crate::report::{CutoffReport, CutoffStatus};
+use crate::respond::early_claim::EarlyClaim;
 use crate::respond::steps::Steps;
 use crate::revoked_keys::RevokedKeys;
 use crate::wait::poll;
@@ -152,12 +153,13 @@ impl Written {
     }
 }
 
-/// Write the decided revocation (a dry run only records it as planned).
+/// Write the decided revocation (a dry run only records it as planned), using the claim taken
+/// with the first reads if it answers for this write.
 pub async fn write(
     app: &App,
     iam: &aws_sdk_iam::Client,
     decided: &Decided,
-    finding_id: &str,
+    (finding_id, early): (&str, Option<&EarlyClaim>),
     dry_run: bool,
     steps: &Steps,
 ) -> Result<Written> {
@@ -173,46 +175,38 @@ pub async fn write(
             );
             Ok(Written::Nothing)
         }
-        (true, false) => claim_and_put(app, iam, decided, finding_id, steps).await,
+        (true, false) => claim_and_put(app, iam, decided, (finding_id, early), steps).await,
     }
 }
 
-/// Write the decided revocation, then record on the role the key it answered. A record that
-/// fails is a warning (why), never a failed run: the revocation holds, and without the record a
-/// later delivery naming the key revokes once more than needed.
-pub async fn write_and_record(
-    app: &App,
+/// Record on the role the key the write answered. A record that fails is a warning (why), never
+/// a failed run: the revocation holds, and without the record a later delivery naming the key
+/// revokes once more than needed. Nothing waits for it: the instances are cycled meanwhile.
+pub async fn record(
     iam: &aws_sdk_iam::Client,
     decided: &Decided,
-    (finding_id, dry_run): (&str, bool),
+    written: &Written,
+    dry_run: bool,
     steps: &Steps,
-) -> (Result<Written>, Option<String>) {
-    let written = write(app, iam, decided, finding_id, dry_run, steps).await;
+) -> Option<String> {
     let held = RevokedKeys::of(&decided.role.tags);
-    let Some(record) =
-        answered(decided, &written).and_then(|(key, in_force)| RevokedKeys::with(held.as_ref(), in_force, key))
-    else {
-        return (written, None);
-    };
+    let record =
+        answered(decided, written).and_then(|(key, in_force)| RevokedKeys::with(held.as_ref(), in_force, key))?;
     let role = &decided.role_name;
     if dry_run {
         steps.planned(Op::TagRole, role.as_str(), format!("record {}", record.value()));
-        return (written, None);
+        return None;
     }
     let put = iam::put_revoked_keys(iam, role, &record);
-    let unrecorded = match steps.run(Op::TagRole, role.as_str(), put).await {
-        Ok(()) => None,
-        Err(e) => Some(format!(
-            "the revocation holds, but the key it answered could not be recorded on role {role} ({e}): a later delivery naming that key, with activity after the cut-off, revokes again"
-        )),
-    };
-    (written, unrecorded)
+    let e = steps.run(Op::TagRole, role.as_str(), put).await.err()?;
+    Some(format!(
+        "the revocation holds, but the key it answered could not be recorded on role {role} ({e}): a later delivery naming that key, with activity after the cut-off, revokes again"
+    ))
 }
 
 /// The finding's key and the cut-off in force after the write, if that cut-off is known to deny
 /// the key: it is after the key's last use (one written now is after every use so far).
-fn answered<'d>(decided: &'d Decided, written: &Result<Written>) -> Option<(&'d str, DateTime<Utc>)> {
-    let written = written.as_ref().ok()?;
+fn answered<'d>(decided: &'d Decided, written: &Written) -> Option<(&'d str, DateTime<Utc>)> {
     let in_force = written.cutoff(decided);
     let written_now = match written {
         Written::At(..) | Written::Unclaimed(..) => true,
@@ -230,7 +224,7 @@ async fn claim_and_put(
     app: &App,
     iam: &aws_sdk_iam::Client,
     decided: &Decided,
-    finding_id: &str,
+    (finding_id, early): (&str, Option<&EarlyClaim>),
     steps: &Steps,
 ) -> Result<Written> {
     let (role_name, cutoff, covers_from) = (&decided.role_name, decided.cutoff, decided.covers_from);
@@ -239,15 +233,15 @@ async fn claim_and_put(
             .await
             .map(|(at, holder)| Written::At(at, holder));
     };
-    let dynamodb = &app.clients.dynamodb;
-    let role_arn = &decided.role.arn;
-    let claimed = steps
-        .run(
-            Op::ClaimRevocation,
-            role_name.as_str(),
-            claim::claim(dynamodb, table, role_arn, cutoff, covers_from, finding_id, Utc::now()),
-        )
-        .await?;
+    let key = claim::key(claim::account_of(&decided.role.arn), role_name.as_str());
+    let claimed = match early.and_then(|e| e.answer_for(&key, cutoff, covers_from)) {
+        Some(answered) => answered,
+        None => {
+            let dynamodb = &app.clients.dynamodb;
+            let claim = claim::claim(dynamodb, table, &key, cutoff, covers_from, finding_id, Utc::now());
+            steps.run(Op::ClaimRevocation, role_name.as_str(), claim).await?
+        }
+    };
     let theirs = match claimed {
         Claimed::Won => {
             return put(iam, decided, steps)
@@ -336,13 +330,6 @@ pub struct Contained {
     pub report: CutoffReport,
     pub cutoff: DateTime<Utc>,
     pub warnings: Vec<String>,
-}
-
-impl Contained {
-    pub fn noting(mut self, warning: Option<String>) -> Self {
-        self.warnings.extend(warning);
-        self
-    }
 }
 
 pub fn settle(decided: &Decided, dry_run: bool, written: &Result<Written>) -> Contained {
@@ -546,7 +533,7 @@ mod tests {
         };
         let (app, steps) = (rules.app(Config::default()), Steps::new("f", Deadline::none()));
         let decided = to_write(&app);
-        let written = write(&app, &app.clients.iam, &decided, "f", true, &steps)
+        let written = write(&app, &app.clients.iam, &decided, ("f", None), true, &steps)
             .await
             .unwrap();
         assert!(matches!(written, Written::Nothing));
@@ -595,7 +582,7 @@ mod tests {
         });
         let steps = Steps::new("f", Deadline::none());
         let decided = to_write(&app);
-        let written = write(&app, &app.clients.iam, &decided, "f", false, &steps).await;
+        let written = write(&app, &app.clients.iam, &decided, ("f", None), false, &steps).await;
         assert_eq!(put.num_calls(), 0, "the winner writes, not us");
         let contained = settle(&decided, false, &written);
         assert_eq!(contained.cutoff, at(theirs));
@@ -620,7 +607,7 @@ mod tests {
         let app = rules.app(Config::default());
         let decided = to_write(&app);
         let steps = Steps::new("f", Deadline::none());
-        let written = write(&app, &app.clients.iam, &decided, "f", false, &steps).await;
+        let written = write(&app, &app.clients.iam, &decided, ("f", None), false, &steps).await;
         assert_eq!(written.as_ref().err().and_then(Error::aws_code), Some("ServiceFailure"));
         assert_eq!(settle(&decided, false, &written).report.status, CutoffStatus::Failed);
     }
@@ -661,7 +648,7 @@ mod tests {
         let app = rules.app(Config::default());
         let decided = to_write(&app);
         let steps = Steps::new("f", Deadline::none());
-        let written = write(&app, &app.clients.iam, &decided, "f", false, &steps).await;
+        let written = write(&app, &app.clients.iam, &decided, ("f", None), false, &steps).await;
         assert_eq!((create.num_calls(), attach.num_calls()), (1, 1));
         let contained = settle(&decided, false, &written);
         assert_eq!(contained.report.status, CutoffStatus::Written);
