@@ -1,14 +1,17 @@
-//! The GuardDuty finding inside an EventBridge event: typed (and lenient where GuardDuty varies),
-//! then triaged into something to act on, or a skip with its reason.
+//! The GuardDuty finding inside an EventBridge event: typed (and lenient where GuardDuty varies;
+//! its shape is in `shape`), then triaged into something to act on, or a skip with its reason.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::names::{GuardDutyId, InstanceId, RoleName, is_access_key_id, is_role_id};
 use crate::rules::Action;
+
+mod shape;
+pub use shape::{AccessKeyDetails, Finding, InstanceDetails, Resource, Service};
 
 pub const OUTSIDE_AWS: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";
 pub const INSIDE_AWS: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS";
@@ -18,64 +21,6 @@ pub const HANDLED_TYPES: [&str; 3] = [OUTSIDE_AWS, INSIDE_AWS, LEGACY];
 
 /// GuardDuty's sample findings fill the key fields with these placeholders.
 const SAMPLE_PLACEHOLDER: &str = "GeneratedFinding";
-
-/// A finding in GetFindings' camelCase shape. Only what we use is modelled; the rest is ignored,
-/// which is also what makes int-or-float, string-or-number and null variations harmless.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Finding {
-    pub id: String,
-    /// `arn:aws:guardduty:<region>:<account>:detector/<detector>/finding/<id>`.
-    pub arn: Option<String>,
-    #[serde(rename = "type")]
-    pub finding_type: String,
-    pub account_id: Option<String>,
-    pub region: Option<String>,
-    /// GuardDuty sends `8` or `8.0`; both land here.
-    pub severity: Option<f64>,
-    pub resource: Option<Resource>,
-    pub service: Option<Service>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Resource {
-    pub resource_type: Option<String>,
-    pub access_key_details: Option<AccessKeyDetails>,
-    pub instance_details: Option<InstanceDetails>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AccessKeyDetails {
-    pub access_key_id: Option<String>,
-    pub principal_id: Option<String>,
-    pub user_name: Option<String>,
-    pub user_type: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceDetails {
-    pub instance_id: Option<String>,
-    /// Where the instance runs, which names its region: a finding's `region` can differ (for
-    /// global-service events).
-    #[serde(default)]
-    pub availability_zone: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Service {
-    pub detector_id: Option<String>,
-    pub event_first_seen: Option<String>,
-    /// The latest activity GuardDuty folded into this finding: a key stolen again after the
-    /// revocation arrives as the same finding, with a later `eventLastSeen`.
-    #[serde(default)]
-    pub event_last_seen: Option<String>,
-    pub archived: Option<bool>,
-    pub additional_info: Option<Value>,
-}
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -160,30 +105,6 @@ pub struct Incident {
     pub finding: Option<Box<Finding>>,
     /// Where GuardDuty keeps it, when the finding names its detector.
     pub locator: Option<Locator>,
-}
-
-impl Finding {
-    /// The named instance's region, from its availability zone (`us-east-1a` is in `us-east-1`;
-    /// Local Zones and Wavelength Zones too, `us-west-2-lax-1a` is in `us-west-2`).
-    pub fn instance_region(&self) -> Option<String> {
-        let zone = self
-            .resource
-            .as_ref()?
-            .instance_details
-            .as_ref()?
-            .availability_zone
-            .as_deref()?;
-        let parts: Vec<&str> = zone.split('-').collect();
-        // The region is up to the first part that starts with a digit: `us`, `west`, `2...`.
-        let end = parts.iter().position(|p| p.starts_with(|c: char| c.is_ascii_digit()))?;
-        let number: String = parts[end].chars().take_while(char::is_ascii_digit).collect();
-        (end >= 1 && !number.is_empty()).then(|| format!("{}-{number}", parts[..end].join("-")))
-    }
-
-    /// The partition its ARN names, if it has one.
-    pub fn partition(&self) -> Option<&str> {
-        self.arn.as_deref()?.split(':').nth(1)
-    }
 }
 
 impl Incident {
