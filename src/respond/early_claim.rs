@@ -19,7 +19,6 @@ use crate::aws::claim::{self, Claimed};
 use crate::finding::Incident;
 use crate::names::RoleName;
 use crate::op::Op;
-use crate::policy::cutoff_at;
 use crate::respond::steps::Steps;
 
 pub struct EarlyClaim {
@@ -37,12 +36,16 @@ pub struct EarlyClaim {
 
 impl EarlyClaim {
     /// For a request that names its role, with `CLAIM_TABLE` set, and not a dry run (which never
-    /// claims). `account` is the finding's.
-    pub fn new(app: &App, account: &str, incident: Option<&Incident>, dry_run: bool) -> Option<Self> {
+    /// claims). `account` is the finding's; `at`, when the first reads start.
+    pub fn new(
+        app: &App,
+        account: &str,
+        incident: Option<&Incident>,
+        (at, dry_run): (DateTime<Utc>, bool),
+    ) -> Option<Self> {
         let table = app.config.claim_table.as_ref().filter(|_| !dry_run)?;
         let incident = incident?;
         let role = incident.subject.role()?;
-        let at = cutoff_at(Utc::now());
         Some(Self {
             key: claim::key(account, role.as_str()),
             role: role.clone(),

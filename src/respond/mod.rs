@@ -2,10 +2,11 @@
 //!
 //! 1. [`establish`]: the finding's account and region, the clients to reach them, GuardDuty's
 //!    confirmation, and the role and instance the remediation is about.
-//! 2. [`revoke`]: the role's facts, the decision, the claim and the write (containment).
-//! 3. [`fleet`]: the role's instances, read while the revocation is written, and their plan.
-//! 4. [`execute`]: each instance's steps; then [`revoke::recheck`], and another round if the
-//!    cut-off moved meanwhile.
+//! 2. [`revoke`]: the role's facts, the decision, the claim and the write (containment); the
+//!    claim is taken with the first reads ([`early_claim`]).
+//! 3. [`fleet`]: the role's instances, read from the first reads on, and their plan.
+//! 4. [`rounds`]: [`execute`] each instance's steps; then [`revoke::recheck`], and another round
+//!    if the cut-off moved meanwhile.
 //!
 //! [`steps`] runs and records every AWS call; the report is assembled once from what the phases
 //! returned ([`Done`]), whether the remediation finished or failed part-way.
@@ -283,10 +284,11 @@ async fn reach_and_run(
     };
     let target = establish::reach(app, &reach, &place, claim.finding_id()).await?;
     done.session = target.session.clone();
-    let early = EarlyClaim::new(app, &place.account, claim.incident(), dry_run);
-    // The cut-off is decided as of now (see `contain`), so that the fleet can be read from here
-    // on, beside the first reads, without missing an instance that took credentials before it.
-    let now = early.as_ref().map_or_else(|| cutoff_at(Utc::now()), |e| e.at);
+    // The cut-off is decided as of now (see `contain`): the claim taken with the first reads is
+    // of it, and the fleet can be read from here on, beside them, without missing an instance
+    // that took credentials before it.
+    let now = cutoff_at(Utc::now());
+    let early = EarlyClaim::new(app, &place.account, claim.incident(), (now, dry_run));
     let (fleet_tx, fleet_rx) = tokio::sync::oneshot::channel();
     let named = named_fleet(claim.incident(), &place);
     let read_fleet = async {
@@ -299,21 +301,38 @@ async fn reach_and_run(
         place: &place,
         us: (&reach, &home),
         keeper: &keeper,
-        early: (now, early.as_ref(), fleet_rx),
+        early: Early {
+            at: now,
+            claim: early.as_ref(),
+            fleet: fleet_rx,
+        },
     };
     // Boxed, as each phase below: the futures nest deep enough to overflow a thread's stack.
-    let contained = Box::pin(confirm_and_contain(app, reached, (claim, read), dry_run, steps, done));
-    let (ended, ()) = tokio::join!(contained, read_fleet);
+    let ended = {
+        let mut contained = Box::pin(confirm_and_contain(app, reached, (claim, read), dry_run, steps, done));
+        // A run that ends without the fleet (refused, skipped) does not wait for its reads.
+        // Biased: polled in order, as a join would, so that calls go out in a fixed order.
+        tokio::select! {
+            biased;
+            ended = &mut contained => ended,
+            () = read_fleet => contained.await,
+        }
+    };
     if let Some(early) = &early {
         done.release_warning = early.release_unused(app, steps).await;
     }
     ended
 }
 
-/// What was started with the first reads: when (the cut-off is decided as of then), the claim
-/// taken with them, and the fleet being read with them.
-type Early<'a> = (DateTime<Utc>, Option<&'a EarlyClaim>, EarlyFleet);
-type EarlyFleet = tokio::sync::oneshot::Receiver<fleet::Early>;
+/// What was started with the first reads.
+struct Early<'a> {
+    /// When: the cut-off is decided as of then.
+    at: DateTime<Utc>,
+    /// The claim taken with them, if one is.
+    claim: Option<&'a EarlyClaim>,
+    /// The fleet being read with them (none if the request names no role).
+    fleet: tokio::sync::oneshot::Receiver<fleet::Early>,
+}
 
 /// The finding's account and region, reached.
 struct Reached<'a> {
@@ -353,8 +372,8 @@ async fn confirm_and_contain(
         }
     };
     let take_early = async {
-        if let Some(early) = early.1 {
-            early.take(app, steps).await;
+        if let Some(claim) = early.claim {
+            claim.take(app, steps).await;
         }
     };
     let (established, prefetched, own_role, ()) = tokio::join!(
@@ -485,14 +504,14 @@ async fn contain(
         own_role,
         incident,
         prefetched,
-        early: (now, early, early_fleet),
+        early,
         dry_run,
     } = acting;
     // Containment first: only the role's own facts gate the revocation. Decided as of when the
     // first reads started: a write decides the cut-off claimed with them, and the fleet read with
     // them misses nothing that took credentials before it.
     let (about, read) = about_role(target, (incident, place), prefetched, steps, done).await?;
-    let decided = match revoke::decide(app, read, &asked(incident, &about, own_role), now) {
+    let decided = match revoke::decide(app, read, &asked(incident, &about, own_role), early.at) {
         Decision::Act(decided) => decided,
         Decision::Missing(reason) => return Ok(skip(reason)),
         Decision::Refused(role, reason) => {
@@ -507,14 +526,14 @@ async fn contain(
         app,
         &target.iam,
         &decided,
-        (incident.finding_id(), early),
+        (incident.finding_id(), early.claim),
         dry_run,
         steps,
     );
     let named = rounds::named_in(&about, &named_region);
     let discover = async {
         let clients = (&target.iam, &target.ec2);
-        fleet::Early::or_discover(early_fleet.await.ok(), clients, &about.role, named, steps).await
+        fleet::Early::or_discover(early.fleet.await.ok(), clients, &about.role, named, steps).await
     };
     let (written, fleet) = tokio::join!(write, discover);
     let contained = revoke::settle(&decided, dry_run, &written);
