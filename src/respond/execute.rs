@@ -2,7 +2,6 @@
 //! run's fresh association is adopted rather than replaced, and a failure stops that instance only.
 
 use chrono::{SecondsFormat, Utc};
-use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
@@ -26,18 +25,21 @@ pub struct Running {
     pub dry_run: bool,
     /// Each wait for a detach or attach, at most.
     pub cycle_timeout: std::time::Duration,
-    /// Instances worked on at once.
-    pub concurrency: usize,
 }
 
 /// What the instances of one round share: the count of new associations made (one permit each,
 /// added once its attach step is done, or once it is known it will not be: the instance failed or
-/// stopped earlier), and the marks and association reads sent for several at once
-/// ([`batch`](crate::respond::batch)). What reads the cut-off again waits for
-/// [`Round::all_made`], not for the marks after.
+/// stopped earlier), the slots of the instances being worked on, and the marks and association
+/// reads sent for several at once ([`batch`](crate::respond::batch)). What reads the cut-off again
+/// waits for [`Round::all_made`], not for the marks after.
 pub struct Round {
     made: Semaphore,
     expected: u32,
+    /// `FLEET_CONCURRENCY` of them: an instance holds one from its first step to its attach (to its
+    /// last step, if it attaches nothing). So at most that many are between detach and attach at
+    /// once, and the next instance starts while the one before waits for its new association to
+    /// show and is marked, rather than after.
+    slots: Semaphore,
     /// By region and tags.
     marks: Batches<(String, Vec<(String, String)>), ()>,
     /// By region.
@@ -45,12 +47,13 @@ pub struct Round {
 }
 
 impl Round {
-    /// For `plans`: those with an attach step are counted.
-    pub fn of(plans: &[InstancePlan]) -> Self {
+    /// For `plans`, `concurrency` of them worked on at once: those with an attach step are counted.
+    pub fn of(plans: &[InstancePlan], concurrency: usize) -> Self {
         let expected = plans.iter().filter(|p| attaches(p));
         Self {
             made: Semaphore::new(0),
             expected: expected.count() as u32,
+            slots: Semaphore::new(concurrency.max(1)),
             marks: Batches::default(),
             reads: Batches::default(),
         }
@@ -92,13 +95,13 @@ pub async fn all(
     (running, round): (Running, &Round),
     steps: &Steps,
 ) -> Executed {
-    let executed: Vec<(InstanceReport, Option<Error>)> = futures::stream::iter(plans)
-        .map(|p| async move {
+    // Every plan starts at once; the round's slots decide which goes ahead (in plan order: tokio's
+    // semaphore is fair), so the named instance is first.
+    let executed: Vec<(InstanceReport, Option<Error>)> =
+        futures::future::join_all(plans.into_iter().map(|p| async move {
             let regional = p.region.as_deref().map(|r| ec2_in(ec2, r));
             one(regional.as_ref().unwrap_or(ec2), p, running, (steps, round)).await
-        })
-        .buffered(running.concurrency)
-        .collect()
+        }))
         .await;
     let failures = executed
         .iter()
@@ -151,6 +154,10 @@ pub async fn one(
         steps,
         round,
     };
+    let mut slot = match plan.steps.is_empty() {
+        true => None,
+        false => Some(round.slots.acquire().await.expect("the slots are never closed")),
+    };
     // Set when a concurrent run attached the profile first: ours is then not attached again.
     let mut adopted = false;
     for (i, step) in plan.steps.iter().enumerate() {
@@ -160,6 +167,7 @@ pub async fn one(
         };
         if matches!(step, Step::Associate(_)) {
             attach.release();
+            drop(slot.take());
         }
         if let Err(e) = result {
             let detached = plan.steps[..=i].iter().any(|s| matches!(s, Step::Disassociate { .. }));
@@ -360,7 +368,6 @@ mod tests {
         Running {
             dry_run,
             cycle_timeout: std::time::Duration::from_secs(5),
-            concurrency: 4,
         }
     }
 
@@ -405,7 +412,7 @@ mod tests {
         };
         let steps = Steps::new("f", Deadline::none());
         let plan = cycle_plan();
-        let round = Round::of(std::slice::from_ref(&plan));
+        let round = Round::of(std::slice::from_ref(&plan), 4);
         let (report, err) = one(&rules.target().ec2, plan, running(false), (&steps, &round)).await;
         (report, err, steps)
     }
@@ -467,6 +474,43 @@ mod tests {
         assert_eq!(tags.num_calls(), 1, "nothing runs after the failed step");
     }
 
+    /// The next instance does not wait for the one before to finish: only for its attach.
+    #[tokio::test(start_paused = true)]
+    async fn an_instance_frees_its_slot_once_its_profile_is_attached() {
+        const NEXT: &str = "i-0b1c2d3e4f5a60718";
+        let (tags, detach, attach) = (tags(), detach(), attach());
+        // Only the first instance reads its associations: the new one shows after two reads.
+        let listed = listings(&[
+            ("iip-assoc-old", "disassociated"),
+            ("iip-assoc-new", "associating"),
+            ("iip-assoc-new", "associating"),
+            ("iip-assoc-new", "associated"),
+        ]);
+        let rules = Rules {
+            ec2: vec![&tags, &detach, &attach, &listed],
+            ..Rules::default()
+        };
+        let next = InstancePlan {
+            instance_id: NEXT.into(),
+            relation: Relation::Sibling,
+            steps: vec![Step::Tag(vec![(PROFILE_TAG, TagValue::Text(PROFILE.into()))])],
+            result: "marked".into(),
+            ..cycle_plan()
+        };
+        let plans = vec![cycle_plan(), next];
+        let steps = Steps::new("f", Deadline::none());
+        let round = Round::of(&plans, 1);
+        let executed = all(&rules.target().ec2, plans, (running(false), &round), &steps).await;
+        assert!(executed.failures.is_empty(), "{:?}", executed.failures);
+        let order: Vec<(Op, String)> = steps.into_records().into_iter().map(|r| (r.step, r.target)).collect();
+        let at = |op: Op, id: &str| order.iter().position(|(o, t)| *o == op && t == id).unwrap();
+        assert!(
+            at(Op::AssociateIamInstanceProfile, ID) < at(Op::CreateTags, NEXT),
+            "{order:?}"
+        );
+        assert!(at(Op::CreateTags, NEXT) < at(Op::AwaitAssociation, ID), "{order:?}");
+    }
+
     #[tokio::test]
     async fn a_dry_run_records_each_step_as_planned_and_calls_nothing() {
         let tags = tags();
@@ -476,7 +520,7 @@ mod tests {
         };
         let steps = Steps::new("f", Deadline::none());
         let plans = vec![cycle_plan()];
-        let round = Round::of(&plans);
+        let round = Round::of(&plans, 4);
         let executed = all(&rules.target().ec2, plans, (running(true), &round), &steps).await;
         assert!(executed.failures.is_empty());
         assert_eq!(executed.reports[0].result, "planned: cycled");

@@ -73,7 +73,6 @@ impl Cycling<'_> {
         let running = Running {
             dry_run: self.dry_run,
             cycle_timeout: config.cycle_timeout,
-            concurrency: config.fleet_concurrency,
         };
         let mut fleet = Some(fleet);
         for round in 1..=CUTOFF_ROUNDS {
@@ -97,7 +96,7 @@ impl Cycling<'_> {
             }
             // The cut-off is read again once every new association is made (its credentials are
             // issued from then on), while the waits for them to show and the marks go on.
-            let together = execute::Round::of(&plans);
+            let together = execute::Round::of(&plans, config.fleet_concurrency);
             let recheck = !self.dry_run && together.attaches();
             let (against, covers_from) = (cutoff, self.decided.covers_from);
             let reread = async {
