@@ -66,6 +66,11 @@ fn ec2_retries() -> RetryConfig {
 /// Attempts per EC2 call (the SDK's default is 3), chosen with `make bench`'s throttled fleet.
 const EC2_ATTEMPTS: u32 = 10;
 
+/// The region an EC2 client is in (empty if it has none).
+pub fn region_of(ec2: &aws_sdk_ec2::Client) -> String {
+    ec2.config().region().map(|r| r.to_string()).unwrap_or_default()
+}
+
 /// The same EC2 client (credentials, endpoint, interceptors) for another region.
 pub fn ec2_in(ec2: &aws_sdk_ec2::Client, region: &str) -> aws_sdk_ec2::Client {
     if ec2.config().region().is_some_and(|r| r.as_ref() == region) {

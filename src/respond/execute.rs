@@ -5,7 +5,7 @@ use chrono::{SecondsFormat, Utc};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::aws::clients::ec2_in;
+use crate::aws::clients::{ec2_in, region_of};
 use crate::aws::ec2::{self, Attached};
 use crate::error::{Error, Result};
 use crate::plan::{Association, InstancePlan, Profile, Step, TagValue};
@@ -284,10 +284,6 @@ impl Cycle<'_> {
 /// Whether the plan attaches a profile.
 fn attaches(plan: &InstancePlan) -> bool {
     plan.steps.iter().any(|s| matches!(s, Step::Associate(_)))
-}
-
-fn region_of(ec2: &aws_sdk_ec2::Client) -> String {
-    ec2.config().region().map(|r| r.to_string()).unwrap_or_default()
 }
 
 /// What a dry run says a step would do.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::aws::clients::ec2_in;
+use crate::aws::clients::{ec2_in, region_of};
 use crate::aws::{ec2, iam};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -98,7 +98,7 @@ pub async fn discover(
     steps: &Steps,
 ) -> Result<Fleet> {
     let observed_at = Utc::now();
-    let here = ec2.config().region().map(|r| r.as_ref().to_owned()).unwrap_or_default();
+    let here = region_of(ec2);
     let named_in = |region: &str| named.as_ref().filter(|n| n.region == region).map(|n| n.id);
     let read_in = |region: String| async move {
         let read = read_region(&ec2_in(ec2, &region), &region, named_in(&region), steps).await;
