@@ -248,6 +248,21 @@ mod tests {
     }
 
     #[test]
+    fn a_cycled_at_mark_proves_nothing_until_its_association_shows() {
+        let mut marked = inst(
+            "i-1",
+            "running",
+            &[(KEY, "cycle"), (CYCLED_AT_TAG, "2026-11-22T10:00:09Z")],
+            Some(PROFILE),
+        );
+        marked.association.as_mut().unwrap().state = "associating".into();
+        let plan = one(&Config::default(), marked, None);
+        // Marked beside the wait for its association (a run cut short there): only the wait is left.
+        assert_eq!(plan.steps, [Step::AwaitAssociated(Profile::Arn(PROFILE.into()))]);
+        assert!(!plan.result.contains("already cycled"), "{}", plan.result);
+    }
+
+    #[test]
     fn an_association_made_after_the_cutoff_is_finished_not_cycled_again() {
         // By EC2's timestamp...
         let mut made = inst("i-1", "running", &[(KEY, "cycle")], Some(PROFILE));

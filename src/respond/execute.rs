@@ -160,24 +160,23 @@ pub async fn one(
     };
     // Set when a concurrent run attached the profile first: ours is then not attached again.
     let mut adopted = false;
-    for (i, step) in plan.steps.iter().enumerate() {
-        let result = match step {
-            Step::Associate(_) if adopted => Ok(()),
-            _ => cycle.run(step).await.map(|adopting| adopted |= adopting),
-        };
+    let mut i = 0;
+    while let Some(step) = plan.steps.get(i) {
+        let (failed, ran, result) = cycle.run_at(&plan.steps, i, &mut adopted).await;
+        i += ran;
         if matches!(step, Step::Associate(_)) {
             attach.release();
             drop(slot.take());
         }
         if let Err(e) = result {
-            let detached = plan.steps[..=i].iter().any(|s| matches!(s, Step::Disassociate { .. }));
+            let detached = plan.steps[..i].iter().any(|s| matches!(s, Step::Disassociate { .. }));
             let stranded = detached && attaches(&plan);
             let recovery = if stranded {
                 "its profile may be detached now; the marker tag records the original, and a retry finishes the remaining steps"
             } else {
                 "a retry finishes the remaining steps"
             };
-            let name = step.op();
+            let name = failed.op();
             warn!(instance = id, role = steps.role(), step = name.name(), error = %e, "instance step failed");
             out.result = format!("FAILED at {name}: {e}; {recovery}");
             out.needs_attention = true;
@@ -200,6 +199,21 @@ struct Cycle<'a> {
 }
 
 impl Cycle<'_> {
+    /// Run the step at `i`, and the mark beside it if one goes there ([`beside_the_wait`]): the
+    /// step that failed (else the one at `i`), how many steps ran, and the result.
+    async fn run_at<'s>(&self, all: &'s [Step], i: usize, adopted: &mut bool) -> (&'s Step, usize, Result<()>) {
+        let step = &all[i];
+        match (step, beside_the_wait(all, i)) {
+            (Step::Associate(_), _) if *adopted => (step, 1, Ok(())),
+            (_, Some(mark)) => match tokio::join!(self.run(step), self.run(mark)) {
+                (Err(e), _) => (step, 2, Err(e)),
+                (_, Err(e)) => (mark, 2, Err(e)),
+                _ => (step, 2, Ok(())),
+            },
+            _ => (step, 1, self.run(step).await.map(|adopting| *adopted |= adopting)),
+        }
+    }
+
     /// Run one step; true if it found a concurrent run's association to adopt.
     async fn run(&self, step: &Step) -> Result<bool> {
         let (ec2, id, steps) = (self.ec2, self.plan.instance_id.as_str(), self.steps);
@@ -278,6 +292,16 @@ impl Cycle<'_> {
                 found.profile_arn, found.id
             ))),
         }
+    }
+}
+
+/// The mark that follows the wait for an association at `i`, if one does: it goes out beside the
+/// wait, not after it. It states a fact already true (the association was made after the time it
+/// names), and a later run takes it as proof only once that association shows (`plan_cycle`).
+fn beside_the_wait(steps: &[Step], i: usize) -> Option<&Step> {
+    match (&steps[i], steps.get(i + 1)) {
+        (Step::AwaitAssociated(_), Some(mark @ Step::Tag(_))) => Some(mark),
+        _ => None,
     }
 }
 
@@ -429,10 +453,50 @@ mod tests {
                 (Op::DisassociateIamInstanceProfile, ok),
                 (Op::AwaitDisassociation, ok),
                 (Op::AssociateIamInstanceProfile, ok),
-                (Op::AwaitAssociation, ok),
+                // The mark and the wait for the association, side by side (the mark answers first).
                 (Op::CreateTags, ok),
+                (Op::AwaitAssociation, ok),
             ]
         );
+    }
+
+    /// The mark does not wait for the new association to show: it is written beside that wait.
+    #[tokio::test(start_paused = true)]
+    async fn the_cycled_mark_goes_out_while_the_association_is_awaited() {
+        let (tags, detach, attach) = (tags(), detach(), attach());
+        let listed = listings(&[
+            ("iip-assoc-old", "disassociated"),
+            ("iip-assoc-new", "associating"),
+            ("iip-assoc-new", "associating"),
+            ("iip-assoc-new", "associated"),
+        ]);
+        let (report, err, steps) = cycled(vec![&tags, &detach, &attach, &listed]).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(report.result, "cycled");
+        let order: Vec<Op> = ops(steps).into_iter().map(|(op, _)| op).collect();
+        let marked = order.iter().rposition(|op| *op == Op::CreateTags).unwrap();
+        let shown = order.iter().position(|op| *op == Op::AwaitAssociation).unwrap();
+        assert!(marked < shown, "{order:?}");
+        assert_eq!(tags.num_calls(), 2);
+    }
+
+    /// A mark that fails beside a wait that succeeds is the instance's failure, named as the mark.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_mark_beside_the_wait_is_reported_as_the_mark() {
+        let (detach, attach) = (detach(), attach());
+        let tags = mock!(aws_sdk_ec2::Client::create_tags)
+            .sequence()
+            .output(|| CreateTagsOutput::builder().build())
+            .error(|| {
+                aws_sdk_ec2::operation::create_tags::CreateTagsError::generic(
+                    ErrorMetadata::builder().code("InternalError").build(),
+                )
+            })
+            .build();
+        let listed = listings(&[("iip-assoc-old", "disassociated"), ("iip-assoc-new", "associated")]);
+        let (report, err, _) = cycled(vec![&tags, &detach, &attach, &listed]).await;
+        assert_eq!(err.as_ref().and_then(Error::aws_code), Some("InternalError"));
+        assert!(report.result.starts_with("FAILED at CreateTags"), "{}", report.result);
     }
 
     #[tokio::test(start_paused = true)]

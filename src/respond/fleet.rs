@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use futures::{StreamExt, TryStreamExt};
 
+use crate::aws::clients::Target;
 use crate::aws::clients::{ec2_in, region_of};
 use crate::aws::{ec2, iam};
 use crate::config::Config;
@@ -15,6 +16,7 @@ use crate::finding::Incident;
 use crate::names::{InstanceId, RoleName};
 use crate::op::Op;
 use crate::plan::{self, Association, FleetFacts, InstanceFacts, InstancePlan};
+use crate::respond::establish::Place;
 use crate::respond::steps::Steps;
 use crate::rules::Tags;
 
@@ -83,6 +85,32 @@ impl Early {
         };
         (self.role == *role && same_named).then_some(self.read)
     }
+}
+
+/// The role and instance (and its region) the request names, if it names a role.
+pub type NamedFleet = (RoleName, Option<(InstanceId, String)>);
+
+pub fn named_fleet(incident: Option<&Incident>, place: &Place) -> Option<NamedFleet> {
+    let incident = incident?;
+    let instance = incident
+        .subject
+        .instance()
+        .map(|id| (id.clone(), named_region(incident, place)));
+    Some((incident.subject.role()?.clone(), instance))
+}
+
+/// The fleet the request names, read with the first reads: used if the role and instance
+/// established are the same.
+pub async fn early_fleet(target: &Target, named: Option<NamedFleet>, steps: &Steps) -> Option<Early> {
+    let (role, instance) = named?;
+    Some(Early::read((&target.iam, &target.ec2), role, instance, steps).await)
+}
+
+/// The finding's region may not be the named instance's (global-service events): its zone says.
+pub fn named_region(incident: &Incident, place: &Place) -> String {
+    (incident.finding.as_deref())
+        .and_then(crate::finding::Finding::instance_region)
+        .unwrap_or_else(|| place.region.clone())
 }
 
 /// Every instance whose current profile holds the role, in every enabled region of the account

@@ -290,9 +290,9 @@ async fn reach_and_run(
     let now = cutoff_at(Utc::now());
     let early = EarlyClaim::new(app, &place.account, claim.incident(), (now, dry_run));
     let (fleet_tx, fleet_rx) = tokio::sync::oneshot::channel();
-    let named = named_fleet(claim.incident(), &place);
+    let named = fleet::named_fleet(claim.incident(), &place);
     let read_fleet = async {
-        if let Some(read) = early_fleet(&target, named, steps).await {
+        if let Some(read) = fleet::early_fleet(&target, named, steps).await {
             let _ = fleet_tx.send(read);
         }
     };
@@ -520,7 +520,7 @@ async fn contain(
         }
     };
     done.decided = Some((RoleSummary::of(&decided.role), decided.warnings.clone()));
-    let named_region = named_region(incident, place);
+    let named_region = fleet::named_region(incident, place);
 
     let write = revoke::write(
         app,
@@ -570,32 +570,6 @@ async fn contain(
         },
         reason: None,
     })
-}
-
-/// The role and instance (and its region) the request names, if it names a role.
-type NamedFleet = (RoleName, Option<(crate::names::InstanceId, String)>);
-
-fn named_fleet(incident: Option<&Incident>, place: &Place) -> Option<NamedFleet> {
-    let incident = incident?;
-    let instance = incident
-        .subject
-        .instance()
-        .map(|id| (id.clone(), named_region(incident, place)));
-    Some((incident.subject.role()?.clone(), instance))
-}
-
-/// The fleet the request names, read with the first reads: used if the role and instance
-/// established are the same.
-async fn early_fleet(target: &Target, named: Option<NamedFleet>, steps: &Steps) -> Option<fleet::Early> {
-    let (role, instance) = named?;
-    Some(fleet::Early::read((&target.iam, &target.ec2), role, instance, steps).await)
-}
-
-/// The finding's region may not be the named instance's (global-service events): its zone says.
-fn named_region(incident: &Incident, place: &Place) -> String {
-    (incident.finding.as_deref())
-        .and_then(crate::finding::Finding::instance_region)
-        .unwrap_or_else(|| place.region.clone())
 }
 
 #[cfg(test)]
