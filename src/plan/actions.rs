@@ -134,14 +134,14 @@ impl Cycle<'_> {
     /// A running instance holding one of the role's profiles.
     fn attached(&self, a: &Association) -> Decision {
         let (facts, inst) = (self.facts, self.inst);
-        let marked = tag_time(&inst.tags, CYCLED_AT_TAG).filter(|t| *t >= facts.cutoff);
+        let cycled = tag_time(&inst.tags, CYCLED_AT_TAG).filter(|t| *t >= facts.cutoff);
         let rebooted = tag_time(&inst.tags, REBOOTED_AT_TAG).filter(|t| *t >= facts.cutoff);
         let profile = Profile::Arn(a.profile_arn.clone());
         // The mark goes on beside the wait for the association it follows (`execute`): any
         // association current after it is that one or a later one, but only one that shows has
         // issued credentials. A run cut short in that wait leaves only the wait to do.
         let shows = a.state == "associated";
-        if let Some(at) = marked.filter(|_| !shows) {
+        if let Some(at) = cycled.filter(|_| !shows) {
             let mut steps = vec![Step::AwaitAssociated(profile)];
             if rebooted.is_none() {
                 steps.extend(self.reboot_steps());
@@ -149,7 +149,6 @@ impl Cycle<'_> {
             let result = format!("cycled at {}; waited for its association to show", rfc3339(at));
             return (steps, result, false);
         }
-        let cycled = marked;
         // EC2 says when the association was made (AWS does; the emulator does not). Without
         // that, only our own cycled-at mark proves an association fresh, never a guess.
         let fresh = a.since.filter(|since| *since >= facts.cutoff);

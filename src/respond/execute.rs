@@ -347,7 +347,7 @@ mod tests {
     use aws_sdk_ec2::operation::associate_iam_instance_profile::{
         AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput,
     };
-    use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
+    use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
     use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileOutput;
     use aws_sdk_ec2::types::IamInstanceProfileAssociation;
     use aws_smithy_mocks::{Rule, mock};
@@ -424,6 +424,14 @@ mod tests {
         steps.into_records().iter().map(|r| (r.step, r.outcome)).collect()
     }
 
+    /// The old association gone, then the new one associating for two reads before it shows.
+    const SHOWS_ON_THE_THIRD_READ: &[(&str, &str)] = &[
+        ("iip-assoc-old", "disassociated"),
+        ("iip-assoc-new", "associating"),
+        ("iip-assoc-new", "associating"),
+        ("iip-assoc-new", "associated"),
+    ];
+
     /// Run the cycle plan against EC2 answering with these rules.
     async fn cycled(ec2: Vec<&Rule>) -> (InstanceReport, Option<Error>, Steps) {
         let rules = Rules {
@@ -464,12 +472,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_cycled_mark_goes_out_while_the_association_is_awaited() {
         let (tags, detach, attach) = (tags(), detach(), attach());
-        let listed = listings(&[
-            ("iip-assoc-old", "disassociated"),
-            ("iip-assoc-new", "associating"),
-            ("iip-assoc-new", "associating"),
-            ("iip-assoc-new", "associated"),
-        ]);
+        let listed = listings(SHOWS_ON_THE_THIRD_READ);
         let (report, err, steps) = cycled(vec![&tags, &detach, &attach, &listed]).await;
         assert!(err.is_none(), "{err:?}");
         assert_eq!(report.result, "cycled");
@@ -487,11 +490,7 @@ mod tests {
         let tags = mock!(aws_sdk_ec2::Client::create_tags)
             .sequence()
             .output(|| CreateTagsOutput::builder().build())
-            .error(|| {
-                aws_sdk_ec2::operation::create_tags::CreateTagsError::generic(
-                    ErrorMetadata::builder().code("InternalError").build(),
-                )
-            })
+            .error(|| CreateTagsError::generic(ErrorMetadata::builder().code("InternalError").build()))
             .build();
         let listed = listings(&[("iip-assoc-old", "disassociated"), ("iip-assoc-new", "associated")]);
         let (report, err, _) = cycled(vec![&tags, &detach, &attach, &listed]).await;
@@ -540,12 +539,7 @@ mod tests {
         const NEXT: &str = "i-0b1c2d3e4f5a60718";
         let (tags, detach, attach) = (tags(), detach(), attach());
         // Only the first instance reads its associations: the new one shows after two reads.
-        let listed = listings(&[
-            ("iip-assoc-old", "disassociated"),
-            ("iip-assoc-new", "associating"),
-            ("iip-assoc-new", "associating"),
-            ("iip-assoc-new", "associated"),
-        ]);
+        let listed = listings(SHOWS_ON_THE_THIRD_READ);
         let rules = Rules {
             ec2: vec![&tags, &detach, &attach, &listed],
             ..Rules::default()

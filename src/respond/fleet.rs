@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::aws::clients::Target;
-use crate::aws::clients::{ec2_in, region_of};
+use crate::aws::clients::{Target, ec2_in, region_of};
 use crate::aws::{ec2, iam};
 use crate::config::Config;
 use crate::error::{Error, Result};

@@ -9,7 +9,6 @@ use crate::app::App;
 use crate::aws::clients::Target;
 use crate::error::{Error, Result};
 use crate::finding::Incident;
-use crate::plan::InstancePlan;
 use crate::report::InstanceReport;
 use crate::respond::establish::About;
 use crate::respond::execute::{self, Running};
@@ -58,16 +57,6 @@ impl Cycling<'_> {
         self.rounds(fleet, cutoff, steps, cycled).await
     }
 
-    /// Each instance's plan against `cutoff`, and the warnings its chosen actions carry.
-    fn plan(&self, fleet: &Fleet, cutoff: DateTime<Utc>) -> (Vec<InstancePlan>, Vec<String>) {
-        let role_of = RoleOf {
-            name: &self.about.role,
-            tags: &self.decided.role.tags,
-        };
-        let named = self.about.instance.as_ref();
-        fleet::plan(&self.app.config, cutoff, self.incident, role_of, named, fleet)
-    }
-
     /// The cut-off can move while we cycle: a concurrent run for another finding about this role,
     /// or a person, revokes again, and a later cut-off denies the credentials just issued. So after
     /// cycling we read it again, and cycle against any later one, a bounded number of times.
@@ -80,6 +69,7 @@ impl Cycling<'_> {
         cycled: Cycled<'_>,
     ) -> Result<DateTime<Utc>> {
         let (role, config) = (&self.about.role, &self.app.config);
+        let named = self.about.instance.as_ref();
         let running = Running {
             dry_run: self.dry_run,
             cycle_timeout: config.cycle_timeout,
@@ -94,7 +84,11 @@ impl Cycling<'_> {
                     fleet::discover(&self.target.iam, &self.target.ec2, role, named, steps).await?
                 }
             };
-            let (plans, warnings) = self.plan(&facts, cutoff);
+            let role_of = RoleOf {
+                name: role,
+                tags: &self.decided.role.tags,
+            };
+            let (plans, warnings) = fleet::plan(config, cutoff, self.incident, role_of, named, &facts);
             for warning in warnings {
                 if !cycled.warnings.contains(&warning) {
                     cycled.warnings.push(warning);

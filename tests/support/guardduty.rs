@@ -70,8 +70,6 @@ impl GuardDuty {
         Self { endpoint, state }
     }
 
-    /// GuardDuty holds this finding: every GuardDuty event in `payload` (one event or an array)
-    /// is a finding GuardDuty really has, in its region and under its detector.
     /// `access_key_id` belongs to `account`: what moto's STS would say, known without asking it.
     /// A test that made the key says so, and the stand-in's lookup sends moto nothing that
     /// GuardDuty would not (in the bench, a request on the revocation's path).
@@ -83,6 +81,8 @@ impl GuardDuty {
             .insert(access_key_id.to_owned(), account.to_owned());
     }
 
+    /// GuardDuty holds this finding: every GuardDuty event in `payload` (one event or an array)
+    /// is a finding GuardDuty really has, in its region and under its detector.
     pub fn publish(&self, payload: &Value) {
         let events = match payload {
             Value::Array(items) => items.iter().collect(),
