@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::faults::{Seen, Throttling, round_trips_before, rounds};
+use support::faults::{Seen, Throttling, moto_busy_before, round_trips_before, rounds};
 use support::guardduty::GuardDuty;
 use support::measure::{Figures, cpu, machine, ms, peak_rss_mb, setting};
 use support::runtime_api::{Function, RuntimeApi, imds_counter};
@@ -255,6 +255,13 @@ async fn compare(
             "",
             ms(e.to_revocation()),
         );
+        let busy = moto_busy_before(&e.seen, "PutRolePolicy").expect("PutRolePolicy was sent");
+        out.add(
+            format!("{who}: moto busy before PutRolePolicy, {when}"),
+            "ms",
+            "",
+            ms(busy),
+        );
         out.add(format!("{who}: outage, {when}"), "ms", "", ms(e.outage()));
         out.add(format!("{who}: invocation, {when}"), "ms", "", ms(e.wall));
         out.add(format!("{who}: requests, {when}"), "", "", e.seen.len() as f64);
@@ -284,6 +291,14 @@ fn print_comparison(out: &Figures, runs: usize, latency: Duration) {
         ("init: exec to first `next`", "init, exec to first `next`".to_owned()),
         ("event → PutRolePolicy arrives, cold", "to PutRolePolicy, cold".into()),
         ("event → PutRolePolicy arrives, warm", "to PutRolePolicy, warm".into()),
+        (
+            "moto at work before PutRolePolicy arrives, cold",
+            "moto busy before PutRolePolicy, cold".into(),
+        ),
+        (
+            "moto at work before PutRolePolicy arrives, warm",
+            "moto busy before PutRolePolicy, warm".into(),
+        ),
         ("named instance's credential outage, cold", "outage, cold".into()),
         ("named instance's credential outage, warm", "outage, warm".into()),
         ("invocation, one `cycle` instance, cold", "invocation, cold".into()),

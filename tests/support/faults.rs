@@ -84,6 +84,9 @@ pub struct Seen {
     pub answered: Option<Instant>,
     /// For an AssociateIamInstanceProfile that EC2 answered: the association it made.
     pub association_id: Option<String>,
+    /// While moto worked on it: from forwarding it to moto's answer (None: not forwarded to moto,
+    /// or answered by the proxy or a stand-in).
+    pub with_moto: Option<(Instant, Instant)>,
 }
 
 #[derive(Default)]
@@ -308,6 +311,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             arrived: Instant::now(),
             answered: None,
             association_id: None,
+            with_moto: None,
         });
         shared.changed.notify_all();
         (fault, state.seen.len() - 1)
@@ -324,7 +328,11 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     match fault {
         None => {
+            let forwarded = Instant::now();
             let response = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
+            if answered_by_moto(shared, &service, &operation) {
+                shared.state.lock().unwrap().seen[index].with_moto = Some((forwarded, Instant::now()));
+            }
             record_association(shared, index, &operation, &response);
             answer(&mut client, &response);
         }
@@ -348,6 +356,15 @@ fn serve(stream: TcpStream, shared: &Shared) {
         }
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Whether moto answers it: not a routed service (GuardDuty's stand-in), nor the enabled regions
+/// the proxy answers itself.
+fn answered_by_moto(shared: &Shared, service: &str, operation: &str) -> bool {
+    let routed = shared.routes.iter().any(|(s, _)| s == service);
+    let regions_set = shared.state.lock().unwrap().enabled_regions.is_some();
+    let by_the_proxy = regions_set && operation == "DescribeRegions";
+    !(routed || by_the_proxy)
 }
 
 /// The enabled regions, if set and asked for; otherwise the upstream's answer.
@@ -542,6 +559,30 @@ fn error_response(service: &str, fault: Fault) -> Vec<u8> {
 pub fn round_trips_before(seen: &[Seen], operation: &str) -> Option<usize> {
     let rounds = rounds(seen);
     seen.iter().position(|s| s.operation == operation).map(|i| rounds[i])
+}
+
+/// How long moto was working, on any request, before `operation` arrived: the length of the
+/// union of the requests' times with moto. moto serves its requests on one interpreter, so
+/// requests sent together queue there; AWS's services would serve them side by side.
+pub fn moto_busy_before(seen: &[Seen], operation: &str) -> Option<Duration> {
+    let until = seen.iter().find(|s| s.operation == operation)?.arrived;
+    let mut spans: Vec<(Instant, Instant)> = seen
+        .iter()
+        .filter_map(|s| s.with_moto)
+        .filter(|(start, _)| *start < until)
+        .map(|(start, end)| (start, end.min(until)))
+        .collect();
+    spans.sort();
+    let mut busy = Duration::ZERO;
+    let mut reached: Option<Instant> = None;
+    for (start, end) in spans {
+        let start = reached.map_or(start, |r| start.max(r));
+        if end > start {
+            busy += end - start;
+            reached = Some(end);
+        }
+    }
+    Some(busy)
 }
 
 /// Each request's round: how many sequential round trips the caller had waited on when it sent
