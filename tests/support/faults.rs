@@ -84,8 +84,8 @@ pub struct Seen {
     pub answered: Option<Instant>,
     /// For an AssociateIamInstanceProfile that EC2 answered: the association it made.
     pub association_id: Option<String>,
-    /// While moto worked on it: from forwarding it to moto's answer (None: not forwarded to moto,
-    /// or answered by the proxy or a stand-in).
+    /// While moto had it: from forwarding it to moto's answer (None: not forwarded, answered by
+    /// the proxy or a stand-in, or moto's answer never came).
     pub with_moto: Option<(Instant, Instant)>,
 }
 
@@ -326,27 +326,27 @@ fn serve(stream: TcpStream, shared: &Shared) {
             shared.state.lock().unwrap().seen[index].answered = Some(Instant::now());
         }
     };
+    // The upstream's answer (or the regions the proxy answers itself), logged.
+    let relay = || {
+        let (response, with_moto) = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
+        shared.state.lock().unwrap().seen[index].with_moto = with_moto;
+        record_association(shared, index, &operation, &response);
+        response
+    };
     match fault {
         None => {
-            let forwarded = Instant::now();
-            let response = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
-            if answered_by_moto(shared, &service, &operation) {
-                shared.state.lock().unwrap().seen[index].with_moto = Some((forwarded, Instant::now()));
-            }
-            record_association(shared, index, &operation, &response);
+            let response = relay();
             answer(&mut client, &response);
         }
         Some(Fault::Reset) => {}
         Some(Fault::Hold) => {
             if hold(shared, &client) {
-                let response = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
-                record_association(shared, index, &operation, &response);
+                let response = relay();
                 answer(&mut client, &response);
             }
         }
         Some(Fault::HoldResponse) => {
-            let response = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
-            record_association(shared, index, &operation, &response);
+            let response = relay();
             if hold(shared, &client) {
                 answer(&mut client, &response);
             }
@@ -358,23 +358,15 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let _ = client.shutdown(Shutdown::Both);
 }
 
-/// Whether moto answers it: not a routed service (GuardDuty's stand-in), nor the enabled regions
-/// the proxy answers itself.
-fn answered_by_moto(shared: &Shared, service: &str, operation: &str) -> bool {
-    let routed = shared.routes.iter().any(|(s, _)| s == service);
-    let regions_set = shared.state.lock().unwrap().enabled_regions.is_some();
-    let by_the_proxy = regions_set && operation == "DescribeRegions";
-    !(routed || by_the_proxy)
-}
-
-/// The enabled regions, if set and asked for; otherwise the upstream's answer.
+/// The enabled regions, if set and asked for; otherwise the upstream's answer. With the answer,
+/// while moto had the request, if moto answered it ([`forward`]).
 fn regions_or_forward(
     shared: &Shared,
     operation: &str,
     (service, method, path): (&str, &str, &str),
     headers: &[(String, String)],
     body: &[u8],
-) -> Vec<u8> {
+) -> (Vec<u8>, Option<(Instant, Instant)>) {
     let regions = shared.state.lock().unwrap().enabled_regions.clone();
     let (Some(regions), "DescribeRegions") = (regions, operation) else {
         return forward(shared, service, method, path, headers, body);
@@ -392,11 +384,11 @@ fn regions_or_forward(
         "<DescribeRegionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId>\
          <regionInfo>{items}</regionInfo></DescribeRegionsResponse>"
     );
-    format!(
+    let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
         xml.len()
-    )
-    .into_bytes()
+    );
+    (response.into_bytes(), None)
 }
 
 /// Hold until released; false if the client left meanwhile (then nothing more is sent for it).
@@ -435,6 +427,8 @@ fn operation_of(path: &str, target: Option<&str>, body: &[u8]) -> String {
         .to_owned()
 }
 
+/// The upstream's answer; with, if the upstream is moto (not a routed stand-in), when moto had the
+/// request: from connecting to it to its answer.
 fn forward(
     shared: &Shared,
     service: &str,
@@ -442,12 +436,9 @@ fn forward(
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
-) -> Vec<u8> {
-    let upstream = shared
-        .routes
-        .iter()
-        .find(|(s, _)| s == service)
-        .map_or(shared.upstream.as_str(), |(_, u)| u.as_str());
+) -> (Vec<u8>, Option<(Instant, Instant)>) {
+    let routed = shared.routes.iter().find(|(s, _)| s == service);
+    let upstream = routed.map_or(shared.upstream.as_str(), |(_, u)| u.as_str());
     // DynamoDB evaluates a write's condition and makes the write as one atomic step ("individual
     // write operations are atomic": developerguide/BestPractices_ImplementingVersionControl.html),
     // and the revocation claim rests on it. moto checks the condition, then writes, on threads
@@ -456,8 +447,10 @@ fn forward(
     // of its runs win the claim). So DynamoDB's requests reach moto one at a time, in the order
     // DynamoDB would apply them.
     let _one_at_a_time = (service == "dynamodb").then(|| shared.dynamodb.lock().unwrap());
+    let forwarded = Instant::now();
+    let failed = || (error_response(service, Fault::ServerError), None);
     let Ok(mut up) = TcpStream::connect(upstream) else {
-        return error_response(service, Fault::ServerError);
+        return failed();
     };
     let mut request = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
     for (name, value) in headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("connection")) {
@@ -466,9 +459,12 @@ fn forward(
     request.extend_from_slice(b"Connection: close\r\n\r\n");
     request.extend_from_slice(body);
     if up.write_all(&request).is_err() {
-        return error_response(service, Fault::ServerError);
+        return failed();
     }
-    read_response(&mut up).unwrap_or_else(|| error_response(service, Fault::ServerError))
+    match read_response(&mut up) {
+        Some(response) => (response, routed.is_none().then(|| (forwarded, Instant::now()))),
+        None => failed(),
+    }
 }
 
 /// One response: its head, then Content-Length bytes (or all until close, without one).
