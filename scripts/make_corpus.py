@@ -163,6 +163,40 @@ for name, value in {
 }.items():
     raw(f"manual-{name}", json.dumps(value))
 
+# Release and restore gone wrong: each refused before any write (the role holds no revocation,
+# and the instance was never isolated, so even a payload wrongly accepted finds nothing to do).
+for name, value in {
+    "force-without-reason": {"roleName": "WebAppRole", "force": True},
+    "force-blank-reason": {"roleName": "WebAppRole", "force": True, "reason": "   "},
+    "force-string": {"roleName": "WebAppRole", "force": "true", "reason": "r"},
+    "role-star": {"roleName": "*"},
+    "role-arn": {"roleName": "arn:aws:iam::123456789012:role/WebAppRole"},
+    "role-trailing-space": {"roleName": "WebAppRole "},
+    "with-instance": {"roleName": "WebAppRole", "instanceId": "i-0a1b2c3d4e5f60718"},
+    "with-region": {"roleName": "WebAppRole", "region": "us-east-1"},
+    "other-account": {"roleName": "WebAppRole", "accountId": "999999999999"},
+    "typo-dryrun": {"roleName": "WebAppRole", "dryrun": True},
+    "no-role": {},
+    "long-requester": {"roleName": "WebAppRole", "requestedBy": "x" * 600},
+}.items():
+    raw(f"release-{name}", json.dumps({"operation": "release", **value}))
+for name, value in {
+    "not-isolated": {"instanceId": "i-0a1b2c3d4e5f60718"},
+    "instance-traversal": {"instanceId": "i-../../x"},
+    "region-path": {"instanceId": "i-0a1b2c3d4e5f60718", "region": "../us-east-1"},
+    "with-role": {"instanceId": "i-0a1b2c3d4e5f60718", "roleName": "WebAppRole"},
+    "forced": {"instanceId": "i-0a1b2c3d4e5f60718", "force": True, "reason": "r"},
+    "no-instance": {},
+}.items():
+    raw(f"restore-{name}", json.dumps({"operation": "restore", **value}))
+for name, value in {
+    "unknown": {"operation": "destroy", "roleName": "WebAppRole"},
+    "case": {"operation": "Release", "roleName": "WebAppRole"},
+    "array": {"operation": ["release"], "roleName": "WebAppRole"},
+    "null": {"operation": None, "roleName": "WebAppRole"},
+}.items():
+    raw(f"operation-{name}", json.dumps(value))
+
 OUT.mkdir(parents=True, exist_ok=True)
 for old in OUT.glob("*.json"):
     old.unlink()

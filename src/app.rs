@@ -44,6 +44,11 @@ impl App {
             .await
     }
 
+    /// Who the credentials are (the CLI's user), from STS once per process.
+    pub async fn caller_arn(&self) -> Result<String> {
+        Ok(self.identity().await?.arn.clone())
+    }
+
     /// Record where Lambda's function ARN says the function runs (the first time is kept).
     pub fn runs_in(&self, home: Home) {
         let _ = self.home.set(home);

@@ -25,6 +25,9 @@ pub struct Config {
     pub fleet_concurrency: usize,
     /// `DRY_RUN`: read and plan, never write.
     pub dry_run: bool,
+    /// `REVOKE_HOLD_HOURS`: how long after its cut-off a revocation may be released unforced:
+    /// by then every token issued before it has expired (role sessions last at most 12 hours).
+    pub revoke_hold_hours: u32,
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the metrics logged in Lambda.
     pub metrics_namespace: String,
     /// `MEMBER_ROLE_NAME`: the role assumed in a finding's account when it is not ours. Without
@@ -85,6 +88,7 @@ impl Default for Config {
             // Chosen with make bench: see the README's Fleet scaling.
             fleet_concurrency: 50,
             dry_run: false,
+            revoke_hold_hours: 12,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
             member_role_name: None,
             member_role_external_id: None,
@@ -159,6 +163,9 @@ impl Config {
         }
         if let Some(value) = get("FLEET_CONCURRENCY") {
             self.fleet_concurrency = parse_in_range("FLEET_CONCURRENCY", &value, 1, 50)? as usize;
+        }
+        if let Some(value) = get("REVOKE_HOLD_HOURS") {
+            self.revoke_hold_hours = parse_in_range("REVOKE_HOLD_HOURS", &value, 1, 720)? as u32;
         }
         if let Some(value) = get("DRY_RUN") {
             self.dry_run = parse_bool("DRY_RUN", &value)?;
@@ -298,8 +305,10 @@ mod tests {
             ("CONNECT_TIMEOUT_MS", "500"),
             ("ATTEMPT_TIMEOUT_MS", "2000"),
             ("OPERATION_TIMEOUT_MS", "6000"),
+            ("REVOKE_HOLD_HOURS", "24"),
         ])
         .unwrap();
+        assert_eq!(config.revoke_hold_hours, 24);
         assert_eq!(config.action_tag_key, "ir:action");
         assert_eq!(config.default_action, Action::Cycle);
         assert_eq!(config.protected_roles, ["BreakGlass", "Admin"]);
@@ -330,6 +339,7 @@ mod tests {
     #[test]
     fn findings_are_verified_unless_turned_off() {
         assert!(Config::default().verify_findings);
+        assert_eq!(Config::default().revoke_hold_hours, 12);
         assert!(!Config::default().archive_findings);
     }
 
@@ -342,6 +352,8 @@ mod tests {
             ("CYCLE_TIMEOUT_SECONDS", "0"),
             ("CYCLE_TIMEOUT_SECONDS", "ten"),
             ("FLEET_CONCURRENCY", "51"),
+            ("REVOKE_HOLD_HOURS", "0"),
+            ("REVOKE_HOLD_HOURS", "721"),
             ("DRY_RUN", "maybe"),
             ("ACTION_TAG_KEY", "aws:reserved"),
             ("METRICS_NAMESPACE", "AWS/Lambda"),

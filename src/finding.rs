@@ -130,7 +130,12 @@ pub struct FindingRequest {
 pub enum Triage {
     Act(Incident),
     Fetch(FindingRequest),
-    Skip { summary: FindingSummary, reason: String },
+    Skip {
+        summary: FindingSummary,
+        reason: String,
+    },
+    /// A release or restore, after containment.
+    Operate(crate::operation::Operation),
 }
 
 /// Deserialize `value` into `T`, naming the offending field (under `prefix`) on failure.

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::finding::{FindingRequest, FindingSummary, Incident, Locator, Subject, Triage, triage_event, typed};
 use crate::names::{GuardDutyId, InstanceId, RoleName, is_account_id};
+use crate::operation::{Asked, Operation, Release, Restore};
 use crate::rules::Action;
 
 /// The manual payload. Unknown keys are refused: a typo such as `dryrun` must not go unnoticed.
@@ -33,7 +34,24 @@ struct ManualFinding {
     reason: Option<String>,
 }
 
+/// The manual payload with an `operation` (see [`crate::operation`]). `contain` is the payload
+/// without one.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OperationPayload {
+    operation: String,
+    role_name: Option<String>,
+    instance_id: Option<String>,
+    account_id: Option<String>,
+    region: Option<String>,
+    force: Option<bool>,
+    reason: Option<String>,
+    requested_by: Option<String>,
+    dry_run: Option<bool>,
+}
+
 const MAX_REASON_CHARS: usize = 1024;
+const MAX_REQUESTED_BY_CHARS: usize = 512;
 
 /// The parsed payload: one entry per event, each triaged or a bad-input error of its own.
 pub struct Payload {
@@ -72,6 +90,8 @@ fn parse_one(value: Value) -> Result<Triage> {
     };
     if ["detail-type", "source", "detail"].iter().any(|k| map.contains_key(*k)) {
         triage_event(value)
+    } else if map.contains_key("operation") {
+        operation(value)
     } else if map.contains_key("findingId") || map.contains_key("detectorId") {
         manual_finding(value)
     } else if map.contains_key("instanceId") || map.contains_key("roleName") {
@@ -87,18 +107,7 @@ fn parse_one(value: Value) -> Result<Triage> {
 fn manual_finding(value: Value) -> Result<Triage> {
     let m: ManualFinding = typed(value, "")?;
     let id = |field: &str, v: &str| GuardDutyId::parse(v).map_err(|e| Error::bad_input(field, e));
-    if let Some(account) = m.account_id.as_deref().filter(|a| !is_account_id(a)) {
-        return Err(Error::bad_input(
-            "accountId",
-            format!("{account:?} is not a 12-digit AWS account id"),
-        ));
-    }
-    if let Some(region) = m.region.as_deref().filter(|r| !is_region(r)) {
-        return Err(Error::bad_input(
-            "region",
-            format!("{region:?} is not an AWS region name"),
-        ));
-    }
+    check_place(m.account_id.as_deref(), m.region.as_deref())?;
     check_reason(m.reason.as_deref())?;
     Ok(Triage::Fetch(FindingRequest {
         locator: Locator {
@@ -110,6 +119,96 @@ fn manual_finding(value: Value) -> Result<Triage> {
         dry_run_requested: m.dry_run.unwrap_or(false),
         request_reason: m.reason,
     }))
+}
+
+fn check_place(account: Option<&str>, region: Option<&str>) -> Result<()> {
+    if let Some(account) = account.filter(|a| !is_account_id(a)) {
+        return Err(Error::bad_input(
+            "accountId",
+            format!("{account:?} is not a 12-digit AWS account id"),
+        ));
+    }
+    if let Some(region) = region.filter(|r| !is_region(r)) {
+        return Err(Error::bad_input(
+            "region",
+            format!("{region:?} is not an AWS region name"),
+        ));
+    }
+    Ok(())
+}
+
+/// A release or restore; `contain` is parsed as the payload without `operation`.
+fn operation(mut value: Value) -> Result<Triage> {
+    if value.get("operation").and_then(Value::as_str) == Some("contain") {
+        value.as_object_mut().map(|m| m.remove("operation"));
+        return parse_one(value);
+    }
+    let p: OperationPayload = typed(value, "")?;
+    check_place(p.account_id.as_deref(), p.region.as_deref())?;
+    check_reason(p.reason.as_deref())?;
+    if p.requested_by
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REQUESTED_BY_CHARS)
+    {
+        return Err(Error::bad_input(
+            "requestedBy",
+            format!("longer than {MAX_REQUESTED_BY_CHARS} characters"),
+        ));
+    }
+    let asked = Asked {
+        account_id: p.account_id,
+        reason: p.reason.filter(|r| !r.trim().is_empty()),
+        requested_by: p.requested_by,
+        dry_run: p.dry_run.unwrap_or(false),
+    };
+    let only = |field: &str, present: bool, op: &str| match present {
+        true => Err(Error::bad_input(field, format!("does not apply to {op}"))),
+        false => Ok(()),
+    };
+    let operation = match p.operation.as_str() {
+        "release" => {
+            only("instanceId", p.instance_id.is_some(), "release")?;
+            only("region", p.region.is_some(), "release (IAM is global)")?;
+            let name = p
+                .role_name
+                .ok_or_else(|| Error::bad_input("roleName", "release names the role to release"))?;
+            let force = p.force.unwrap_or(false);
+            if force && asked.reason.is_none() {
+                return Err(Error::bad_input(
+                    "reason",
+                    "a forced release needs a reason: it revives tokens issued before the cut-off",
+                ));
+            }
+            Operation::Release(Release {
+                role: RoleName::parse(&name).map_err(|e| Error::bad_input("roleName", e))?,
+                force,
+                asked,
+            })
+        }
+        "restore" => {
+            only(
+                "roleName",
+                p.role_name.is_some(),
+                "restore (the role is the recorded profile's)",
+            )?;
+            only("force", p.force.is_some(), "restore")?;
+            let id = p
+                .instance_id
+                .ok_or_else(|| Error::bad_input("instanceId", "restore names the instance to restore"))?;
+            Operation::Restore(Restore {
+                instance: InstanceId::parse(&id).map_err(|e| Error::bad_input("instanceId", e))?,
+                region: p.region,
+                asked,
+            })
+        }
+        other => {
+            return Err(Error::bad_input(
+                "operation",
+                format!("unknown operation {other:?} (expected contain, release or restore)"),
+            ));
+        }
+    };
+    Ok(Triage::Operate(operation))
 }
 
 /// Region names such as `us-east-1` or `us-gov-west-1`: lowercase letters, digits and dashes.
@@ -206,6 +305,7 @@ mod tests {
             Triage::Act(i) => i,
             Triage::Skip { reason, .. } => panic!("{reason}"),
             Triage::Fetch(r) => panic!("{r:?}"),
+            Triage::Operate(o) => panic!("{o:?}"),
         }
     }
 
@@ -284,6 +384,103 @@ mod tests {
             bad(json!({"detectorId": "d", "findingId": "f", "action": "isolate"}))
                 .1
                 .contains("unknown field `action`")
+        );
+    }
+
+    fn operation_of(value: Value) -> Operation {
+        match parse_payload(value).unwrap().items.pop().unwrap().unwrap() {
+            Triage::Operate(op) => op,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn release_and_restore_are_operations_and_contain_is_the_plain_payload() {
+        let Operation::Release(r) = operation_of(json!({"operation": "release", "roleName": "WebAppRole",
+            "accountId": "210987654321", "force": true, "reason": "IR-9 closed", "requestedBy": "alice", "dryRun": true}))
+        else {
+            panic!("not a release")
+        };
+        assert_eq!((r.role.as_str(), r.force), ("WebAppRole", true));
+        assert_eq!(r.asked.account_id.as_deref(), Some("210987654321"));
+        assert_eq!(
+            (
+                r.asked.reason.as_deref(),
+                r.asked.requested_by.as_deref(),
+                r.asked.dry_run
+            ),
+            (Some("IR-9 closed"), Some("alice"), true)
+        );
+        let Operation::Restore(r) =
+            operation_of(json!({"operation": "restore", "instanceId": "i-0123456789abcdef0", "region": "eu-west-1"}))
+        else {
+            panic!("not a restore")
+        };
+        assert_eq!(
+            (r.instance.as_str(), r.region.as_deref()),
+            ("i-0123456789abcdef0", Some("eu-west-1"))
+        );
+        let contained = incident(json!({"operation": "contain", "roleName": "WebAppRole"}));
+        assert_eq!(contained.subject, Subject::Role(RoleName::parse("WebAppRole").unwrap()));
+    }
+
+    #[test]
+    fn bad_operation_payloads_are_refused_naming_the_field() {
+        let cases = [
+            (json!({"operation": "delete", "roleName": "R"}), "operation"),
+            (json!({"operation": "release"}), "roleName"),
+            (
+                json!({"operation": "release", "roleName": "R", "force": true}),
+                "reason",
+            ),
+            (
+                json!({"operation": "release", "roleName": "R", "force": true, "reason": "  "}),
+                "reason",
+            ),
+            (
+                json!({"operation": "release", "roleName": "R", "instanceId": "i-1234abcd"}),
+                "instanceId",
+            ),
+            (
+                json!({"operation": "release", "roleName": "R", "region": "eu-west-1"}),
+                "region",
+            ),
+            (json!({"operation": "release", "roleName": "R/x"}), "roleName"),
+            (
+                json!({"operation": "release", "roleName": "R", "accountId": "12"}),
+                "accountId",
+            ),
+            (
+                json!({"operation": "release", "roleName": "R", "force": "yes", "reason": "r"}),
+                "force",
+            ),
+            (json!({"operation": "restore"}), "instanceId"),
+            (
+                json!({"operation": "restore", "instanceId": "i-1234abcd", "roleName": "R"}),
+                "roleName",
+            ),
+            (
+                json!({"operation": "restore", "instanceId": "i-1234abcd", "force": true}),
+                "force",
+            ),
+            (
+                json!({"operation": "restore", "instanceId": "i-1234abcd", "region": "EU/1"}),
+                "region",
+            ),
+            (
+                json!({"operation": "restore", "instanceId": "i-1234abcd", "requestedBy": "x".repeat(513)}),
+                "requestedBy",
+            ),
+            (json!({"operation": "contain", "roleName": "R", "force": true}), "force"),
+            (json!({"operation": 7, "roleName": "R"}), "operation"),
+        ];
+        for (payload, field) in cases {
+            assert_eq!(bad(payload.clone()).0, field, "{payload}");
+        }
+        assert!(
+            bad(json!({"operation": "release", "roleName": "R", "dryrun": true}))
+                .1
+                .contains("unknown field")
         );
     }
 

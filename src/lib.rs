@@ -13,6 +13,8 @@
 //!   executor; [`op`]: every AWS operation a step runs, and whether it writes.
 //! - [`aws`]: the adapters (clients per account and region, IAM, EC2, GuardDuty, STS, the claim).
 //! - [`report`]: what a run says it did; [`metrics`]: the figures CloudWatch gets from each report.
+//! - [`operation`]: after containment, a role's release and an isolated instance's restore
+//!   (decided in [`plan`], run in [`respond`]).
 //! - [`lambda`] and [`cli`]: the two doors; [`app`]: what a process keeps between invocations.
 
 pub mod accounts;
@@ -28,6 +30,7 @@ pub mod logging;
 pub mod metrics;
 pub mod names;
 pub mod op;
+pub mod operation;
 pub mod plan;
 pub mod policy;
 pub mod report;

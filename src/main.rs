@@ -56,6 +56,18 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Some(operation) => {
+            // Who asked: the credentials the CLI runs with. Without STS, the report says no one.
+            let caller = match app.caller_arn().await {
+                Ok(arn) => Some(arn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell who is asking (GetCallerIdentity failed)");
+                    None
+                }
+            };
+            let payload = operation.operation_payload(caller).expect("not invoke");
+            cli::invoke(&app, payload).await
+        }
     }
 }
 

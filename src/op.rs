@@ -23,6 +23,9 @@ pub enum Op {
     AttachRolePolicy,
     /// The role's record of the stolen keys its revocation answered.
     TagRole,
+    /// A release: the inline revocation removed, or the managed fallback detached.
+    DeleteRolePolicy,
+    DetachRolePolicy,
     ListInstanceProfilesForRole,
     GetInstanceProfile,
     // The revocation claim (DynamoDB), and the wait for another run's revocation to show in IAM
@@ -40,6 +43,8 @@ pub enum Op {
     AssociateIamInstanceProfile,
     AwaitAssociation,
     RebootInstances,
+    /// A restore: the isolation mark cleared.
+    DeleteTags,
 }
 
 impl Op {
@@ -55,7 +60,10 @@ impl Op {
             | Self::DisassociateIamInstanceProfile
             | Self::AssociateIamInstanceProfile
             | Self::RebootInstances
-            | Self::ArchiveFindings => true,
+            | Self::ArchiveFindings
+            | Self::DeleteRolePolicy
+            | Self::DetachRolePolicy
+            | Self::DeleteTags => true,
             // The claim is a DynamoDB item in our own account, not a change to the finding's; the
             // record of revoked keys is bookkeeping about a revocation, not a remediation.
             Self::ClaimRevocation
@@ -103,6 +111,9 @@ impl Op {
             Self::AssociateIamInstanceProfile => "AssociateIamInstanceProfile",
             Self::AwaitAssociation => "AwaitAssociation",
             Self::RebootInstances => "RebootInstances",
+            Self::DeleteRolePolicy => "DeleteRolePolicy",
+            Self::DetachRolePolicy => "DetachRolePolicy",
+            Self::DeleteTags => "DeleteTags",
         }
     }
 }

@@ -164,6 +164,30 @@ pub fn read_cutoff(encoded: &str) -> Existing {
     }
 }
 
+/// The cut-off of a document only if it is exactly the one [`document`] writes (compared as JSON,
+/// so whitespace and key order do not matter): a release removes nothing else. The IAM console's
+/// own "Revoke active sessions" document, or one edited by hand, is refused with the reason.
+pub fn own_cutoff(encoded: &str) -> Result<DateTime<Utc>, String> {
+    let cutoff = match read_cutoff(encoded) {
+        Existing::Cutoff(at) => at,
+        Existing::Unrecognised(why) => return Err(why),
+    };
+    let decoded = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .map_err(|_| "the document is not valid UTF-8 once URL-decoded".to_owned())?;
+    let found: Value = serde_json::from_str(&decoded).map_err(|e| format!("the document is not JSON: {e}"))?;
+    let ours: Value = serde_json::from_str(&document(cutoff)).expect("our own document is JSON");
+    if found == ours {
+        Ok(cutoff)
+    } else {
+        Err(format!(
+            "it denies sessions issued before {}, but is not the exact document exfil-responder writes \
+             (the IAM console's, or edited by hand)",
+            cutoff.to_rfc3339_opts(SecondsFormat::Millis, true)
+        ))
+    }
+}
+
 fn deny_all_cutoff(statement: &Value) -> Option<DateTime<Utc>> {
     let is_star = |v: Option<&Value>| match v {
         Some(Value::String(s)) => s == "*",
@@ -282,6 +306,26 @@ mod tests {
             r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z","aws:CurrentTime":"2030-01-01T00:00:00Z"}}}]}"#,
         ] {
             assert!(matches!(read_cutoff(doc), Existing::Unrecognised(_)), "{doc}");
+        }
+    }
+
+    #[test]
+    fn only_the_exact_document_we_write_is_recognised_as_ours() {
+        let cutoff = at("2026-11-22T10:00:07.250Z");
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(&document(cutoff), percent_encoding::NON_ALPHANUMERIC).to_string();
+        assert_eq!(own_cutoff(&encoded), Ok(cutoff));
+        let reordered = r#"{"Statement":[{"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}},"Resource":"*","Action":"*","Effect":"Deny"}], "Version":"2012-10-17"}"#;
+        assert_eq!(own_cutoff(reordered), Ok(cutoff));
+        for foreign in [
+            // The console's: the same deny with arrays.
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}}]}"#,
+            // Ours with a statement added, or the date written another way.
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}},{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.25Z"}}}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        ] {
+            assert!(own_cutoff(foreign).is_err(), "{foreign}");
         }
     }
 

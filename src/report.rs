@@ -25,6 +25,10 @@ pub enum Outcome {
     Refused,
     /// Dry run: the plan is reported and nothing was written.
     Planned,
+    /// A release removed the role's revocation.
+    Released,
+    /// A restore gave an isolated instance its recorded profile back.
+    Restored,
     /// A step failed or the input was bad. Lambda retries.
     Failed,
 }
@@ -140,8 +144,47 @@ pub struct Report {
     pub instances: Vec<InstanceReport>,
     pub steps: Vec<StepRecord>,
     pub warnings: Vec<String>,
+    /// A release or restore: what was asked, and what it removed or gave back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
+}
+
+/// A release or restore, beside the steps it ran.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationReport {
+    /// `release` or `restore`.
+    pub name: &'static str,
+    /// The role released, or the instance restored.
+    pub subject: String,
+    /// Who asked, as the payload states it (the CLI: its caller's ARN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// A release before every token issued before the cut-off had expired.
+    pub forced: bool,
+    /// Release: when every such token has expired (the cut-off plus `REVOKE_HOLD_HOURS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe_at: Option<DateTime<Utc>>,
+    /// Release: each document of ours on the role, as it was, and whether it was removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<ReleasedDocument>,
+    /// Restore: the profile given back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasedDocument {
+    pub holder: crate::policy::Holder,
+    pub cutoff: DateTime<Utc>,
+    /// The document itself, as IAM held it.
+    pub document: serde_json::Value,
+    /// When it was removed (none: in a dry run, or not reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 impl Report {
@@ -159,6 +202,7 @@ impl Report {
             instances: Vec::new(),
             steps: Vec::new(),
             warnings: Vec::new(),
+            operation: None,
             error: None,
         }
     }

@@ -3,6 +3,7 @@
 
 use exfil_responder::finding::{Subject, Triage};
 use exfil_responder::input::parse_payload;
+use exfil_responder::operation::Operation;
 use exfil_responder::rules::Action;
 
 #[derive(Debug)]
@@ -18,6 +19,10 @@ enum Expect {
     FetchFinding,
     /// Skipped, with a reason containing this text.
     Skip(&'static str),
+    /// Release WebAppRole (unforced), planned only.
+    Release,
+    /// Restore i-0a1b2c3d4e5f60718, planned only.
+    Restore,
 }
 
 fn expectations(file: &str) -> Option<Vec<Expect>> {
@@ -42,6 +47,8 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
         }],
         "manual-role.json" => vec![ManualRole],
         "manual-finding.json" => vec![FetchFinding],
+        "manual-release.json" => vec![Release],
+        "manual-restore.json" => vec![Restore],
         _ => return None,
     })
 }
@@ -105,11 +112,19 @@ fn every_event_file_parses_to_its_expected_decision() {
                     assert_eq!(request.locator.finding_id.as_str(), "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b");
                     assert!(request.request_reason.is_some(), "{file}");
                 }
+                (Triage::Operate(Operation::Release(r)), Expect::Release) => {
+                    assert_eq!((r.role.as_str(), r.force), ("WebAppRole", false), "{file}");
+                    assert!(r.asked.dry_run && r.asked.reason.is_some(), "{file}");
+                }
+                (Triage::Operate(Operation::Restore(r)), Expect::Restore) => {
+                    assert_eq!(r.instance.as_str(), "i-0a1b2c3d4e5f60718", "{file}");
+                    assert!(r.asked.dry_run && r.asked.requested_by.is_some(), "{file}");
+                }
                 (Triage::Skip { reason, .. }, Expect::Skip(text)) => assert!(reason.contains(text), "{file}: {reason}"),
                 (got, want) => panic!("{file}: expected {want:?}, got {got:?}"),
             }
         }
         seen += 1;
     }
-    assert_eq!(seen, 12, "every scenario file is checked");
+    assert_eq!(seen, 14, "every scenario file is checked");
 }

@@ -206,6 +206,19 @@ pub async fn create_tags(ec2: &Client, ids: &[String], tags: &[(String, String)]
     Ok(())
 }
 
+/// Remove the tag keys from the instance (whatever their values): a restore clears the isolation
+/// mark. Removing a tag it does not have is no error on EC2.
+pub async fn delete_tags(ec2: &Client, instance_id: &str, keys: &[&str]) -> Result<()> {
+    let tags = keys.iter().map(|k| Tag::builder().key(*k).build());
+    ec2.delete_tags()
+        .resources(instance_id)
+        .set_tags(Some(tags.collect()))
+        .send()
+        .await
+        .map_err(|e| Error::aws("ec2", "DeleteTags", e))?;
+    Ok(())
+}
+
 /// Start detaching. Asynchronous on AWS: follow with [`await_disassociated`].
 pub async fn disassociate(ec2: &Client, association_id: &str) -> Result<()> {
     match once_tags_show(|| {

@@ -38,6 +38,13 @@ pub async fn get_role(iam: &Client, name: &RoleName) -> Result<Option<RoleFacts>
 
 /// What the role's `AWSRevokeOlderSessions` says, or `None` if it has none.
 pub async fn get_revocation(iam: &Client, role: &RoleName) -> Result<Option<Existing>> {
+    Ok(get_revocation_document(iam, role)
+        .await?
+        .map(|d| policy::read_cutoff(&d)))
+}
+
+/// The role's `AWSRevokeOlderSessions` as IAM returns it (URL-encoded), or `None` if it has none.
+pub async fn get_revocation_document(iam: &Client, role: &RoleName) -> Result<Option<String>> {
     match iam
         .get_role_policy()
         .role_name(role.as_str())
@@ -46,9 +53,40 @@ pub async fn get_revocation(iam: &Client, role: &RoleName) -> Result<Option<Exis
         .await
     {
         // IAM returns the document URL-encoded, and the Rust SDK does not decode it.
-        Ok(out) => Ok(Some(policy::read_cutoff(&out.policy_document))),
+        Ok(out) => Ok(Some(out.policy_document)),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
         Err(e) => Err(Error::aws("iam", "GetRolePolicy", e)),
+    }
+}
+
+/// Remove the role's `AWSRevokeOlderSessions` (a release). Already gone is done.
+pub async fn delete_revocation(iam: &Client, role: &RoleName) -> Result<()> {
+    match iam
+        .delete_role_policy()
+        .role_name(role.as_str())
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+        Err(e) => Err(Error::aws("iam", "DeleteRolePolicy", e)),
+    }
+}
+
+/// Detach the managed fallback from the role (a release). The policy itself is kept, as the
+/// record of what was in force; detached already is done.
+pub async fn detach_fallback(iam: &Client, role: &RoleName, arn: &str) -> Result<()> {
+    match iam
+        .detach_role_policy()
+        .role_name(role.as_str())
+        .policy_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+        Err(e) => Err(Error::aws("iam", "DetachRolePolicy", e)),
     }
 }
 
@@ -83,6 +121,12 @@ pub async fn put_revocation(iam: &Client, role: &RoleName, cutoff: DateTime<Utc>
 /// The managed fallback attached to the role (see [`policy::fallback_name`]): its ARN and what its
 /// default version says, or `None` if none is attached. Only our path is listed.
 pub async fn get_managed_revocation(iam: &Client, role: &RoleName) -> Result<Option<(String, Existing)>> {
+    let found = get_managed_document(iam, role).await?;
+    Ok(found.map(|(arn, document)| (arn, policy::read_cutoff(&document))))
+}
+
+/// The attached fallback's ARN and its default version's document as IAM returns it (URL-encoded).
+pub async fn get_managed_document(iam: &Client, role: &RoleName) -> Result<Option<(String, String)>> {
     let name = policy::fallback_name(role.as_str());
     let mut pages = iam
         .list_attached_role_policies()
@@ -127,7 +171,7 @@ pub async fn get_managed_revocation(iam: &Client, role: &RoleName) -> Result<Opt
         .and_then(|v| v.document)
         .ok_or_else(|| Error::Unexpected(format!("GetPolicyVersion answered without a document for {arn}")))?;
     // URL-encoded, as GetRolePolicy's.
-    Ok(Some((arn, policy::read_cutoff(&document))))
+    Ok(Some((arn, document)))
 }
 
 /// Write the revocation as the managed fallback, for a role whose inline quota is full: create it,
@@ -239,16 +283,34 @@ pub async fn instance_profiles_for_role(iam: &Client, role: &RoleName) -> Result
 
 /// The role an instance profile holds (a profile holds at most one).
 pub async fn role_of_instance_profile(iam: &Client, profile_name: &str) -> Result<Option<String>> {
-    let out = iam
+    instance_profile_role(iam, profile_name)
+        .await?
+        .ok_or_else(|| Error::Aws {
+            service: "iam",
+            operation: "GetInstanceProfile",
+            code: Some("NoSuchEntity".into()),
+            message: format!("instance profile {profile_name} not found"),
+        })
+}
+
+/// The role an instance profile holds: `None` if there is no such profile, `Some(None)` if it
+/// holds no role.
+pub async fn instance_profile_role(iam: &Client, profile_name: &str) -> Result<Option<Option<String>>> {
+    let out = match iam
         .get_instance_profile()
         .instance_profile_name(profile_name)
         .send()
         .await
-        .map_err(|e| Error::aws("iam", "GetInstanceProfile", e))?;
-    Ok(out
-        .instance_profile
-        .and_then(|p| p.roles.into_iter().next())
-        .map(|r| r.role_name))
+    {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
+        Err(e) => return Err(Error::aws("iam", "GetInstanceProfile", e)),
+    };
+    Ok(Some(
+        out.instance_profile
+            .and_then(|p| p.roles.into_iter().next())
+            .map(|r| r.role_name),
+    ))
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ pub struct Identity {
     pub home: Home,
     /// The role name when running as an assumed role (as Lambda does).
     pub role: Option<String>,
+    /// The caller's ARN: the CLI records it as who asked for a release or restore.
+    pub arn: String,
 }
 
 impl Identity {
@@ -29,6 +31,7 @@ impl Identity {
         Self {
             home: Home { account, partition },
             role,
+            arn: arn.to_owned(),
         }
     }
 }

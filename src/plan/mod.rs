@@ -5,12 +5,17 @@
 //! - [`instances`](mod@instances): what each instance using the role needs, given the cut-off in
 //!   force; [`actions`] holds what each tag action does to one instance.
 //!
+//! And after containment: [`release`](mod@release) (may a role's revocation be removed, and which
+//! documents) and [`restore`](mod@restore) (may an isolated instance get its profile back).
+//!
 //! Every instance plan is idempotent against the marker tags it writes ([`model`]): a retry after
 //! a crash finishes what is left and never repeats a finished step.
 
 pub mod actions;
 pub mod instances;
 pub mod model;
+pub mod release;
+pub mod restore;
 pub mod revocation;
 
 pub use instances::instances;
@@ -30,5 +35,16 @@ pub(crate) mod testing {
 
     pub fn tags(pairs: &[(&str, &str)]) -> Tags {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// WebAppRole in account 123456789012, with these tags.
+    pub fn web_app_role(pairs: &[(&str, &str)]) -> crate::plan::RoleFacts {
+        crate::plan::RoleFacts {
+            name: "WebAppRole".into(),
+            arn: "arn:aws:iam::123456789012:role/WebAppRole".into(),
+            id: "AROAEXAMPLE".into(),
+            path: "/".into(),
+            tags: tags(pairs),
+        }
     }
 }

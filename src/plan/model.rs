@@ -79,11 +79,15 @@ pub enum TagValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Tag(Vec<(&'static str, TagValue)>),
-    Disassociate { association_id: String },
+    Disassociate {
+        association_id: String,
+    },
     AwaitDisassociated,
     Associate(Profile),
     AwaitAssociated(Profile),
     Reboot,
+    /// Remove these tag keys (a restore clears the isolation mark).
+    Untag(Vec<&'static str>),
 }
 
 impl Step {
@@ -96,6 +100,7 @@ impl Step {
             Self::Associate(_) => Op::AssociateIamInstanceProfile,
             Self::AwaitAssociated(_) => Op::AwaitAssociation,
             Self::Reboot => Op::RebootInstances,
+            Self::Untag(_) => Op::DeleteTags,
         }
     }
 }

@@ -262,7 +262,9 @@ fn from_triage(triage: Triage, verification: Verification) -> Result<Established
     match triage {
         Triage::Act(incident) => Ok(Established::Act(Box::new(incident), Some(verification))),
         Triage::Skip { reason, .. } => Ok(Established::Skip(reason)),
-        Triage::Fetch(_) => Err(Error::Unexpected("a finding triaged into a fetch".into())),
+        Triage::Fetch(_) | Triage::Operate(_) => Err(Error::Unexpected(
+            "GuardDuty's copy of a finding triaged into a request".into(),
+        )),
     }
 }
 

@@ -251,6 +251,7 @@ impl Cycle<'_> {
                 steps.run(op, id, wait).await.map(|()| false)
             }
             Step::Reboot => steps.run(op, id, ec2::reboot(ec2, id)).await.map(|()| false),
+            Step::Untag(keys) => steps.run(op, id, ec2::delete_tags(ec2, id, keys)).await.map(|()| false),
         }
     }
 
@@ -328,6 +329,7 @@ fn describe(step: &Step) -> String {
         Step::Associate(Profile::Arn(p)) | Step::Associate(Profile::Name(p)) => format!("attach {p}"),
         Step::AwaitAssociated(_) => "wait until the new association is associated".into(),
         Step::Reboot => "reboot".into(),
+        Step::Untag(keys) => format!("remove tags {}", keys.join(", ")),
     }
 }
 

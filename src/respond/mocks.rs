@@ -77,5 +77,6 @@ pub fn claim_of(file: &str) -> crate::respond::establish::Claim {
         Triage::Act(incident) => Claim::Incident(Box::new(incident)),
         Triage::Fetch(request) => Claim::Fetch(request),
         Triage::Skip { reason, .. } => panic!("{file} is skipped: {reason}"),
+        Triage::Operate(op) => panic!("{file} is an operation: {op:?}"),
     }
 }

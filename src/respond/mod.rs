@@ -8,6 +8,8 @@
 //! 4. [`rounds`]: [`execute`] each instance's steps; then [`revoke::recheck`], and another round
 //!    if the cut-off moved meanwhile.
 //!
+//! After containment, [`operate`] runs a [`release`] or a [`restore`] through the same steps.
+//!
 //! [`steps`] runs and records every AWS call; the report is assembled once from what the phases
 //! returned ([`Done`]), whether the remediation finished or failed part-way.
 
@@ -17,6 +19,9 @@ pub mod early_claim;
 pub mod establish;
 pub mod execute;
 pub mod fleet;
+pub mod operate;
+pub mod release;
+pub mod restore;
 pub mod revoke;
 pub mod rounds;
 pub mod steps;
@@ -106,10 +111,16 @@ pub async fn handle_until(app: &App, payload: Value, deadline: Deadline) -> Hand
 
 fn batch_outcome(reports: &[Report]) -> Outcome {
     let any = |o| reports.iter().any(|r| r.outcome == o);
-    [Outcome::Remediated, Outcome::Planned, Outcome::AlreadyRemediated]
-        .into_iter()
-        .find(|o| any(*o))
-        .unwrap_or(Outcome::Skipped)
+    [
+        Outcome::Remediated,
+        Outcome::Released,
+        Outcome::Restored,
+        Outcome::Planned,
+        Outcome::AlreadyRemediated,
+    ]
+    .into_iter()
+    .find(|o| any(*o))
+    .unwrap_or(Outcome::Skipped)
 }
 
 /// Handle one event or manual request.
@@ -129,6 +140,7 @@ pub async fn respond(app: &App, item: Result<Triage>, deadline: Deadline) -> (Re
         }
         Ok(Triage::Act(incident)) => Claim::Incident(Box::new(incident)),
         Ok(Triage::Fetch(request)) => Claim::Fetch(request),
+        Ok(Triage::Operate(operation)) => return Box::pin(operate::operate(app, operation, deadline)).await,
     };
     let span = info_span!("remediate", finding_id = claim.finding_id());
     remediate(app, claim, deadline).instrument(span).await

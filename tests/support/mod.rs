@@ -188,7 +188,7 @@ impl Intercept for Recorder {
     }
 }
 
-pub const WRITES: [&str; 9] = [
+pub const WRITES: [&str; 12] = [
     "PutRolePolicy",
     "CreatePolicy",
     "AttachRolePolicy",
@@ -198,6 +198,9 @@ pub const WRITES: [&str; 9] = [
     "AssociateIamInstanceProfile",
     "RebootInstances",
     "ArchiveFindings",
+    "DeleteRolePolicy",
+    "DetachRolePolicy",
+    "DeleteTags",
 ];
 
 impl Recorder {

@@ -1,0 +1,67 @@
+//! The operations after containment, as a responder asks for them (the manual payload's
+//! `operation`, or the CLI's `release` and `restore`): release a role's revocation once its old
+//! tokens have expired, and restore an instance this function isolated. Every other payload is a
+//! containment.
+
+use crate::names::{InstanceId, RoleName};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    Release(Release),
+    Restore(Restore),
+}
+
+/// Who asked and why, and where: what every operation's report records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Asked {
+    /// The account to act in; the function's own if not given (others through the member role).
+    pub account_id: Option<String>,
+    /// The free-text reason (required to force a release).
+    pub reason: Option<String>,
+    /// Who asked, as the payload states it (the CLI fills in its caller's ARN). Lambda does not
+    /// tell a function who invoked it: CloudTrail's Lambda data events do.
+    pub requested_by: Option<String>,
+    pub dry_run: bool,
+}
+
+/// Remove the revocation this function wrote on a role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    pub role: RoleName,
+    /// Release before every token issued before the cut-off has expired (needs a reason).
+    pub force: bool,
+    pub asked: Asked,
+}
+
+/// Re-attach the profile an isolated instance held, and clear its isolation mark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore {
+    pub instance: InstanceId,
+    /// The instance's region; the function's own if not given.
+    pub region: Option<String>,
+    pub asked: Asked,
+}
+
+impl Operation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Release(_) => "release",
+            Self::Restore(_) => "restore",
+        }
+    }
+
+    pub fn asked(&self) -> &Asked {
+        match self {
+            Self::Release(r) => &r.asked,
+            Self::Restore(r) => &r.asked,
+        }
+    }
+
+    /// What the operation is on, for logs and the member-role session's name.
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::Release(r) => r.role.as_str(),
+            Self::Restore(r) => r.instance.as_str(),
+        }
+    }
+}

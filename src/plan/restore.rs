@@ -1,0 +1,228 @@
+//! The restore decision: whether an isolated instance gets its profile back, and the steps.
+//!
+//! Only an instance this function isolated (its `isolated-at` mark) is restored, and only with the
+//! profile its `profile` marker recorded, replacing nothing but the quarantine profile. The mark
+//! is cleared last, so a restore cut short is finished by its retry, never left half-isolated.
+
+use crate::plan::model::{Association, ISOLATED_AT_TAG, InstanceFacts, PROFILE_TAG, Profile, Step};
+use crate::plan::revocation::RoleFacts;
+use crate::rules::{RoleIdentity, protection_reason};
+
+/// The recorded profile as IAM has it.
+#[derive(Clone, Copy)]
+pub enum Recorded<'a> {
+    /// GetInstanceProfile: no such profile.
+    Missing,
+    /// It holds no role.
+    Empty,
+    /// It holds this role (None: GetRole found no such role).
+    Holds(&'a str, Option<&'a RoleFacts>),
+}
+
+pub struct RestoreFacts<'a> {
+    pub instance: &'a InstanceFacts,
+    /// The profile named by the instance's marker, once [`recorded_profile`] allowed the read.
+    pub recorded: Recorded<'a>,
+    pub quarantine_profile: Option<&'a str>,
+    pub own_role: Option<&'a str>,
+    pub protected_roles: &'a [String],
+}
+
+/// The steps and the result to report, or why nothing is done.
+pub type Restore = Result<(Vec<Step>, String), String>;
+
+/// The profile ARN the instance's marker records, if the instance is one this function isolated:
+/// checked before IAM is asked about the profile.
+pub fn recorded_profile(inst: &InstanceFacts) -> Result<&str, String> {
+    let Some(at) = inst.tags.get(ISOLATED_AT_TAG) else {
+        return Err(format!(
+            "{} carries no {ISOLATED_AT_TAG} mark: not isolated by exfil-responder, nothing to restore",
+            inst.id
+        ));
+    };
+    let Some(profile) = inst.tags.get(PROFILE_TAG) else {
+        return Err(format!(
+            "{} was isolated at {at} with no instance profile recorded ({PROFILE_TAG}): it had none to give back",
+            inst.id
+        ));
+    };
+    if !matches!(inst.state.as_str(), "running" | "stopped") {
+        return Err(format!(
+            "{} is {}: not restored; re-run once it is running or stopped",
+            inst.id, inst.state
+        ));
+    }
+    Ok(profile)
+}
+
+pub fn restore(facts: &RestoreFacts<'_>) -> Restore {
+    let inst = facts.instance;
+    let arn = recorded_profile(inst)?;
+    let role = match facts.recorded {
+        Recorded::Missing => return Err(format!("the recorded profile {arn} no longer exists: not restored")),
+        Recorded::Empty => return Err(format!("the recorded profile {arn} holds no role: not restored")),
+        Recorded::Holds(name, None) => {
+            return Err(format!(
+                "the recorded profile {arn} holds role {name}, which IAM does not know: not restored"
+            ));
+        }
+        Recorded::Holds(_, Some(role)) => role,
+    };
+    let identity = RoleIdentity {
+        name: &role.name,
+        path: &role.path,
+        tags: &role.tags,
+    };
+    if let Some(why) = protection_reason(&identity, facts.protected_roles, facts.own_role) {
+        return Err(format!("{why}: its profile {arn} is not attached by this function"));
+    }
+    let profile = Profile::Arn(arn.to_owned());
+    let attach = |mut steps: Vec<Step>| {
+        steps.push(Step::Associate(profile.clone()));
+        if inst.state != "stopped" {
+            steps.push(Step::AwaitAssociated(profile.clone()));
+        }
+        steps.push(Step::Untag(vec![ISOLATED_AT_TAG]));
+        steps
+    };
+    match inst.association.as_ref().filter(|a| a.is_current()) {
+        None => Ok((attach(Vec::new()), format!("restored: re-attached {arn}"))),
+        // A retry after the attach, or restored by hand: only the mark is left.
+        Some(a) if a.profile_arn == arn => Ok((
+            vec![Step::Untag(vec![ISOLATED_AT_TAG])],
+            format!("restored: {arn} was already attached; isolation mark cleared"),
+        )),
+        Some(a) if is_quarantine(a, facts.quarantine_profile) => Ok((
+            attach(vec![
+                Step::Disassociate {
+                    association_id: a.id.clone(),
+                },
+                Step::AwaitDisassociated,
+            ]),
+            format!("restored: replaced quarantine profile {} with {arn}", a.profile_arn),
+        )),
+        Some(a) => Err(format!(
+            "{} holds profile {}, neither the recorded {arn} nor the quarantine profile: not replaced",
+            inst.id, a.profile_arn
+        )),
+    }
+}
+
+fn is_quarantine(a: &Association, quarantine: Option<&str>) -> bool {
+    quarantine.is_some_and(|q| crate::names::profile_name_from_arn(&a.profile_arn) == Some(q))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::{tags, web_app_role as role};
+
+    const RECORDED: &str = "arn:aws:iam::123456789012:instance-profile/WebAppProfile";
+    const QUARANTINE: &str = "arn:aws:iam::123456789012:instance-profile/Quarantine";
+
+    fn instance(marks: &[(&str, &str)], state: &str, attached: Option<&str>) -> InstanceFacts {
+        InstanceFacts {
+            id: "i-0123456789abcdef0".into(),
+            region: "us-east-1".into(),
+            state: state.into(),
+            tags: tags(marks),
+            association: attached.map(|arn| Association {
+                id: "iip-assoc-q".into(),
+                profile_arn: arn.into(),
+                state: "associated".into(),
+                since: None,
+            }),
+        }
+    }
+
+    fn isolated() -> Vec<(&'static str, &'static str)> {
+        vec![(ISOLATED_AT_TAG, "2026-11-22T10:00:00.000Z"), (PROFILE_TAG, RECORDED)]
+    }
+
+    fn decide(inst: &InstanceFacts, recorded: Recorded<'_>) -> Restore {
+        restore(&RestoreFacts {
+            instance: inst,
+            recorded,
+            quarantine_profile: Some("Quarantine"),
+            own_role: Some("exfil-responder-ResponderRole"),
+            protected_roles: &[],
+        })
+    }
+
+    #[test]
+    fn the_recorded_profile_goes_back_and_the_mark_is_cleared_last() {
+        let web = role(&[]);
+        let held = Recorded::Holds("WebAppRole", Some(&web));
+        let profile = Profile::Arn(RECORDED.into());
+        let (steps, _) = decide(&instance(&isolated(), "running", None), held).unwrap();
+        assert_eq!(
+            steps,
+            [
+                Step::Associate(profile.clone()),
+                Step::AwaitAssociated(profile.clone()),
+                Step::Untag(vec![ISOLATED_AT_TAG])
+            ]
+        );
+        let (steps, result) = decide(&instance(&isolated(), "stopped", Some(QUARANTINE)), held).unwrap();
+        assert_eq!(
+            steps,
+            [
+                Step::Disassociate {
+                    association_id: "iip-assoc-q".into()
+                },
+                Step::AwaitDisassociated,
+                Step::Associate(profile),
+                Step::Untag(vec![ISOLATED_AT_TAG])
+            ]
+        );
+        assert!(result.contains("replaced quarantine profile"), "{result}");
+        let (steps, _) = decide(&instance(&isolated(), "running", Some(RECORDED)), held).unwrap();
+        assert_eq!(
+            steps,
+            [Step::Untag(vec![ISOLATED_AT_TAG])],
+            "a retry only clears the mark"
+        );
+    }
+
+    #[test]
+    fn anything_but_an_instance_we_isolated_with_a_live_unprotected_profile_is_refused() {
+        let web = role(&[]);
+        let protected = role(&[("exfil-responder:protected", "true")]);
+        let held = Recorded::Holds("WebAppRole", Some(&web));
+        let other = "arn:aws:iam::123456789012:instance-profile/Other";
+        let cases: [(InstanceFacts, Recorded<'_>, &str); 8] = [
+            (
+                instance(&[(PROFILE_TAG, RECORDED)], "running", None),
+                held,
+                "not isolated by exfil-responder",
+            ),
+            (
+                instance(&[(ISOLATED_AT_TAG, "2026-11-22T10:00:00.000Z")], "running", None),
+                held,
+                "no instance profile recorded",
+            ),
+            (instance(&isolated(), "pending", None), held, "re-run once"),
+            (
+                instance(&isolated(), "running", None),
+                Recorded::Missing,
+                "no longer exists",
+            ),
+            (instance(&isolated(), "running", None), Recorded::Empty, "holds no role"),
+            (
+                instance(&isolated(), "running", None),
+                Recorded::Holds("Gone", None),
+                "does not know",
+            ),
+            (
+                instance(&isolated(), "running", None),
+                Recorded::Holds("WebAppRole", Some(&protected)),
+                "protected",
+            ),
+            (instance(&isolated(), "running", Some(other)), held, "not replaced"),
+        ];
+        for (inst, recorded, why) in cases {
+            let refused = decide(&inst, recorded).unwrap_err();
+            assert!(refused.contains(why), "{refused:?} does not say {why:?}");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! After containment: a release or a restore, reached in its account as a finding's is (the
+//! account lists, then our own credentials or the member role), run through the step executor,
+//! and reported like a remediation, with what was asked and removed or given back.
+
+use tracing::{Instrument, info_span, warn};
+
+use crate::app::App;
+use crate::aws::clients::{Session, Target};
+use crate::error::{Error, Result};
+use crate::finding::FindingSummary;
+use crate::operation::{Asked, Operation};
+use crate::report::{InstanceReport, OperationReport, Outcome, Report, RoleSummary};
+use crate::respond::establish::{self, Place};
+use crate::respond::steps::Steps;
+use crate::respond::{release, restore};
+use crate::wait::Deadline;
+
+/// How an operation ended, short of failing.
+pub struct Operated {
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+}
+
+impl Operated {
+    /// Nothing changed, and why: refused by a rule, or nothing to do.
+    pub fn refused(reason: String) -> Self {
+        warn!(%reason, "nothing changed");
+        Self {
+            outcome: Outcome::Skipped,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// What the operation returned for the report, kept as it came.
+#[derive(Default)]
+pub struct Done {
+    pub place: Option<Place>,
+    pub session: Option<Session>,
+    pub role: Option<RoleSummary>,
+    pub instances: Vec<InstanceReport>,
+    pub operation: OperationReport,
+    pub warnings: Vec<String>,
+}
+
+/// The account and region the operation works in, and what it needs there.
+pub struct Reached<'a> {
+    pub target: &'a Target,
+    /// The role this run acts through, never changed.
+    pub own_role: Option<&'a str>,
+    pub dry_run: bool,
+    pub steps: &'a Steps,
+}
+
+pub async fn operate(app: &App, op: Operation, deadline: Deadline) -> (Report, Option<Error>) {
+    let asked = op.asked().clone();
+    let dry_run = app.config.dry_run || asked.dry_run;
+    let id = format!("{}-{}", op.name(), op.subject());
+    let steps = Steps::new(&id, deadline);
+    let mut done = Done {
+        operation: OperationReport {
+            name: op.name(),
+            subject: op.subject().to_owned(),
+            requested_by: asked.requested_by.clone(),
+            ..OperationReport::default()
+        },
+        ..Done::default()
+    };
+    let span = info_span!("operate", operation = op.name(), subject = op.subject());
+    let ended = run(app, &op, dry_run, &steps, &mut done).instrument(span).await;
+    let report = assemble(&asked, dry_run, done, steps, ended.as_ref());
+    if let Err(e) = &ended {
+        warn!(error = %e, "operation failed");
+    }
+    (report, ended.err())
+}
+
+async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut Done) -> Result<Operated> {
+    let asked = op.asked();
+    let home = app.home_for(asked.account_id.as_deref()).await?;
+    let region = match op {
+        Operation::Restore(r) => r.region.clone(),
+        Operation::Release(_) => None,
+    };
+    let summary = FindingSummary {
+        account_id: asked.account_id.clone(),
+        region,
+        ..FindingSummary::default()
+    };
+    let place = establish::place(&summary, &home, app.clients.region())?;
+    done.place = Some(place.clone());
+    let reach = match establish::route(app, &home, &place) {
+        Ok(reach) => reach,
+        Err(reason) => return Ok(Operated::refused(reason)),
+    };
+    let session = format!("{}-{}", op.name(), op.subject());
+    let target = establish::reach(app, &reach, &place, &session).await?;
+    done.session = target.session.clone();
+    let own_role = app.own_role(&reach, &home).await?;
+    let reached = Reached {
+        target: &target,
+        own_role: own_role.as_deref(),
+        dry_run,
+        steps,
+    };
+    match op {
+        Operation::Release(r) => release::release(app, &reached, r, done).await,
+        Operation::Restore(r) => restore::restore(app, &reached, r, done).await,
+    }
+}
+
+fn assemble(
+    asked: &Asked,
+    dry_run: bool,
+    done: Done,
+    steps: Steps,
+    ended: std::result::Result<&Operated, &Error>,
+) -> Report {
+    let finding = FindingSummary {
+        source: "manual".into(),
+        account_id: done.place.as_ref().map(|p| p.account.clone()),
+        region: done.place.map(|p| p.region),
+        ..FindingSummary::default()
+    };
+    let mut report = Report {
+        request_reason: asked.reason.clone(),
+        member_session: done.session,
+        role: done.role,
+        instances: done.instances,
+        steps: steps.into_records(),
+        warnings: done.warnings,
+        operation: Some(done.operation),
+        ..Report::new(finding, dry_run)
+    };
+    match ended {
+        Ok(ended) => {
+            report.outcome = ended.outcome;
+            report.outcome_reason = ended.reason.clone();
+        }
+        Err(e) => report.fail(e),
+    }
+    report
+}

@@ -1,0 +1,145 @@
+//! Restore: read the instance, check it is one we isolated, read the profile its marker recorded
+//! and that profile's role, decide (`plan::restore`), and run the steps as a cycle's are run.
+
+use std::collections::HashMap;
+
+use crate::app::App;
+use crate::aws::clients::region_of;
+use crate::aws::{ec2, iam};
+use crate::error::Result;
+use crate::names::{RoleName, profile_name_from_arn};
+use crate::op::Op;
+use crate::operation::Restore;
+use crate::plan::restore::{self as plan, Recorded, RestoreFacts};
+use crate::plan::{InstanceFacts, InstancePlan, Relation, RoleFacts};
+use crate::report::{Outcome, RoleSummary};
+use crate::respond::execute::{self, Round, Running};
+use crate::respond::operate::{Done, Operated, Reached};
+use crate::respond::steps::Steps;
+
+pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: &mut Done) -> Result<Operated> {
+    let (target, steps) = (reached.target, reached.steps);
+    let id = request.instance.as_str();
+    let Some(inst) = read_instance(&target.ec2, id, steps).await? else {
+        let region = region_of(&target.ec2);
+        return Ok(Operated::refused(format!(
+            "no instance {id} in region {region}: nothing to restore"
+        )));
+    };
+    let arn = match plan::recorded_profile(&inst) {
+        Ok(arn) => arn.to_owned(),
+        Err(why) => return Ok(Operated::refused(why)),
+    };
+    // The marker is a tag: only a profile of the instance's own account is taken from it.
+    let name = match profile_name_from_arn(&arn) {
+        Some(name) if arn.split(':').nth(4) == Some(done.place.as_ref().map_or("", |p| p.account.as_str())) => name,
+        _ => {
+            return Ok(Operated::refused(format!(
+                "{id}'s marker names {arn}, not an instance profile of its account: not restored"
+            )));
+        }
+    };
+    let held = steps
+        .run(
+            Op::GetInstanceProfile,
+            id,
+            iam::instance_profile_role(&target.iam, name),
+        )
+        .await?;
+    let role = match held.as_ref().and_then(|r| r.as_deref()).map(RoleName::parse) {
+        Some(Ok(role)) => read_role(&target.iam, &role, steps, done).await?,
+        Some(Err(_)) | None => None,
+    };
+    let recorded = match (&held, &role) {
+        (None, _) => Recorded::Missing,
+        (Some(None), _) => Recorded::Empty,
+        (Some(Some(name)), role) => Recorded::Holds(name, role.as_ref()),
+    };
+    let decided = plan::restore(&RestoreFacts {
+        instance: &inst,
+        recorded,
+        quarantine_profile: app.config.quarantine_profile.as_deref(),
+        own_role: reached.own_role,
+        protected_roles: &app.config.protected_roles,
+    });
+    let (planned, result) = match decided {
+        Ok(decided) => decided,
+        Err(why) => return Ok(Operated::refused(why)),
+    };
+    done.operation.profile = Some(arn);
+    let plan = InstancePlan {
+        instance_id: inst.id.clone(),
+        region: Some(inst.region.clone()),
+        relation: Relation::Named,
+        state: Some(inst.state.clone()),
+        chosen: None,
+        steps: planned,
+        result,
+        needs_attention: false,
+    };
+    let running = Running {
+        dry_run: reached.dry_run,
+        cycle_timeout: app.config.cycle_timeout,
+    };
+    let round = Round::of(std::slice::from_ref(&plan), 1);
+    let (report, failed) = execute::one(&target.ec2, plan, running, (steps, &round)).await;
+    done.instances.push(report);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(Operated {
+        outcome: if reached.dry_run {
+            Outcome::Planned
+        } else {
+            Outcome::Restored
+        },
+        reason: None,
+    })
+}
+
+/// The instance's state and tags, and its current association, read together.
+async fn read_instance(ec2_client: &aws_sdk_ec2::Client, id: &str, steps: &Steps) -> Result<Option<InstanceFacts>> {
+    let ids = [id.to_owned()];
+    let region = region_of(ec2_client);
+    let none = HashMap::new();
+    let (listed, associations) = tokio::try_join!(
+        steps.run(
+            Op::DescribeInstances,
+            id,
+            ec2::describe_instances(ec2_client, (&region, &ids), &none)
+        ),
+        steps.run(
+            Op::DescribeIamInstanceProfileAssociations,
+            id,
+            ec2::associations_of_each(ec2_client, &ids)
+        ),
+    )?;
+    let current = associations
+        .get(id)
+        .and_then(|all| all.iter().find(|a| a.is_current()).cloned());
+    Ok(listed.into_iter().next().map(|inst| InstanceFacts {
+        association: current,
+        ..inst
+    }))
+}
+
+/// The recorded profile's role as IAM has it (None: no such role).
+async fn read_role(
+    iam_client: &aws_sdk_iam::Client,
+    role: &RoleName,
+    steps: &Steps,
+    done: &mut Done,
+) -> Result<Option<RoleFacts>> {
+    steps.set_role(role.as_str());
+    let facts = steps
+        .run(Op::GetRole, role.as_str(), iam::get_role(iam_client, role))
+        .await?;
+    done.role = Some(match &facts {
+        Some(f) => RoleSummary::of(f),
+        None => RoleSummary {
+            name: role.to_string(),
+            arn: None,
+        },
+    });
+    Ok(facts)
+}

@@ -1,0 +1,350 @@
+//! After containment, against the moto server: a role's release and an isolated instance's
+//! restore, run through the handler's manual payload with the real SDK clients, checked against
+//! the state left in the emulator and the writes that were sent.
+//!
+//! moto does not evaluate `aws:TokenIssueTime`: these tests check which documents are removed and
+//! which profile is attached, not which sessions work.
+
+mod support;
+
+use chrono::{Duration, SecondsFormat, Utc};
+use exfil_responder::policy::{FALLBACK_PATH, document, fallback_name};
+use exfil_responder::{Config, handle};
+use serde_json::{Value, json};
+use support::guardduty::GuardDuty;
+use support::*;
+
+const KEY: &str = "exfil-responder:action";
+const ISOLATED_AT: &str = "exfil-responder:isolated-at";
+const PROFILE: &str = "exfil-responder:profile";
+
+struct World {
+    _moto: Moto,
+    sdk: aws_config::SdkConfig,
+    account: Account,
+    recorder: Recorder,
+    role: SeededRole,
+    guardduty: GuardDuty,
+}
+
+async fn world() -> World {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let account = Account::new(&sdk);
+    let role = account.role("WebAppRole", &[]).await;
+    let guardduty = GuardDuty::start(&moto);
+    World {
+        _moto: moto,
+        sdk,
+        account,
+        recorder: Recorder::default(),
+        role,
+        guardduty,
+    }
+}
+
+impl World {
+    async fn run(&self, payload: Value, config: Config) -> (Value, bool) {
+        self.guardduty.publish(&payload);
+        let handled = handle(&app(&self.sdk, config, &self.recorder, &self.guardduty), payload).await;
+        (report(&handled.response), handled.failure.is_none())
+    }
+
+    /// Our exact revocation document, with a cut-off `hours_ago`, written inline.
+    async fn revoked_hours_ago(&self, hours_ago: i64) -> String {
+        let doc = document(exfil_responder::policy::cutoff_at(
+            Utc::now() - Duration::hours(hours_ago),
+        ));
+        self.put_inline(&doc).await;
+        doc
+    }
+
+    async fn put_inline(&self, doc: &str) {
+        self.account
+            .iam
+            .put_role_policy()
+            .role_name(&self.role.name)
+            .policy_name("AWSRevokeOlderSessions")
+            .policy_document(doc)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn release(&self, extra: Value) -> Value {
+        let mut payload = json!({"operation": "release", "roleName": self.role.name, "requestedBy": "alice"});
+        payload
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        payload
+    }
+}
+
+fn assert_refused(report: &Value, recorder: &Recorder, why: &str) {
+    assert_eq!(report["outcome"], "skipped", "{report:#}");
+    let reason = report["outcomeReason"].as_str().unwrap_or_default();
+    assert!(reason.contains(why), "reason {reason:?} does not say {why:?}");
+    assert!(recorder.writes().is_empty(), "{:?}", recorder.writes());
+}
+
+#[tokio::test]
+async fn a_release_waits_out_the_hold_unless_forced_with_a_reason_and_records_what_it_removed() {
+    let w = world().await;
+    let named = w.account.instance(Some(&w.role.profile_arn), &[]).await;
+    let (contained, ok) = w
+        .run(finding("outside-aws.json", &w.role, Some(&named)), Config::default())
+        .await;
+    assert!(ok, "{contained:#}");
+    let cutoff = contained["cutoff"]["at"].as_str().unwrap().to_owned();
+    w.recorder.clear();
+
+    let (early, ok) = w.run(w.release(json!({})), Config::default()).await;
+    assert!(ok, "{early:#}");
+    assert_refused(&early, &w.recorder, "safe to release from");
+    assert!(w.account.revocation(&w.role.name).await.is_some());
+
+    let (forced, ok) = w
+        .run(
+            w.release(json!({"force": true, "reason": "IR-9: wrong role revoked"})),
+            Config::default(),
+        )
+        .await;
+    assert!(ok, "{forced:#}");
+    assert_eq!(forced["outcome"], "released", "{forced:#}");
+    assert_eq!(w.recorder.writes(), ["DeleteRolePolicy"]);
+    assert_eq!(w.account.revocation(&w.role.name).await, None);
+    let op = &forced["operation"];
+    assert_eq!(
+        (op["name"].as_str(), op["forced"].as_bool()),
+        (Some("release"), Some(true))
+    );
+    assert_eq!(op["requestedBy"], "alice");
+    assert_eq!(forced["requestReason"], "IR-9: wrong role revoked");
+    let removed = &op["documents"][0];
+    assert_eq!(removed["holder"]["kind"], "inline");
+    let cutoff_ms: chrono::DateTime<Utc> = cutoff.parse().unwrap();
+    assert_eq!(
+        removed["cutoff"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap(),
+        cutoff_ms
+    );
+    assert_eq!(
+        removed["document"]["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+        cutoff_ms.to_rfc3339_opts(SecondsFormat::Millis, true)
+    );
+    assert!(removed["removedAt"].is_string(), "{removed}");
+
+    // Released already: nothing left to remove.
+    w.recorder.clear();
+    let (again, _) = w.run(w.release(json!({})), Config::default()).await;
+    assert_refused(&again, &w.recorder, "holds no revocation");
+}
+
+#[tokio::test]
+async fn after_the_hold_a_release_needs_no_force_and_a_dry_run_only_plans_it() {
+    let w = world().await;
+    w.revoked_hours_ago(13).await;
+
+    let (planned, ok) = w.run(w.release(json!({"dryRun": true})), Config::default()).await;
+    assert!(ok, "{planned:#}");
+    assert_eq!(planned["outcome"], "planned");
+    assert!(w.recorder.writes().is_empty());
+    assert_eq!(
+        planned["steps"].as_array().unwrap().last().unwrap()["step"],
+        "DeleteRolePolicy"
+    );
+    assert!(w.account.revocation(&w.role.name).await.is_some());
+
+    let (released, ok) = w.run(w.release(json!({})), Config::default()).await;
+    assert!(ok, "{released:#}");
+    assert_eq!(released["outcome"], "released");
+    assert_eq!(released["operation"]["forced"], false);
+    assert_eq!(w.account.revocation(&w.role.name).await, None);
+
+    // A longer hold configured: the same cut-off is too recent.
+    w.revoked_hours_ago(13).await;
+    w.recorder.clear();
+    let config = Config {
+        revoke_hold_hours: 24,
+        ..Config::default()
+    };
+    let (held, _) = w.run(w.release(json!({})), config).await;
+    assert_refused(&held, &w.recorder, "24 h after the cut-off");
+}
+
+#[tokio::test]
+async fn a_document_this_function_did_not_write_is_never_removed_even_forced() {
+    let w = world().await;
+    // The IAM console's "Revoke active sessions": the same deny, written with arrays.
+    let console = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00.000Z"}}}]}"#;
+    w.put_inline(console).await;
+    let (report, ok) = w
+        .run(
+            w.release(json!({"force": true, "reason": "cleanup"})),
+            Config::default(),
+        )
+        .await;
+    assert!(ok, "{report:#}");
+    assert_refused(&report, &w.recorder, "was not written by exfil-responder");
+    assert_eq!(w.account.revocation(&w.role.name).await.as_deref(), Some(console));
+}
+
+#[tokio::test]
+async fn the_managed_fallback_is_detached_and_kept_and_protected_roles_are_refused() {
+    let w = world().await;
+    let arn = w
+        .account
+        .iam
+        .create_policy()
+        .policy_name(fallback_name(&w.role.name))
+        .path(FALLBACK_PATH)
+        .policy_document(document(Utc::now() - Duration::hours(20)))
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .arn
+        .unwrap();
+    w.account
+        .iam
+        .attach_role_policy()
+        .role_name(&w.role.name)
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let guarded = Config {
+        protected_roles: vec![w.role.name.clone()],
+        ..Config::default()
+    };
+    let (refused, _) = w.run(w.release(json!({})), guarded).await;
+    assert_refused(&refused, &w.recorder, "PROTECTED_ROLES");
+
+    let (released, ok) = w.run(w.release(json!({})), Config::default()).await;
+    assert!(ok, "{released:#}");
+    assert_eq!(released["outcome"], "released");
+    assert_eq!(w.recorder.writes(), ["DetachRolePolicy"]);
+    assert!(fallback_arns(&w.account, &w.role.name).await.is_empty());
+    // Detached, not deleted: the policy stays as the record of what was in force.
+    assert!(w.account.iam.get_policy().policy_arn(&arn).send().await.is_ok());
+    assert_eq!(released["operation"]["documents"][0]["holder"]["arn"], arn);
+}
+
+/// Isolate `instance` through a containment run; returns the profile it held.
+async fn isolated(w: &World, instance: &str, config: Config) -> String {
+    let (report, ok) = w
+        .run(finding("outside-aws.json", &w.role, Some(instance)), config)
+        .await;
+    assert!(ok, "{report:#}");
+    let tags = w.account.tags(instance).await;
+    assert!(tags.contains_key(ISOLATED_AT), "{tags:?}");
+    w.role.profile_arn.clone()
+}
+
+fn restore(instance: &str) -> Value {
+    json!({"operation": "restore", "instanceId": instance, "reason": "IR-9 cleared"})
+}
+
+#[tokio::test]
+async fn an_isolated_instance_gets_its_recorded_profile_back_and_its_mark_cleared() {
+    let w = world().await;
+    let named = w.account.instance(Some(&w.role.profile_arn), &[(KEY, "isolate")]).await;
+    let profile = isolated(&w, &named, Config::default()).await;
+    assert_eq!(w.account.association(&named).await, None);
+    w.recorder.clear();
+
+    let (report, ok) = w.run(restore(&named), Config::default()).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "restored", "{report:#}");
+    assert_eq!(
+        w.account.association(&named).await.map(|(_, p)| p),
+        Some(profile.clone())
+    );
+    let tags = w.account.tags(&named).await;
+    assert!(!tags.contains_key(ISOLATED_AT), "{tags:?}");
+    assert_eq!(tags.get(PROFILE), Some(&profile), "the record stays");
+    assert_eq!(w.recorder.writes(), ["AssociateIamInstanceProfile", "DeleteTags"]);
+    assert_eq!(report["operation"]["profile"], profile);
+    assert_eq!(report["role"]["name"], w.role.name);
+
+    // Restored already: no mark, nothing to do.
+    w.recorder.clear();
+    let (again, _) = w.run(restore(&named), Config::default()).await;
+    assert_refused(&again, &w.recorder, "not isolated by exfil-responder");
+}
+
+#[tokio::test]
+async fn the_quarantine_profile_is_replaced_by_the_recorded_one() {
+    let w = world().await;
+    let quarantine_role = w.account.role("QuarantineRole", &[]).await;
+    let config = || Config {
+        quarantine_profile: Some("QuarantineRoleProfile".into()),
+        ..Config::default()
+    };
+    let named = w.account.instance(Some(&w.role.profile_arn), &[(KEY, "isolate")]).await;
+    let profile = isolated(&w, &named, config()).await;
+    assert_eq!(
+        w.account.association(&named).await.map(|(_, p)| p),
+        Some(quarantine_role.profile_arn)
+    );
+    w.recorder.clear();
+
+    let (report, ok) = w.run(restore(&named), config()).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "restored");
+    assert_eq!(w.account.association(&named).await.map(|(_, p)| p), Some(profile));
+    assert_eq!(
+        w.recorder.writes(),
+        [
+            "DisassociateIamInstanceProfile",
+            "AssociateIamInstanceProfile",
+            "DeleteTags"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn restore_refuses_what_it_did_not_isolate_and_profiles_it_must_not_attach() {
+    let w = world().await;
+    let admin = w
+        .account
+        .role("BreakGlass", &[("exfil-responder:protected", "true")])
+        .await;
+    let isolated_at = ("exfil-responder:isolated-at", "2026-11-20T10:00:00.000Z");
+    let cases = [
+        (vec![(KEY, "cycle")], "not isolated by exfil-responder"),
+        (vec![isolated_at], "no instance profile recorded"),
+        // Tags anyone with CreateTags could forge: a protected role's profile, another account's.
+        (vec![isolated_at, (PROFILE, admin.profile_arn.as_str())], "protected"),
+        (
+            vec![
+                isolated_at,
+                (PROFILE, "arn:aws:iam::999999999999:instance-profile/Admin"),
+            ],
+            "not an instance profile of its account",
+        ),
+        (
+            vec![
+                isolated_at,
+                (PROFILE, "arn:aws:iam::123456789012:instance-profile/Gone"),
+            ],
+            "no longer exists",
+        ),
+    ];
+    for (tags, why) in cases {
+        let bare = w.account.instance(None, &tags).await;
+        w.recorder.clear();
+        let (report, ok) = w.run(restore(&bare), Config::default()).await;
+        assert!(ok, "{report:#}");
+        assert_refused(&report, &w.recorder, why);
+        assert_eq!(w.account.association(&bare).await, None, "{why}");
+    }
+    w.recorder.clear();
+    let (missing, _) = w.run(restore("i-0123456789abcdef0"), Config::default()).await;
+    assert_refused(&missing, &w.recorder, "no instance i-0123456789abcdef0");
+}
