@@ -105,6 +105,12 @@ pub fn profile_name_from_arn(arn: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The account in an IAM ARN (`arn:partition:iam::account:role/...`, `...:instance-profile/...`);
+/// empty if it has none.
+pub fn account_of_arn(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
 /// Is this an IAM role's unique id (`AROA…`)? Used to cross-check the finding's principal.
 pub fn is_role_id(value: &str) -> bool {
     value.len() > 4 && value.starts_with("AROA") && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())

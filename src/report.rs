@@ -33,6 +33,27 @@ pub enum Outcome {
     Failed,
 }
 
+/// How a run ended, short of failing: its outcome, and why where the report should say.
+pub struct Ended {
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+}
+
+impl Ended {
+    pub fn with(outcome: Outcome) -> Self {
+        Self { outcome, reason: None }
+    }
+
+    /// Nothing changed, and why: not ours, refused by a rule, or nothing to do.
+    pub fn skipped(reason: String) -> Self {
+        tracing::warn!(%reason, "nothing changed");
+        Self {
+            outcome: Outcome::Skipped,
+            reason: Some(reason),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleSummary {
@@ -212,6 +233,17 @@ impl Report {
         let mut report = Self::new(finding, dry_run);
         report.fail(err);
         report
+    }
+
+    /// Set the outcome from how the run ended.
+    pub fn end(&mut self, ended: std::result::Result<&Ended, &Error>) {
+        match ended {
+            Ok(ended) => {
+                self.outcome = ended.outcome;
+                self.outcome_reason = ended.reason.clone();
+            }
+            Err(e) => self.fail(e),
+        }
     }
 
     pub fn fail(&mut self, err: &Error) {

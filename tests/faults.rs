@@ -47,11 +47,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
     );
     let scene = Scene::new(moto, guardduty, &LAYOUT).await;
     let event = scene.event(guardduty, &format!("fault-{}", scene.account_id));
-    scene.proxy.add(if persistent {
-        Rule::always(op, fault)
-    } else {
-        Rule::once(op, fault)
-    });
+    scene.proxy.add(Rule::case(op, fault, persistent));
     let mut last: Option<(Value, Option<String>)> = None;
     for _attempt in 0..3 {
         // A fresh execution environment each time, as a retry may get.

@@ -93,29 +93,12 @@ async fn release_scene(moto: &Moto, guardduty: &GuardDuty) -> (Scene, String) {
     )
     .await
     .unwrap();
-    let mut attached = Vec::new();
-    for (name, path) in [(fallback_name(role), FALLBACK_PATH), ("ReadOnly".to_owned(), "/")] {
-        let arn = iam
-            .create_policy()
-            .policy_name(name)
-            .path(path)
-            .policy_document(&ours)
-            .send()
-            .await
-            .unwrap()
-            .policy
-            .unwrap()
-            .arn
-            .unwrap();
-        iam.attach_role_policy()
-            .role_name(role)
-            .policy_arn(&arn)
-            .send()
-            .await
-            .unwrap();
-        attached.push(arn);
-    }
-    (scene, attached.remove(1))
+    scene
+        .account
+        .attach_new_policy(role, (&fallback_name(role), FALLBACK_PATH), &ours)
+        .await;
+    let foreign = scene.account.attach_new_policy(role, ("ReadOnly", "/"), &ours).await;
+    (scene, foreign)
 }
 
 async fn release_case(
@@ -127,11 +110,7 @@ async fn release_case(
 ) -> Result<(), String> {
     let name = format!("release: {op} × {fault:?} × persistent={persistent}");
     let (scene, foreign) = release_scene(moto, guardduty).await;
-    scene.proxy.add(if persistent {
-        Rule::always(op, fault)
-    } else {
-        Rule::once(op, fault)
-    });
+    scene.proxy.add(Rule::case(op, fault, persistent));
     let payload = json!({"operation": "release", "roleName": scene.role.name});
     let (reports, failure) = with_retries(&scene, &payload).await;
     hit(&scene, &name, op)?;
@@ -233,11 +212,7 @@ async fn restore_case(
             report(&contained.response)
         ));
     }
-    scene.proxy.add(if persistent {
-        Rule::always(op, fault)
-    } else {
-        Rule::once(op, fault)
-    });
+    scene.proxy.add(Rule::case(op, fault, persistent));
     let (reports, failure) = with_retries(&scene, &json!({"operation": "restore", "instanceId": instance})).await;
     hit(&scene, &name, op)?;
     let report = reports.last().unwrap();

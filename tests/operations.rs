@@ -196,28 +196,12 @@ async fn a_document_this_function_did_not_write_is_never_removed_even_forced() {
 #[tokio::test]
 async fn the_managed_fallback_is_detached_and_kept_and_protected_roles_are_refused() {
     let w = world().await;
+    let old = document(Utc::now() - Duration::hours(20));
+    let fallback = fallback_name(&w.role.name);
     let arn = w
         .account
-        .iam
-        .create_policy()
-        .policy_name(fallback_name(&w.role.name))
-        .path(FALLBACK_PATH)
-        .policy_document(document(Utc::now() - Duration::hours(20)))
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap()
-        .arn
-        .unwrap();
-    w.account
-        .iam
-        .attach_role_policy()
-        .role_name(&w.role.name)
-        .policy_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+        .attach_new_policy(&w.role.name, (&fallback, FALLBACK_PATH), &old)
+        .await;
     let guarded = Config {
         protected_roles: vec![w.role.name.clone()],
         ..Config::default()

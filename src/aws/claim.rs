@@ -42,11 +42,6 @@ pub fn key(account: &str, role: &str) -> String {
     format!("{account}/{role}")
 }
 
-/// The account in a role's ARN (`arn:partition:iam::account:role/...`).
-pub fn account_of(role_arn: &str) -> &str {
-    role_arn.split(':').nth(4).unwrap_or_default()
-}
-
 /// Claim the revocation of the role `key` names at `cutoff`. An existing claim is overridden only when its
 /// cut-off does not cover `first_seen` (an older incident), or it went stale without its policy.
 pub async fn claim(
@@ -231,7 +226,7 @@ mod tests {
     #[test]
     fn a_role_is_claimed_by_account_and_name_whatever_its_path() {
         let arn = "arn:aws:iam::123456789012:role/service/WebAppRole";
-        assert_eq!(key(account_of(arn), "WebAppRole"), ROLE);
+        assert_eq!(key(crate::names::account_of_arn(arn), "WebAppRole"), ROLE);
     }
 
     #[tokio::test]

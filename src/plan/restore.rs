@@ -4,6 +4,7 @@
 //! profile its `profile` marker recorded, replacing nothing but the quarantine profile. The mark
 //! is cleared last, so a restore cut short is finished by its retry, never left half-isolated.
 
+use crate::names::{account_of_arn, profile_name_from_arn};
 use crate::plan::model::{Association, ISOLATED_AT_TAG, InstanceFacts, PROFILE_TAG, Profile, Step};
 use crate::plan::revocation::RoleFacts;
 use crate::rules::{RoleIdentity, protection_reason};
@@ -21,6 +22,8 @@ pub enum Recorded<'a> {
 
 pub struct RestoreFacts<'a> {
     pub instance: &'a InstanceFacts,
+    /// The instance's account: the only one whose profile is taken from its marker.
+    pub account: &'a str,
     /// The profile named by the instance's marker, once [`recorded_profile`] allowed the read.
     pub recorded: Recorded<'a>,
     pub quarantine_profile: Option<&'a str>,
@@ -31,9 +34,10 @@ pub struct RestoreFacts<'a> {
 /// The steps and the result to report, or why nothing is done.
 pub type Restore = Result<(Vec<Step>, String), String>;
 
-/// The profile ARN the instance's marker records, if the instance is one this function isolated:
-/// checked before IAM is asked about the profile.
-pub fn recorded_profile(inst: &InstanceFacts) -> Result<&str, String> {
+/// The profile the instance's marker records (its ARN and name), if the instance is one this
+/// function isolated and the ARN names a profile of `account`: checked before IAM is asked. The
+/// marker is a tag, so nothing else is taken from it.
+pub fn recorded_profile<'i>(inst: &'i InstanceFacts, account: &str) -> Result<(&'i str, &'i str), String> {
     let Some(at) = inst.tags.get(ISOLATED_AT_TAG) else {
         return Err(format!(
             "{} carries no {ISOLATED_AT_TAG} mark: not isolated by exfil-responder, nothing to restore",
@@ -52,12 +56,18 @@ pub fn recorded_profile(inst: &InstanceFacts) -> Result<&str, String> {
             inst.id, inst.state
         ));
     }
-    Ok(profile)
+    match profile_name_from_arn(profile) {
+        Some(name) if account_of_arn(profile) == account => Ok((profile, name)),
+        _ => Err(format!(
+            "{}'s marker names {profile}, not an instance profile of its account: not restored",
+            inst.id
+        )),
+    }
 }
 
 pub fn restore(facts: &RestoreFacts<'_>) -> Restore {
     let inst = facts.instance;
-    let arn = recorded_profile(inst)?;
+    let (arn, _) = recorded_profile(inst, facts.account)?;
     let role = match facts.recorded {
         Recorded::Missing => return Err(format!("the recorded profile {arn} no longer exists: not restored")),
         Recorded::Empty => return Err(format!("the recorded profile {arn} holds no role: not restored")),
@@ -109,7 +119,7 @@ pub fn restore(facts: &RestoreFacts<'_>) -> Restore {
 }
 
 fn is_quarantine(a: &Association, quarantine: Option<&str>) -> bool {
-    quarantine.is_some_and(|q| crate::names::profile_name_from_arn(&a.profile_arn) == Some(q))
+    quarantine.is_some_and(|q| profile_name_from_arn(&a.profile_arn) == Some(q))
 }
 
 #[cfg(test)]
@@ -142,6 +152,7 @@ mod tests {
     fn decide(inst: &InstanceFacts, recorded: Recorded<'_>) -> Restore {
         restore(&RestoreFacts {
             instance: inst,
+            account: "123456789012",
             recorded,
             quarantine_profile: Some("Quarantine"),
             own_role: Some("exfil-responder-ResponderRole"),
@@ -190,7 +201,7 @@ mod tests {
         let protected = role(&[("exfil-responder:protected", "true")]);
         let held = Recorded::Holds("WebAppRole", Some(&web));
         let other = "arn:aws:iam::123456789012:instance-profile/Other";
-        let cases: [(InstanceFacts, Recorded<'_>, &str); 8] = [
+        let cases: [(InstanceFacts, Recorded<'_>, &str); 9] = [
             (
                 instance(&[(PROFILE_TAG, RECORDED)], "running", None),
                 held,
@@ -219,6 +230,18 @@ mod tests {
                 "protected",
             ),
             (instance(&isolated(), "running", Some(other)), held, "not replaced"),
+            (
+                instance(
+                    &[
+                        (ISOLATED_AT_TAG, "t"),
+                        (PROFILE_TAG, "arn:aws:iam::999999999999:instance-profile/Admin"),
+                    ],
+                    "running",
+                    None,
+                ),
+                held,
+                "not an instance profile of its account",
+            ),
         ];
         for (inst, recorded, why) in cases {
             let refused = decide(&inst, recorded).unwrap_err();

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::finding::{Finding, FindingSummary, Incident, Triage};
 use crate::names::RoleName;
 use crate::policy::cutoff_at;
-use crate::report::{CutoffReport, InstanceReport, Outcome, Report, Response, RoleSummary, Verification};
+use crate::report::{CutoffReport, Ended, InstanceReport, Outcome, Report, Response, RoleSummary, Verification};
 use crate::wait::Deadline;
 use crate::{input, op::StepRecord};
 
@@ -146,20 +146,6 @@ pub async fn respond(app: &App, item: Result<Triage>, deadline: Deadline) -> (Re
     remediate(app, claim, deadline).instrument(span).await
 }
 
-/// How a remediation ended, short of failing.
-struct Ended {
-    outcome: Outcome,
-    reason: Option<String>,
-}
-
-fn skip(reason: String) -> Ended {
-    warn!(%reason, "nothing changed");
-    Ended {
-        outcome: Outcome::Skipped,
-        reason: Some(reason),
-    }
-}
-
 fn refuse(reason: String) -> Ended {
     warn!(%reason, "refused: GuardDuty does not confirm the finding; nothing changed");
     Ended {
@@ -250,13 +236,7 @@ fn assemble(
         warnings,
         ..Report::new(finding, dry_run)
     };
-    match ended {
-        Ok(ended) => {
-            report.outcome = ended.outcome;
-            report.outcome_reason = ended.reason.clone();
-        }
-        Err(e) => report.fail(e),
-    }
+    report.end(ended);
     report
 }
 
@@ -286,7 +266,7 @@ async fn reach_and_run(
     done.place = Some(place.clone());
     let reach = match establish::route(app, &home, &place) {
         Ok(reach) => reach,
-        Err(reason) => return Ok(skip(reason)),
+        Err(reason) => return Ok(Ended::skipped(reason)),
     };
     // A member's finding is read by the administrator (this account) before its role is assumed,
     // so that a forged one is refused having touched nothing in the member account.
@@ -396,7 +376,7 @@ async fn confirm_and_contain(
     );
     let (incident, verification) = match established? {
         Established::Act(incident, verification) => (*incident, verification),
-        Established::Skip(reason) => return Ok(skip(reason)),
+        Established::Skip(reason) => return Ok(Ended::skipped(reason)),
         Established::Refuse(reason) => return Ok(refuse(reason)),
         Established::Archived(incident, reason) => {
             return archived((app, target), &incident, place, (prefetched, reason), steps, done).await;
@@ -525,10 +505,10 @@ async fn contain(
     let (about, read) = about_role(target, (incident, place), prefetched, steps, done).await?;
     let decided = match revoke::decide(app, read, &asked(incident, &about, own_role), early.at) {
         Decision::Act(decided) => decided,
-        Decision::Missing(reason) => return Ok(skip(reason)),
+        Decision::Missing(reason) => return Ok(Ended::skipped(reason)),
         Decision::Refused(role, reason) => {
             done.decided = Some((RoleSummary::of(&role), Vec::new()));
-            return Ok(skip(reason));
+            return Ok(Ended::skipped(reason));
         }
     };
     done.decided = Some((RoleSummary::of(&decided.role), decided.warnings.clone()));

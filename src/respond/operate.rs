@@ -9,28 +9,11 @@ use crate::aws::clients::{Session, Target};
 use crate::error::{Error, Result};
 use crate::finding::FindingSummary;
 use crate::operation::{Asked, Operation};
-use crate::report::{InstanceReport, OperationReport, Outcome, Report, RoleSummary};
+use crate::report::{Ended, InstanceReport, OperationReport, Report, RoleSummary};
 use crate::respond::establish::{self, Place};
 use crate::respond::steps::Steps;
 use crate::respond::{release, restore};
 use crate::wait::Deadline;
-
-/// How an operation ended, short of failing.
-pub struct Operated {
-    pub outcome: Outcome,
-    pub reason: Option<String>,
-}
-
-impl Operated {
-    /// Nothing changed, and why: refused by a rule, or nothing to do.
-    pub fn refused(reason: String) -> Self {
-        warn!(%reason, "nothing changed");
-        Self {
-            outcome: Outcome::Skipped,
-            reason: Some(reason),
-        }
-    }
-}
 
 /// What the operation returned for the report, kept as it came.
 #[derive(Default)]
@@ -46,6 +29,7 @@ pub struct Done {
 /// The account and region the operation works in, and what it needs there.
 pub struct Reached<'a> {
     pub target: &'a Target,
+    pub account: &'a str,
     /// The role this run acts through, never changed.
     pub own_role: Option<&'a str>,
     pub dry_run: bool,
@@ -75,7 +59,7 @@ pub async fn operate(app: &App, op: Operation, deadline: Deadline) -> (Report, O
     (report, ended.err())
 }
 
-async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut Done) -> Result<Operated> {
+async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut Done) -> Result<Ended> {
     let asked = op.asked();
     let home = app.home_for(asked.account_id.as_deref()).await?;
     let region = match op {
@@ -91,7 +75,7 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut
     done.place = Some(place.clone());
     let reach = match establish::route(app, &home, &place) {
         Ok(reach) => reach,
-        Err(reason) => return Ok(Operated::refused(reason)),
+        Err(reason) => return Ok(Ended::skipped(reason)),
     };
     let session = format!("{}-{}", op.name(), op.subject());
     let target = establish::reach(app, &reach, &place, &session).await?;
@@ -99,6 +83,7 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut
     let own_role = app.own_role(&reach, &home).await?;
     let reached = Reached {
         target: &target,
+        account: &place.account,
         own_role: own_role.as_deref(),
         dry_run,
         steps,
@@ -114,7 +99,7 @@ fn assemble(
     dry_run: bool,
     done: Done,
     steps: Steps,
-    ended: std::result::Result<&Operated, &Error>,
+    ended: std::result::Result<&Ended, &Error>,
 ) -> Report {
     let finding = FindingSummary {
         source: "manual".into(),
@@ -132,12 +117,6 @@ fn assemble(
         operation: Some(done.operation),
         ..Report::new(finding, dry_run)
     };
-    match ended {
-        Ok(ended) => {
-            report.outcome = ended.outcome;
-            report.outcome_reason = ended.reason.clone();
-        }
-        Err(e) => report.fail(e),
-    }
+    report.end(ended);
     report
 }

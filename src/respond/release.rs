@@ -12,10 +12,10 @@ use crate::op::Op;
 use crate::operation::Release;
 use crate::plan::release::{self as plan, Documents, ReleaseFacts, Removal, describe};
 use crate::policy::Holder;
-use crate::report::{Outcome, ReleasedDocument, RoleSummary};
-use crate::respond::operate::{Done, Operated, Reached};
+use crate::report::{Ended, Outcome, ReleasedDocument, RoleSummary};
+use crate::respond::operate::{Done, Reached};
 
-pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: &mut Done) -> Result<Operated> {
+pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: &mut Done) -> Result<Ended> {
     let (iam_client, steps) = (&reached.target.iam, reached.steps);
     let role = &request.role;
     steps.set_role(role.as_str());
@@ -40,7 +40,7 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
         now: Utc::now(),
     });
     let (removals, safe_at, forced) = match decided {
-        plan::Release::Refuse(why) => return Ok(Operated::refused(why)),
+        plan::Release::Refuse(why) => return Ok(Ended::skipped(why)),
         plan::Release::Remove {
             removals,
             safe_at,
@@ -58,10 +58,7 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
                 format!("remove {}", describe(&r.holder)),
             );
         }
-        return Ok(Operated {
-            outcome: Outcome::Planned,
-            reason: None,
-        });
+        return Ok(Ended::with(Outcome::Planned));
     }
     for (i, r) in removals.iter().enumerate() {
         let remove = async {
@@ -87,10 +84,7 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
             "a revocation was written on role {role} while it was being released: left in place, so the role is revoked again"
         ));
     }
-    Ok(Operated {
-        outcome: Outcome::Released,
-        reason: None,
-    })
+    Ok(Ended::with(Outcome::Released))
 }
 
 /// Both places a revocation may be, as IAM holds them, read together.
@@ -218,6 +212,7 @@ mod tests {
         let steps = Steps::new("release-WebAppRole", Deadline::none());
         let reached = Reached {
             target: &target,
+            account: "123456789012",
             own_role: None,
             dry_run: false,
             steps: &steps,

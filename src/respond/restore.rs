@@ -7,37 +7,28 @@ use crate::app::App;
 use crate::aws::clients::region_of;
 use crate::aws::{ec2, iam};
 use crate::error::Result;
-use crate::names::{RoleName, profile_name_from_arn};
+use crate::names::RoleName;
 use crate::op::Op;
 use crate::operation::Restore;
 use crate::plan::restore::{self as plan, Recorded, RestoreFacts};
 use crate::plan::{InstanceFacts, InstancePlan, Relation, RoleFacts};
-use crate::report::{Outcome, RoleSummary};
+use crate::report::{Ended, Outcome, RoleSummary};
 use crate::respond::execute::{self, Round, Running};
-use crate::respond::operate::{Done, Operated, Reached};
+use crate::respond::operate::{Done, Reached};
 use crate::respond::steps::Steps;
 
-pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: &mut Done) -> Result<Operated> {
+pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: &mut Done) -> Result<Ended> {
     let (target, steps) = (reached.target, reached.steps);
     let id = request.instance.as_str();
     let Some(inst) = read_instance(&target.ec2, id, steps).await? else {
         let region = region_of(&target.ec2);
-        return Ok(Operated::refused(format!(
+        return Ok(Ended::skipped(format!(
             "no instance {id} in region {region}: nothing to restore"
         )));
     };
-    let arn = match plan::recorded_profile(&inst) {
-        Ok(arn) => arn.to_owned(),
-        Err(why) => return Ok(Operated::refused(why)),
-    };
-    // The marker is a tag: only a profile of the instance's own account is taken from it.
-    let name = match profile_name_from_arn(&arn) {
-        Some(name) if arn.split(':').nth(4) == Some(done.place.as_ref().map_or("", |p| p.account.as_str())) => name,
-        _ => {
-            return Ok(Operated::refused(format!(
-                "{id}'s marker names {arn}, not an instance profile of its account: not restored"
-            )));
-        }
+    let (arn, name) = match plan::recorded_profile(&inst, reached.account) {
+        Ok(recorded) => recorded,
+        Err(why) => return Ok(Ended::skipped(why)),
     };
     let held = steps
         .run(
@@ -57,6 +48,7 @@ pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: 
     };
     let decided = plan::restore(&RestoreFacts {
         instance: &inst,
+        account: reached.account,
         recorded,
         quarantine_profile: app.config.quarantine_profile.as_deref(),
         own_role: reached.own_role,
@@ -64,9 +56,9 @@ pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: 
     });
     let (planned, result) = match decided {
         Ok(decided) => decided,
-        Err(why) => return Ok(Operated::refused(why)),
+        Err(why) => return Ok(Ended::skipped(why)),
     };
-    done.operation.profile = Some(arn);
+    done.operation.profile = Some(arn.to_owned());
     let plan = InstancePlan {
         instance_id: inst.id.clone(),
         region: Some(inst.region.clone()),
@@ -87,7 +79,7 @@ pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: 
     if let Some(e) = failed {
         return Err(e);
     }
-    Ok(Operated {
+    Ok(Ended {
         outcome: if reached.dry_run {
             Outcome::Planned
         } else {

@@ -233,7 +233,7 @@ async fn claim_and_put(
             .await
             .map(|(at, holder)| Written::At(at, holder));
     };
-    let key = claim::key(claim::account_of(&decided.role.arn), role_name.as_str());
+    let key = claim::key(crate::names::account_of_arn(&decided.role.arn), role_name.as_str());
     let claimed = match early.and_then(|e| e.answer_for(&key, cutoff, covers_from)) {
         Some(answered) => answered,
         None => {

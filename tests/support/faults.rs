@@ -68,6 +68,14 @@ impl Rule {
             ..Self::once(operation, fault)
         }
     }
+
+    /// A fault matrix's case: every time (`persistent`), or once.
+    pub fn case(operation: &str, fault: Fault, persistent: bool) -> Self {
+        match persistent {
+            true => Self::always(operation, fault),
+            false => Self::once(operation, fault),
+        }
+    }
 }
 
 /// One request as the proxy saw it.

@@ -379,6 +379,31 @@ impl Account {
             .unwrap()
     }
 
+    /// A new managed policy at `path` with `document`, attached to `role`; returns its ARN.
+    pub async fn attach_new_policy(&self, role: &str, (name, path): (&str, &str), document: &str) -> String {
+        let arn = self
+            .iam
+            .create_policy()
+            .policy_name(name)
+            .path(path)
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap()
+            .policy
+            .unwrap()
+            .arn
+            .unwrap();
+        self.iam
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        arn
+    }
+
     pub async fn policy_names(&self, role: &str) -> Vec<String> {
         self.iam
             .list_role_policies()
