@@ -197,6 +197,18 @@ for name, value in {
 }.items():
     raw(f"operation-{name}", json.dumps(value))
 
+# Evidence and hardening are the deployment's choice (FORENSICS, HARDEN), never a payload's: a
+# payload that asks for them, or for them alone as an operation, is refused.
+I = "i-0a1b2c3d4e5f60718"
+for name, value in {
+    "manual-forensics-field": {"instanceId": I, "forensics": "snapshot"},
+    "manual-harden-field": {"roleName": "WebAppRole", "harden": "imdsv2"},
+    "manual-isolate-with-snapshot": {"instanceId": I, "action": "isolate", "snapshot": True},
+    "operation-snapshot": {"operation": "snapshot", "instanceId": I},
+    "operation-harden": {"operation": "harden", "instanceId": I},
+}.items():
+    raw(name, json.dumps(value))
+
 OUT.mkdir(parents=True, exist_ok=True)
 for old in OUT.glob("*.json"):
     old.unlink()

@@ -28,6 +28,12 @@ pub struct Config {
     /// `REVOKE_HOLD_HOURS`: how long after its cut-off a revocation may be released unforced:
     /// by then every token issued before it has expired (role sessions last at most 12 hours).
     pub revoke_hold_hours: u32,
+    /// `FORENSICS=snapshot`: before isolating an instance, protect it from termination, make a
+    /// shutdown stop it, and snapshot its EBS volumes (`off`, the default: none of that).
+    pub forensic_snapshots: bool,
+    /// `HARDEN=imdsv2`: require IMDSv2 on the named instance (and siblings tagged for it), and
+    /// report which instances using the role still allow IMDSv1 (`off`, the default).
+    pub require_imdsv2: bool,
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the metrics logged in Lambda.
     pub metrics_namespace: String,
     /// `MEMBER_ROLE_NAME`: the role assumed in a finding's account when it is not ours. Without
@@ -89,6 +95,8 @@ impl Default for Config {
             fleet_concurrency: 50,
             dry_run: false,
             revoke_hold_hours: 12,
+            forensic_snapshots: false,
+            require_imdsv2: false,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
             member_role_name: None,
             member_role_external_id: None,
@@ -167,6 +175,12 @@ impl Config {
         if let Some(value) = get("REVOKE_HOLD_HOURS") {
             self.revoke_hold_hours = parse_in_range("REVOKE_HOLD_HOURS", &value, 1, 720)? as u32;
         }
+        if let Some(value) = get("FORENSICS") {
+            self.forensic_snapshots = parse_switch("FORENSICS", &value, "snapshot")?;
+        }
+        if let Some(value) = get("HARDEN") {
+            self.require_imdsv2 = parse_switch("HARDEN", &value, "imdsv2")?;
+        }
         if let Some(value) = get("DRY_RUN") {
             self.dry_run = parse_bool("DRY_RUN", &value)?;
         }
@@ -244,6 +258,15 @@ fn parse_bool(var: &'static str, value: &str) -> Result<bool> {
     }
 }
 
+/// An opt-in feature: `on` turns it on, `off` leaves it off.
+fn parse_switch(var: &'static str, value: &str, on: &str) -> Result<bool> {
+    match value.to_ascii_lowercase() {
+        v if v == on => Ok(true),
+        v if v == "off" => Ok(false),
+        _ => Err(bad(var, format!("{value:?} is neither {on} nor off"))),
+    }
+}
+
 /// A comma-separated list of 12-digit account ids.
 fn accounts(var: &'static str, value: Option<String>) -> Result<Vec<String>> {
     let Some(value) = value else { return Ok(Vec::new()) };
@@ -306,9 +329,12 @@ mod tests {
             ("ATTEMPT_TIMEOUT_MS", "2000"),
             ("OPERATION_TIMEOUT_MS", "6000"),
             ("REVOKE_HOLD_HOURS", "24"),
+            ("FORENSICS", "Snapshot"),
+            ("HARDEN", "imdsv2"),
         ])
         .unwrap();
         assert_eq!(config.revoke_hold_hours, 24);
+        assert!(config.forensic_snapshots && config.require_imdsv2);
         assert_eq!(config.action_tag_key, "ir:action");
         assert_eq!(config.default_action, Action::Cycle);
         assert_eq!(config.protected_roles, ["BreakGlass", "Admin"]);
@@ -341,6 +367,10 @@ mod tests {
         assert!(Config::default().verify_findings);
         assert_eq!(Config::default().revoke_hold_hours, 12);
         assert!(!Config::default().archive_findings);
+        // Both change instances beyond what the action tags say: opt-in only.
+        assert!(!Config::default().forensic_snapshots && !Config::default().require_imdsv2);
+        let off = from(&[("FORENSICS", "off"), ("HARDEN", "OFF")]).unwrap();
+        assert!(!off.forensic_snapshots && !off.require_imdsv2);
     }
 
     #[test]
@@ -355,6 +385,8 @@ mod tests {
             ("REVOKE_HOLD_HOURS", "0"),
             ("REVOKE_HOLD_HOURS", "721"),
             ("DRY_RUN", "maybe"),
+            ("FORENSICS", "true"),
+            ("HARDEN", "imdsv1"),
             ("ACTION_TAG_KEY", "aws:reserved"),
             ("METRICS_NAMESPACE", "AWS/Lambda"),
             ("METRICS_NAMESPACE", "bad{namespace}"),

@@ -157,6 +157,8 @@ mod tests {
             action_source: Some(ActionSource::InstanceTag),
             result: String::new(),
             needs_attention,
+            snapshots: Vec::new(),
+            metadata_tokens: None,
         }
     }
 

@@ -45,6 +45,11 @@ pub enum Op {
     RebootInstances,
     /// A restore: the isolation mark cleared.
     DeleteTags,
+    /// `FORENSICS=snapshot`: termination protection, and stop on shutdown.
+    ModifyInstanceAttribute,
+    CreateSnapshots,
+    /// `HARDEN=imdsv2`.
+    ModifyInstanceMetadataOptions,
 }
 
 impl Op {
@@ -63,7 +68,10 @@ impl Op {
             | Self::ArchiveFindings
             | Self::DeleteRolePolicy
             | Self::DetachRolePolicy
-            | Self::DeleteTags => true,
+            | Self::DeleteTags
+            | Self::ModifyInstanceAttribute
+            | Self::CreateSnapshots
+            | Self::ModifyInstanceMetadataOptions => true,
             // The claim is a DynamoDB item in our own account, not a change to the finding's; the
             // record of revoked keys is bookkeeping about a revocation, not a remediation.
             Self::ClaimRevocation
@@ -114,6 +122,9 @@ impl Op {
             Self::DeleteRolePolicy => "DeleteRolePolicy",
             Self::DetachRolePolicy => "DetachRolePolicy",
             Self::DeleteTags => "DeleteTags",
+            Self::ModifyInstanceAttribute => "ModifyInstanceAttribute",
+            Self::CreateSnapshots => "CreateSnapshots",
+            Self::ModifyInstanceMetadataOptions => "ModifyInstanceMetadataOptions",
         }
     }
 }

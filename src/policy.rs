@@ -1,9 +1,10 @@
 //! The session-revocation policy: the document we write, and reading back the cut-off of one
-//! already on a role (ours, or the IAM console's "Revoke active sessions").
+//! already on a role (ours, or the IAM console's "Revoke active sessions"); and the role-side
+//! guard against credentials used away from their instance, which `HARDEN=imdsv2` prints.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The IAM console's name, so the console and this function share, and overwrite, one policy.
 pub const POLICY_NAME: &str = "AWSRevokeOlderSessions";
@@ -229,6 +230,56 @@ fn date_value(value: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
+/// Where AWS documents the guard below and the condition keys it compares.
+pub const SOURCE_NETWORK_GUARD_DOC: &str = "https://aws.amazon.com/blogs/security/how-to-use-policies-to-restrict-where-ec2-instance-credentials-can-be-used-from/";
+
+/// The role-side guard `HARDEN=imdsv2` prints (never applies): instance credentials denied away
+/// from the VPC and the private address they were delivered to, the way AWS's guide writes it.
+pub fn source_network_guard() -> Value {
+    let only_instance_credentials = |key: &str, request_key: &str| {
+        json!({
+            "StringNotEquals": { key: format!("${{{request_key}}}") },
+            "Null": { "ec2:SourceInstanceARN": "false" },
+            "BoolIfExists": { "aws:ViaAWSService": "false" },
+        })
+    };
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "InstanceCredentialsOnlyFromTheirVpc",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": only_instance_credentials("aws:ec2InstanceSourceVPC", "aws:SourceVpc"),
+            },
+            {
+                "Sid": "InstanceCredentialsOnlyFromTheirAddress",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": only_instance_credentials("aws:ec2InstanceSourcePrivateIPv4", "aws:VpcSourceIp"),
+            },
+        ],
+    })
+}
+
+/// What AWS's guide says must hold before the guard is applied, and what it does not cover.
+pub const SOURCE_NETWORK_GUARD_CAVEATS: [&str; 5] = [
+    "aws:SourceVpc and aws:VpcSourceIp are in a request only when it reaches AWS through a VPC endpoint: \
+     calls the instances make through a NAT or internet gateway are denied too, so every service they call \
+     needs a VPC endpoint first (or the statements an exception for those paths)",
+    "calls AWS services make on the role's behalf (aws:ViaAWSService) are left alone, but some service paths \
+     still need exceptions (AWS's own example gained one so that instances can attach encrypted EBS volumes): \
+     try it with the role's workload in a test account first",
+    "only credentials delivered to an EC2 instance carry ec2:SourceInstanceARN: the role's other sessions \
+     are unaffected",
+    "the address statement pins credentials to the instance's primary private IPv4 address: calls from \
+     another interface or address of the instance are denied",
+    "as an inline policy it counts against the role's 10,240-character inline quota and a release leaves it \
+     in place; as a service control policy it covers every instance role in the accounts it is attached to",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +426,39 @@ mod tests {
         for (read, expected) in cases {
             assert_eq!(read.effective(), expected, "{read:?}");
         }
+    }
+
+    #[test]
+    fn the_printed_guard_only_denies_instance_credentials_away_from_their_network() {
+        let guard = source_network_guard();
+        let statements = guard["Statement"].as_array().unwrap();
+        let compared: Vec<(&str, &str)> = statements
+            .iter()
+            .map(|st| {
+                assert_eq!(
+                    (st["Effect"].as_str(), st["Action"].as_str()),
+                    (Some("Deny"), Some("*"))
+                );
+                // Only credentials EC2 delivered to an instance, and not a service acting for the role.
+                assert_eq!(st["Condition"]["Null"]["ec2:SourceInstanceARN"], "false");
+                assert_eq!(st["Condition"]["BoolIfExists"]["aws:ViaAWSService"], "false");
+                let (key, value) = st["Condition"]["StringNotEquals"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .next()
+                    .unwrap();
+                (key.as_str(), value.as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            compared,
+            [
+                ("aws:ec2InstanceSourceVPC", "${aws:SourceVpc}"),
+                ("aws:ec2InstanceSourcePrivateIPv4", "${aws:VpcSourceIp}"),
+            ]
+        );
+        // Never the revocation document, which this function does write.
+        assert!(own_cutoff(&guard.to_string()).is_err());
     }
 }

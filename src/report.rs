@@ -124,6 +124,12 @@ pub struct InstanceReport {
     /// What happened to it, or in a dry run what would.
     pub result: String,
     pub needs_attention: bool,
+    /// Evidence snapshots this run took of its volumes (`FORENSICS=snapshot`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<String>,
+    /// Its metadata service's `HttpTokens` after the run: `optional` still serves IMDSv1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_tokens: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -168,6 +174,9 @@ pub struct Report {
     /// A release or restore: what was asked, and what it removed or gave back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<OperationReport>,
+    /// `HARDEN=imdsv2`: which instances still allow IMDSv1, and the role-side guard to consider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<HardeningReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
 }
@@ -194,6 +203,27 @@ pub struct OperationReport {
     /// Restore: the profile given back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+}
+
+/// What is left open once the run is done, and how to close it from the role's side.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HardeningReport {
+    /// Instances using the role whose metadata service still serves credentials without a token.
+    pub still_allow_imdsv1: Vec<String>,
+    pub role_guard: RoleGuard,
+}
+
+/// A policy that makes instance credentials unusable away from their instance's network: printed
+/// for a person to weigh and apply, never applied here (a wrong network perimeter stops every
+/// instance using the role).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleGuard {
+    pub applied: bool,
+    pub policy: serde_json::Value,
+    pub caveats: Vec<&'static str>,
+    pub documentation: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -224,8 +254,29 @@ impl Report {
             steps: Vec::new(),
             warnings: Vec::new(),
             operation: None,
+            hardening: None,
             error: None,
         }
+    }
+
+    /// With `HARDEN=imdsv2`, the hardening section, from the instances' reports.
+    pub fn harden(&mut self, on: bool) {
+        if !on {
+            return;
+        }
+        let open = self
+            .instances
+            .iter()
+            .filter(|i| i.metadata_tokens.as_deref() == Some("optional"));
+        self.hardening = Some(HardeningReport {
+            still_allow_imdsv1: open.map(|i| i.instance_id.clone()).collect(),
+            role_guard: RoleGuard {
+                applied: false,
+                policy: crate::policy::source_network_guard(),
+                caveats: crate::policy::SOURCE_NETWORK_GUARD_CAVEATS.to_vec(),
+                documentation: crate::policy::SOURCE_NETWORK_GUARD_DOC,
+            },
+        });
     }
 
     /// Failed before anything was established.
@@ -297,4 +348,38 @@ pub fn log_json_line(report: &Report) {
         "report": report,
     });
     crate::logging::print_json_line(&line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hardening_section_lists_what_still_serves_imdsv1_and_applies_nothing() {
+        let instance = |id: &str, tokens: Option<&str>| InstanceReport {
+            instance_id: id.into(),
+            region: None,
+            relation: Relation::Sibling,
+            state: None,
+            action: None,
+            action_source: None,
+            result: String::new(),
+            needs_attention: false,
+            snapshots: Vec::new(),
+            metadata_tokens: tokens.map(str::to_owned),
+        };
+        let mut report = Report::new(FindingSummary::default(), false);
+        report.instances = vec![
+            instance("i-1", Some("required")),
+            instance("i-2", Some("optional")),
+            instance("i-3", None),
+        ];
+        report.harden(false);
+        assert!(report.hardening.is_none(), "HARDEN off: no section");
+        report.harden(true);
+        let section = serde_json::to_value(&report).unwrap()["hardening"].clone();
+        assert_eq!(section["stillAllowImdsv1"], serde_json::json!(["i-2"]));
+        assert_eq!(section["roleGuard"]["applied"], false);
+        assert_eq!(section["roleGuard"]["caveats"].as_array().unwrap().len(), 5);
+    }
 }

@@ -145,12 +145,7 @@ async fn matrix(fault: Fault, persistent: bool) {
         .filter_map(|r| async move { r.err() })
         .collect()
         .await;
-    assert!(
-        failures.is_empty(),
-        "{} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    support::faults::assert_every_case_held(&failures);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

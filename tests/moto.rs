@@ -1070,3 +1070,179 @@ async fn account_lists_are_checked_before_any_role_is_assumed() {
     assert_eq!(o.w.recorder.count("AssumeRole"), 0);
     assert!(o.member.revocation("WebAppRole").await.is_none());
 }
+
+/// Whether the instance's metadata service requires IMDSv2, as EC2 reports it.
+async fn requires_imdsv2(account: &Account, instance: &str) -> bool {
+    account.http_tokens(instance).await.as_deref() == Some("required")
+}
+
+#[tokio::test]
+async fn forensics_protects_and_snapshots_the_instance_before_isolating_it_once() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "isolate")]).await;
+    let config = || Config {
+        forensic_snapshots: true,
+        ..Config::default()
+    };
+    let event = finding("outside-aws.json", &w.role, Some(&named));
+
+    let (report, ok) = w.run_with(event.clone(), config()).await;
+
+    assert!(ok, "{report:#}");
+    assert_eq!(w.account.association(&named).await, None, "isolated all the same");
+    let listed: Vec<String> = instance_report(&report, &named)["snapshots"]
+        .as_array()
+        .expect("snapshot ids in the report")
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    assert!(!listed.is_empty(), "{report:#}");
+    // Each snapshot exists, and says which finding and instance it is evidence of.
+    let snapshots = w
+        .account
+        .ec2
+        .describe_snapshots()
+        .set_snapshot_ids(Some(listed.clone()))
+        .send()
+        .await
+        .unwrap();
+    for snapshot in snapshots.snapshots() {
+        let tag = |k: &str| {
+            snapshot
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+        };
+        assert_eq!(tag("exfil-responder:evidence-of"), Some(named.as_str()));
+        assert_eq!(tag("exfil-responder:finding"), event["detail"]["id"].as_str());
+    }
+    assert_eq!(snapshots.snapshots().len(), listed.len());
+    let protection = w
+        .account
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(&named)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(protection.disable_api_termination().and_then(|v| v.value()), Some(true));
+    // Evidence before the detach: the mark (isolated-at), then protection and snapshots.
+    let calls = w.recorder.writes();
+    let at = |op: &str| {
+        calls
+            .iter()
+            .position(|c| c == op)
+            .unwrap_or_else(|| panic!("{op} in {calls:?}"))
+    };
+    assert!(
+        at("CreateSnapshots") < at("DisassociateIamInstanceProfile"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        w.recorder.count("ModifyInstanceAttribute"),
+        2,
+        "termination, then shutdown"
+    );
+    assert!(
+        w.account
+            .tags(&named)
+            .await
+            .contains_key("exfil-responder:snapshotted-at")
+    );
+
+    // Delivered again: the evidence for this cut-off is there; nothing is taken or written twice.
+    w.recorder.clear();
+    let (again, ok) = w.run_with(event, config()).await;
+    assert!(ok, "{again:#}");
+    assert!(w.recorder.writes().is_empty(), "{:?}", w.recorder.writes());
+    assert!(
+        instance_report(&again, &named)["result"]
+            .as_str()
+            .unwrap()
+            .contains("evidence snapshots taken at")
+    );
+}
+
+#[tokio::test]
+async fn harden_requires_imdsv2_where_asked_and_reports_what_still_allows_imdsv1() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "cycle")]).await;
+    let tagged = w.instance(&[("exfil-responder:harden", "imdsv2")]).await;
+    let untagged = w.instance(&[]).await;
+    let ignored = w
+        .instance(&[(KEY, "ignore"), ("exfil-responder:harden", "imdsv2")])
+        .await;
+    let config = Config {
+        require_imdsv2: true,
+        ..Config::default()
+    };
+
+    let (report, ok) = w
+        .run_with(finding("outside-aws.json", &w.role, Some(&named)), config)
+        .await;
+
+    assert!(ok, "{report:#}");
+    assert!(requires_imdsv2(&w.account, &named).await);
+    assert!(requires_imdsv2(&w.account, &tagged).await);
+    assert!(!requires_imdsv2(&w.account, &untagged).await);
+    assert!(
+        !requires_imdsv2(&w.account, &ignored).await,
+        "ignore leaves it as it is"
+    );
+    // Before the cycle hands out fresh credentials.
+    let calls = w.recorder.writes();
+    let first = calls.iter().position(|c| c == "ModifyInstanceMetadataOptions").unwrap();
+    let attach = calls.iter().position(|c| c == "AssociateIamInstanceProfile").unwrap();
+    assert!(first < attach, "{calls:?}");
+    assert_eq!(instance_report(&report, &named)["metadataTokens"], "required");
+    let mut open: Vec<&str> = report["hardening"]["stillAllowImdsv1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    open.sort();
+    let mut expected = [untagged.as_str(), ignored.as_str()];
+    expected.sort();
+    assert_eq!(open, expected);
+    // The role guard is printed, never written: the role holds only the revocation.
+    assert_eq!(report["hardening"]["roleGuard"]["applied"], false);
+    assert_eq!(w.account.policy_names(&w.role.name).await, ["AWSRevokeOlderSessions"]);
+}
+
+#[tokio::test]
+async fn forensics_and_harden_in_a_dry_run_plan_and_write_nothing() {
+    let w = world(&[]).await;
+    let named = w.instance(&[(KEY, "isolate")]).await;
+    let config = Config {
+        forensic_snapshots: true,
+        require_imdsv2: true,
+        dry_run: true,
+        ..Config::default()
+    };
+
+    let (report, ok) = w
+        .run_with(finding("outside-aws.json", &w.role, Some(&named)), config)
+        .await;
+
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "planned");
+    assert!(w.recorder.writes().is_empty(), "{:?}", w.recorder.writes());
+    let planned: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "planned")
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    for op in [
+        "ModifyInstanceMetadataOptions",
+        "ModifyInstanceAttribute",
+        "CreateSnapshots",
+    ] {
+        assert!(planned.contains(&op), "{op} not in {planned:?}");
+    }
+    assert!(!requires_imdsv2(&w.account, &named).await);
+}

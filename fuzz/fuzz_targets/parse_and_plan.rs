@@ -70,13 +70,19 @@ fuzz_target!(|data: &[u8]| {
                 state: "associated".into(),
                 since: None,
             }),
+            http_tokens: words.get(i + 1).cloned(),
         };
         let siblings: Vec<InstanceFacts> = (0..4).map(sibling).collect();
         let named = instance.as_ref().map(|id| InstanceFacts {
             id: id.to_string(),
             ..sibling(4)
         });
-        let config = Config::default();
+        // The opt-in steps too: evidence before an isolation, IMDSv2 first.
+        let config = Config {
+            forensic_snapshots: true,
+            require_imdsv2: true,
+            ..Config::default()
+        };
         let profiles = [profile.clone()];
         let _ = plan::instances(&FleetFacts {
             config: &config,

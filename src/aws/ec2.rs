@@ -145,12 +145,14 @@ pub async fn describe_instances(
                 .map(|n| n.as_str().to_owned())
                 .unwrap_or_default();
             let association = associations.get(&id).cloned();
+            let http_tokens = instance.metadata_options.and_then(|m| m.http_tokens);
             facts.push(InstanceFacts {
                 id,
                 region: region.to_owned(),
                 state,
                 tags,
                 association,
+                http_tokens: http_tokens.map(|t| t.as_str().to_owned()),
             });
         }
     }
@@ -295,7 +297,7 @@ const TAG_VISIBLE_WITHIN: [Duration; 4] = [
 /// consistent (<https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>): for a
 /// moment IAM may not see the new tag and EC2 answers `UnauthorizedOperation`. So that answer is
 /// retried, bounded, before it fails the step; any other answer is final here.
-async fn once_tags_show<T, E, R, F, Fut>(mut call: F) -> std::result::Result<T, SdkError<E, R>>
+pub(crate) async fn once_tags_show<T, E, R, F, Fut>(mut call: F) -> std::result::Result<T, SdkError<E, R>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<T, SdkError<E, R>>>,

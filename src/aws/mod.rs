@@ -5,6 +5,8 @@
 pub mod claim;
 pub mod clients;
 pub mod ec2;
+pub mod evidence;
 pub mod guardduty;
 pub mod iam;
+pub mod metadata;
 pub mod sts;

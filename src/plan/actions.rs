@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::plan::model::{
-    Association, CYCLED_AT_TAG, FINDING_TAG, FleetFacts, ISOLATED_AT_TAG, InstanceFacts, PROFILE_TAG, Profile,
-    REBOOTED_AT_TAG, Step, TagValue,
+    Association, CYCLED_AT_TAG, Evidence, FINDING_TAG, FleetFacts, ISOLATED_AT_TAG, InstanceFacts, PROFILE_TAG,
+    Profile, REBOOTED_AT_TAG, SNAPSHOTTED_AT_TAG, Step, TagValue,
 };
 use crate::rules::{Action, Tags};
 
@@ -238,6 +238,29 @@ impl Cycle<'_> {
     }
 }
 
+/// `FORENSICS=snapshot`: what is kept before the instance loses its profile, once per cut-off (a
+/// retry, or another finding answered by the same revocation, finds the snapshots taken), and what
+/// the report says of it. Not for an instance about to stop or start: its state must hold still.
+fn evidence(facts: &FleetFacts<'_>, inst: &InstanceFacts) -> (Vec<Step>, String) {
+    if !facts.config.forensic_snapshots {
+        return (Vec::new(), String::new());
+    }
+    // A mark from the future was not written by us (anyone allowed CreateTags can write one).
+    let taken = tag_time(&inst.tags, SNAPSHOTTED_AT_TAG).filter(|t| *t >= facts.cutoff && *t <= facts.observed_at);
+    if let Some(at) = taken {
+        return (Vec::new(), format!("; evidence snapshots taken at {}", rfc3339(at)));
+    }
+    let steps = vec![
+        Step::Preserve(Evidence::TerminationProtection),
+        Step::Preserve(Evidence::StopOnShutdown),
+        Step::Preserve(Evidence::Snapshots {
+            finding_id: facts.finding_id.to_owned(),
+        }),
+    ];
+    let kept = "; evidence kept first: termination protection, stop on shutdown, EBS snapshots";
+    (steps, kept.to_owned())
+}
+
 pub(super) fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Association>) -> Decision {
     if !matches!(inst.state.as_str(), "running" | "stopped") {
         return (
@@ -267,6 +290,9 @@ pub(super) fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current
                 finding_tag(facts),
             ]);
             let mut steps: Vec<Step> = (!marked).then_some(mark).into_iter().collect();
+            // After the mark, which the template's conditions on these calls look for.
+            let (kept, evidence) = evidence(facts, inst);
+            steps.extend(kept);
             steps.push(Step::Disassociate {
                 association_id: a.id.clone(),
             });
@@ -277,23 +303,33 @@ pub(super) fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current
             let then = quarantine
                 .map(|q| format!(" and attached quarantine profile {q}"))
                 .unwrap_or_default();
-            (steps, format!("isolated: detached {}{then}", a.profile_arn), false)
+            (
+                steps,
+                format!("isolated: detached {}{then}{evidence}", a.profile_arn),
+                false,
+            )
         }
         None => {
             let mut steps = Vec::new();
             if !inst.tags.contains_key(ISOLATED_AT_TAG) {
                 steps.push(Step::Tag(vec![(ISOLATED_AT_TAG, TagValue::Now), finding_tag(facts)]));
             }
+            let (kept, evidence) = evidence(facts, inst);
+            steps.extend(kept);
             match quarantine {
                 Some(q) => {
                     steps.extend(attach_quarantine(q));
                     (
                         steps,
-                        format!("isolated: no role profile attached; attached quarantine profile {q}"),
+                        format!("isolated: no role profile attached; attached quarantine profile {q}{evidence}"),
                         false,
                     )
                 }
-                None => (steps, "isolated: no instance profile attached".into(), false),
+                None => (
+                    steps,
+                    format!("isolated: no instance profile attached{evidence}"),
+                    false,
+                ),
             }
         }
     }

@@ -4,7 +4,8 @@
 use crate::config::Config;
 use crate::names::profile_name_from_arn;
 use crate::plan::actions::{left_revoked, plan_cycle, plan_isolate};
-use crate::plan::model::{FleetFacts, InstanceFacts, InstancePlan, Relation};
+use crate::plan::hardening::requires_imdsv2;
+use crate::plan::model::{FleetFacts, InstanceFacts, InstancePlan, Relation, Step};
 use crate::rules::{Action, choose_action};
 
 pub fn instances(facts: &FleetFacts<'_>) -> Vec<InstancePlan> {
@@ -21,6 +22,7 @@ pub fn instances(facts: &FleetFacts<'_>) -> Vec<InstancePlan> {
                      the role is revoked regardless; find the instance and check its credentials by hand"
                 .into(),
             needs_attention: true,
+            http_tokens: None,
         },
     });
     named
@@ -56,6 +58,7 @@ fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFact
         steps: Vec::new(),
         result: String::new(),
         needs_attention: false,
+        http_tokens: inst.http_tokens.clone(),
     };
     if matches!(inst.state.as_str(), "terminated" | "shutting-down") {
         note(&mut plan, format!("instance is {}: nothing to do", inst.state), false);
@@ -98,7 +101,12 @@ fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFact
         Action::Cycle | Action::CycleReboot => plan_cycle(facts, inst, current, action == Action::CycleReboot),
     };
     plan.steps = steps;
-    note(&mut plan, format!("{prefix}{result}"), attention);
+    let mut result = format!("{prefix}{result}");
+    if requires_imdsv2(facts, relation, inst, action) {
+        plan.steps.insert(0, Step::RequireImdsv2);
+        result.push_str("; IMDSv2 required first");
+    }
+    note(&mut plan, result, attention);
     plan
 }
 
@@ -136,6 +144,7 @@ mod tests {
                 state: "associated".into(),
                 since: None,
             }),
+            http_tokens: Some("optional".into()),
         }
     }
 
@@ -537,5 +546,150 @@ mod tests {
         });
         assert!(plans[0].result.starts_with("not found"));
         assert_eq!(plans[1].steps.len(), 6);
+    }
+
+    fn forensic() -> Config {
+        Config {
+            forensic_snapshots: true,
+            ..Config::default()
+        }
+    }
+
+    fn kept(finding: &str) -> [Step; 3] {
+        [
+            Step::Preserve(Evidence::TerminationProtection),
+            Step::Preserve(Evidence::StopOnShutdown),
+            Step::Preserve(Evidence::Snapshots {
+                finding_id: finding.into(),
+            }),
+        ]
+    }
+
+    #[test]
+    fn forensics_keeps_evidence_after_the_mark_and_before_the_detach() {
+        let plan = one(
+            &forensic(),
+            inst("i-1", "running", &[(KEY, "isolate")], Some(PROFILE)),
+            None,
+        );
+        assert!(matches!(&plan.steps[0], Step::Tag(t) if t.iter().any(|(k, _)| *k == ISOLATED_AT_TAG)));
+        assert_eq!(plan.steps[1..4], kept("f1"));
+        assert!(matches!(plan.steps[4], Step::Disassociate { .. }), "{:?}", plan.steps);
+        assert!(plan.result.contains("evidence kept first"), "{}", plan.result);
+        // Off by default: the same instance, no evidence steps.
+        let plain = one(
+            &Config::default(),
+            inst("i-1", "running", &[(KEY, "isolate")], Some(PROFILE)),
+            None,
+        );
+        assert!(!plain.steps.iter().any(Step::best_effort));
+        // Only for isolation: a cycle keeps none.
+        let cycled = one(
+            &forensic(),
+            inst("i-1", "running", &[(KEY, "cycle")], Some(PROFILE)),
+            None,
+        );
+        assert!(!cycled.steps.iter().any(Step::best_effort));
+    }
+
+    #[test]
+    fn evidence_is_taken_once_per_cut_off() {
+        let marked = |at: &str| {
+            let tags = [(KEY, "isolate"), (ISOLATED_AT_TAG, CUTOFF), (SNAPSHOTTED_AT_TAG, at)];
+            one(&forensic(), inst("i-1", "running", &tags, None), None)
+        };
+        // Taken for this cut-off (a retry, or a second finding the same revocation answers).
+        let again = marked("2026-11-22T10:00:08.000Z");
+        assert!(again.steps.is_empty(), "{:?}", again.steps);
+        assert!(
+            again
+                .result
+                .contains("evidence snapshots taken at 2026-11-22T10:00:08.000Z")
+        );
+        // Taken for an earlier revocation: this incident gets its own.
+        assert_eq!(marked("2026-11-01T00:00:00.000Z").steps, kept("f1"));
+        // A mark later than the facts were read is forged: it does not stop the snapshots.
+        assert_eq!(marked("2099-01-01T00:00:00.000Z").steps, kept("f1"));
+        // An isolated instance whose evidence was never taken gets it, with no new mark.
+        let bare = one(
+            &forensic(),
+            inst("i-1", "stopped", &[(KEY, "isolate"), (ISOLATED_AT_TAG, CUTOFF)], None),
+            None,
+        );
+        assert_eq!(bare.steps, kept("f1"));
+    }
+
+    fn hardened(config: &Config, sibling_tags: &[(&str, &str)], role_tags: &Tags) -> Vec<InstancePlan> {
+        let profiles = [PROFILE.to_string()];
+        let named = inst("i-1", "running", &[], Some(PROFILE));
+        let siblings = [inst("i-2", "running", sibling_tags, Some(PROFILE))];
+        instances(&FleetFacts {
+            config,
+            cutoff: at(CUTOFF),
+            finding_id: "f1",
+            role_name: "WebAppRole",
+            role_tags,
+            role_profiles: &profiles,
+            named: Some(("i-1", Some(&named))),
+            siblings: &siblings,
+            action_override: None,
+            observed_at: at(OBSERVED),
+        })
+    }
+
+    #[test]
+    fn harden_requires_imdsv2_on_the_named_instance_and_tagged_siblings_first() {
+        let on = Config {
+            require_imdsv2: true,
+            default_action: Action::Cycle,
+            ..Config::default()
+        };
+        let none = Tags::new();
+        let plans = hardened(&on, &[], &none);
+        assert_eq!(
+            plans[0].steps[0],
+            Step::RequireImdsv2,
+            "before the cycle's fresh credentials"
+        );
+        assert!(plans[0].steps.len() > 1 && plans[0].result.ends_with("IMDSv2 required first"));
+        assert!(
+            !plans[1].steps.contains(&Step::RequireImdsv2),
+            "an untagged sibling is left as it is"
+        );
+        let tagged = hardened(&on, &[(HARDEN_TAG, "IMDSv2")], &none);
+        assert_eq!(tagged[1].steps[0], Step::RequireImdsv2);
+        let by_role = hardened(&on, &[], &tags(&[(HARDEN_TAG, "imdsv2")]));
+        assert_eq!(by_role[1].steps[0], Step::RequireImdsv2);
+        // Off by default, even where a tag asks.
+        let off = Config {
+            default_action: Action::Cycle,
+            ..Config::default()
+        };
+        assert!(
+            hardened(&off, &[(HARDEN_TAG, "imdsv2")], &none)
+                .iter()
+                .all(|p| !p.steps.contains(&Step::RequireImdsv2))
+        );
+    }
+
+    #[test]
+    fn harden_skips_ignored_finished_and_unsettled_instances() {
+        let on = Config {
+            require_imdsv2: true,
+            ..Config::default()
+        };
+        let with = |state: &str, tags: &[(&str, &str)], tokens: Option<&str>| {
+            let facts = InstanceFacts {
+                http_tokens: tokens.map(str::to_owned),
+                ..inst("i-1", state, tags, Some(PROFILE))
+            };
+            one(&on, facts, None).steps
+        };
+        // Revoke only: the one step is the hardening.
+        assert_eq!(with("running", &[], Some("optional")), [Step::RequireImdsv2]);
+        assert_eq!(with("stopped", &[], None), [Step::RequireImdsv2]);
+        assert!(with("running", &[], Some("required")).is_empty());
+        assert!(with("running", &[(KEY, "ignore")], Some("optional")).is_empty());
+        assert!(with("pending", &[], Some("optional")).is_empty());
     }
 }

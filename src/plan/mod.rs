@@ -5,6 +5,9 @@
 //! - [`instances`](mod@instances): what each instance using the role needs, given the cut-off in
 //!   force; [`actions`] holds what each tag action does to one instance.
 //!
+//! Opt-in, beside the actions: [`hardening`] (which instances are made to require IMDSv2); the
+//! evidence kept before an isolation is part of the isolate action.
+//!
 //! And after containment: [`release`](mod@release) (may a role's revocation be removed, and which
 //! documents) and [`restore`](mod@restore) (may an isolated instance get its profile back).
 //!
@@ -12,6 +15,7 @@
 //! a crash finishes what is left and never repeats a finished step.
 
 pub mod actions;
+pub mod hardening;
 pub mod instances;
 pub mod model;
 pub mod release;

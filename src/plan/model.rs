@@ -18,6 +18,13 @@ pub const REBOOTED_AT_TAG: &str = "exfil-responder:rebooted-at";
 pub const ISOLATED_AT_TAG: &str = "exfil-responder:isolated-at";
 /// The finding (or `manual`) that made the last change.
 pub const FINDING_TAG: &str = "exfil-responder:finding";
+/// When the evidence snapshots were taken: at or after the cut-off, they were taken for it.
+pub const SNAPSHOTTED_AT_TAG: &str = "exfil-responder:snapshotted-at";
+/// On a snapshot: the instance it is evidence of (beside [`FINDING_TAG`]).
+pub const EVIDENCE_OF_TAG: &str = "exfil-responder:evidence-of";
+/// `imdsv2` on a sibling (or on the role, for all of them): `HARDEN=imdsv2` requires IMDSv2 there
+/// too, not only on the named instance.
+pub const HARDEN_TAG: &str = "exfil-responder:harden";
 
 /// An instance-profile association as EC2 reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +51,8 @@ pub struct InstanceFacts {
     pub state: String,
     pub tags: Tags,
     pub association: Option<Association>,
+    /// The metadata service's `HttpTokens` (`required`: IMDSv2 only; `optional`: IMDSv1 too).
+    pub http_tokens: Option<String>,
 }
 
 pub struct FleetFacts<'a> {
@@ -88,6 +97,21 @@ pub enum Step {
     Reboot,
     /// Remove these tag keys (a restore clears the isolation mark).
     Untag(Vec<&'static str>),
+    /// Evidence kept before an isolation (`FORENSICS=snapshot`).
+    Preserve(Evidence),
+    /// `HttpTokens=required`: the metadata service serves credentials only through IMDSv2.
+    RequireImdsv2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// Termination protection on: nobody terminates the evidence by API or console.
+    TerminationProtection,
+    /// A shutdown from inside the instance stops it rather than terminating it.
+    StopOnShutdown,
+    /// Every attached EBS volume, tagged with the finding and the instance; then marked
+    /// [`SNAPSHOTTED_AT_TAG`] so that a retry does not take them again.
+    Snapshots { finding_id: String },
 }
 
 impl Step {
@@ -101,7 +125,16 @@ impl Step {
             Self::AwaitAssociated(_) => Op::AwaitAssociation,
             Self::Reboot => Op::RebootInstances,
             Self::Untag(_) => Op::DeleteTags,
+            Self::Preserve(Evidence::Snapshots { .. }) => Op::CreateSnapshots,
+            Self::Preserve(_) => Op::ModifyInstanceAttribute,
+            Self::RequireImdsv2 => Op::ModifyInstanceMetadataOptions,
         }
+    }
+
+    /// A step whose failure does not stop the instance's plan: containment comes first, and the
+    /// report asks a person to finish what failed.
+    pub fn best_effort(&self) -> bool {
+        matches!(self, Self::Preserve(_) | Self::RequireImdsv2)
     }
 }
 
@@ -126,4 +159,23 @@ pub struct InstancePlan {
     /// What the instance's situation will be once the steps are done.
     pub result: String,
     pub needs_attention: bool,
+    /// Its metadata service's `HttpTokens` as read, for the report.
+    pub http_tokens: Option<String>,
+}
+
+impl InstancePlan {
+    /// An operation's plan for the instance its payload names: steps of its own, no tag action.
+    pub fn named(inst: &InstanceFacts, steps: Vec<Step>, result: String) -> Self {
+        Self {
+            instance_id: inst.id.clone(),
+            region: Some(inst.region.clone()),
+            relation: Relation::Named,
+            state: Some(inst.state.clone()),
+            chosen: None,
+            steps,
+            result,
+            needs_attention: false,
+            http_tokens: inst.http_tokens.clone(),
+        }
+    }
 }

@@ -142,6 +142,7 @@ mod tests {
                 state: "associated".into(),
                 since: None,
             }),
+            http_tokens: None,
         }
     }
 

@@ -1,14 +1,21 @@
 //! Execute the fleet plan: each instance's steps in order, through the step executor. A concurrent
 //! run's fresh association is adopted rather than replaced, and a failure stops that instance only.
 
+use std::sync::Mutex;
+
 use chrono::{SecondsFormat, Utc};
+
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::aws::clients::{ec2_in, region_of};
 use crate::aws::ec2::{self, Attached};
+use crate::aws::{evidence, metadata};
 use crate::error::{Error, Result};
-use crate::plan::{Association, InstancePlan, Profile, Step, TagValue};
+use crate::op::Op;
+use crate::plan::{
+    Association, EVIDENCE_OF_TAG, Evidence, FINDING_TAG, InstancePlan, Profile, SNAPSHOTTED_AT_TAG, Step, TagValue,
+};
 use crate::report::InstanceReport;
 use crate::respond::batch::Batches;
 use crate::respond::steps::Steps;
@@ -113,7 +120,9 @@ pub async fn all(
     }
 }
 
-/// Run one instance's steps in order; the first failure stops that instance, not the others.
+/// Run one instance's steps in order; the first failure stops that instance, not the others. A
+/// best-effort step's failure ([`Step::best_effort`]) does not stop it: the report says what is
+/// left for a person.
 pub async fn one(
     ec2: &aws_sdk_ec2::Client,
     plan: InstancePlan,
@@ -121,17 +130,7 @@ pub async fn one(
     (steps, round): (&Steps, &Round),
 ) -> (InstanceReport, Option<Error>) {
     let mut attach = Attach(attaches(&plan).then_some(&round.made));
-    let chosen = plan.chosen.as_ref();
-    let mut out = InstanceReport {
-        instance_id: plan.instance_id.clone(),
-        region: plan.region.clone(),
-        relation: plan.relation,
-        state: plan.state.clone(),
-        action: chosen.map(|c| c.action),
-        action_source: chosen.map(|c| c.source),
-        result: plan.result.clone(),
-        needs_attention: plan.needs_attention,
-    };
+    let mut out = as_planned(&plan);
     let id = plan.instance_id.as_str();
     if running.dry_run {
         for step in &plan.steps {
@@ -153,6 +152,7 @@ pub async fn one(
         timeout: running.cycle_timeout,
         steps,
         round,
+        taken: Mutex::default(),
     };
     let mut slot = match plan.steps.is_empty() {
         true => None,
@@ -160,7 +160,7 @@ pub async fn one(
     };
     // Set when a concurrent run attached the profile first: ours is then not attached again.
     let mut adopted = false;
-    let mut i = 0;
+    let (mut i, mut left, mut stopped) = (0, Vec::new(), None);
     while let Some(step) = plan.steps.get(i) {
         let (failed, ran, result) = cycle.run_at(&plan.steps, i, &mut adopted).await;
         i += ran;
@@ -168,23 +168,70 @@ pub async fn one(
             attach.release();
             drop(slot.take());
         }
-        if let Err(e) = result {
-            let detached = plan.steps[..i].iter().any(|s| matches!(s, Step::Disassociate { .. }));
-            let stranded = detached && attaches(&plan);
-            let recovery = if stranded {
-                "its profile may be detached now; the marker tag records the original, and a retry finishes the remaining steps"
-            } else {
-                "a retry finishes the remaining steps"
-            };
-            let name = failed.op();
-            warn!(instance = id, role = steps.role(), step = name.name(), error = %e, "instance step failed");
-            out.result = format!("FAILED at {name}: {e}; {recovery}");
-            out.needs_attention = true;
-            return (out, Some(e));
+        match result {
+            Ok(()) if *step == Step::RequireImdsv2 => out.metadata_tokens = Some("required".into()),
+            Ok(()) => {}
+            Err(e) if failed.best_effort() => {
+                warn!(instance = id, role = steps.role(), step = failed.op().name(), error = %e, "best-effort step failed; going on");
+                left.push(format!("{} ({e})", describe(failed)));
+            }
+            Err(e) => {
+                stopped = Some((failed, e));
+                break;
+            }
         }
     }
-    info!(instance = id, role = steps.role(), result = %plan.result, "instance done");
-    (out, None)
+    out.snapshots = cycle.taken.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !left.is_empty() {
+        out.needs_attention = true;
+        out.result = format!("{}; NOT DONE, finish by hand: {}", out.result, left.join("; "));
+    }
+    match stopped {
+        Some((failed, e)) => failed_at(out, &plan, i, failed, e, steps.role()),
+        None => {
+            info!(instance = id, role = steps.role(), result = %out.result, "instance done");
+            (out, None)
+        }
+    }
+}
+
+/// The instance's report before any step has run.
+fn as_planned(plan: &InstancePlan) -> InstanceReport {
+    let chosen = plan.chosen.as_ref();
+    InstanceReport {
+        instance_id: plan.instance_id.clone(),
+        region: plan.region.clone(),
+        relation: plan.relation,
+        state: plan.state.clone(),
+        action: chosen.map(|c| c.action),
+        action_source: chosen.map(|c| c.source),
+        result: plan.result.clone(),
+        needs_attention: plan.needs_attention,
+        snapshots: Vec::new(),
+        metadata_tokens: plan.http_tokens.clone(),
+    }
+}
+
+/// The instance's report once `failed` stopped its plan, after `ran` of its steps.
+fn failed_at(
+    mut out: InstanceReport,
+    plan: &InstancePlan,
+    ran: usize,
+    failed: &Step,
+    e: Error,
+    role: Option<&str>,
+) -> (InstanceReport, Option<Error>) {
+    let detached = plan.steps[..ran].iter().any(|s| matches!(s, Step::Disassociate { .. }));
+    let recovery = if detached && attaches(plan) {
+        "its profile may be detached now; the marker tag records the original, and a retry finishes the remaining steps"
+    } else {
+        "a retry finishes the remaining steps"
+    };
+    let name = failed.op();
+    warn!(instance = %out.instance_id, role, step = name.name(), error = %e, "instance step failed");
+    out.result = format!("FAILED at {name}: {e}; {recovery}");
+    out.needs_attention = true;
+    (out, Some(e))
 }
 
 /// One instance's plan being run.
@@ -196,21 +243,28 @@ struct Cycle<'a> {
     steps: &'a Steps,
     /// Shared with the round's other instances.
     round: &'a Round,
+    /// The ids of the evidence snapshots taken.
+    taken: Mutex<Vec<String>>,
 }
 
 impl Cycle<'_> {
     /// Run the step at `i`, and the mark beside it if one goes there ([`beside_the_wait`]): the
-    /// step that failed (else the one at `i`), how many steps ran, and the result.
+    /// step that failed (else the one at `i`), how many steps ran, and the result. Each step's
+    /// future is boxed: one for every kind of step, inline, overflowed a debug build's stack.
     async fn run_at<'s>(&self, all: &'s [Step], i: usize, adopted: &mut bool) -> (&'s Step, usize, Result<()>) {
         let step = &all[i];
         match (step, beside_the_wait(all, i)) {
             (Step::Associate(_), _) if *adopted => (step, 1, Ok(())),
-            (_, Some(mark)) => match tokio::join!(self.run(step), self.run(mark)) {
+            (_, Some(mark)) => match tokio::join!(Box::pin(self.run(step)), Box::pin(self.run(mark))) {
                 (Err(e), _) => (step, 2, Err(e)),
                 (_, Err(e)) => (mark, 2, Err(e)),
                 _ => (step, 2, Ok(())),
             },
-            _ => (step, 1, self.run(step).await.map(|adopting| *adopted |= adopting)),
+            _ => (
+                step,
+                1,
+                Box::pin(self.run(step)).await.map(|adopting| *adopted |= adopting),
+            ),
         }
     }
 
@@ -252,7 +306,33 @@ impl Cycle<'_> {
             }
             Step::Reboot => steps.run(op, id, ec2::reboot(ec2, id)).await.map(|()| false),
             Step::Untag(keys) => steps.run(op, id, ec2::delete_tags(ec2, id, keys)).await.map(|()| false),
+            Step::Preserve(Evidence::TerminationProtection) => steps
+                .run(op, id, evidence::protect_from_termination(ec2, id))
+                .await
+                .map(|()| false),
+            Step::Preserve(Evidence::StopOnShutdown) => steps
+                .run(op, id, evidence::stop_on_shutdown(ec2, id))
+                .await
+                .map(|()| false),
+            Step::Preserve(Evidence::Snapshots { finding_id }) => self.snapshot(finding_id).await.map(|()| false),
+            Step::RequireImdsv2 => steps
+                .run(op, id, metadata::require_imdsv2(ec2, id))
+                .await
+                .map(|()| false),
         }
+    }
+
+    /// Snapshot the instance's volumes, then mark it so that a retry does not take them again.
+    async fn snapshot(&self, finding_id: &str) -> Result<()> {
+        let (ec2, id, steps) = (self.ec2, self.plan.instance_id.as_str(), self.steps);
+        let tags = [(FINDING_TAG, finding_id.to_owned()), (EVIDENCE_OF_TAG, id.to_owned())];
+        let description = format!("exfil-responder: evidence of {id} for finding {finding_id}, before isolation");
+        let taken = evidence::snapshot_volumes(ec2, id, &description, &tags);
+        let taken = steps.run(Op::CreateSnapshots, id, taken).await?;
+        self.taken.lock().unwrap_or_else(|p| p.into_inner()).extend(taken);
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mark = self.mark(vec![(SNAPSHOTTED_AT_TAG.to_owned(), now)]);
+        steps.run(Op::CreateTags, id, mark).await
     }
 
     /// Write `tags` on this instance: with the round's other instances writing the same, at once.
@@ -330,6 +410,12 @@ fn describe(step: &Step) -> String {
         Step::AwaitAssociated(_) => "wait until the new association is associated".into(),
         Step::Reboot => "reboot".into(),
         Step::Untag(keys) => format!("remove tags {}", keys.join(", ")),
+        Step::Preserve(Evidence::TerminationProtection) => "enable termination protection".into(),
+        Step::Preserve(Evidence::StopOnShutdown) => "make a shutdown from inside stop the instance".into(),
+        Step::Preserve(Evidence::Snapshots { finding_id }) => {
+            format!("snapshot every attached EBS volume, tagged with finding {finding_id}")
+        }
+        Step::RequireImdsv2 => "require IMDSv2 (HttpTokens=required)".into(),
     }
 }
 
@@ -349,9 +435,14 @@ mod tests {
     use aws_sdk_ec2::operation::associate_iam_instance_profile::{
         AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput,
     };
+    use aws_sdk_ec2::operation::create_snapshots::{CreateSnapshotsError, CreateSnapshotsOutput};
     use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
     use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileOutput;
-    use aws_sdk_ec2::types::IamInstanceProfileAssociation;
+    use aws_sdk_ec2::operation::modify_instance_attribute::ModifyInstanceAttributeOutput;
+    use aws_sdk_ec2::operation::modify_instance_metadata_options::{
+        ModifyInstanceMetadataOptionsError, ModifyInstanceMetadataOptionsOutput,
+    };
+    use aws_sdk_ec2::types::{IamInstanceProfileAssociation, SnapshotInfo};
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
@@ -383,6 +474,7 @@ mod tests {
             ],
             result: "cycled".into(),
             needs_attention: false,
+            http_tokens: Some("optional".into()),
         }
     }
 
@@ -587,6 +679,111 @@ mod tests {
         assert_eq!(records[1].detail.as_deref(), Some("detach association iip-assoc-old"));
     }
 
+    fn isolation_keeping_evidence() -> InstancePlan {
+        let finding_id = "f1".to_owned();
+        InstancePlan {
+            steps: vec![
+                Step::RequireImdsv2,
+                Step::Preserve(Evidence::TerminationProtection),
+                Step::Preserve(Evidence::StopOnShutdown),
+                Step::Preserve(Evidence::Snapshots { finding_id }),
+                Step::Disassociate {
+                    association_id: "iip-assoc-old".into(),
+                },
+            ],
+            result: "isolated".into(),
+            ..cycle_plan()
+        }
+    }
+
+    fn protect() -> Rule {
+        mock!(aws_sdk_ec2::Client::modify_instance_attribute)
+            .then_output(|| ModifyInstanceAttributeOutput::builder().build())
+    }
+
+    fn imdsv2() -> Rule {
+        mock!(aws_sdk_ec2::Client::modify_instance_metadata_options)
+            .then_output(|| ModifyInstanceMetadataOptionsOutput::builder().build())
+    }
+
+    async fn isolated(ec2: Vec<&Rule>) -> (InstanceReport, Option<Error>, Vec<(Op, StepOutcome)>) {
+        let rules = Rules {
+            ec2,
+            ..Rules::default()
+        };
+        let steps = Steps::new("f1", Deadline::none());
+        let plan = isolation_keeping_evidence();
+        let round = Round::of(std::slice::from_ref(&plan), 4);
+        let (report, err) = one(&rules.target().ec2, plan, running(false), (&steps, &round)).await;
+        (report, err, ops(steps))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn evidence_is_snapshotted_tagged_and_marked_before_the_detach() {
+        let (protect, imdsv2, tags, detach) = (protect(), imdsv2(), tags(), detach());
+        let snapshots = mock!(aws_sdk_ec2::Client::create_snapshots)
+            .match_requests(|r| {
+                let tags = r.tag_specifications().first().map(|t| t.tags()).unwrap_or_default();
+                let has = |k: &str, v: &str| tags.iter().any(|t| t.key() == Some(k) && t.value() == Some(v));
+                r.instance_specification().and_then(|s| s.instance_id()) == Some(ID)
+                    && has(FINDING_TAG, "f1")
+                    && has(EVIDENCE_OF_TAG, ID)
+            })
+            .then_output(|| {
+                let taken = ["snap-1", "snap-2"].map(|id| SnapshotInfo::builder().snapshot_id(id).build());
+                CreateSnapshotsOutput::builder()
+                    .set_snapshots(Some(taken.to_vec()))
+                    .build()
+            });
+        let (report, err, ops) = isolated(vec![&protect, &imdsv2, &snapshots, &tags, &detach]).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(report.snapshots, ["snap-1", "snap-2"]);
+        assert_eq!(report.metadata_tokens.as_deref(), Some("required"));
+        assert!(!report.needs_attention, "{}", report.result);
+        let ok = StepOutcome::Ok;
+        assert_eq!(
+            ops,
+            [
+                (Op::ModifyInstanceMetadataOptions, ok),
+                (Op::ModifyInstanceAttribute, ok),
+                (Op::ModifyInstanceAttribute, ok),
+                (Op::CreateSnapshots, ok),
+                // The snapshotted-at mark: a retry does not take them again.
+                (Op::CreateTags, ok),
+                (Op::DisassociateIamInstanceProfile, ok),
+            ]
+        );
+        assert_eq!(protect.num_calls(), 2);
+    }
+
+    /// Containment first: evidence that cannot be kept is reported, and the isolation goes on.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_snapshot_or_hardening_does_not_stop_the_isolation() {
+        let (protect, detach) = (protect(), detach());
+        let refused = || ErrorMetadata::builder().code("UnauthorizedOperation").build();
+        let snapshots =
+            mock!(aws_sdk_ec2::Client::create_snapshots).then_error(move || CreateSnapshotsError::generic(refused()));
+        let imdsv2 = mock!(aws_sdk_ec2::Client::modify_instance_metadata_options).then_error(|| {
+            ModifyInstanceMetadataOptionsError::generic(ErrorMetadata::builder().code("InternalError").build())
+        });
+        let (report, err, ops) = isolated(vec![&protect, &imdsv2, &snapshots, &detach]).await;
+        assert!(err.is_none(), "{err:?}");
+        assert!(report.needs_attention);
+        assert!(report.snapshots.is_empty());
+        assert_eq!(report.metadata_tokens.as_deref(), Some("optional"), "still as read");
+        assert!(
+            report.result.starts_with("isolated; NOT DONE, finish by hand: "),
+            "{}",
+            report.result
+        );
+        assert!(
+            report.result.contains("snapshot every attached EBS volume") && report.result.contains("require IMDSv2")
+        );
+        assert_eq!(ops.last(), Some(&(Op::DisassociateIamInstanceProfile, StepOutcome::Ok)));
+        // No snapshotted-at mark without snapshots.
+        assert!(!ops.iter().any(|(op, _)| *op == Op::CreateTags), "{ops:?}");
+    }
+
     #[test]
     fn a_later_round_s_report_replaces_the_earlier_one() {
         let report = |id: &str, result: &str| InstanceReport {
@@ -598,6 +795,8 @@ mod tests {
             action_source: None,
             result: result.into(),
             needs_attention: false,
+            snapshots: Vec::new(),
+            metadata_tokens: None,
         };
         let mut all = vec![report("i-1", "first"), report("i-2", "first")];
         merge(&mut all, vec![report("i-2", "second"), report("i-3", "second")]);

@@ -183,7 +183,8 @@ async fn remediate(app: &App, claim: Claim, deadline: Deadline) -> (Report, Opti
     let steps = Steps::new(claim.finding_id(), deadline);
     let mut done = Done::default();
     let ended = reach_and_run(app, claim, &request, dry_run, &steps, &mut done).await;
-    let report = assemble(request, dry_run, done, steps.into_records(), ended.as_ref());
+    let mut report = assemble(request, dry_run, done, steps.into_records(), ended.as_ref());
+    report.harden(app.config.require_imdsv2);
     if let Err(e) = &ended {
         warn!(error = %e, needs_attention = ?report.needing_attention(), "remediation failed");
     }

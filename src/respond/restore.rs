@@ -11,7 +11,7 @@ use crate::names::RoleName;
 use crate::op::Op;
 use crate::operation::Restore;
 use crate::plan::restore::{self as plan, Recorded, RestoreFacts};
-use crate::plan::{InstanceFacts, InstancePlan, Relation, RoleFacts};
+use crate::plan::{InstanceFacts, InstancePlan, RoleFacts};
 use crate::report::{Ended, Outcome, RoleSummary};
 use crate::respond::execute::{self, Round, Running};
 use crate::respond::operate::{Done, Reached};
@@ -59,16 +59,7 @@ pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: 
         Err(why) => return Ok(Ended::skipped(why)),
     };
     done.operation.profile = Some(arn.to_owned());
-    let plan = InstancePlan {
-        instance_id: inst.id.clone(),
-        region: Some(inst.region.clone()),
-        relation: Relation::Named,
-        state: Some(inst.state.clone()),
-        chosen: None,
-        steps: planned,
-        result,
-        needs_attention: false,
-    };
+    let plan = InstancePlan::named(&inst, planned, result);
     let running = Running {
         dry_run: reached.dry_run,
         cycle_timeout: app.config.cycle_timeout,

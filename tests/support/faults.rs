@@ -605,3 +605,13 @@ pub fn rounds(seen: &[Seen]) -> Vec<usize> {
     }
     depths
 }
+
+/// A fault matrix's verdict: every case held, or each failed one with what went wrong.
+pub fn assert_every_case_held(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

@@ -188,7 +188,7 @@ impl Intercept for Recorder {
     }
 }
 
-pub const WRITES: [&str; 12] = [
+pub const WRITES: [&str; 15] = [
     "PutRolePolicy",
     "CreatePolicy",
     "AttachRolePolicy",
@@ -201,6 +201,9 @@ pub const WRITES: [&str; 12] = [
     "DeleteRolePolicy",
     "DetachRolePolicy",
     "DeleteTags",
+    "ModifyInstanceAttribute",
+    "CreateSnapshots",
+    "ModifyInstanceMetadataOptions",
 ];
 
 impl Recorder {
@@ -509,6 +512,19 @@ impl Account {
             .await
             .unwrap();
         assert_eq!(self.state(instance).await, InstanceStateName::Terminated.as_str());
+    }
+
+    /// The instance's metadata `HttpTokens` (`required`: IMDSv2 only).
+    pub async fn http_tokens(&self, instance: &str) -> Option<String> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
+        let inst = &out.reservations()[0].instances()[0];
+        inst.metadata_options()?.http_tokens().map(|t| t.as_str().to_owned())
     }
 
     /// The instance's state name (`running`, `terminated`, ...).

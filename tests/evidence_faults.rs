@@ -1,0 +1,187 @@
+//! Evidence and hardening under faults (`FORENSICS=snapshot`, `HARDEN=imdsv2`): each operation they
+//! add, against each fault the proxy injects, once (transient) and every time (persistent), with up
+//! to three runs (the delivery and Lambda's two retries). The invariants, checked against the
+//! emulator after each case:
+//! - containment first: the role is revoked and the instance isolated, whatever these steps met,
+//!   and a fault in them never fails the invocation;
+//! - what is not done is said: unless termination protection is on, the instance's snapshots exist
+//!   and IMDSv2 is required, the instance's report needs attention and says what is left;
+//! - every snapshot the report lists exists, tagged with the finding and the instance;
+//! - a transient fault the SDK or the tag-visibility retry absorbs (all but EC2's
+//!   `UnauthorizedOperation` on the metadata options, which no retry changes) leaves it all done.
+//!
+//! moto applies `InstanceInitiatedShutdownBehavior` in no way these tests can read (see README):
+//! the shutdown step's effect is not checked here, only that its failure is reported.
+
+mod support;
+
+use exfil_responder::{Config, handle};
+use futures::StreamExt;
+use serde_json::Value;
+use support::faults::{Fault, Rule};
+use support::guardduty::GuardDuty;
+use support::scene::{Scene, test_config};
+use support::*;
+
+const OPERATIONS: [&str; 3] = [
+    "ModifyInstanceMetadataOptions",
+    "ModifyInstanceAttribute",
+    "CreateSnapshots",
+];
+const FAULTS: [Fault; 6] = [
+    Fault::Throttle,
+    Fault::ServerError,
+    Fault::AccessDenied,
+    Fault::Reset,
+    Fault::Hold,
+    Fault::HoldResponse,
+];
+
+fn config() -> Config {
+    Config {
+        forensic_snapshots: true,
+        require_imdsv2: true,
+        ..test_config()
+    }
+}
+
+/// What the emulator holds of the instance's evidence and hardening.
+struct Kept {
+    protected: bool,
+    snapshots: Vec<(String, Option<String>)>,
+    imdsv2: bool,
+}
+
+async fn kept(account: &Account, instance: &str) -> Kept {
+    let ec2 = &account.ec2;
+    let attribute = ec2
+        .describe_instance_attribute()
+        .instance_id(instance)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .unwrap();
+    let of_instance = aws_sdk_ec2::types::Filter::builder()
+        .name("tag:exfil-responder:evidence-of")
+        .values(instance)
+        .build();
+    let listed = ec2.describe_snapshots().filters(of_instance).send().await.unwrap();
+    let snapshots = listed.snapshots().iter().map(|s| {
+        let finding = s.tags().iter().find(|t| t.key() == Some("exfil-responder:finding"));
+        (
+            s.snapshot_id().unwrap().to_owned(),
+            finding.and_then(|t| t.value()).map(str::to_owned),
+        )
+    });
+    let tokens = account.http_tokens(instance).await;
+    Kept {
+        protected: attribute.disable_api_termination().and_then(|v| v.value()) == Some(true),
+        snapshots: snapshots.collect(),
+        imdsv2: tokens.as_deref() == Some("required"),
+    }
+}
+
+async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persistent: bool) -> Result<(), String> {
+    let name = format!("{op} × {fault:?} × persistent={persistent}");
+    let scene = Scene::new(moto, guardduty, &["isolate"]).await;
+    let instance = scene.expects[0].id.clone();
+    let finding_id = format!("evidence-{}", scene.account_id);
+    let event = scene.event(guardduty, &finding_id);
+    scene.proxy.add(Rule::case(op, fault, persistent));
+    let mut reports: Vec<Value> = Vec::new();
+    for _attempt in 0..3 {
+        let handled = handle(&scene.app(config()).await, event.clone()).await;
+        reports.push(report(&handled.response));
+        if let Some(failure) = handled.failure {
+            if reports.len() < 3 {
+                continue;
+            }
+            return Err(format!(
+                "{name}: containment failed: {failure}\n{:#}",
+                reports.last().unwrap()
+            ));
+        }
+        break;
+    }
+    let met = scene
+        .proxy
+        .seen()
+        .iter()
+        .any(|s| s.operation == op && s.fault.is_some());
+    if !met {
+        return Err(format!("{name}: the fault never applied; {op} was not called"));
+    }
+    let report = reports.last().unwrap();
+    if scene.account.revocation(&scene.role.name).await.is_none()
+        || scene.account.association(&instance).await.is_some()
+        || !scene
+            .account
+            .tags(&instance)
+            .await
+            .contains_key("exfil-responder:isolated-at")
+    {
+        return Err(format!("{name}: not contained\n{report:#}"));
+    }
+    let kept = kept(&scene.account, &instance).await;
+    if let Some((id, finding)) = kept
+        .snapshots
+        .iter()
+        .find(|(_, f)| f.as_deref() != Some(finding_id.as_str()))
+    {
+        return Err(format!("{name}: snapshot {id} is tagged with finding {finding:?}"));
+    }
+    let taken: Vec<&str> = kept.snapshots.iter().map(|(id, _)| id.as_str()).collect();
+    let named = |r: &Value| {
+        r["instances"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["instanceId"] == instance.as_str()))
+            .cloned()
+    };
+    for listed in reports
+        .iter()
+        .filter_map(named)
+        .flat_map(|i| i["snapshots"].as_array().cloned().unwrap_or_default())
+    {
+        if !taken.contains(&listed.as_str().unwrap_or_default()) {
+            return Err(format!("{name}: the report lists {listed}, which does not exist"));
+        }
+    }
+    let complete = kept.protected && !taken.is_empty() && kept.imdsv2;
+    let said = reports
+        .iter()
+        .filter_map(named)
+        .any(|i| i["needsAttention"] == true && i["result"].as_str().unwrap_or_default().contains("NOT DONE"));
+    if !complete && !said {
+        return Err(format!("{name}: left undone without saying so\n{report:#}"));
+    }
+    // No retry of ours changes EC2's UnauthorizedOperation on the metadata options.
+    let final_answer = fault == Fault::AccessDenied && op == "ModifyInstanceMetadataOptions";
+    if !persistent && !final_answer && !complete {
+        return Err(format!("{name}: a transient fault left it undone\n{report:#}"));
+    }
+    Ok(())
+}
+
+async fn matrix(persistent: bool) {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    let cases = FAULTS.iter().flat_map(|f| OPERATIONS.iter().map(move |op| (*op, *f)));
+    let (moto, guardduty) = (&moto, &guardduty);
+    let failures: Vec<String> = futures::stream::iter(cases)
+        .map(|(op, fault)| async move { case(moto, guardduty, op, fault, persistent).await })
+        .buffer_unordered(4)
+        .filter_map(|r| async move { r.err() })
+        .collect()
+        .await;
+    support::faults::assert_every_case_held(&failures);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_faults_are_outlasted_and_containment_comes_first() {
+    matrix(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn persistent_faults_never_stop_containment_and_are_reported() {
+    matrix(true).await;
+}
