@@ -54,8 +54,8 @@ RUNTIME_ACTIONS = {
     "sqs:SendMessage",
     "sns:Publish",
 }
-# Re-attaching a profile passes its role to EC2.
-IMPLIED_BY = {"iam:PassRole": "ec2:AssociateIamInstanceProfile"}
+# Re-attaching a profile passes its role to EC2; a release schedule passes the scheduler's role.
+IMPLIED_BY = {"iam:PassRole": {"ec2:AssociateIamInstanceProfile", "scheduler:CreateSchedule"}}
 # GetCallerIdentity needs no permission.
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 FINDING_TYPES = [
@@ -100,7 +100,11 @@ def resolve(value, template: dict):
             return example_arn(arg, template)
         if key == "Fn::Sub":
             text = arg if isinstance(arg, str) else arg[0]
-            return re.sub(r"\$\{([^}]+)\}", lambda m: str(resolve({"Ref": m[1]}, template)), text)
+            def part(m):
+                name = m[1]
+                ref = {"Fn::GetAtt": name.split(".", 1)} if "." in name and not name.startswith("AWS::") else {"Ref": name}
+                return str(resolve(ref, template))
+            return re.sub(r"\$\{([^}]+)\}", part, text)
         if key == "Fn::GetAtt":
             name, attr = arg if isinstance(arg, list) else arg.split(".", 1)
             return example_arn(name, template) if attr == "Arn" else f"example-{name}-{attr}"
@@ -118,6 +122,7 @@ def example_arn(logical_id: str, template: dict) -> str:
         "AWS::Logs::LogGroup": f"arn:aws:logs:us-east-1:{account}:log-group:/aws/lambda/exfil-responder:*",
         "AWS::Events::Rule": f"arn:aws:events:us-east-1:{account}:rule/exfil-responder-{logical_id}-EXAMPLE",
         "AWS::DynamoDB::Table": f"arn:aws:dynamodb:us-east-1:{account}:table/exfil-responder-{logical_id}-EXAMPLE",
+        "AWS::Serverless::Function": f"arn:aws:lambda:us-east-1:{account}:function:exfil-responder-{logical_id}-EXAMPLE",
     }.get(kind, f"example-{logical_id}")
 
 
@@ -149,7 +154,7 @@ def check_parliament(templates: dict) -> int:
 def code_actions() -> set[str]:
     # Every AWS call goes through an adapter in src/aws/.
     source = "".join(f.read_text() for f in sorted((ROOT / "src" / "aws").glob("*.rs")))
-    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty|dynamodb)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
+    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty|dynamodb|scheduler)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
     not_operations = {"clone", "config"}
     return {
         f"{service}:{''.join(part.capitalize() for part in op.split('_'))}"
@@ -172,7 +177,7 @@ def compare_actions(who: str, called: set[str], allowed: set[str], extra: set[st
     for action in sorted(called - allowed):
         fail(f"permissions: the code calls {action}, which {who} does not allow")
     for action in sorted(allowed - called - extra):
-        if IMPLIED_BY.get(action) not in called:
+        if not IMPLIED_BY.get(action, set()) & called:
             fail(f"permissions: {who} allows {action}, which the code never calls")
     if any("*" in a for a in allowed):
         fail(f"permissions: a wildcard action in {who}: {sorted(a for a in allowed if '*' in a)}")
@@ -183,11 +188,13 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
     allowed = actions_of(templates["main"], "ResponderPolicy")
     compare_actions("the function's role", called, allowed, RUNTIME_ACTIONS)
     # In a member account the same calls, less STS (the function assumes the role from home),
-    # DynamoDB (the claims live in the responder's account), and GuardDuty's administrator side:
+    # DynamoDB (the claims live in the responder's account), Scheduler (the release schedules
+    # live there too, and invoke the function there), and GuardDuty's administrator side:
     # its detector, and archiving, which only the administrator account may do.
     member = templates["member"]
     administrator_only = {"guardduty:ListDetectors", "guardduty:ArchiveFindings"}
-    in_member = {a for a in called if not a.startswith(("sts:", "dynamodb:")) and a not in administrator_only}
+    in_member = {a for a in called
+                 if not a.startswith(("sts:", "dynamodb:", "scheduler:")) and a not in administrator_only}
     compare_actions("the member role", in_member, actions_of(member, "MemberPolicy"), set())
     if "iam:PutRolePolicy" not in actions_of(member, "MemberPolicy", "Deny"):
         fail("permissions: the member role does not deny revoking itself")
@@ -202,7 +209,30 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
     principals = [s.get("Principal", {}).get("AWS") for s in trust]
     if principals != [{"Ref": "ResponderRoleArn"}]:
         fail(f"permissions: the member role must trust only the responder's role, not {principals}")
+    check_release_scheduler(templates["main"])
     return called, allowed
+
+
+def check_release_scheduler(template: dict) -> None:
+    """AutoRelease: Scheduler alone, for this account's schedules, may assume the role it invokes
+    the function as; the role may invoke the function and nothing else; and the function passes
+    that role to Scheduler alone."""
+    resources = template["Resources"]
+    trust = resolve(resources["ReleaseSchedulerRole"]["Properties"]["AssumeRolePolicyDocument"], template)
+    expected = [{"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
+                 "Condition": {"StringEquals": {"aws:SourceAccount": EXAMPLE["AWS::AccountId"]}}}]
+    if trust["Statement"] != expected:
+        fail(f"scheduler: the release scheduler's role must trust Scheduler for this account alone, not {trust}")
+    document = resolve(resources["ReleaseSchedulerPolicy"]["Properties"]["PolicyDocument"], template)
+    function = example_arn("ResponderFunction", template)
+    for st in document["Statement"]:
+        resources_of = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        if st["Action"] != "lambda:InvokeFunction" or set(resources_of) - {function, f"{function}:*"}:
+            fail(f"scheduler: the release scheduler's role may do more than invoke the function: {st}")
+    passed = statement(template, "PassTheSchedulersRole")
+    if resolve(passed, template).get("Condition") != {
+            "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}:
+        fail(f"scheduler: the scheduler's role may be passed to another service: {passed}")
 
 
 def matches(pattern: dict, event: dict) -> bool:
@@ -304,7 +334,9 @@ def run_checks(templates: dict) -> str:
 
 def statement(template: dict, sid: str, policy: str = "ResponderPolicy") -> dict:
     document = template["Resources"][policy]["Properties"]["PolicyDocument"]
-    return next(s for s in document["Statement"] if isinstance(s, dict) and s.get("Sid") == sid)
+    # A conditional statement is the true branch of its Fn::If.
+    each = (s["Fn::If"][1] if isinstance(s, dict) and "Fn::If" in s else s for s in document["Statement"])
+    return next(s for s in each if isinstance(s, dict) and s.get("Sid") == sid)
 
 
 def pattern_of(template: dict) -> dict:
@@ -340,6 +372,11 @@ MUTATIONS = {
     "on-failure": lambda t: t["main"]["Resources"]["ResponderInvokeConfig"]["Properties"]["DestinationConfig"].pop(
         "OnFailure"),
     "no alarm": lambda t: t["main"]["Resources"].pop("FailedInvocationsAlarm"),
+    "trust Scheduler for this account alone": lambda t: t["main"]["Resources"]["ReleaseSchedulerRole"]["Properties"][
+        "AssumeRolePolicyDocument"]["Statement"][0].pop("Condition"),
+    "more than invoke the function": lambda t: statement(
+        t["main"], "InvokeTheResponder", "ReleaseSchedulerPolicy").update(Resource="*"),
+    "passed to another service": lambda t: statement(t["main"], "PassTheSchedulersRole").pop("Condition"),
 }
 
 

@@ -209,6 +209,21 @@ for name, value in {
 }.items():
     raw(name, json.dumps(value))
 
+# What only an AUTO_RELEASE schedule sends, forged or bent: never forced, a schedule's name only,
+# release only; a well-formed one finds no revocation of ours (and the corpus runs with it on).
+S = "release-123456789012-20261202T0401Z-WebAppRole-982b3cc8"
+for name, value in {
+    "release-schedule-forced": {"operation": "release", "roleName": "WebAppRole", "schedule": S, "force": True,
+                                "reason": "r"},
+    "release-schedule-path": {"operation": "release", "roleName": "WebAppRole", "schedule": "../" + S},
+    "release-schedule-too-long": {"operation": "release", "roleName": "WebAppRole", "schedule": "r" * 65},
+    "release-schedule-number": {"operation": "release", "roleName": "WebAppRole", "schedule": 7},
+    "release-schedule-no-revocation": {"operation": "release", "roleName": "WebAppRole", "schedule": S},
+    "restore-schedule": {"operation": "restore", "instanceId": I, "schedule": S},
+    "manual-schedule-field": {"roleName": "WebAppRole", "schedule": S},
+}.items():
+    raw(name, json.dumps(value))
+
 OUT.mkdir(parents=True, exist_ok=True)
 for old in OUT.glob("*.json"):
     old.unlink()

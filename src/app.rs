@@ -19,6 +19,8 @@ pub struct App {
     identity: OnceCell<Identity>,
     /// Where Lambda says the function runs: known without asking STS.
     home: OnceLock<Home>,
+    /// The ARN Lambda invoked the function by: what a release schedule invokes (`AUTO_RELEASE`).
+    invoked_as: OnceLock<String>,
     /// Clients and member credentials per account and region, kept while the process lives.
     pub(crate) pool: Pool,
     /// Our own GuardDuty detector per region (None: GuardDuty is not enabled there), asked once.
@@ -32,6 +34,7 @@ impl App {
             clients,
             identity: OnceCell::new(),
             home: OnceLock::new(),
+            invoked_as: OnceLock::new(),
             pool: Pool::default(),
             detectors: Mutex::default(),
         }
@@ -52,6 +55,34 @@ impl App {
     /// Record where Lambda's function ARN says the function runs (the first time is kept).
     pub fn runs_in(&self, home: Home) {
         let _ = self.home.set(home);
+    }
+
+    /// Record the ARN Lambda invoked the function by (the first time is kept).
+    pub fn invoked_as(&self, function_arn: &str) {
+        let _ = self.invoked_as.set(function_arn.to_owned());
+    }
+
+    /// The function a release schedule invokes: `AUTO_RELEASE_FUNCTION_ARN`, else the ARN Lambda
+    /// invoked us by, which must be of the credentials' account: an emulator's names a placeholder
+    /// one (see [`Self::home_for`]), and a schedule that invokes it would leave the role revoked.
+    pub(crate) async fn release_target(&self) -> Result<String> {
+        let configured = self.config.auto_release.as_ref().and_then(|a| a.function_arn.clone());
+        if let Some(arn) = configured {
+            return Ok(arn);
+        }
+        let unset = "set AUTO_RELEASE_FUNCTION_ARN to the function a release schedule invokes";
+        let invoked = self
+            .invoked_as
+            .get()
+            .ok_or_else(|| Error::Unexpected(format!("not invoked by Lambda: {unset}")))?;
+        let ours = &self.identity().await?.home.account;
+        match crate::names::account_of_arn(invoked) {
+            account if account == ours => Ok(invoked.clone()),
+            account => Err(Error::Unexpected(format!(
+                "Lambda invoked {invoked}, of account {account}, but the credentials are of {ours} \
+                 (an emulator, such as sam local invoke's?): {unset}"
+            ))),
+        }
     }
 
     /// Our account and partition, for a request naming `account` (or none). The function ARN

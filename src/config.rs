@@ -34,6 +34,9 @@ pub struct Config {
     /// `HARDEN=imdsv2`: require IMDSv2 on the named instance (and siblings tagged for it), and
     /// report which instances using the role still allow IMDSv1 (`off`, the default).
     pub require_imdsv2: bool,
+    /// `AUTO_RELEASE=true`: after a containment, schedule the role's release for when its hold
+    /// is over (`false`, the default: a person releases).
+    pub auto_release: Option<AutoRelease>,
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the metrics logged in Lambda.
     pub metrics_namespace: String,
     /// `MEMBER_ROLE_NAME`: the role assumed in a finding's account when it is not ours. Without
@@ -55,6 +58,20 @@ pub struct Config {
     /// `CONNECT_TIMEOUT_MS`, `ATTEMPT_TIMEOUT_MS`, `OPERATION_TIMEOUT_MS`: bounds on every AWS call.
     pub timeouts: Timeouts,
 }
+
+/// Where the release schedules go and what they invoke (`AUTO_RELEASE=true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoRelease {
+    /// `AUTO_RELEASE_ROLE_ARN`: the role EventBridge Scheduler assumes to invoke the function.
+    pub scheduler_role_arn: String,
+    /// `AUTO_RELEASE_GROUP`: the schedule group, in the function's own account and region.
+    pub group: String,
+    /// `AUTO_RELEASE_FUNCTION_ARN`: the function a schedule invokes. In Lambda, unless set, the
+    /// invoked function's own ARN (the template cannot name it without a circular reference).
+    pub function_arn: Option<String>,
+}
+
+pub const DEFAULT_AUTO_RELEASE_GROUP: &str = "exfil-responder";
 
 /// Bounds on every AWS call: to connect, per attempt, and over all of an operation's retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +114,7 @@ impl Default for Config {
             revoke_hold_hours: 12,
             forensic_snapshots: false,
             require_imdsv2: false,
+            auto_release: None,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
             member_role_name: None,
             member_role_external_id: None,
@@ -121,6 +139,7 @@ impl Config {
         let mut config = Self::default();
         config.read_actions(&get)?;
         config.read_reach(&get)?;
+        config.auto_release = auto_release(&get)?;
         config.timeouts = timeouts(&get)?;
         config.allowed_accounts = accounts("ALLOWED_ACCOUNTS", get("ALLOWED_ACCOUNTS"))?;
         config.denied_accounts = accounts("DENIED_ACCOUNTS", get("DENIED_ACCOUNTS"))?;
@@ -220,6 +239,56 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `AUTO_RELEASE` and what it needs: the scheduler's role is required, as a schedule without it
+/// could not invoke anything.
+fn auto_release(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<AutoRelease>> {
+    let on = get("AUTO_RELEASE").map_or(Ok(false), |v| parse_bool("AUTO_RELEASE", &v))?;
+    if !on {
+        return Ok(None);
+    }
+    let role = get("AUTO_RELEASE_ROLE_ARN").ok_or_else(|| {
+        bad(
+            "AUTO_RELEASE_ROLE_ARN",
+            "AUTO_RELEASE=true needs the role EventBridge Scheduler assumes to invoke the function",
+        )
+    })?;
+    if !is_arn(&role, "iam", ":role/") {
+        return Err(bad("AUTO_RELEASE_ROLE_ARN", format!("{role:?} is not an IAM role ARN")));
+    }
+    let group = get("AUTO_RELEASE_GROUP").unwrap_or_else(|| DEFAULT_AUTO_RELEASE_GROUP.to_owned());
+    if !crate::plan::auto_release::is_schedule_name(&group) {
+        return Err(bad(
+            "AUTO_RELEASE_GROUP",
+            format!("{group:?} is not a schedule group name (1 to 64 of [0-9A-Za-z-_.])"),
+        ));
+    }
+    let function_arn = get("AUTO_RELEASE_FUNCTION_ARN");
+    if let Some(arn) = &function_arn
+        && !is_arn(arn, "lambda", ":function:")
+    {
+        return Err(bad(
+            "AUTO_RELEASE_FUNCTION_ARN",
+            format!("{arn:?} is not a Lambda function ARN"),
+        ));
+    }
+    Ok(Some(AutoRelease {
+        scheduler_role_arn: role,
+        group,
+        function_arn,
+    }))
+}
+
+/// `arn:<partition>:<service>:…` holding `resource` (`:role/`, `:function:`), with no blank.
+fn is_arn(value: &str, service: &str, resource: &str) -> bool {
+    let mut parts = value.splitn(4, ':');
+    parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| p.starts_with("aws"))
+        && parts.next() == Some(service)
+        && value.contains(resource)
+        && !value.contains(char::is_whitespace)
+        && value.len() <= 2048
 }
 
 fn timeouts(get: &dyn Fn(&str) -> Option<String>) -> Result<Timeouts> {
@@ -408,6 +477,74 @@ mod tests {
                 "{var}={value}: {err}"
             );
             assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn auto_release_is_off_unless_asked_and_then_needs_the_schedulers_role() {
+        assert_eq!(
+            from(&[("AUTO_RELEASE_ROLE_ARN", "arn:aws:iam::1:role/x")])
+                .unwrap()
+                .auto_release,
+            None
+        );
+        assert_eq!(from(&[("AUTO_RELEASE", "false")]).unwrap().auto_release, None);
+        let role = "arn:aws:iam::123456789012:role/exfil-responder-ReleaseSchedulerRole-1AB";
+        let on = from(&[("AUTO_RELEASE", "true"), ("AUTO_RELEASE_ROLE_ARN", role)]).unwrap();
+        assert_eq!(
+            on.auto_release,
+            Some(AutoRelease {
+                scheduler_role_arn: role.into(),
+                group: DEFAULT_AUTO_RELEASE_GROUP.into(),
+                function_arn: None,
+            })
+        );
+        let function = "arn:aws:lambda:us-east-1:123456789012:function:exfil-responder:live";
+        let named = from(&[
+            ("AUTO_RELEASE", "yes"),
+            ("AUTO_RELEASE_ROLE_ARN", role),
+            ("AUTO_RELEASE_GROUP", "stack-releases"),
+            ("AUTO_RELEASE_FUNCTION_ARN", function),
+        ])
+        .unwrap()
+        .auto_release
+        .unwrap();
+        assert_eq!(
+            (named.group.as_str(), named.function_arn.as_deref()),
+            ("stack-releases", Some(function))
+        );
+        for (var, pairs) in [
+            ("AUTO_RELEASE_ROLE_ARN", vec![("AUTO_RELEASE", "true")]),
+            (
+                "AUTO_RELEASE_ROLE_ARN",
+                vec![("AUTO_RELEASE", "true"), ("AUTO_RELEASE_ROLE_ARN", "ReleaseRole")],
+            ),
+            (
+                "AUTO_RELEASE",
+                vec![("AUTO_RELEASE", "later"), ("AUTO_RELEASE_ROLE_ARN", role)],
+            ),
+            (
+                "AUTO_RELEASE_GROUP",
+                vec![
+                    ("AUTO_RELEASE", "true"),
+                    ("AUTO_RELEASE_ROLE_ARN", role),
+                    ("AUTO_RELEASE_GROUP", "a/b"),
+                ],
+            ),
+            (
+                "AUTO_RELEASE_FUNCTION_ARN",
+                vec![
+                    ("AUTO_RELEASE", "true"),
+                    ("AUTO_RELEASE_ROLE_ARN", role),
+                    ("AUTO_RELEASE_FUNCTION_ARN", role),
+                ],
+            ),
+        ] {
+            let err = from(&pairs).unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { var: v, .. } if *v == var),
+                "{pairs:?}: {err}"
+            );
         }
     }
 }

@@ -45,6 +45,7 @@ struct OperationPayload {
     account_id: Option<String>,
     region: Option<String>,
     force: Option<bool>,
+    schedule: Option<String>,
     reason: Option<String>,
     requested_by: Option<String>,
     dry_run: Option<bool>,
@@ -156,35 +157,13 @@ fn operation(mut value: Value) -> Result<Triage> {
         ));
     }
     let asked = Asked {
-        account_id: p.account_id,
-        reason: p.reason.filter(|r| !r.trim().is_empty()),
-        requested_by: p.requested_by,
+        account_id: p.account_id.clone(),
+        reason: p.reason.clone().filter(|r| !r.trim().is_empty()),
+        requested_by: p.requested_by.clone(),
         dry_run: p.dry_run.unwrap_or(false),
     };
-    let only = |field: &str, present: bool, op: &str| match present {
-        true => Err(Error::bad_input(field, format!("does not apply to {op}"))),
-        false => Ok(()),
-    };
-    let operation = match p.operation.as_str() {
-        "release" => {
-            only("instanceId", p.instance_id.is_some(), "release")?;
-            only("region", p.region.is_some(), "release (IAM is global)")?;
-            let name = p
-                .role_name
-                .ok_or_else(|| Error::bad_input("roleName", "release names the role to release"))?;
-            let force = p.force.unwrap_or(false);
-            if force && asked.reason.is_none() {
-                return Err(Error::bad_input(
-                    "reason",
-                    "a forced release needs a reason: it revives tokens issued before the cut-off",
-                ));
-            }
-            Operation::Release(Release {
-                role: RoleName::parse(&name).map_err(|e| Error::bad_input("roleName", e))?,
-                force,
-                asked,
-            })
-        }
+    let operation = match p.operation.clone().as_str() {
+        "release" => Operation::Release(release(p, asked)?),
         "restore" => {
             only(
                 "roleName",
@@ -192,6 +171,7 @@ fn operation(mut value: Value) -> Result<Triage> {
                 "restore (the role is the recorded profile's)",
             )?;
             only("force", p.force.is_some(), "restore")?;
+            only("schedule", p.schedule.is_some(), "restore")?;
             let id = p
                 .instance_id
                 .ok_or_else(|| Error::bad_input("instanceId", "restore names the instance to restore"))?;
@@ -209,6 +189,44 @@ fn operation(mut value: Value) -> Result<Triage> {
         }
     };
     Ok(Triage::Operate(operation))
+}
+
+fn release(p: OperationPayload, asked: Asked) -> Result<Release> {
+    only("instanceId", p.instance_id.is_some(), "release")?;
+    only("region", p.region.is_some(), "release (IAM is global)")?;
+    let name = p
+        .role_name
+        .ok_or_else(|| Error::bad_input("roleName", "release names the role to release"))?;
+    let force = p.force.unwrap_or(false);
+    if force && asked.reason.is_none() {
+        return Err(Error::bad_input(
+            "reason",
+            "a forced release needs a reason: it revives tokens issued before the cut-off",
+        ));
+    }
+    if let Some(schedule) = &p.schedule {
+        only("force", force, "a scheduled release")?;
+        if !crate::plan::auto_release::is_schedule_name(schedule) {
+            return Err(Error::bad_input(
+                "schedule",
+                "not a schedule name (1 to 64 of [0-9A-Za-z-_.])",
+            ));
+        }
+    }
+    Ok(Release {
+        role: RoleName::parse(&name).map_err(|e| Error::bad_input("roleName", e))?,
+        force,
+        schedule: p.schedule,
+        asked,
+    })
+}
+
+/// A field that one operation takes and `op` does not.
+fn only(field: &str, present: bool, op: &str) -> Result<()> {
+    match present {
+        true => Err(Error::bad_input(field, format!("does not apply to {op}"))),
+        false => Ok(()),
+    }
 }
 
 /// Region names such as `us-east-1` or `us-gov-west-1`: lowercase letters, digits and dashes.
@@ -425,6 +443,20 @@ mod tests {
     }
 
     #[test]
+    fn what_a_release_schedule_delivers_is_a_release_naming_it() {
+        let now = chrono::Utc::now();
+        let role = RoleName::parse("Web+App@Role").unwrap();
+        let planned = crate::plan::auto_release::schedule("123456789012", &role, now, now);
+        let Operation::Release(r) = operation_of(planned.payload) else {
+            panic!("not a release")
+        };
+        assert_eq!((r.role, r.force), (role, false));
+        assert_eq!(r.schedule.as_deref(), Some(planned.name.as_str()));
+        assert_eq!(r.asked.account_id.as_deref(), Some("123456789012"));
+        assert!(r.asked.reason.is_some() && r.asked.requested_by.is_some());
+    }
+
+    #[test]
     fn bad_operation_payloads_are_refused_naming_the_field() {
         let cases = [
             (json!({"operation": "delete", "roleName": "R"}), "operation"),
@@ -473,6 +505,22 @@ mod tests {
             ),
             (json!({"operation": "contain", "roleName": "R", "force": true}), "force"),
             (json!({"operation": 7, "roleName": "R"}), "operation"),
+            (
+                json!({"operation": "release", "roleName": "R", "schedule": "s", "force": true, "reason": "r"}),
+                "force",
+            ),
+            (
+                json!({"operation": "release", "roleName": "R", "schedule": "a/b"}),
+                "schedule",
+            ),
+            (
+                json!({"operation": "release", "roleName": "R", "schedule": ""}),
+                "schedule",
+            ),
+            (
+                json!({"operation": "restore", "instanceId": "i-1234abcd", "schedule": "s"}),
+                "schedule",
+            ),
         ];
         for (payload, field) in cases {
             assert_eq!(bad(payload.clone()).0, field, "{payload}");

@@ -23,6 +23,7 @@ pub async fn run(app: &App) -> Result<(), lambda_runtime::Error> {
         if let Some(home) = Home::from_function_arn(&event.context.invoked_function_arn) {
             app.runs_in(home);
         }
+        app.invoked_as(&event.context.invoked_function_arn);
         invoke(app, function_name, event.payload, deadline)
     }))
     .await

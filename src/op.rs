@@ -50,6 +50,9 @@ pub enum Op {
     CreateSnapshots,
     /// `HARDEN=imdsv2`.
     ModifyInstanceMetadataOptions,
+    // EventBridge Scheduler
+    /// `AUTO_RELEASE=true`: the one-time schedule that releases the role once its hold is over.
+    CreateSchedule,
 }
 
 impl Op {
@@ -74,7 +77,9 @@ impl Op {
             | Self::ModifyInstanceMetadataOptions => true,
             // The claim is a DynamoDB item in our own account, not a change to the finding's; the
             // record of revoked keys is bookkeeping about a revocation, not a remediation.
-            Self::ClaimRevocation
+            // A schedule in our own account: it changes nothing where the finding is, until it fires.
+            Self::CreateSchedule
+            | Self::ClaimRevocation
             | Self::ReleaseClaim
             | Self::TagRole
             | Self::AwaitClaimedRevocation
@@ -125,6 +130,7 @@ impl Op {
             Self::ModifyInstanceAttribute => "ModifyInstanceAttribute",
             Self::CreateSnapshots => "CreateSnapshots",
             Self::ModifyInstanceMetadataOptions => "ModifyInstanceMetadataOptions",
+            Self::CreateSchedule => "CreateSchedule",
         }
     }
 }

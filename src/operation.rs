@@ -30,6 +30,9 @@ pub struct Release {
     pub role: RoleName,
     /// Release before every token issued before the cut-off has expired (needs a reason).
     pub force: bool,
+    /// The release schedule that delivered it (`AUTO_RELEASE`): never forced, acted on only while
+    /// `AUTO_RELEASE` is on, and put off to the safe time if it comes too early.
+    pub schedule: Option<String>,
     pub asked: Asked,
 }
 

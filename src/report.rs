@@ -177,6 +177,9 @@ pub struct Report {
     /// `HARDEN=imdsv2`: which instances still allow IMDSv1, and the role-side guard to consider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hardening: Option<HardeningReport>,
+    /// `AUTO_RELEASE=true`: the schedule that releases the role once its hold is over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_release: Option<AutoReleaseReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
 }
@@ -203,6 +206,28 @@ pub struct OperationReport {
     /// Restore: the profile given back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+}
+
+/// The one-time schedule that invokes this function with the role's release.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoReleaseReport {
+    pub schedule: String,
+    pub group: String,
+    /// When it fires: after every token issued before the cut-off has expired.
+    pub at: DateTime<Utc>,
+    pub status: ScheduleStatus,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleStatus {
+    Scheduled,
+    /// A schedule of that name was there: the same release, asked for before.
+    AlreadyScheduled,
+    Planned,
+    /// Not scheduled (the warnings say why): the role stays revoked until a person releases it.
+    Failed,
 }
 
 /// What is left open once the run is done, and how to close it from the role's side.
@@ -255,6 +280,7 @@ impl Report {
             warnings: Vec::new(),
             operation: None,
             hardening: None,
+            auto_release: None,
             error: None,
         }
     }

@@ -125,6 +125,8 @@ impl Fake {
                 guardduty,
                 // No CLAIM_TABLE here: never called.
                 dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, []),
+                // No AUTO_RELEASE here: never called.
+                scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, []),
             },
         )
     }

@@ -54,8 +54,15 @@ impl World {
             ))
             .load()
             .await;
+        // AUTO_RELEASE on: a payload wrongly accepted would also ask for a schedule (a write).
+        let auto_release = exfil_responder::config::AutoRelease {
+            scheduler_role_arn: format!("arn:aws:iam::{ACCOUNT}:role/scheduler"),
+            group: "releases".into(),
+            function_arn: Some(format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:exfil-responder")),
+        };
         let config = Config {
             verify_findings: verify,
+            auto_release: Some(auto_release),
             ..Config::default()
         };
         let app = app_at(&sdk, config, &Recorder::default(), &self.proxy.endpoint);

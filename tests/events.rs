@@ -21,6 +21,8 @@ enum Expect {
     Skip(&'static str),
     /// Release WebAppRole (unforced), planned only.
     Release,
+    /// What an `AUTO_RELEASE` schedule delivers: Release, naming the schedule and the account.
+    ScheduledRelease,
     /// Restore i-0a1b2c3d4e5f60718, planned only.
     Restore,
 }
@@ -48,6 +50,7 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
         "manual-role.json" => vec![ManualRole],
         "manual-finding.json" => vec![FetchFinding],
         "manual-release.json" => vec![Release],
+        "scheduled-release.json" => vec![ScheduledRelease],
         "manual-restore.json" => vec![Restore],
         _ => return None,
     })
@@ -115,6 +118,14 @@ fn every_event_file_parses_to_its_expected_decision() {
                 (Triage::Operate(Operation::Release(r)), Expect::Release) => {
                     assert_eq!((r.role.as_str(), r.force), ("WebAppRole", false), "{file}");
                     assert!(r.asked.dry_run && r.asked.reason.is_some(), "{file}");
+                    assert_eq!(r.schedule, None, "{file}");
+                }
+                (Triage::Operate(Operation::Release(r)), Expect::ScheduledRelease) => {
+                    assert_eq!((r.role.as_str(), r.force), ("WebAppRole", false), "{file}");
+                    assert!(r.asked.dry_run, "{file}");
+                    assert_eq!(r.asked.account_id.as_deref(), Some("123456789012"), "{file}");
+                    let schedule = r.schedule.as_deref().unwrap_or_default();
+                    assert!(schedule.starts_with("release-123456789012-"), "{file}: {schedule}");
                 }
                 (Triage::Operate(Operation::Restore(r)), Expect::Restore) => {
                     assert_eq!(r.instance.as_str(), "i-0a1b2c3d4e5f60718", "{file}");
@@ -126,5 +137,5 @@ fn every_event_file_parses_to_its_expected_decision() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 14, "every scenario file is checked");
+    assert_eq!(seen, 15, "every scenario file is checked");
 }

@@ -449,3 +449,60 @@ async fn under_aws_s_runtime_interface_emulator_the_function_acts_in_the_credent
     assert_eq!(failed.payload["errorType"], "RemediationFailed", "{failed:?}");
     assert!(account.revocation("BatchRole").await.is_some());
 }
+
+/// `AUTO_RELEASE` on `sam local invoke`'s path: the Runtime Interface Emulator invokes the function
+/// as a placeholder account's, so a schedule made from that ARN would invoke nothing and leave the
+/// role revoked. The function contains, makes no schedule and says why; with the function named
+/// (`AUTO_RELEASE_FUNCTION_ARN`), the schedule invokes that one.
+#[tokio::test]
+async fn under_the_emulator_a_release_schedule_invokes_the_named_function_never_the_placeholder() {
+    let moto = Moto::start();
+    let (account, role, web) = web_app(&moto, "cycle").await;
+    let scheduler = aws_sdk_scheduler::Client::new(&moto.sdk().await);
+    scheduler.create_schedule_group().name("releases").send().await.unwrap();
+    let guardduty = GuardDuty::start(&moto);
+    let first = finding("outside-aws.json", &role, Some(&web));
+    guardduty.publish(&first);
+    let second = with_id(finding("inside-aws.json", &role, Some(&web)), "second-finding");
+    guardduty.publish(&second);
+    let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:exfil-responder");
+    let scheduler_role = format!("arn:aws:iam::{ACCOUNT}:role/exfil-responder-ReleaseSchedulerRole");
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL_GUARDDUTY", guardduty.endpoint.as_str()),
+        ("AUTO_RELEASE", "true"),
+        ("AUTO_RELEASE_ROLE_ARN", scheduler_role.as_str()),
+        ("AUTO_RELEASE_GROUP", "releases"),
+    ];
+
+    let (answers, logs) = support::rie::invoke(&moto.endpoint, &env, &[first]);
+    let unscheduled = &answers[0].payload;
+    assert_eq!(unscheduled["outcome"], "remediated", "{unscheduled:#}\n{logs}");
+    assert_eq!(unscheduled["autoRelease"]["status"], "failed", "{unscheduled:#}");
+    let warnings = unscheduled["warnings"].to_string();
+    assert!(
+        warnings.contains("012345678912") && warnings.contains("AUTO_RELEASE_FUNCTION_ARN"),
+        "{warnings}"
+    );
+    assert!(account.revocation("WebAppRole").await.is_some());
+    let listed = scheduler.list_schedules().group_name("releases").send().await.unwrap();
+    assert!(listed.schedules().is_empty(), "{listed:?}");
+
+    env.push(("AUTO_RELEASE_FUNCTION_ARN", function.as_str()));
+    let (answers, logs) = support::rie::invoke(&moto.endpoint, &env, &[second]);
+    let scheduled = &answers[0].payload;
+    assert_eq!(scheduled["outcome"], "already-remediated", "{scheduled:#}\n{logs}");
+    assert_eq!(scheduled["autoRelease"]["status"], "scheduled", "{scheduled:#}");
+    let name = scheduled["autoRelease"]["schedule"].as_str().unwrap();
+    let got = scheduler
+        .get_schedule()
+        .group_name("releases")
+        .name(name)
+        .send()
+        .await
+        .unwrap();
+    let target = got.target().unwrap();
+    assert_eq!(
+        (target.arn(), target.role_arn()),
+        (function.as_str(), scheduler_role.as_str())
+    );
+}

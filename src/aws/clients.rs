@@ -27,6 +27,8 @@ pub struct Clients {
     pub guardduty: aws_sdk_guardduty::Client,
     /// The revocation claims (`CLAIM_TABLE`), in our own account and region.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The release schedules (`AUTO_RELEASE`), in our own account and region.
+    pub scheduler: aws_sdk_scheduler::Client,
 }
 
 impl Clients {
@@ -43,6 +45,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(&sdk),
             guardduty: aws_sdk_guardduty::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            scheduler: aws_sdk_scheduler::Client::new(&sdk),
         }
     }
 
@@ -322,6 +325,7 @@ mod tests {
             sts: mock_client!(aws_sdk_sts, RuleMode::Sequential, sts_rules),
             guardduty: mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, []),
             dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, []),
+            scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, []),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The AWS adapters: each turns the SDK's calls into the domain's types and the one error type,
 //! and decides nothing. IAM is global; EC2 and GuardDuty are regional ([`clients`] builds them per
-//! account and region).
+//! account and region). EventBridge Scheduler is used only in the function's own account and region.
 
 pub mod claim;
 pub mod clients;
@@ -9,4 +9,5 @@ pub mod evidence;
 pub mod guardduty;
 pub mod iam;
 pub mod metadata;
+pub mod scheduler;
 pub mod sts;

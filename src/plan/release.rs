@@ -43,8 +43,10 @@ pub struct Removal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Release {
-    /// Nothing is removed, and why (no role, a protected role, no revocation, not ours, too early).
+    /// Nothing is removed, and why (no role, a protected role, no revocation, not ours).
     Refuse(String),
+    /// Nothing is removed yet: tokens issued before the latest cut-off may be alive until `safe_at`.
+    TooEarly { reason: String, safe_at: DateTime<Utc> },
     /// Remove these (every document of ours on the role); `safe_at` is when every token issued
     /// before the latest cut-off has expired, and `forced` says the release comes before it.
     Remove {
@@ -94,13 +96,14 @@ pub fn release(facts: &ReleaseFacts<'_>) -> Release {
     let safe_at = latest + facts.hold;
     if facts.now < safe_at && facts.forced.is_none() {
         let hours = facts.hold.num_hours();
-        return Release::Refuse(format!(
+        let reason = format!(
             "role {}'s revocation (cut-off {}) still denies tokens that may be alive: safe to release from {} \
              ({hours} h after the cut-off); force it with a reason to release earlier",
             role.name,
             rfc3339(latest),
             rfc3339(safe_at)
-        ));
+        );
+        return Release::TooEarly { reason, safe_at };
     }
     Release::Remove {
         removals,
@@ -173,10 +176,15 @@ mod tests {
             inline: Some(ours("2026-11-22T10:00:00Z")),
             managed: None,
         };
-        let Release::Refuse(why) = decide(Some(&role(&[])), &docs, "2026-11-22T21:59:59Z", None) else {
+        let Release::TooEarly { reason, safe_at } = decide(Some(&role(&[])), &docs, "2026-11-22T21:59:59Z", None)
+        else {
             panic!("released early")
         };
-        assert!(why.contains("safe to release from 2026-11-22T22:00:00.000Z"), "{why}");
+        assert!(
+            reason.contains("safe to release from 2026-11-22T22:00:00.000Z"),
+            "{reason}"
+        );
+        assert_eq!(safe_at, at("2026-11-22T22:00:00Z"));
         let forced = decide(
             Some(&role(&[])),
             &docs,

@@ -14,6 +14,7 @@ pub struct Rules<'a> {
     pub sts: Vec<&'a Rule>,
     pub guardduty: Vec<&'a Rule>,
     pub dynamodb: Vec<&'a Rule>,
+    pub scheduler: Vec<&'a Rule>,
 }
 
 impl Rules<'_> {
@@ -24,6 +25,7 @@ impl Rules<'_> {
             sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, self.sts.iter().copied()),
             guardduty: mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, self.guardduty.iter().copied()),
             dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, self.dynamodb.iter().copied()),
+            scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, self.scheduler.iter().copied()),
         }
     }
 

@@ -14,6 +14,7 @@
 //! returned ([`Done`]), whether the remediation finished or failed part-way.
 
 pub mod administrator;
+pub mod auto_release;
 pub mod batch;
 pub mod early_claim;
 pub mod establish;
@@ -40,7 +41,9 @@ use crate::error::{Error, Result};
 use crate::finding::{Finding, FindingSummary, Incident, Triage};
 use crate::names::RoleName;
 use crate::policy::cutoff_at;
-use crate::report::{CutoffReport, Ended, InstanceReport, Outcome, Report, Response, RoleSummary, Verification};
+use crate::report::{
+    AutoReleaseReport, CutoffReport, Ended, InstanceReport, Outcome, Report, Response, RoleSummary, Verification,
+};
 use crate::wait::Deadline;
 use crate::{input, op::StepRecord};
 
@@ -175,6 +178,8 @@ struct Done {
     archive_warning: Option<String>,
     /// Why the claim taken ahead, unused, could not be given up.
     release_warning: Option<String>,
+    /// The release scheduled for when the hold is over, and why it was not, if it was not.
+    auto_release: Option<(AutoReleaseReport, Option<String>)>,
 }
 
 async fn remediate(app: &App, claim: Claim, deadline: Deadline) -> (Report, Option<Error>) {
@@ -226,6 +231,10 @@ fn assemble(
     warnings.extend(done.round_warnings);
     warnings.extend(done.archive_warning);
     warnings.extend(done.release_warning);
+    let auto_release = done.auto_release.map(|(scheduled, warning)| {
+        warnings.extend(warning);
+        scheduled
+    });
     let mut report = Report {
         request_reason: request.reason,
         verification: done.verification,
@@ -233,6 +242,7 @@ fn assemble(
         role,
         cutoff,
         instances: done.instances,
+        auto_release,
         steps,
         warnings,
         ..Report::new(finding, dry_run)
@@ -550,19 +560,19 @@ async fn contain(
     let cycle = Box::pin(cycling.discovered(fleet, cutoff, steps, cycled));
     // The key's record names the cut-off in force, so it follows the write; nothing waits for it.
     let record = revoke::record(&target.iam, &decided, &written, dry_run, steps);
-    let (unrecorded, settled) = tokio::join!(record, cycle);
+    let safe_at = auto_release::safe_at(app, cutoff);
+    let release = auto_release::schedule(app, (&place.account, &decided.role_name), safe_at, dry_run, steps);
+    let (unrecorded, settled, scheduled) = tokio::join!(record, cycle, release);
+    done.auto_release = scheduled;
     if let Some(contained) = done.contained.as_mut() {
         contained.warnings.extend(unrecorded);
     }
     done.settled = Some(settled?);
-    Ok(Ended {
-        outcome: match (dry_run, steps.wrote_anything()) {
-            (true, _) => Outcome::Planned,
-            (false, true) => Outcome::Remediated,
-            (false, false) => Outcome::AlreadyRemediated,
-        },
-        reason: None,
-    })
+    Ok(Ended::with(match (dry_run, steps.wrote_anything()) {
+        (true, _) => Outcome::Planned,
+        (false, true) => Outcome::Remediated,
+        (false, false) => Outcome::AlreadyRemediated,
+    }))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::aws::clients::{Session, Target};
 use crate::error::{Error, Result};
 use crate::finding::FindingSummary;
 use crate::operation::{Asked, Operation};
-use crate::report::{Ended, InstanceReport, OperationReport, Report, RoleSummary};
+use crate::report::{AutoReleaseReport, Ended, InstanceReport, OperationReport, Report, RoleSummary};
 use crate::respond::establish::{self, Place};
 use crate::respond::steps::Steps;
 use crate::respond::{release, restore};
@@ -23,6 +23,8 @@ pub struct Done {
     pub role: Option<RoleSummary>,
     pub instances: Vec<InstanceReport>,
     pub operation: OperationReport,
+    /// A scheduled release that came too early, asked again for later (`AUTO_RELEASE`).
+    pub auto_release: Option<(AutoReleaseReport, Option<String>)>,
     pub warnings: Vec<String>,
 }
 
@@ -107,13 +109,19 @@ fn assemble(
         region: done.place.map(|p| p.region),
         ..FindingSummary::default()
     };
+    let mut warnings = done.warnings;
+    let auto_release = done.auto_release.map(|(scheduled, warning)| {
+        warnings.extend(warning);
+        scheduled
+    });
     let mut report = Report {
         request_reason: asked.reason.clone(),
         member_session: done.session,
         role: done.role,
         instances: done.instances,
         steps: steps.into_records(),
-        warnings: done.warnings,
+        warnings,
+        auto_release,
         operation: Some(done.operation),
         ..Report::new(finding, dry_run)
     };

@@ -3,7 +3,7 @@
 //! its own re-check finds a revocation removed under it and fails, and Lambda's retry revokes
 //! again; the release's read-back reports a revocation written after it.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::app::App;
 use crate::aws::iam;
@@ -13,6 +13,7 @@ use crate::operation::Release;
 use crate::plan::release::{self as plan, Documents, ReleaseFacts, Removal, describe};
 use crate::policy::Holder;
 use crate::report::{Ended, Outcome, ReleasedDocument, RoleSummary};
+use crate::respond::auto_release;
 use crate::respond::operate::{Done, Reached};
 
 pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: &mut Done) -> Result<Ended> {
@@ -23,6 +24,11 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
         name: role.to_string(),
         arn: None,
     });
+    if let (Some(schedule), None) = (&request.schedule, &app.config.auto_release) {
+        return Ok(Ended::skipped(format!(
+            "delivered by release schedule {schedule}, but AUTO_RELEASE is off here: not acted on; release role {role} by hand"
+        )));
+    }
     let (facts, documents) = tokio::try_join!(
         steps.run(Op::GetRole, role.as_str(), iam::get_role(iam_client, role)),
         read_documents(iam_client, role, steps),
@@ -41,6 +47,9 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
     });
     let (removals, safe_at, forced) = match decided {
         plan::Release::Refuse(why) => return Ok(Ended::skipped(why)),
+        plan::Release::TooEarly { reason, safe_at } => {
+            return put_off(app, reached, request, (reason, safe_at), done).await;
+        }
         plan::Release::Remove {
             removals,
             safe_at,
@@ -85,6 +94,27 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
         ));
     }
     Ok(Ended::with(Outcome::Released))
+}
+
+/// Too early: a scheduled release asks again for when the hold is over (the role was revoked
+/// again since it was scheduled); one asked by hand is refused with when it may be.
+async fn put_off(
+    app: &App,
+    reached: &Reached<'_>,
+    request: &Release,
+    (reason, safe_at): (String, DateTime<Utc>),
+    done: &mut Done,
+) -> Result<Ended> {
+    if request.schedule.is_none() {
+        return Ok(Ended::skipped(reason));
+    }
+    let role = (reached.account, &request.role);
+    done.auto_release = auto_release::schedule(app, role, safe_at, reached.dry_run, reached.steps).await;
+    let asked = match &done.auto_release {
+        Some((scheduled, None)) => format!("put off: released by schedule {} instead", scheduled.schedule),
+        _ => "and NOT put off: release it by hand".to_owned(),
+    };
+    Ok(Ended::skipped(format!("{reason}; {asked}")))
 }
 
 /// Both places a revocation may be, as IAM holds them, read together.
@@ -220,6 +250,7 @@ mod tests {
         let request = Release {
             role: RoleName::parse("WebAppRole").unwrap(),
             force: false,
+            schedule: None,
             asked: Asked::default(),
         };
         let mut done = Done::default();

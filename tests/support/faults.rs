@@ -288,7 +288,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             .to_owned()
     };
     let (region, service) = (scope(2), scope(3));
-    let operation = operation_of(&path, header("x-amz-target"), &body);
+    let operation = operation_of((&method, &path), header("x-amz-target"), &body);
     // The request's place in the log is taken under the same lock that logs it: concurrent
     // requests must not stamp their association or answer time on each other's entries.
     let (fault, index) = {
@@ -418,9 +418,13 @@ fn hold(shared: &Shared, client: &TcpStream) -> bool {
     !gone
 }
 
-fn operation_of(path: &str, target: Option<&str>, body: &[u8]) -> String {
+fn operation_of((method, path): (&str, &str), target: Option<&str>, body: &[u8]) -> String {
     if let Some(t) = target {
         return t.rsplit('.').next().unwrap_or(t).to_owned();
+    }
+    // EventBridge Scheduler's REST paths: only the create is ours to fault.
+    if method == "POST" && path.starts_with("/schedules/") {
+        return "CreateSchedule".into();
     }
     if path.ends_with("/findings/get") {
         return "GetFindings".into();
@@ -520,13 +524,15 @@ fn error_response(service: &str, fault: Fault) -> Vec<u8> {
     let (status, code) = match (fault, service) {
         (Fault::Throttle, "ec2") => (503, "RequestLimitExceeded"),
         (Fault::Throttle, "guardduty") => (429, "TooManyRequestsException"),
+        (Fault::Throttle, "scheduler") => (429, "ThrottlingException"),
         (Fault::Throttle, "dynamodb") => (400, "ThrottlingException"),
         (Fault::Throttle, _) => (400, "Throttling"),
         (Fault::AccessDenied, "ec2") => (403, "UnauthorizedOperation"),
-        (Fault::AccessDenied, "guardduty" | "dynamodb") => (403, "AccessDeniedException"),
+        (Fault::AccessDenied, "guardduty" | "dynamodb" | "scheduler") => (403, "AccessDeniedException"),
         (Fault::AccessDenied, _) => (403, "AccessDenied"),
         (Fault::LimitExceeded, _) => (409, "LimitExceeded"),
         (_, "guardduty") => (500, "InternalServerErrorException"),
+        (_, "scheduler") => (500, "InternalServerException"),
         (_, "dynamodb") => (500, "InternalServerError"),
         _ => (500, "InternalError"),
     };
@@ -538,7 +544,7 @@ fn error_response(service: &str, fault: Fault) -> Vec<u8> {
                 "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault</RequestID></Response>"
             ),
         ),
-        "guardduty" => ("application/json", format!(r#"{{"message":"{message}"}}"#)),
+        "guardduty" | "scheduler" => ("application/json", format!(r#"{{"message":"{message}"}}"#)),
         "dynamodb" => (
             "application/x-amz-json-1.0",
             format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#),

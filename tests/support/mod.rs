@@ -188,7 +188,7 @@ impl Intercept for Recorder {
     }
 }
 
-pub const WRITES: [&str; 15] = [
+pub const WRITES: [&str; 16] = [
     "PutRolePolicy",
     "CreatePolicy",
     "AttachRolePolicy",
@@ -204,6 +204,7 @@ pub const WRITES: [&str; 15] = [
     "ModifyInstanceAttribute",
     "CreateSnapshots",
     "ModifyInstanceMetadataOptions",
+    "CreateSchedule",
 ];
 
 impl Recorder {
@@ -254,6 +255,9 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
     let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
         .interceptor(recorder.clone())
         .build();
+    let scheduler = aws_sdk_scheduler::config::Builder::from(sdk)
+        .interceptor(recorder.clone())
+        .build();
     App::new(
         config,
         Clients {
@@ -262,6 +266,7 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
             sts: aws_sdk_sts::Client::from_conf(sts),
             guardduty: aws_sdk_guardduty::Client::from_conf(gd),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb),
+            scheduler: aws_sdk_scheduler::Client::from_conf(scheduler),
         },
     )
 }
