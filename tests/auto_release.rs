@@ -244,6 +244,23 @@ async fn a_delivery_before_a_later_revocations_hold_is_over_puts_itself_off_to_t
 }
 
 #[tokio::test]
+async fn a_schedule_come_before_its_own_time_is_not_mistaken_for_put_off() {
+    let w = world().await;
+    let contained = w.contained(on()).await;
+    let name = contained["autoRelease"]["schedule"].as_str().unwrap().to_owned();
+    // Scheduler documents no early firing; were it to, the same cut-off asks for this very
+    // schedule, which is then deleted once it has run: say so rather than "put off".
+    let (early, ok) = w.run(w.delivery(&name).await, on()).await;
+    assert!(ok, "{early:#}");
+    assert_eq!(early["outcome"], "skipped", "{early:#}");
+    let reason = early["outcomeReason"].as_str().unwrap();
+    assert!(reason.contains("NOT put off") && reason.contains("by hand"), "{reason}");
+    assert_eq!(early["autoRelease"]["schedule"], name.as_str());
+    assert!(w.account.revocation(&w.role.name).await.is_some());
+    assert_eq!(w.schedules().await, [name]);
+}
+
+#[tokio::test]
 async fn with_auto_release_off_a_scheduled_delivery_is_not_acted_on() {
     let w = world().await;
     let contained = w.contained(on()).await;

@@ -111,6 +111,10 @@ async fn put_off(
     let role = (reached.account, &request.role);
     done.auto_release = auto_release::schedule(app, role, safe_at, reached.dry_run, reached.steps).await;
     let asked = match &done.auto_release {
+        // The same revocation asks for the same schedule: this one, come before its time.
+        Some((scheduled, None)) if request.schedule.as_ref() == Some(&scheduled.schedule) => {
+            "and NOT put off: it came before its own time; release it by hand".to_owned()
+        }
         Some((scheduled, None)) => format!("put off: released by schedule {} instead", scheduled.schedule),
         _ => "and NOT put off: release it by hand".to_owned(),
     };
