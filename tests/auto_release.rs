@@ -221,6 +221,17 @@ async fn a_delivery_before_a_later_revocations_hold_is_over_puts_itself_off_to_t
     put.policy_document(document(later)).send().await.unwrap();
     w.recorder.clear();
 
+    let mut dry = delivered.clone();
+    dry["dryRun"] = true.into();
+    let (planned, ok) = w.run(dry, on()).await;
+    assert!(ok, "{planned:#}");
+    assert!(
+        planned["outcomeReason"].as_str().unwrap().contains("would be put off"),
+        "{planned:#}"
+    );
+    assert_eq!(planned["autoRelease"]["status"], "planned");
+    assert!(w.recorder.writes().is_empty(), "{:?}", w.recorder.writes());
+
     let (put_off, ok) = w.run(delivered, on()).await;
     assert!(ok, "{put_off:#}");
     assert_eq!(put_off["outcome"], "skipped", "{put_off:#}");

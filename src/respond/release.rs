@@ -115,6 +115,7 @@ async fn put_off(
         Some((scheduled, None)) if request.schedule.as_ref() == Some(&scheduled.schedule) => {
             "and NOT put off: it came before its own time; release it by hand".to_owned()
         }
+        Some((scheduled, None)) if reached.dry_run => format!("would be put off to schedule {}", scheduled.schedule),
         Some((scheduled, None)) => format!("put off: released by schedule {} instead", scheduled.schedule),
         _ => "and NOT put off: release it by hand".to_owned(),
     };
