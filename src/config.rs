@@ -129,6 +129,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// `REVOKE_HOLD_HOURS` as a span: how long after a cut-off every token issued before it has
+    /// expired, so its revocation may be released.
+    pub fn revoke_hold(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::hours(i64::from(self.revoke_hold_hours))
+    }
+
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

@@ -4,7 +4,7 @@
 //! Best effort, beside the cycling: a schedule that cannot be made leaves the role revoked, the
 //! safe way round, and the report says to release it by hand. Containment never waits on it.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::aws::scheduler::{self, Created, OneTime};
@@ -13,11 +13,6 @@ use crate::op::Op;
 use crate::plan::auto_release;
 use crate::report::{AutoReleaseReport, ScheduleStatus};
 use crate::respond::steps::Steps;
-
-/// When every token issued before `cutoff` has expired.
-pub fn safe_at(app: &App, cutoff: DateTime<Utc>) -> DateTime<Utc> {
-    cutoff + Duration::hours(i64::from(app.config.revoke_hold_hours))
-}
 
 /// The schedule asked for, and a warning if it was not made. None while `AUTO_RELEASE` is off.
 pub async fn schedule(
@@ -80,6 +75,7 @@ mod tests {
     use aws_sdk_scheduler::types::error::{ConflictException, ResourceNotFoundException};
     use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode, ScheduleState};
     use aws_smithy_mocks::{Rule, mock};
+    use chrono::Duration;
 
     use super::*;
     use crate::config::{AutoRelease, Config};

@@ -560,7 +560,7 @@ async fn contain(
     let cycle = Box::pin(cycling.discovered(fleet, cutoff, steps, cycled));
     // The key's record names the cut-off in force, so it follows the write; nothing waits for it.
     let record = revoke::record(&target.iam, &decided, &written, dry_run, steps);
-    let safe_at = auto_release::safe_at(app, cutoff);
+    let safe_at = cutoff + app.config.revoke_hold();
     let release = auto_release::schedule(app, (&place.account, &decided.role_name), safe_at, dry_run, steps);
     let (unrecorded, settled, scheduled) = tokio::join!(record, cycle, release);
     done.auto_release = scheduled;

@@ -3,7 +3,7 @@
 //! its own re-check finds a revocation removed under it and fails, and Lambda's retry revokes
 //! again; the release's read-back reports a revocation written after it.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::aws::iam;
@@ -41,7 +41,7 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
         documents: &documents,
         own_role: reached.own_role,
         protected_roles: &app.config.protected_roles,
-        hold: Duration::hours(i64::from(app.config.revoke_hold_hours)),
+        hold: app.config.revoke_hold(),
         forced: request.force.then_some(request.asked.reason.as_deref()).flatten(),
         now: Utc::now(),
     });
@@ -181,6 +181,7 @@ mod tests {
     use aws_sdk_iam::types::error::ServiceFailureException;
     use aws_sdk_iam::types::{AttachedPolicy, Policy, PolicyVersion, Role};
     use aws_smithy_mocks::mock;
+    use chrono::Duration;
 
     use super::*;
     use crate::config::Config;
