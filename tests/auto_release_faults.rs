@@ -10,7 +10,6 @@ mod support;
 
 use exfil_responder::config::AutoRelease;
 use exfil_responder::{Config, handle};
-use futures::StreamExt;
 use serde_json::Value;
 use support::faults::{Fault, Rule};
 use support::guardduty::GuardDuty;
@@ -95,13 +94,8 @@ async fn matrix(persistent: bool) {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
     let (moto, guardduty) = (&moto, &guardduty);
-    let failures: Vec<String> = futures::stream::iter(FAULTS)
-        .map(|fault| async move { case(moto, guardduty, fault, persistent).await })
-        .buffer_unordered(3)
-        .filter_map(|r| async move { r.err() })
-        .collect()
-        .await;
-    support::faults::assert_every_case_held(&failures);
+    let cases = FAULTS.into_iter().map(|fault| case(moto, guardduty, fault, persistent));
+    support::faults::assert_every_case_holds(cases, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]

@@ -16,7 +16,6 @@
 mod support;
 
 use exfil_responder::{Config, handle};
-use futures::StreamExt;
 use serde_json::Value;
 use support::faults::{Fault, Rule};
 use support::guardduty::GuardDuty;
@@ -167,13 +166,8 @@ async fn matrix(persistent: bool) {
     let guardduty = GuardDuty::start(&moto);
     let cases = FAULTS.iter().flat_map(|f| OPERATIONS.iter().map(move |op| (*op, *f)));
     let (moto, guardduty) = (&moto, &guardduty);
-    let failures: Vec<String> = futures::stream::iter(cases)
-        .map(|(op, fault)| async move { case(moto, guardduty, op, fault, persistent).await })
-        .buffer_unordered(4)
-        .filter_map(|r| async move { r.err() })
-        .collect()
-        .await;
-    support::faults::assert_every_case_held(&failures);
+    let cases = cases.map(|(op, fault)| case(moto, guardduty, op, fault, persistent));
+    support::faults::assert_every_case_holds(cases, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

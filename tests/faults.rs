@@ -8,7 +8,6 @@ mod support;
 use std::collections::BTreeSet;
 
 use exfil_responder::handle;
-use futures::StreamExt;
 use serde_json::Value;
 use support::faults::{Fault, Rule};
 use support::guardduty::GuardDuty;
@@ -139,13 +138,10 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
 async fn matrix(fault: Fault, persistent: bool) {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
-    let failures: Vec<String> = futures::stream::iter(OPERATIONS)
-        .map(|op| case(&moto, &guardduty, op, fault, persistent))
-        .buffer_unordered(4)
-        .filter_map(|r| async move { r.err() })
-        .collect()
-        .await;
-    support::faults::assert_every_case_held(&failures);
+    let cases = OPERATIONS
+        .into_iter()
+        .map(|op| case(&moto, &guardduty, op, fault, persistent));
+    support::faults::assert_every_case_holds(cases, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

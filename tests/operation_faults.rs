@@ -13,7 +13,6 @@ mod support;
 use chrono::{Duration, Utc};
 use exfil_responder::policy::{FALLBACK_PATH, document, fallback_name};
 use exfil_responder::{Config, handle};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use support::faults::{Fault, Rule};
 use support::guardduty::GuardDuty;
@@ -249,18 +248,13 @@ async fn matrix(persistent: bool) {
         release.chain(RESTORE_OPERATIONS.iter().map(move |op| (false, *op, *f)))
     });
     let (moto, guardduty) = (&moto, &guardduty);
-    let failures: Vec<String> = futures::stream::iter(cases)
-        .map(|(release, op, fault)| async move {
-            match release {
-                true => release_case(moto, guardduty, op, fault, persistent).await,
-                false => restore_case(moto, guardduty, op, fault, persistent).await,
-            }
-        })
-        .buffer_unordered(4)
-        .filter_map(|r| async move { r.err() })
-        .collect()
-        .await;
-    support::faults::assert_every_case_held(&failures);
+    let cases = cases.map(|(release, op, fault)| async move {
+        match release {
+            true => release_case(moto, guardduty, op, fault, persistent).await,
+            false => restore_case(moto, guardduty, op, fault, persistent).await,
+        }
+    });
+    support::faults::assert_every_case_holds(cases, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -612,8 +612,19 @@ pub fn rounds(seen: &[Seen]) -> Vec<usize> {
     depths
 }
 
-/// A fault matrix's verdict: every case held, or each failed one with what went wrong.
-pub fn assert_every_case_held(failures: &[String]) {
+/// A fault matrix: run its cases `at_once` at a time, then its verdict: every case held, or each
+/// failed one with what went wrong. Pass the cases lazily (an iterator's `map`): a case's future
+/// holds a whole run, and an array of them overflows a test thread's stack.
+pub async fn assert_every_case_holds<F>(cases: impl IntoIterator<Item = F>, at_once: usize)
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    use futures::StreamExt;
+    let failures: Vec<String> = futures::stream::iter(cases)
+        .buffer_unordered(at_once)
+        .filter_map(|r| async move { r.err() })
+        .collect()
+        .await;
     assert!(
         failures.is_empty(),
         "{} case(s) failed:\n{}",
