@@ -9,11 +9,10 @@
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
+use exfil_responder::Config;
 use exfil_responder::config::AutoRelease;
 use exfil_responder::policy::{cutoff_at, document};
-use exfil_responder::{Config, handle};
 use serde_json::{Value, json};
-use support::guardduty::GuardDuty;
 use support::*;
 
 const GROUP: &str = "exfil-responder-releases";
@@ -31,40 +30,16 @@ fn on() -> Config {
     }
 }
 
-struct World {
-    moto: Moto,
-    sdk: aws_config::SdkConfig,
-    account: Account,
-    scheduler: aws_sdk_scheduler::Client,
-    recorder: Recorder,
-    role: SeededRole,
-    guardduty: GuardDuty,
-}
-
 async fn world() -> World {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let account = Account::new(&sdk);
-    let role = account.role("WebAppRole", &[]).await;
-    let scheduler = aws_sdk_scheduler::Client::new(&sdk);
-    scheduler.create_schedule_group().name(GROUP).send().await.unwrap();
-    let guardduty = GuardDuty::start(&moto);
-    World {
-        moto,
-        sdk,
-        account,
-        scheduler,
-        recorder: Recorder::default(),
-        role,
-        guardduty,
-    }
+    let w = World::start().await;
+    w.scheduler().create_schedule_group().name(GROUP).send().await.unwrap();
+    w
 }
 
 impl World {
-    async fn run(&self, payload: Value, config: Config) -> (Value, bool) {
-        self.guardduty.publish(&payload);
-        let handled = handle(&app(&self.sdk, config, &self.recorder, &self.guardduty), payload).await;
-        (report(&handled.response), handled.failure.is_none())
+    /// Scheduler's own client, to read back what the function asked of it.
+    fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        aws_sdk_scheduler::Client::new(&self.sdk)
     }
 
     async fn contained(&self, config: Config) -> Value {
@@ -79,7 +54,13 @@ impl World {
 
     /// Every schedule in the group, by name.
     async fn schedules(&self) -> Vec<String> {
-        let listed = self.scheduler.list_schedules().group_name(GROUP).send().await.unwrap();
+        let listed = self
+            .scheduler()
+            .list_schedules()
+            .group_name(GROUP)
+            .send()
+            .await
+            .unwrap();
         let mut names: Vec<String> = listed
             .schedules()
             .iter()
@@ -90,7 +71,7 @@ impl World {
     }
 
     async fn schedule(&self, name: &str) -> aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput {
-        self.scheduler
+        self.scheduler()
             .get_schedule()
             .group_name(GROUP)
             .name(name)
@@ -104,14 +85,16 @@ impl World {
         serde_json::from_str(self.schedule(name).await.target().unwrap().input().unwrap()).unwrap()
     }
 
-    /// The role's revocation, rewritten with a cut-off `hours_ago`: as if that long had passed.
-    async fn revoked_hours_ago(&self, iam: &aws_sdk_iam::Client, hours_ago: i64) {
-        let doc = document(cutoff_at(Utc::now() - Duration::hours(hours_ago)));
-        let put = iam
-            .put_role_policy()
-            .role_name(&self.role.name)
-            .policy_name("AWSRevokeOlderSessions");
-        put.policy_document(doc).send().await.unwrap();
+    /// A containment's schedule, with its hold over: what it delivers, with the role's revocation
+    /// rewritten 13 hours old (as if that long had passed) and the recorder cleared.
+    async fn delivered_after_the_hold(&self) -> Value {
+        let contained = self.contained(on()).await;
+        let delivered = self
+            .delivery(contained["autoRelease"]["schedule"].as_str().unwrap())
+            .await;
+        self.account.revoked_hours_ago(&self.role.name, 13).await;
+        self.recorder.clear();
+        delivered
     }
 }
 
@@ -183,10 +166,7 @@ async fn containment_schedules_one_release_for_when_the_hold_is_over() {
 #[tokio::test]
 async fn what_the_schedule_delivers_after_the_hold_releases_the_role_once() {
     let w = world().await;
-    let contained = w.contained(on()).await;
-    let delivered = w.delivery(contained["autoRelease"]["schedule"].as_str().unwrap()).await;
-    w.revoked_hours_ago(&w.account.iam, 13).await;
-    w.recorder.clear();
+    let delivered = w.delivered_after_the_hold().await;
 
     let (released, ok) = w.run(delivered.clone(), on()).await;
     assert!(ok, "{released:#}");
@@ -212,13 +192,7 @@ async fn a_delivery_before_a_later_revocations_hold_is_over_puts_itself_off_to_t
     let delivered = w.delivery(&first).await;
     // Revoked again since, with a later cut-off (a second incident on the role).
     let later = cutoff_at(time(&contained["cutoff"]["at"]) + Duration::minutes(30));
-    let put = w
-        .account
-        .iam
-        .put_role_policy()
-        .role_name(&w.role.name)
-        .policy_name("AWSRevokeOlderSessions");
-    put.policy_document(document(later)).send().await.unwrap();
+    w.account.put_revocation(&w.role.name, &document(later)).await;
     w.recorder.clear();
 
     let mut dry = delivered.clone();
@@ -274,10 +248,7 @@ async fn a_schedule_come_before_its_own_time_is_not_mistaken_for_put_off() {
 #[tokio::test]
 async fn with_auto_release_off_a_scheduled_delivery_is_not_acted_on() {
     let w = world().await;
-    let contained = w.contained(on()).await;
-    let delivered = w.delivery(contained["autoRelease"]["schedule"].as_str().unwrap()).await;
-    w.revoked_hours_ago(&w.account.iam, 13).await;
-    w.recorder.clear();
+    let delivered = w.delivered_after_the_hold().await;
 
     let (refused, ok) = w.run(delivered, Config::default()).await;
     assert!(ok, "{refused:#}");
@@ -351,7 +322,7 @@ async fn a_members_release_is_scheduled_at_home_and_released_in_the_member_accou
     let delivered = w.delivery(name).await;
     assert_eq!(delivered["accountId"], MEMBER);
 
-    w.revoked_hours_ago(&member.iam, 13).await;
+    member.revoked_hours_ago(&role.name, 13).await;
     let home_role_before = w.account.revocation(&w.role.name).await;
     let (released, ok) = w.run(delivered, config()).await;
     assert!(ok, "{released:#}");

@@ -398,15 +398,7 @@ async fn a_retry_after_a_detach_without_reattach_heals_the_instance() {
     let (assoc, _) = w.account.association(&named).await.unwrap();
     let cutoff = policy_time(Utc::now());
     let document = exfil_responder::policy::document(cutoff);
-    w.account
-        .iam
-        .put_role_policy()
-        .role_name(&w.role.name)
-        .policy_name("AWSRevokeOlderSessions")
-        .policy_document(document)
-        .send()
-        .await
-        .unwrap();
+    w.account.put_revocation(&w.role.name, &document).await;
     let record = format!(
         "{} {}",
         cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

@@ -8,69 +8,16 @@
 mod support;
 
 use chrono::{Duration, SecondsFormat, Utc};
+use exfil_responder::Config;
 use exfil_responder::policy::{FALLBACK_PATH, document, fallback_name};
-use exfil_responder::{Config, handle};
 use serde_json::{Value, json};
-use support::guardduty::GuardDuty;
 use support::*;
 
 const KEY: &str = "exfil-responder:action";
 const ISOLATED_AT: &str = "exfil-responder:isolated-at";
 const PROFILE: &str = "exfil-responder:profile";
 
-struct World {
-    _moto: Moto,
-    sdk: aws_config::SdkConfig,
-    account: Account,
-    recorder: Recorder,
-    role: SeededRole,
-    guardduty: GuardDuty,
-}
-
-async fn world() -> World {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let account = Account::new(&sdk);
-    let role = account.role("WebAppRole", &[]).await;
-    let guardduty = GuardDuty::start(&moto);
-    World {
-        _moto: moto,
-        sdk,
-        account,
-        recorder: Recorder::default(),
-        role,
-        guardduty,
-    }
-}
-
 impl World {
-    async fn run(&self, payload: Value, config: Config) -> (Value, bool) {
-        self.guardduty.publish(&payload);
-        let handled = handle(&app(&self.sdk, config, &self.recorder, &self.guardduty), payload).await;
-        (report(&handled.response), handled.failure.is_none())
-    }
-
-    /// Our exact revocation document, with a cut-off `hours_ago`, written inline.
-    async fn revoked_hours_ago(&self, hours_ago: i64) -> String {
-        let doc = document(exfil_responder::policy::cutoff_at(
-            Utc::now() - Duration::hours(hours_ago),
-        ));
-        self.put_inline(&doc).await;
-        doc
-    }
-
-    async fn put_inline(&self, doc: &str) {
-        self.account
-            .iam
-            .put_role_policy()
-            .role_name(&self.role.name)
-            .policy_name("AWSRevokeOlderSessions")
-            .policy_document(doc)
-            .send()
-            .await
-            .unwrap();
-    }
-
     fn release(&self, extra: Value) -> Value {
         let mut payload = json!({"operation": "release", "roleName": self.role.name, "requestedBy": "alice"});
         payload
@@ -90,7 +37,7 @@ fn assert_refused(report: &Value, recorder: &Recorder, why: &str) {
 
 #[tokio::test]
 async fn a_release_waits_out_the_hold_unless_forced_with_a_reason_and_records_what_it_removed() {
-    let w = world().await;
+    let w = World::start().await;
     let named = w.account.instance(Some(&w.role.profile_arn), &[]).await;
     let (contained, ok) = w
         .run(finding("outside-aws.json", &w.role, Some(&named)), Config::default())
@@ -146,8 +93,8 @@ async fn a_release_waits_out_the_hold_unless_forced_with_a_reason_and_records_wh
 
 #[tokio::test]
 async fn after_the_hold_a_release_needs_no_force_and_a_dry_run_only_plans_it() {
-    let w = world().await;
-    w.revoked_hours_ago(13).await;
+    let w = World::start().await;
+    w.account.revoked_hours_ago(&w.role.name, 13).await;
 
     let (planned, ok) = w.run(w.release(json!({"dryRun": true})), Config::default()).await;
     assert!(ok, "{planned:#}");
@@ -166,7 +113,7 @@ async fn after_the_hold_a_release_needs_no_force_and_a_dry_run_only_plans_it() {
     assert_eq!(w.account.revocation(&w.role.name).await, None);
 
     // A longer hold configured: the same cut-off is too recent.
-    w.revoked_hours_ago(13).await;
+    w.account.revoked_hours_ago(&w.role.name, 13).await;
     w.recorder.clear();
     let config = Config {
         revoke_hold_hours: 24,
@@ -178,10 +125,10 @@ async fn after_the_hold_a_release_needs_no_force_and_a_dry_run_only_plans_it() {
 
 #[tokio::test]
 async fn a_document_this_function_did_not_write_is_never_removed_even_forced() {
-    let w = world().await;
+    let w = World::start().await;
     // The IAM console's "Revoke active sessions": the same deny, written with arrays.
     let console = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00.000Z"}}}]}"#;
-    w.put_inline(console).await;
+    w.account.put_revocation(&w.role.name, console).await;
     let (report, ok) = w
         .run(
             w.release(json!({"force": true, "reason": "cleanup"})),
@@ -195,7 +142,7 @@ async fn a_document_this_function_did_not_write_is_never_removed_even_forced() {
 
 #[tokio::test]
 async fn the_managed_fallback_is_detached_and_kept_and_protected_roles_are_refused() {
-    let w = world().await;
+    let w = World::start().await;
     let old = document(Utc::now() - Duration::hours(20));
     let fallback = fallback_name(&w.role.name);
     let arn = w
@@ -236,7 +183,7 @@ fn restore(instance: &str) -> Value {
 
 #[tokio::test]
 async fn an_isolated_instance_gets_its_recorded_profile_back_and_its_mark_cleared() {
-    let w = world().await;
+    let w = World::start().await;
     let named = w.account.instance(Some(&w.role.profile_arn), &[(KEY, "isolate")]).await;
     let profile = isolated(&w, &named, Config::default()).await;
     assert_eq!(w.account.association(&named).await, None);
@@ -264,7 +211,7 @@ async fn an_isolated_instance_gets_its_recorded_profile_back_and_its_mark_cleare
 
 #[tokio::test]
 async fn the_quarantine_profile_is_replaced_by_the_recorded_one() {
-    let w = world().await;
+    let w = World::start().await;
     let quarantine_role = w.account.role("QuarantineRole", &[]).await;
     let config = || Config {
         quarantine_profile: Some("QuarantineRoleProfile".into()),
@@ -294,7 +241,7 @@ async fn the_quarantine_profile_is_replaced_by_the_recorded_one() {
 
 #[tokio::test]
 async fn restore_refuses_what_it_did_not_isolate_and_profiles_it_must_not_attach() {
-    let w = world().await;
+    let w = World::start().await;
     let admin = w
         .account
         .role("BreakGlass", &[("exfil-responder:protected", "true")])

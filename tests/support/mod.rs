@@ -228,6 +228,43 @@ impl Recorder {
     }
 }
 
+/// One account with WebAppRole seeded, the GuardDuty stand-in beside the emulator, and the
+/// handler's calls recorded: what the tests of the operations after containment start from.
+pub struct World {
+    pub moto: Moto,
+    pub sdk: SdkConfig,
+    pub account: Account,
+    pub recorder: Recorder,
+    pub role: SeededRole,
+    pub guardduty: guardduty::GuardDuty,
+}
+
+impl World {
+    pub async fn start() -> World {
+        let moto = Moto::start();
+        let sdk = moto.sdk().await;
+        let account = Account::new(&sdk);
+        let role = account.role("WebAppRole", &[]).await;
+        let guardduty = guardduty::GuardDuty::start(&moto);
+        World {
+            moto,
+            sdk,
+            account,
+            recorder: Recorder::default(),
+            role,
+            guardduty,
+        }
+    }
+
+    /// Handle `payload`, each GuardDuty event in it a finding GuardDuty holds: the report, and
+    /// whether the invocation succeeded.
+    pub async fn run(&self, payload: Value, config: Config) -> (Value, bool) {
+        self.guardduty.publish(&payload);
+        let handled = exfil_responder::handle(&app(&self.sdk, config, &self.recorder, &self.guardduty), payload).await;
+        (report(&handled.response), handled.failure.is_none())
+    }
+}
+
 /// The function under test: real SDK clients against moto (GuardDuty against the stand-in), recorded.
 pub fn app(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty: &guardduty::GuardDuty) -> App {
     app_at(sdk, config, recorder, &guardduty.endpoint)
@@ -426,6 +463,26 @@ impl Account {
     pub async fn role_tags(&self, role: &str) -> BTreeMap<String, String> {
         let out = self.iam.list_role_tags().role_name(role).send().await.unwrap();
         out.tags.into_iter().map(|t| (t.key, t.value)).collect()
+    }
+
+    /// Write `document` as the role's AWSRevokeOlderSessions, as the function does.
+    pub async fn put_revocation(&self, role: &str, document: &str) {
+        self.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name("AWSRevokeOlderSessions")
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Our exact revocation document, with a cut-off `hours_ago`, written inline; returned.
+    pub async fn revoked_hours_ago(&self, role: &str, hours_ago: i64) -> String {
+        let cutoff = exfil_responder::policy::cutoff_at(chrono::Utc::now() - chrono::Duration::hours(hours_ago));
+        let document = exfil_responder::policy::document(cutoff);
+        self.put_revocation(role, &document).await;
+        document
     }
 
     /// The decoded AWSRevokeOlderSessions document, if the role has one.
