@@ -7,9 +7,11 @@
    the role (logs, traces, destinations). The member role allows exactly the same IAM, EC2 and
    GuardDuty calls, trusts only the responder's role, and denies revoking itself. A missing
    permission or an unused one fails.
-3. The EventBridge pattern, evaluated here (the other tools treat it as free-form JSON), matches the
-   three credential-exfiltration types and nothing else among the events in events/; the
-   cross-region forwarding rule uses the very same pattern.
+3. The EventBridge patterns, evaluated here (the other tools treat them as free-form JSON): each
+   event in events/ (and variants that must be left alone) is taken by the one rule meant for it
+   or by none: GuardDuty's credential-exfiltration findings and attack sequences; new, active ones
+   as Security Hub imports them (ASFF, OCSF); the custom action's. The cross-region forwarding
+   rule uses the GuardDuty rule's very pattern.
 4. What the cfn-lint rules disabled in .cfnlintrc.yaml would have checked, checked the way this
    template does it: the log group has a retention, the on-failure destination is set, and each
    dead-letter queue has an alarm on its depth.
@@ -63,6 +65,7 @@ FINDING_TYPES = [
     "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS",
     "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration",
 ]
+SEQUENCE_TYPES = ["AttackSequence:IAM/CompromisedCredentials", "AttackSequence:EC2/CompromisedInstanceGroup"]
 
 failures: list[str] = []
 
@@ -116,6 +119,9 @@ def resolve(value, template: dict):
 def example_arn(logical_id: str, template: dict) -> str:
     kind = template["Resources"][logical_id]["Type"]
     account = EXAMPLE["AWS::AccountId"]
+    if kind == "AWS::SecurityHub::ActionTarget":
+        target = template["Resources"][logical_id]["Properties"]["Id"]
+        return f"arn:aws:securityhub:us-east-1:{account}:action/custom/{target}"
     return {
         "AWS::IAM::Role": f"arn:aws:iam::{account}:role/exfil-responder-{logical_id}-EXAMPLE",
         "AWS::SQS::Queue": f"arn:aws:sqs:us-east-1:{account}:exfil-responder-{logical_id}-EXAMPLE",
@@ -235,60 +241,134 @@ def check_release_scheduler(template: dict) -> None:
         fail(f"scheduler: the scheduler's role may be passed to another service: {passed}")
 
 
-def matches(pattern: dict, event: dict) -> bool:
-    """EventBridge matching for the operators the template may use: exact values and prefix."""
+def values_at(event, key: str) -> list:
+    """The values at `key`, arrays flattened, as EventBridge matches them."""
+    if isinstance(event, list):
+        return [v for e in event for v in values_at(e, key)]
+    value = event.get(key) if isinstance(event, dict) else None
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def option_matches(option, value, key: str) -> bool:
+    if not isinstance(option, dict):
+        return value == option
+    if set(option) == {"prefix"}:
+        return isinstance(value, str) and value.startswith(option["prefix"])
+    if set(option) == {"wildcard"}:
+        regex = ".*".join(re.escape(part) for part in option["wildcard"].split("*"))
+        return isinstance(value, str) and re.fullmatch(regex, value) is not None
+    fail(f"event pattern: unknown operator {option} under {key}")
+    return False
+
+
+def matches(pattern: dict, event) -> bool:
+    """EventBridge matching for the operators the templates may use: exact values, prefix and
+    wildcard, over nested objects and arrays (any element)."""
     for key, wanted in pattern.items():
-        value = event.get(key) if isinstance(event, dict) else None
+        values = values_at(event, key)
         if isinstance(wanted, dict):
-            if not matches(wanted, value or {}):
+            if not matches(wanted, values):
                 return False
-            continue
-        ok = False
-        for option in wanted:
-            if isinstance(option, dict):
-                if set(option) != {"prefix"}:
-                    fail(f"event pattern: unknown operator {option} under {key}")
-                    return False
-                ok |= isinstance(value, str) and value.startswith(option["prefix"])
-            else:
-                ok |= value == option
-        if not ok:
+        elif not any(option_matches(option, value, key) for option in wanted for value in values):
             return False
     return True
 
 
-def check_pattern(templates: dict) -> int:
-    template = templates["main"]
+def rules_of(template: dict) -> dict:
+    """Every EventBridge pattern that invokes the function: its own event's, and each rule whose
+    target it is."""
     events = template["Resources"]["ResponderFunction"]["Properties"]["Events"]
-    rules = [e["Properties"]["Pattern"] for e in events.values() if e["Type"] == "EventBridgeRule"]
-    if len(rules) != 1:
-        fail(f"event pattern: expected one EventBridge rule, found {len(rules)}")
-        return 0
-    pattern = rules[0]
-    envelope = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding"}
-    for finding_type in FINDING_TYPES:
-        if not matches(pattern, {**envelope, "detail": {"type": finding_type}}):
-            fail(f"event pattern: does not match {finding_type}")
-    for other in ("Recon:EC2/PortProbeUnprotectedPort", "UnauthorizedAccess:IAMUser/MaliciousIPCaller"):
-        if matches(pattern, {**envelope, "detail": {"type": other}}):
-            fail(f"event pattern: matches {other}, which is not ours")
-    if matches(pattern, {"source": "aws.securityhub", "detail-type": "GuardDuty Finding",
-                         "detail": {"type": FINDING_TYPES[0]}}):
-        fail("event pattern: matches a source other than aws.guardduty")
-    forwarded = templates["forwarding"]["Resources"]["ForwardingRule"]["Properties"]["EventPattern"]
-    if forwarded != pattern:
-        fail(f"event pattern: forwarding-rule.yaml forwards {forwarded}, the responder matches {pattern}")
-    checked = 0
+    rules = {name: e["Properties"]["Pattern"] for name, e in events.items() if e["Type"] == "EventBridgeRule"}
+    function = example_arn("ResponderFunction", template)
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Events::Rule":
+            properties = resolve(resource["Properties"], template)
+            if any(t.get("Arn") == function for t in properties.get("Targets", [])):
+                rules[name] = properties["EventPattern"]
+    return rules
+
+
+def ours_in_asff(finding: dict) -> bool:
+    return (finding.get("ProductName") == "GuardDuty"
+            and any("UnauthorizedAccess:IAMUser-InstanceCredentialExfiltration" in t for t in finding.get("Types", []))
+            and finding.get("Workflow", {}).get("Status") == "NEW" and finding.get("RecordState") == "ACTIVE")
+
+
+def ours_in_ocsf(finding: dict) -> bool:
+    return (finding["metadata"]["product"].get("name") == "GuardDuty"
+            and any(t in FINDING_TYPES for t in finding["finding_info"].get("types", []))
+            and finding.get("status") == "New")
+
+
+def expected_rule(event: dict, action_arn: str):
+    """Which rule should take `event`, by what the function acts on; None for none."""
+    kind = event["detail-type"]
+    if event["source"] == "aws.guardduty":
+        return "CredentialExfiltration" if event["detail"].get("type") in FINDING_TYPES + SEQUENCE_TYPES else None
+    findings = event["detail"].get("findings", [])
+    if kind == "Security Hub Findings - Imported":
+        return "SecurityHubAsffRule" if any(ours_in_asff(f) for f in findings) else None
+    if kind == "Findings Imported V2":
+        return "SecurityHubOcsfRule" if any(ours_in_ocsf(f) for f in findings) else None
+    if kind == "Security Hub Findings - Custom Action":
+        return "ContainActionRule" if action_arn in event.get("resources", []) else None
+    return None
+
+
+def pattern_cases() -> list:
+    """The events in events/, and variants of Security Hub's that no rule may take."""
+    cases = []
     for path in sorted((ROOT / "events").glob("*.json")):
         payload = json.loads(path.read_text())
-        for event in payload if isinstance(payload, list) else [payload]:
-            if "detail-type" not in event:
-                continue  # a manual payload: invoked directly, never through the rule
-            checked += 1
-            expected = event["detail"]["type"] in FINDING_TYPES
-            if matches(pattern, event) != expected:
-                fail(f"event pattern: {path.name} ({event['detail']['type']}) "
-                     f"{'should' if expected else 'should not'} match")
+        cases += [(path.name, e) for e in (payload if isinstance(payload, list) else [payload]) if "detail-type" in e]
+    imported = json.loads((ROOT / "events" / "securityhub-imported.json").read_text())
+    ocsf = json.loads((ROOT / "events" / "securityhub-ocsf.json").read_text())
+    for what, change in [("NOTIFIED", lambda f: f["Workflow"].update(Status="NOTIFIED")),
+                         ("ARCHIVED", lambda f: f.update(RecordState="ARCHIVED")),
+                         ("Inspector", lambda f: f.update(ProductName="Inspector")),
+                         ("Recon", lambda f: f.update(Types=["TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort"]))]:
+        variant = copy.deepcopy(imported)
+        change(variant["detail"]["findings"][0])
+        cases.append((f"securityhub-imported.json, {what}", variant))
+    variant = copy.deepcopy(ocsf)
+    variant["detail"]["findings"][0]["status"] = "Resolved"
+    cases.append(("securityhub-ocsf.json, Resolved", variant))
+    variant = json.loads((ROOT / "events" / "securityhub-custom-action.json").read_text())
+    variant["resources"] = ["arn:aws:securityhub:us-east-1:123456789012:action/custom/SomeoneElses"]
+    cases.append(("securityhub-custom-action.json, another action", variant))
+    for source in ("aws.securityhub", "custom.forged"):
+        forged = {"source": source, "detail-type": "GuardDuty Finding", "detail": {"type": FINDING_TYPES[0]}}
+        cases.append((f"a GuardDuty finding from {source}", forged))
+    for other in ("Recon:EC2/PortProbeUnprotectedPort", "UnauthorizedAccess:IAMUser/MaliciousIPCaller"):
+        cases.append((other, {"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": {"type": other}}))
+    return cases
+
+
+def check_pattern(templates: dict) -> int:
+    template = templates["main"]
+    rules = rules_of(template)
+    expected_rules = {"CredentialExfiltration", "SecurityHubAsffRule", "SecurityHubOcsfRule", "ContainActionRule"}
+    if set(rules) != expected_rules:
+        fail(f"event pattern: expected the rules {sorted(expected_rules)} to invoke the function, found {sorted(rules)}")
+        return 0
+    action_arn = example_arn("ContainAction", template)
+    checked = 0
+    for name, event in pattern_cases():
+        checked += 1
+        expected = expected_rule(event, action_arn)
+        for rule, pattern in rules.items():
+            if matches(pattern, event) != (rule == expected):
+                fail(f"event pattern: {rule} {'should' if rule == expected else 'should not'} match {name}")
+    envelope = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding"}
+    for finding_type in FINDING_TYPES + SEQUENCE_TYPES:
+        if not matches(rules["CredentialExfiltration"], {**envelope, "detail": {"type": finding_type}}):
+            fail(f"event pattern: does not match {finding_type}")
+    forwarded = templates["forwarding"]["Resources"]["ForwardingRule"]["Properties"]["EventPattern"]
+    if forwarded != rules["CredentialExfiltration"]:
+        fail(f"event pattern: forwarding-rule.yaml forwards {forwarded}, the responder matches "
+             f"{rules['CredentialExfiltration']}")
     return checked
 
 
@@ -327,7 +407,7 @@ def run_checks(templates: dict) -> str:
     return (f"parliament clean on {n_policies} policies; "
             f"{len(called)} operations called, {len(allowed)} actions allowed, none missing or unused, "
             "and the member role matches; "
-            f"event pattern right for {len(FINDING_TYPES)} types and {n_events} events in events/, "
+            f"4 event patterns right for {n_events} events (those in events/ and variants), "
             "and forwarded unchanged; "
             "log retention, on-failure destination and queue alarms in place")
 
@@ -365,7 +445,15 @@ MUTATIONS = {
         Action="iam:DeleteRolePolicy"),
     "unknown operator": lambda t: pattern_of(t["main"])["detail"].update(
         type=[{"prefx": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"}]),
-    "matches Recon": lambda t: pattern_of(t["main"])["detail"].update(type=[{"prefix": ""}]),
+    "should not match Recon": lambda t: pattern_of(t["main"])["detail"].update(type=[{"prefix": ""}]),
+    "should not match securityhub-imported.json, NOTIFIED": lambda t: t["main"]["Resources"]["SecurityHubAsffRule"][
+        "Properties"]["EventPattern"]["detail"]["findings"].pop("Workflow"),
+    "should not match securityhub-ocsf.json, Resolved": lambda t: t["main"]["Resources"]["SecurityHubOcsfRule"][
+        "Properties"]["EventPattern"]["detail"]["findings"].pop("status"),
+    "ContainActionRule should not match": lambda t: t["main"]["Resources"]["ContainActionRule"]["Properties"][
+        "EventPattern"].pop("resources"),
+    "does not match AttackSequence:IAM/CompromisedCredentials": lambda t: pattern_of(t["main"])["detail"].update(
+        type=[{"prefix": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"}]),
     "forwarding-rule.yaml forwards": lambda t: t["forwarding"]["Resources"]["ForwardingRule"]["Properties"][
         "EventPattern"]["detail"].update(type=["UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"]),
     "no RetentionInDays": lambda t: t["main"]["Resources"]["ResponderLogGroup"]["Properties"].pop("RetentionInDays"),

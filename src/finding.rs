@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 use crate::names::{GuardDutyId, InstanceId, RoleName, is_access_key_id, is_role_id};
 use crate::rules::Action;
 
+pub mod asff;
+mod ocsf;
+mod sequence;
 mod shape;
 pub use shape::{AccessKeyDetails, Finding, InstanceDetails, Resource, Service};
 
@@ -19,13 +22,17 @@ pub const INSIDE_AWS: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfil
 pub const LEGACY: &str = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration";
 pub const HANDLED_TYPES: [&str; 3] = [OUTSIDE_AWS, INSIDE_AWS, LEGACY];
 
+/// What a report's `finding.source` says for a finding delivered by GuardDuty's own event.
+pub const GUARDDUTY_SOURCE: &str = "guardduty";
+
 /// GuardDuty's sample findings fill the key fields with these placeholders.
 const SAMPLE_PLACEHOLDER: &str = "GeneratedFinding";
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FindingSummary {
-    /// `guardduty` for an EventBridge event, `manual` for a manual payload.
+    /// `guardduty` for GuardDuty's EventBridge event, `securityhub` for Security Hub's, `manual` for
+    /// a manual payload.
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
@@ -43,6 +50,10 @@ pub struct FindingSummary {
     pub event_last_seen: Option<String>,
     /// The stolen key's id (not a secret): what to search CloudTrail for.
     pub access_key_id: Option<String>,
+    /// The GuardDuty attack sequence that named this finding, when one did: the reports of its
+    /// findings are grouped under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack_sequence: Option<String>,
 }
 
 /// Whom a remediation is about.
@@ -114,9 +125,17 @@ impl Incident {
     }
 }
 
-/// A manual payload naming a GuardDuty finding, to be fetched and then handled like its event.
+/// A request naming a GuardDuty finding, to be fetched and then handled like its event: a manual
+/// payload, or a Security Hub finding in OCSF (which carries too little to act on by itself).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingRequest {
+    /// What the report's `finding.source` says: `manual`, or `securityhub`.
+    pub source: String,
+    /// The event that carried it, if one did (Security Hub's, or an attack sequence's).
+    pub event_id: Option<String>,
+    pub event_time: Option<DateTime<Utc>>,
+    /// The attack sequence that named it, if one did.
+    pub attack_sequence: Option<String>,
     pub locator: Locator,
     /// The finding's account; the function's own if not given.
     pub account_id: Option<String>,
@@ -151,11 +170,50 @@ pub fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T> {
     })
 }
 
-/// Triage one EventBridge event.
+/// Triage one EventBridge event: GuardDuty's carries one finding, Security Hub's one or more
+/// (each triaged on its own).
+pub fn triage_events(value: Value) -> Vec<Result<Triage>> {
+    match typed::<EventBridgeEvent<Value>>(value, "") {
+        Ok(event) if event.source == asff::SOURCE && event.detail_type == ocsf::IMPORTED => ocsf::triage_event(event),
+        Ok(event) if event.source == asff::SOURCE => asff::triage_event(event),
+        Ok(event) if sequence::is_attack_sequence(&event) => sequence::triage_event(event),
+        Ok(event) => vec![triage_guardduty(event)],
+        Err(e) => vec![Err(e)],
+    }
+}
+
+/// A GuardDuty finding's ARN, `arn:<partition>:guardduty:<region>:<account>:detector/<d>/finding/<f>`,
+/// in its parts; `None` for anything else.
+pub(crate) struct FindingArn<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
+    pub detector: &'a str,
+    pub id: &'a str,
+}
+
+pub(crate) fn finding_arn(arn: &str) -> Option<FindingArn<'_>> {
+    let ["arn", partition, "guardduty", region, account, resource] = arn.splitn(6, ':').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let ["detector", detector, "finding", id] = resource.split('/').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    (is_partition(partition) && !region.is_empty() && !account.is_empty()).then_some(FindingArn {
+        region,
+        account,
+        detector,
+        id,
+    })
+}
+
+/// Triage one GuardDuty EventBridge event.
 pub fn triage_event(value: Value) -> Result<Triage> {
-    let event: EventBridgeEvent<Value> = typed(value, "")?;
+    triage_guardduty(typed(value, "")?)
+}
+
+fn triage_guardduty(event: EventBridgeEvent<Value>) -> Result<Triage> {
     let summary = FindingSummary {
-        source: "guardduty".into(),
+        source: GUARDDUTY_SOURCE.into(),
         event_id: event.id.clone(),
         event_time: event.time,
         account_id: event.account.clone(),

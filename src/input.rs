@@ -1,11 +1,14 @@
-//! What an invocation can carry: one EventBridge event, an array of them (EventBridge's newer
-//! Lambda target batches), or a manual payload from a responder.
+//! What an invocation can carry: one EventBridge event (GuardDuty's, or Security Hub's with one or
+//! more findings), an array of them (EventBridge's newer Lambda target batches), Cloud Custodian's
+//! `invoke-lambda` envelope, or a manual payload from a responder.
+
+mod custodian;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::finding::{FindingRequest, FindingSummary, Incident, Locator, Subject, Triage, triage_event, typed};
+use crate::finding::{FindingRequest, FindingSummary, Incident, Locator, Subject, Triage, triage_events, typed};
 use crate::names::{GuardDutyId, InstanceId, RoleName, is_account_id};
 use crate::operation::{Asked, Operation, Release, Restore};
 use crate::rules::Action;
@@ -60,21 +63,24 @@ pub struct Payload {
     pub items: Vec<Result<Triage>>,
 }
 
+/// A Security Hub event can carry several findings (a custom action on a selection): each is an
+/// item, and the answer is a batch's.
 pub fn parse_payload(payload: Value) -> Result<Payload> {
     match payload {
         Value::Array(items) if items.is_empty() => Err(Error::bad_input("payload", "an empty array holds no event")),
         Value::Array(items) => Ok(Payload {
             batch: true,
-            items: items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| parse_one(item).map_err(|e| in_item(i, e)))
+            items: (items.into_iter().enumerate())
+                .flat_map(|(i, item)| parse_one(item).into_iter().map(move |t| t.map_err(|e| in_item(i, e))))
                 .collect(),
         }),
-        single @ Value::Object(_) => Ok(Payload {
-            batch: false,
-            items: vec![parse_one(single)],
-        }),
+        single @ Value::Object(_) => {
+            let items = parse_one(single);
+            Ok(Payload {
+                batch: items.len() != 1,
+                items,
+            })
+        }
         other => Err(Error::bad_input(
             "payload",
             format!("expected a JSON object or array, got {}", kind(&other)),
@@ -82,16 +88,30 @@ pub fn parse_payload(payload: Value) -> Result<Payload> {
     }
 }
 
-fn parse_one(value: Value) -> Result<Triage> {
+fn parse_one(value: Value) -> Vec<Result<Triage>> {
     let Value::Object(map) = &value else {
-        return Err(Error::bad_input(
+        return vec![Err(Error::bad_input(
             "payload",
             format!("expected an event object, got {}", kind(&value)),
-        ));
+        ))];
     };
     if ["detail-type", "source", "detail"].iter().any(|k| map.contains_key(*k)) {
-        triage_event(value)
-    } else if map.contains_key("operation") {
+        return triage_events(value);
+    }
+    if custodian::is_envelope(map) {
+        return custodian::triage(value);
+    }
+    vec![parse_manual(value)]
+}
+
+fn parse_manual(value: Value) -> Result<Triage> {
+    let Some(map) = value.as_object() else {
+        return Err(Error::bad_input(
+            "payload",
+            format!("expected an object, got {}", kind(&value)),
+        ));
+    };
+    if map.contains_key("operation") {
         operation(value)
     } else if map.contains_key("findingId") || map.contains_key("detectorId") {
         manual_finding(value)
@@ -111,6 +131,10 @@ fn manual_finding(value: Value) -> Result<Triage> {
     check_place(m.account_id.as_deref(), m.region.as_deref())?;
     check_reason(m.reason.as_deref())?;
     Ok(Triage::Fetch(FindingRequest {
+        source: "manual".into(),
+        event_id: None,
+        event_time: None,
+        attack_sequence: None,
         locator: Locator {
             detector_id: id("detectorId", &m.detector_id)?,
             finding_id: id("findingId", &m.finding_id)?,
@@ -142,7 +166,7 @@ fn check_place(account: Option<&str>, region: Option<&str>) -> Result<()> {
 fn operation(mut value: Value) -> Result<Triage> {
     if value.get("operation").and_then(Value::as_str) == Some("contain") {
         value.as_object_mut().map(|m| m.remove("operation"));
-        return parse_one(value);
+        return parse_manual(value);
     }
     let p: OperationPayload = typed(value, "")?;
     check_place(p.account_id.as_deref(), p.region.as_deref())?;
@@ -230,7 +254,7 @@ fn only(field: &str, present: bool, op: &str) -> Result<()> {
 }
 
 /// Region names such as `us-east-1` or `us-gov-west-1`: lowercase letters, digits and dashes.
-fn is_region(value: &str) -> bool {
+pub(crate) fn is_region(value: &str) -> bool {
     (4..=32).contains(&value.len())
         && value
             .bytes()

@@ -104,7 +104,8 @@ pub struct CutoffReport {
 pub enum Verification {
     /// GuardDuty returned the same finding; its copy was acted on.
     Confirmed,
-    /// A manual payload named the finding; GuardDuty's copy was acted on.
+    /// A manual payload, Security Hub's OCSF or an attack sequence named the finding; GuardDuty's
+    /// copy was acted on.
     Fetched,
     /// `VERIFY_FINDINGS=false`: the event was acted on as delivered.
     Off,

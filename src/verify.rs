@@ -40,9 +40,21 @@ fn identity(f: &Finding) -> [(&'static str, Option<&str>); 8] {
 
 /// Compare the delivered finding with GuardDuty's copy.
 pub fn compare(claimed: &Finding, actual: &Finding) -> Verdict {
+    compare_with(claimed, actual, false)
+}
+
+/// Compare a finding that carries less than GuardDuty's event (Security Hub's ASFF names no
+/// instance, for one) with GuardDuty's copy: what it carries must agree, and GuardDuty's copy is
+/// what is acted on.
+pub fn compare_carried(claimed: &Finding, actual: &Finding) -> Verdict {
+    compare_with(claimed, actual, true)
+}
+
+fn compare_with(claimed: &Finding, actual: &Finding, carried_only: bool) -> Verdict {
     let differences: Vec<String> = identity(claimed)
         .into_iter()
         .zip(identity(actual))
+        .filter(|((_, said), _)| !(carried_only && said.is_none()))
         .filter(|((_, said), (_, is))| said != is)
         .map(|((field, said), (_, is))| {
             format!("{field} is {} in the event but {} in GuardDuty", shown(said), shown(is))
@@ -98,6 +110,17 @@ mod tests {
             Verdict::Refused(why) | Verdict::Archived(why) => why,
             Verdict::Confirmed => panic!("confirmed"),
         }
+    }
+
+    #[test]
+    fn what_a_finding_does_not_carry_is_not_compared_and_what_it_carries_must_agree() {
+        let mut asff = finding();
+        asff.resource.as_mut().unwrap().instance_details = None;
+        assert_eq!(compare_carried(&asff, &finding()), Verdict::Confirmed);
+        assert!(matches!(compare(&asff, &finding()), Verdict::Refused(why) if why.contains("instanceId is missing")));
+        let keys = asff.resource.as_mut().unwrap().access_key_details.as_mut().unwrap();
+        keys.access_key_id = Some("ASIAFORGED".into());
+        assert!(matches!(compare_carried(&asff, &finding()), Verdict::Refused(why) if why.contains("accessKeyId")));
     }
 
     #[test]

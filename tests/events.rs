@@ -17,6 +17,8 @@ enum Expect {
     ManualRole,
     /// Fetch GuardDuty's finding 7ec8… (outside-aws.json's) under detector 12abc….
     FetchFinding,
+    /// Fetch GuardDuty's finding 5a4b…, under the same detector (the attack sequence's second).
+    FetchSequenceSibling,
     /// Skipped, with a reason containing this text.
     Skip(&'static str),
     /// Release WebAppRole (unforced), planned only.
@@ -30,7 +32,17 @@ enum Expect {
 fn expectations(file: &str) -> Option<Vec<Expect>> {
     use Expect::*;
     Some(match file {
-        "outside-aws.json" | "inside-aws.json" | "legacy-type.json" | "member-account.json" => vec![Finding],
+        "outside-aws.json"
+        | "inside-aws.json"
+        | "legacy-type.json"
+        | "member-account.json"
+        | "securityhub-imported.json" => {
+            vec![Finding]
+        }
+        "securityhub-custom-action.json" => vec![
+            Finding,
+            Skip("a finding of Inspector in Security Hub, not of GuardDuty"),
+        ],
         "sample-finding.json" => vec![Skip("sample finding")],
         "ec2-port-probe.json" => vec![Skip(
             "Recon:EC2/PortProbeUnprotectedPort is not an EC2 instance-credential exfiltration finding",
@@ -48,7 +60,8 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
             dry_run: true,
         }],
         "manual-role.json" => vec![ManualRole],
-        "manual-finding.json" => vec![FetchFinding],
+        "manual-finding.json" | "securityhub-ocsf.json" => vec![FetchFinding],
+        "attack-sequence.json" => vec![FetchFinding, FetchSequenceSibling],
         "manual-release.json" => vec![Release],
         "scheduled-release.json" => vec![ScheduledRelease],
         "manual-restore.json" => vec![Restore],
@@ -91,6 +104,16 @@ fn every_event_file_parses_to_its_expected_decision() {
                     );
                     assert!(incident.first_seen.is_some(), "{file}");
                     assert!(incident.summary.severity.is_some(), "{file}");
+                    let source = if file.starts_with("securityhub") {
+                        "securityhub"
+                    } else {
+                        "guardduty"
+                    };
+                    assert_eq!(incident.summary.source, source, "{file}");
+                    assert!(
+                        incident.locator.is_some(),
+                        "{file}: GuardDuty can be asked to confirm it"
+                    );
                 }
                 (Triage::Act(incident), Expect::ManualInstance { action, dry_run }) => {
                     assert!(
@@ -110,10 +133,26 @@ fn every_event_file_parses_to_its_expected_decision() {
                         "{file}"
                     );
                 }
-                (Triage::Fetch(request), Expect::FetchFinding) => {
+                (Triage::Fetch(request), want @ (Expect::FetchFinding | Expect::FetchSequenceSibling)) => {
+                    let id = match want {
+                        Expect::FetchFinding => "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b",
+                        _ => "5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d",
+                    };
                     assert_eq!(request.locator.detector_id.as_str(), "12abc34d567e8fa901bc2d34e56789f0");
-                    assert_eq!(request.locator.finding_id.as_str(), "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b");
-                    assert!(request.request_reason.is_some(), "{file}");
+                    assert_eq!(request.locator.finding_id.as_str(), id, "{file}");
+                    assert_eq!(
+                        request.attack_sequence.is_some(),
+                        file == "attack-sequence.json",
+                        "{file}"
+                    );
+                    let (manual, sequence) = (file.starts_with("manual"), file == "attack-sequence.json");
+                    assert_eq!(request.request_reason.is_some(), manual || sequence, "{file}");
+                    let source = match (manual, sequence) {
+                        (true, _) => "manual",
+                        (_, true) => "guardduty",
+                        _ => "securityhub",
+                    };
+                    assert_eq!(request.source, source, "{file}");
                 }
                 (Triage::Operate(Operation::Release(r)), Expect::Release) => {
                     assert_eq!((r.role.as_str(), r.force), ("WebAppRole", false), "{file}");
@@ -137,5 +176,5 @@ fn every_event_file_parses_to_its_expected_decision() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 15, "every scenario file is checked");
+    assert_eq!(seen, 19, "every scenario file is checked");
 }

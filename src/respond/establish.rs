@@ -8,7 +8,10 @@ use crate::aws::clients::Target;
 use crate::aws::guardduty::{self, Fetched};
 use crate::aws::{ec2, iam};
 use crate::error::{Error, Result};
-use crate::finding::{Finding, FindingRequest, FindingSummary, Incident, Locator, Subject, Triage, triage_finding};
+use crate::finding::asff;
+use crate::finding::{
+    Finding, FindingRequest, FindingSummary, GUARDDUTY_SOURCE, Incident, Locator, Subject, Triage, triage_finding,
+};
 use crate::names::{InstanceId, RoleName, profile_name_from_arn};
 use crate::op::Op;
 use crate::report::Verification;
@@ -43,7 +46,7 @@ impl Claim {
     /// verification on) or a manual finding id.
     pub fn guardduty_locator(&self, verify_findings: bool) -> Option<&Locator> {
         match self {
-            Self::Incident(i) if i.summary.source == "guardduty" && verify_findings => i.locator.as_ref(),
+            Self::Incident(i) if is_delivered_finding(i) && verify_findings => i.locator.as_ref(),
             Self::Incident(_) => None,
             Self::Fetch(r) => Some(&r.locator),
         }
@@ -102,7 +105,10 @@ impl Claim {
             },
             Self::Fetch(r) => Request {
                 summary: FindingSummary {
-                    source: "manual".into(),
+                    source: r.source.clone(),
+                    event_id: r.event_id.clone(),
+                    event_time: r.event_time,
+                    attack_sequence: r.attack_sequence.clone(),
                     id: Some(r.locator.finding_id.to_string()),
                     account_id: r.account_id.clone(),
                     region: r.region.clone(),
@@ -181,7 +187,7 @@ pub async fn establish(
 ) -> Result<Established> {
     let act = |i: Incident, v| Ok(Established::Act(Box::new(i), v));
     match claim {
-        Claim::Incident(incident) if incident.summary.source != "guardduty" => act(*incident, None),
+        Claim::Incident(incident) if !is_delivered_finding(&incident) => act(*incident, None),
         Claim::Incident(incident) if !verify_findings => act(*incident, Some(Verification::Off)),
         Claim::Incident(incident) => {
             let (Some(locator), Some(claimed)) = (&incident.locator, incident.finding.as_deref()) else {
@@ -193,12 +199,16 @@ pub async fn establish(
                 Ok(actual) => actual,
                 Err(reason) => return Ok(Established::Refuse(reason)),
             };
-            let verdict = verify::compare(claimed, &actual);
+            // Security Hub's ASFF carries less than GuardDuty's event: what it carries must agree.
+            let verdict = match incident.summary.source == asff::REPORTED_SOURCE {
+                true => verify::compare_carried(claimed, &actual),
+                false => verify::compare(claimed, &actual),
+            };
             if let Verdict::Refused(reason) = verdict {
                 return Ok(Established::Refuse(reason));
             }
             let summary = FindingSummary {
-                source: "guardduty".into(),
+                source: incident.summary.source.clone(),
                 event_id: incident.summary.event_id.clone(),
                 event_time: incident.summary.event_time,
                 ..FindingSummary::default()
@@ -211,6 +221,12 @@ pub async fn establish(
         }
         Claim::Fetch(request) => fetched(target, request, (place, read), steps).await,
     }
+}
+
+/// A finding delivered by GuardDuty's event or Security Hub's, which GuardDuty can confirm; not a
+/// manual payload.
+fn is_delivered_finding(incident: &Incident) -> bool {
+    [GUARDDUTY_SOURCE, asff::REPORTED_SOURCE].contains(&incident.summary.source.as_str())
 }
 
 /// A manual payload's finding, fetched from GuardDuty and triaged like its event.
@@ -230,7 +246,10 @@ async fn fetched(
         Err(reason) => return Ok(Established::Refuse(reason)),
     };
     let summary = FindingSummary {
-        source: "manual".into(),
+        source: request.source.clone(),
+        event_id: request.event_id.clone(),
+        event_time: request.event_time,
+        attack_sequence: request.attack_sequence.clone(),
         ..FindingSummary::default()
     };
     let mut established = from_triage(triage_finding(actual, summary)?, Verification::Fetched)?;

@@ -9,6 +9,7 @@ pub mod measure;
 pub mod rie;
 pub mod runtime_api;
 pub mod scene;
+pub mod securityhub;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
