@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/corpus/: bad payloads, each of which must end in a clear error or a skip, with no
-panic and no write (tests/corpus.rs). Built from events/outside-aws.json by one mutation each;
-re-run after changing that event. The multi-MB and deeply nested payloads are made by the test
+panic and no write (tests/corpus.rs). Built from events/outside-aws.json (and the other doors'
+files in events/) by one mutation each; re-run after changing those events. The multi-MB and deeply nested payloads are made by the test
 itself, to keep the repository small."""
 
 import copy
@@ -223,6 +223,107 @@ for name, value in {
     "manual-schedule-field": {"roleName": "WebAppRole", "schedule": S},
 }.items():
     raw(name, json.dumps(value))
+
+# The other doors (Security Hub's ASFF and OCSF, attack sequences, Cloud Custodian), bent: each a
+# clear error or a skip even with verification off, where ASFF is acted on as carried.
+def event_file(name: str) -> dict:
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def variant(name: str, base: str, change) -> None:
+    event = event_file(base)
+    change(event)
+    files[name] = json.dumps(event, indent=2, ensure_ascii=False)
+
+
+def asff_finding(event: dict) -> dict:
+    return event["detail"]["findings"][0]
+
+
+def set_in(node: dict, path: list, value) -> None:
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+OTHER_ACCOUNT = "arn:aws:guardduty:us-east-1:999999999999:detector/12abc34d567e8fa901bc2d34e56789f0/finding/7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b"
+for name, path, value in [
+    ("id-other-account", ["Id"], OTHER_ACCOUNT),
+    ("id-not-guardduty", ["Id"], "arn:aws:inspector2:us-east-1:123456789012:finding/7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b"),
+    ("id-traversal", ["Id"], "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0/finding/../x"),
+    ("id-number", ["Id"], 7),
+    ("region-other", ["Region"], "eu-west-1"),
+    ("product-lookalike", ["ProductArn"], "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/guardduty-x"),
+    ("product-name-lookalike", ["ProductName"], "GuardDuty "),
+    ("types-lookalike", ["Types"], ["TTPs/Initial Access/UnauthorizedAccess:IAMUser-InstanceCredentialExfiltrationX"]),
+    ("types-string", ["Types"], "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"),
+    ("types-empty", ["Types"], []),
+    ("workflow-notified", ["Workflow", "Status"], "NOTIFIED"),
+    ("workflow-suppressed", ["Workflow", "Status"], "SUPPRESSED"),
+    ("sample", ["Sample"], True),
+    ("resources-none", ["Resources"], []),
+    ("resources-object", ["Resources"], {"Type": "AwsIamAccessKey"}),
+    ("principal-iam-user", ["Resources", 0, "Details", "AwsIamAccessKey", "PrincipalType"], "IAMUser"),
+    ("principal-no-role-id", ["Resources", 0, "Details", "AwsIamAccessKey", "PrincipalId"], "i-0a1b2c3d4e5f60718"),
+    ("principal-name-star", ["Resources", 0, "Details", "AwsIamAccessKey", "PrincipalName"], "*"),
+    ("key-id-path", ["Resources", 0, "Id"], "AWS::IAM::AccessKey:../ASIA"),
+    ("instance-traversal", ["Resources", 1, "Id"], "arn:aws:ec2:us-east-1:123456789012:instance/i-../../x"),
+    ("detector-disagrees", ["ProductFields", "aws/guardduty/service/detectorId"], "ffffffffffffffffffffffffffffffff"),
+    ("first-seen-garbled", ["ProductFields", "aws/guardduty/service/eventFirstSeen"], "yesterday"),
+    ("product-fields-number", ["ProductFields", "aws/guardduty/service/archived"], False),
+]:
+    variant(f"asff-{name}", "securityhub-imported.json", lambda e, p=path, v=value: set_in(asff_finding(e), p, v))
+variant("asff-two-keys", "securityhub-imported.json",
+        lambda e: asff_finding(e)["Resources"].append(copy.deepcopy(asff_finding(e)["Resources"][0])))
+variant("asff-findings-empty", "securityhub-imported.json", lambda e: e["detail"].update(findings=[]))
+variant("asff-findings-object", "securityhub-imported.json", lambda e: e["detail"].update(findings={}))
+variant("asff-insight-results", "securityhub-imported.json", lambda e: e.update({"detail-type": "Security Hub Insight Results"}))
+variant("asff-action-without-name", "securityhub-custom-action.json", lambda e: e["detail"].pop("actionName"))
+variant("asff-action-only-inspector", "securityhub-custom-action.json",
+        lambda e: e["detail"].update(findings=e["detail"]["findings"][1:]))
+for name, path, value in [
+    ("uid-other-account", ["finding_info", "uid"], OTHER_ACCOUNT),
+    ("uid-bare-id", ["finding_info", "uid"], "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b"),
+    ("account-disagrees", ["cloud", "account", "uid"], "999999999999"),
+    ("product-lookalike", ["metadata", "product"], {"name": "GuardDuty",
+                                                    "uid": "arn:aws:securityhub:us-east-1:999999999999:productv2/999999999999/x"}),
+    ("types-lookalike", ["finding_info", "types"], ["UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWSX"]),
+    ("types-number", ["finding_info", "types"], 7),
+    ("status-resolved", ["status"], "Resolved"),
+]:
+    variant(f"ocsf-{name}", "securityhub-ocsf.json",
+            lambda e, p=path, v=value: set_in(e["detail"]["findings"][0], p, v))
+SEQ = ["detail", "service", "detection", "sequence"]
+for name, path, value in [
+    ("signal-other-account", SEQ + ["signals", 0, "uid"], OTHER_ACCOUNT),
+    ("signal-not-an-arn", SEQ + ["signals", 1, "uid"], "7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b"),
+    ("signals-string", SEQ + ["signals"], "FINDING"),
+    ("no-detection", ["detail", "service", "detection"], None),
+    ("type-lookalike", ["detail", "type"], "AttackSequence:IAM/CompromisedCredentialsX"),
+]:
+    variant(f"sequence-{name}", "attack-sequence.json", lambda e, p=path, v=value: set_in(e, p, v))
+# Both signals still name real-looking findings: with only the second bent, the first is fetched
+# from GuardDuty, which holds none here, and refused.
+variant("sequence-no-findings", "attack-sequence.json",
+        lambda e: set_in(e, SEQ + ["signals"], [s for s in e["detail"]["service"]["detection"]["sequence"]["signals"]
+                                              if s["type"] != "FINDING"]))
+CUSTODIAN = {"version": "0.9.40", "event": None, "account_id": "123456789012", "account": "prod",
+             "region": "us-east-1", "action": {"type": "invoke-lambda"},
+             "policy": {"name": "contain", "resource": "ec2"}, "resources": [{"InstanceId": I}]}
+for name, change in {
+    "region-all": {"region": "all"},
+    "region-missing": {"region": None},
+    "account-alias": {"account_id": "prod"},
+    "resources-bucket": {"resources": [{"Name": "bucket"}]},
+    "resources-empty": {"resources": []},
+    "instance-traversal": {"resources": [{"InstanceId": "i-../../x"}]},
+    "instance-number": {"resources": [{"InstanceId": 7}]},
+    "policy-unnamed": {"policy": {}},
+    "event-not-guardduty": {"event": {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification",
+                                      "detail": {}}},
+    "event-garbled": {"event": {"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": 7}},
+}.items():
+    raw(f"custodian-{name}", json.dumps({**CUSTODIAN, **change}))
 
 OUT.mkdir(parents=True, exist_ok=True)
 for old in OUT.glob("*.json"):
