@@ -39,6 +39,7 @@ EXAMPLE = {
     "AWS::StackName": "exfil-responder",
     # Optional parameters, as a user would set them.
     "SuccessTopicArn": "arn:aws:sns:us-east-1:123456789012:exfil-responder-reports",
+    "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:security-chat",
     "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:security-alarms",
     "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/boundary",
     "MemberRoleName": "exfil-responder-member",
@@ -160,7 +161,7 @@ def check_parliament(templates: dict) -> int:
 def code_actions() -> set[str]:
     # Every AWS call goes through an adapter in src/aws/.
     source = "".join(f.read_text() for f in sorted((ROOT / "src" / "aws").glob("*.rs")))
-    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty|dynamodb|scheduler)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
+    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty|dynamodb|scheduler|securityhub|sns)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
     not_operations = {"clone", "config"}
     return {
         f"{service}:{''.join(part.capitalize() for part in op.split('_'))}"
@@ -195,12 +196,14 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
     compare_actions("the function's role", called, allowed, RUNTIME_ACTIONS)
     # In a member account the same calls, less STS (the function assumes the role from home),
     # DynamoDB (the claims live in the responder's account), Scheduler (the release schedules
-    # live there too, and invoke the function there), and GuardDuty's administrator side:
+    # live there too, and invoke the function there), Security Hub and SNS (what is told after a
+    # response is told from home), and GuardDuty's administrator side:
     # its detector, and archiving, which only the administrator account may do.
     member = templates["member"]
     administrator_only = {"guardduty:ListDetectors", "guardduty:ArchiveFindings"}
     in_member = {a for a in called
-                 if not a.startswith(("sts:", "dynamodb:", "scheduler:")) and a not in administrator_only}
+                 if not a.startswith(("sts:", "dynamodb:", "scheduler:", "securityhub:", "sns:"))
+                 and a not in administrator_only}
     compare_actions("the member role", in_member, actions_of(member, "MemberPolicy"), set())
     if "iam:PutRolePolicy" not in actions_of(member, "MemberPolicy", "Deny"):
         fail("permissions: the member role does not deny revoking itself")

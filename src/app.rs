@@ -21,6 +21,8 @@ pub struct App {
     home: OnceLock<Home>,
     /// The ARN Lambda invoked the function by: what a release schedule invokes (`AUTO_RELEASE`).
     invoked_as: OnceLock<String>,
+    /// The Lambda request being served (one at a time per process): what reports are named by.
+    request_id: Mutex<Option<String>>,
     /// Clients and member credentials per account and region, kept while the process lives.
     pub(crate) pool: Pool,
     /// Our own GuardDuty detector per region (None: GuardDuty is not enabled there), asked once.
@@ -35,6 +37,7 @@ impl App {
             identity: OnceCell::new(),
             home: OnceLock::new(),
             invoked_as: OnceLock::new(),
+            request_id: Mutex::default(),
             pool: Pool::default(),
             detectors: Mutex::default(),
         }
@@ -60,6 +63,16 @@ impl App {
     /// Record the ARN Lambda invoked the function by (the first time is kept).
     pub fn invoked_as(&self, function_arn: &str) {
         let _ = self.invoked_as.set(function_arn.to_owned());
+    }
+
+    /// Record the Lambda request being served.
+    pub fn serving(&self, request_id: &str) {
+        *self.request_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(request_id.to_owned());
+    }
+
+    /// The Lambda request being served; none in the CLI.
+    pub fn request_id(&self) -> Option<String> {
+        self.request_id.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The function a release schedule invokes: `AUTO_RELEASE_FUNCTION_ARN`, else the ARN Lambda

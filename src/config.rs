@@ -52,6 +52,12 @@ pub struct Config {
     pub verify_findings: bool,
     /// `ARCHIVE_FINDINGS`: archive the finding in GuardDuty after a successful remediation.
     pub archive_findings: bool,
+    /// `SECURITY_HUB_UPDATES`: after a response, set the finding's Security Hub workflow
+    /// (`BatchUpdateFindings`, from this account) and note the outcome.
+    pub security_hub_updates: bool,
+    /// `NOTIFICATION_TOPIC_ARN`: the SNS topic a person-readable summary of each response goes to,
+    /// in the custom-notification format of AWS's chat integration (Slack, Teams, Chime).
+    pub notification_topic_arn: Option<String>,
     /// `CLAIM_TABLE`: the DynamoDB table where concurrent runs claim a role's revocation, so that
     /// one run writes it. Without it, concurrent runs for one role may each write a cut-off.
     pub claim_table: Option<String>,
@@ -122,6 +128,8 @@ impl Default for Config {
             denied_accounts: Vec::new(),
             verify_findings: true,
             archive_findings: false,
+            security_hub_updates: false,
+            notification_topic_arn: None,
             claim_table: None,
             timeouts: Timeouts::default(),
         }
@@ -215,6 +223,18 @@ impl Config {
         if let Some(value) = get("ARCHIVE_FINDINGS") {
             self.archive_findings = parse_bool("ARCHIVE_FINDINGS", &value)?;
         }
+        if let Some(value) = get("SECURITY_HUB_UPDATES") {
+            self.security_hub_updates = parse_bool("SECURITY_HUB_UPDATES", &value)?;
+        }
+        if let Some(value) = get("NOTIFICATION_TOPIC_ARN") {
+            if !is_topic_arn(&value) {
+                return Err(bad(
+                    "NOTIFICATION_TOPIC_ARN",
+                    format!("{value:?} is not an SNS topic ARN"),
+                ));
+            }
+            self.notification_topic_arn = Some(value);
+        }
         Ok(())
     }
 
@@ -245,6 +265,20 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `arn:<partition>:sns:<region>:<account>:<name>`, the name SNS's (letters, digits, `-`, `_`,
+/// a `.fifo` suffix).
+fn is_topic_arn(value: &str) -> bool {
+    let ["arn", partition, "sns", region, account, name] = value.splitn(6, ':').collect::<Vec<_>>()[..] else {
+        return false;
+    };
+    let name = name.strip_suffix(".fifo").unwrap_or(name);
+    partition.starts_with("aws")
+        && crate::input::is_region(region)
+        && crate::names::is_account_id(account)
+        && (1..=256).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
 }
 
 /// `AUTO_RELEASE` and what it needs: the scheduler's role is required, as a schedule without it
@@ -406,8 +440,18 @@ mod tests {
             ("REVOKE_HOLD_HOURS", "24"),
             ("FORENSICS", "Snapshot"),
             ("HARDEN", "imdsv2"),
+            ("SECURITY_HUB_UPDATES", "true"),
+            (
+                "NOTIFICATION_TOPIC_ARN",
+                "arn:aws:sns:eu-west-1:111122223333:security-chat",
+            ),
         ])
         .unwrap();
+        assert!(config.security_hub_updates);
+        assert_eq!(
+            config.notification_topic_arn.as_deref(),
+            Some("arn:aws:sns:eu-west-1:111122223333:security-chat")
+        );
         assert_eq!(config.revoke_hold_hours, 24);
         assert!(config.forensic_snapshots && config.require_imdsv2);
         assert_eq!(config.action_tag_key, "ir:action");
@@ -442,6 +486,7 @@ mod tests {
         assert!(Config::default().verify_findings);
         assert_eq!(Config::default().revoke_hold_hours, 12);
         assert!(!Config::default().archive_findings);
+        assert!(!Config::default().security_hub_updates && Config::default().notification_topic_arn.is_none());
         // Both change instances beyond what the action tags say: opt-in only.
         assert!(!Config::default().forensic_snapshots && !Config::default().require_imdsv2);
         let off = from(&[("FORENSICS", "off"), ("HARDEN", "OFF")]).unwrap();
@@ -472,6 +517,11 @@ mod tests {
             ("DENIED_ACCOUNTS", "abcdefghijkl"),
             ("VERIFY_FINDINGS", "sometimes"),
             ("ARCHIVE_FINDINGS", "2"),
+            ("SECURITY_HUB_UPDATES", "on"),
+            ("NOTIFICATION_TOPIC_ARN", "security-chat"),
+            ("NOTIFICATION_TOPIC_ARN", "arn:aws:sqs:us-east-1:111122223333:queue"),
+            ("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-east-1:1111:chat"),
+            ("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:chat/../x"),
             ("CLAIM_TABLE", "no spaces"),
             ("CONNECT_TIMEOUT_MS", "10"),
             ("OPERATION_TIMEOUT_MS", "forever"),

@@ -40,6 +40,9 @@ pub struct FindingSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_time: Option<DateTime<Utc>>,
     pub id: Option<String>,
+    /// GuardDuty's ARN for it, which is also its `Id` in Security Hub.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
     #[serde(rename = "type")]
     pub finding_type: Option<String>,
     pub account_id: Option<String>,
@@ -236,6 +239,7 @@ fn triage_guardduty(event: EventBridgeEvent<Value>) -> Result<Triage> {
 pub fn triage_finding(finding: Finding, mut summary: FindingSummary) -> Result<Triage> {
     let keys = finding.resource.as_ref().and_then(|r| r.access_key_details.as_ref());
     summary.id = Some(finding.id.clone());
+    summary.arn = finding.arn.clone();
     summary.finding_type = Some(finding.finding_type.clone());
     summary.account_id = finding.account_id.clone().or(summary.account_id);
     summary.region = finding.region.clone().or(summary.region);

@@ -24,6 +24,7 @@ pub async fn run(app: &App) -> Result<(), lambda_runtime::Error> {
             app.runs_in(home);
         }
         app.invoked_as(&event.context.invoked_function_arn);
+        app.serving(&event.context.request_id);
         invoke(app, function_name, event.payload, deadline)
     }))
     .await

@@ -12,7 +12,8 @@
 //! - [`respond`]: the remediation as phases (establish, revoke, fleet, execute) and the step
 //!   executor; [`op`]: every AWS operation a step runs, and whether it writes.
 //! - [`aws`]: the adapters (clients per account and region, IAM, EC2, GuardDuty, STS, the claim).
-//! - [`report`]: what a run says it did; [`metrics`]: the figures CloudWatch gets from each report.
+//! - [`report`]: what a run says it did; [`metrics`]: the figures CloudWatch gets from each report;
+//!   [`message`]: what a person reads of it (Security Hub's note, the chat message).
 //! - [`operation`]: after containment, a role's release and an isolated instance's restore
 //!   (decided in [`plan`], run in [`respond`]).
 //! - [`lambda`] and [`cli`]: the two doors; [`app`]: what a process keeps between invocations.
@@ -27,6 +28,7 @@ pub mod finding;
 pub mod input;
 pub mod lambda;
 pub mod logging;
+pub mod message;
 pub mod metrics;
 pub mod names;
 pub mod op;

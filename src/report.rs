@@ -152,6 +152,10 @@ impl From<&Error> for ErrorReport {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// This report among all: the Lambda request id (or the CLI's run) and its place in the
+    /// invocation's batch. What Security Hub's note and the chat message name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub outcome: Outcome,
     /// Why it was skipped or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,8 +185,29 @@ pub struct Report {
     /// `AUTO_RELEASE=true`: the schedule that releases the role once its hold is over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_release: Option<AutoReleaseReport>,
+    /// `SECURITY_HUB_UPDATES`: the finding's workflow, as set in Security Hub after the response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<Announced>,
+    /// `NOTIFICATION_TOPIC_ARN`: the summary published for people to read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Announced>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
+}
+
+/// What was told to Security Hub or the chat topic, after the response: best effort, never
+/// changing its outcome.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Announced {
+    /// `updated` or `published`; `failed` (the warning says why).
+    pub status: &'static str,
+    /// Security Hub: the workflow status set (`NOTIFIED`, `RESOLVED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<&'static str>,
+    /// SNS's message id, or Security Hub's error for the finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A release or restore, beside the steps it ran.
@@ -282,7 +307,10 @@ impl Report {
             operation: None,
             hardening: None,
             auto_release: None,
+            security_hub: None,
+            notification: None,
             error: None,
+            id: None,
         }
     }
 

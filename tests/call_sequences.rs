@@ -127,6 +127,9 @@ impl Fake {
                 dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, []),
                 // No AUTO_RELEASE here: never called.
                 scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, []),
+                // Nor SECURITY_HUB_UPDATES or NOTIFICATION_TOPIC_ARN.
+                securityhub: mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, []),
+                sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, []),
             },
         )
     }

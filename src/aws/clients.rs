@@ -29,6 +29,10 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// The release schedules (`AUTO_RELEASE`), in our own account and region.
     pub scheduler: aws_sdk_scheduler::Client,
+    /// The findings' workflow (`SECURITY_HUB_UPDATES`), from our own account, in their regions.
+    pub securityhub: aws_sdk_securityhub::Client,
+    /// The chat topic (`NOTIFICATION_TOPIC_ARN`), in its region.
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -46,6 +50,8 @@ impl Clients {
             guardduty: aws_sdk_guardduty::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
+            securityhub: aws_sdk_securityhub::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
         }
     }
 
@@ -94,6 +100,28 @@ pub fn guardduty_in(guardduty: &aws_sdk_guardduty::Client, region: &str) -> aws_
         .region(Region::new(region.to_owned()))
         .build();
     aws_sdk_guardduty::Client::from_conf(conf)
+}
+
+/// The same Security Hub client for another region.
+pub fn securityhub_in(securityhub: &aws_sdk_securityhub::Client, region: &str) -> aws_sdk_securityhub::Client {
+    if securityhub.config().region().is_some_and(|r| r.as_ref() == region) {
+        return securityhub.clone();
+    }
+    let conf = securityhub
+        .config()
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .build();
+    aws_sdk_securityhub::Client::from_conf(conf)
+}
+
+/// The same SNS client for another region.
+pub fn sns_in(sns: &aws_sdk_sns::Client, region: &str) -> aws_sdk_sns::Client {
+    if sns.config().region().is_some_and(|r| r.as_ref() == region) {
+        return sns.clone();
+    }
+    let conf = sns.config().to_builder().region(Region::new(region.to_owned())).build();
+    aws_sdk_sns::Client::from_conf(conf)
 }
 
 /// A call that hangs (a dropped connection, an unanswered request) fails and is retried instead.
@@ -326,6 +354,8 @@ mod tests {
             guardduty: mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, []),
             dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, []),
             scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, []),
+            securityhub: mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, []),
+            sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, []),
         }
     }
 

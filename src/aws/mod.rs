@@ -1,6 +1,7 @@
 //! The AWS adapters: each turns the SDK's calls into the domain's types and the one error type,
 //! and decides nothing. IAM is global; EC2 and GuardDuty are regional ([`clients`] builds them per
-//! account and region). EventBridge Scheduler is used only in the function's own account and region.
+//! account and region). EventBridge Scheduler is used only in the function's own account and region;
+//! Security Hub and SNS (what is told after a response) from the function's own account.
 
 pub mod claim;
 pub mod clients;
@@ -10,4 +11,6 @@ pub mod guardduty;
 pub mod iam;
 pub mod metadata;
 pub mod scheduler;
+pub mod securityhub;
+pub mod sns;
 pub mod sts;

@@ -23,6 +23,7 @@ pub mod model;
 pub mod release;
 pub mod restore;
 pub mod revocation;
+pub mod workflow;
 
 pub use instances::instances;
 pub use model::*;

@@ -15,6 +15,8 @@ pub struct Rules<'a> {
     pub guardduty: Vec<&'a Rule>,
     pub dynamodb: Vec<&'a Rule>,
     pub scheduler: Vec<&'a Rule>,
+    pub securityhub: Vec<&'a Rule>,
+    pub sns: Vec<&'a Rule>,
 }
 
 impl Rules<'_> {
@@ -26,6 +28,12 @@ impl Rules<'_> {
             guardduty: mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, self.guardduty.iter().copied()),
             dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, self.dynamodb.iter().copied()),
             scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, self.scheduler.iter().copied()),
+            securityhub: mock_client!(
+                aws_sdk_securityhub,
+                RuleMode::MatchAny,
+                self.securityhub.iter().copied()
+            ),
+            sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, self.sns.iter().copied()),
         }
     }
 

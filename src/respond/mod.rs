@@ -14,6 +14,7 @@
 //! returned ([`Done`]), whether the remediation finished or failed part-way.
 
 pub mod administrator;
+pub mod announce;
 pub mod auto_release;
 pub mod batch;
 pub mod early_claim;
@@ -75,10 +76,15 @@ pub async fn handle_until(app: &App, payload: Value, deadline: Deadline) -> Hand
             };
         }
     };
+    let run =
+        (app.request_id()).unwrap_or_else(|| format!("local-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")));
     let mut results = Vec::new();
-    for item in payload.items {
+    for (i, item) in payload.items.into_iter().enumerate() {
         // Boxed: the whole remediation's future type is too deep to lay out inline in callers.
-        results.push(Box::pin(respond(app, item, deadline)).await);
+        let (mut report, failure) = Box::pin(respond(app, item, deadline)).await;
+        report.id = Some(format!("{run}#{i}"));
+        Box::pin(announce::announce(app, &mut report)).await;
+        results.push((report, failure));
     }
     if !payload.batch {
         let (report, failure) = results.pop().expect("a single payload has one item");

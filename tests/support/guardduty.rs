@@ -8,6 +8,11 @@
 //! administrator (set by [`GuardDuty::administrator`]) reads every finding in its region with its
 //! own detector, and only it may archive them. It is this project's emulation, not AWS's: the
 //! README says so.
+//!
+//! It also answers Security Hub's `BatchUpdateFindings` (moto's Security Hub has
+//! `BatchImportFindings` and `GetFindings`, not this): a GuardDuty finding it holds is in Security
+//! Hub too, and may be updated by its own account or by the region's administrator; any other is
+//! an `UnprocessedFindings` entry, as Security Hub answers. Each update is kept for the tests.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Write};
@@ -29,6 +34,17 @@ pub struct Seen {
     pub finding_ids: Vec<String>,
 }
 
+/// One `BatchUpdateFindings` as Security Hub's stand-in took it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowUpdate {
+    pub region: String,
+    pub access_key_id: String,
+    /// The request as sent (PascalCase): `FindingIdentifiers`, `Workflow`, `Note`.
+    pub request: Value,
+    /// Whether the finding was updated (else it was answered unprocessed).
+    pub processed: bool,
+}
+
 #[derive(Default)]
 struct State {
     /// (region, detector, finding id) -> the finding, camelCase as GetFindings returns it.
@@ -44,6 +60,7 @@ struct State {
     moto: String,
     unavailable: bool,
     seen: Vec<Seen>,
+    updates: Vec<WorkflowUpdate>,
 }
 
 pub struct GuardDuty {
@@ -144,6 +161,11 @@ impl GuardDuty {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// Every `BatchUpdateFindings` Security Hub's stand-in took, in order.
+    pub fn workflow_updates(&self) -> Vec<WorkflowUpdate> {
+        self.state.lock().unwrap().updates.clone()
+    }
+
     pub fn is_archived(&self, region: &str, detector: &str, id: &str) -> bool {
         let key = (region.to_owned(), detector.to_owned(), id.to_owned());
         self.state
@@ -176,7 +198,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             .map(|c| c.split('/').collect())
             .unwrap_or_default();
         let (access_key_id, region) = match scope.as_slice() {
-            [key, _, region, "guardduty", ..] => ((*key).to_owned(), (*region).to_owned()),
+            [key, _, region, "guardduty" | "securityhub", ..] => ((*key).to_owned(), (*region).to_owned()),
             _ => (String::new(), String::new()),
         };
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -222,6 +244,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 });
                 findings(&mut state, (&region, detector, op), caller.as_deref(), &finding_ids)
             }
+            ("PATCH", ["findings", "batchupdate"]) => {
+                let mut state = state.lock().unwrap();
+                batch_update(&mut state, (&region, &access_key_id), caller.as_deref(), request)
+            }
             _ => error(404, "NotFound", &format!("the stand-in does not serve {method} {path}")),
         };
         let body = answer.to_string();
@@ -238,6 +264,47 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             return;
         }
     }
+}
+
+/// Security Hub's BatchUpdateFindings of GuardDuty findings: updated when held here and the
+/// caller's, or the caller is the region's administrator; otherwise unprocessed.
+fn batch_update(state: &mut State, (region, key): (&str, &str), caller: Option<&str>, request: Value) -> (u16, Value) {
+    if state.unavailable {
+        return unavailable();
+    }
+    let identifiers = request["FindingIdentifiers"].as_array().cloned().unwrap_or_default();
+    let admin = state.administrators.get(region).map(|(account, _)| account.clone());
+    let (mut processed, mut unprocessed) = (Vec::new(), Vec::new());
+    for identifier in identifiers {
+        let arn = identifier["Id"].as_str().unwrap_or_default();
+        let parts: Vec<&str> = arn.split([':', '/']).collect();
+        // arn:aws:guardduty:<region>:<account>:detector/<d>/finding/<id>
+        let held = match parts.as_slice() {
+            ["arn", _, "guardduty", r, account, "detector", d, "finding", id] if *r == region => state
+                .findings
+                .contains_key(&(r.to_string(), d.to_string(), id.to_string()))
+                .then_some(*account),
+            _ => None,
+        };
+        let product = format!("arn:aws:securityhub:{region}::product/aws/guardduty");
+        let allowed = held.is_some_and(|account| caller.is_none_or(|c| c == account || admin.as_deref() == Some(c)));
+        if allowed && identifier["ProductArn"] == product.as_str() {
+            processed.push(identifier);
+        } else {
+            unprocessed.push(json!({"FindingIdentifier": identifier, "ErrorCode": "FindingNotFound",
+                                    "ErrorMessage": "Finding Not Found"}));
+        }
+    }
+    state.updates.push(WorkflowUpdate {
+        region: region.to_owned(),
+        access_key_id: key.to_owned(),
+        request,
+        processed: unprocessed.is_empty(),
+    });
+    (
+        200,
+        json!({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}),
+    )
 }
 
 /// GetFindings or ArchiveFindings with `detector`, for the `caller`'s account.

@@ -296,6 +296,14 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
     let scheduler = aws_sdk_scheduler::config::Builder::from(sdk)
         .interceptor(recorder.clone())
         .build();
+    // moto has no BatchUpdateFindings: Security Hub's stand-in answers it, beside GuardDuty's.
+    let securityhub = aws_sdk_securityhub::config::Builder::from(sdk)
+        .endpoint_url(guardduty_endpoint)
+        .interceptor(recorder.clone())
+        .build();
+    let sns = aws_sdk_sns::config::Builder::from(sdk)
+        .interceptor(recorder.clone())
+        .build();
     App::new(
         config,
         Clients {
@@ -305,6 +313,8 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
             guardduty: aws_sdk_guardduty::Client::from_conf(gd),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb),
             scheduler: aws_sdk_scheduler::Client::from_conf(scheduler),
+            securityhub: aws_sdk_securityhub::Client::from_conf(securityhub),
+            sns: aws_sdk_sns::Client::from_conf(sns),
         },
     )
 }
