@@ -15,6 +15,8 @@ enum Expect {
         dry_run: bool,
     },
     ManualRole,
+    /// Cloud Custodian hands over i-0a1b2c3d4e5f60718, in 123456789012 and us-east-1.
+    CustodianInstance,
     /// Fetch GuardDuty's finding 7ec8… (outside-aws.json's) under detector 12abc….
     FetchFinding,
     /// Fetch GuardDuty's finding 5a4b…, under the same detector (the attack sequence's second).
@@ -60,6 +62,7 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
             dry_run: true,
         }],
         "manual-role.json" => vec![ManualRole],
+        "custodian-instances.json" => vec![CustodianInstance],
         "manual-finding.json" | "securityhub-ocsf.json" => vec![FetchFinding],
         "attack-sequence.json" => vec![FetchFinding, FetchSequenceSibling],
         "manual-release.json" => vec![Release],
@@ -127,6 +130,18 @@ fn every_event_file_parses_to_its_expected_decision() {
                     );
                     assert!(incident.request_reason.is_some(), "{file}");
                 }
+                (Triage::Act(incident), Expect::CustodianInstance) => {
+                    assert!(
+                        matches!(&incident.subject, Subject::Instance(i) if i.as_str() == "i-0a1b2c3d4e5f60718"),
+                        "{file}"
+                    );
+                    let place = (
+                        incident.summary.account_id.as_deref(),
+                        incident.summary.region.as_deref(),
+                    );
+                    assert_eq!(place, (Some("123456789012"), Some("us-east-1")), "{file}");
+                    assert_eq!(incident.summary.source, "custodian", "{file}");
+                }
                 (Triage::Act(incident), Expect::ManualRole) => {
                     assert!(
                         matches!(&incident.subject, Subject::Role(r) if r.as_str() == "WebAppRole"),
@@ -176,5 +191,5 @@ fn every_event_file_parses_to_its_expected_decision() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 19, "every scenario file is checked");
+    assert_eq!(seen, 20, "every scenario file is checked");
 }
