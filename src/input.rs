@@ -2,7 +2,7 @@
 //! more findings), an array of them (EventBridge's newer Lambda target batches), Cloud Custodian's
 //! `invoke-lambda` envelope, or a manual payload from a responder.
 
-mod custodian;
+pub mod custodian;
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -37,7 +37,14 @@ pub fn summary_line(report: &Report) -> String {
         Outcome::Failed => return format!("Containing {role} FAILED (finding {finding}): {reason}"),
         Outcome::Refused => return format!("Refused finding {finding}: {reason}"),
         Outcome::Skipped => return format!("Skipped finding {finding}: {reason}"),
-        Outcome::Released => return format!("Released {role}: {reason}"),
+        Outcome::Released => {
+            let why = report
+                .outcome_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            return format!("Released {role}{why}");
+        }
         Outcome::Restored => {
             let instance = report.operation.as_ref().map_or("the instance", |o| o.subject.as_str());
             return format!("Restored {instance}'s profile");

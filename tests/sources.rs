@@ -215,6 +215,26 @@ async fn custodian_hands_over_a_finding_event_or_instances_and_each_is_contained
             .contains("contain-exfiltrated-credentials")
     );
     assert!(w.account.revocation(&other.name).await.is_some());
+
+    // Another account's instance, which no finding vouches for: not acted on, even reachable.
+    let member = Account::other(&w.moto, MEMBER, MEMBER_REGION).await;
+    let theirs = member.role("TheirRole", &[]).await;
+    member.role(MEMBER_ROLE, &[]).await;
+    let elsewhere = member.instance(Some(&theirs.profile_arn), &[(KEY, "cycle")]).await;
+    let mut payload = custodian(None, json!([{"InstanceId": elsewhere}]));
+    payload["account_id"] = MEMBER.into();
+    payload["region"] = MEMBER_REGION.into();
+    w.recorder.clear();
+    let config = Config {
+        member_role_name: Some(MEMBER_ROLE.into()),
+        ..Config::default()
+    };
+    let (report, ok) = w.handle(payload, config).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "skipped", "{report:#}");
+    assert!(report["outcomeReason"].as_str().unwrap().contains("own account only"));
+    assert_eq!(w.recorder.writes(), Vec::<String>::new());
+    assert!(member.revocation("TheirRole").await.is_none());
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 //! handled as its own event would be (verified against GuardDuty), and `resources` are Custodian's
 //! view of what it names. A policy without an event (a periodic one) hands over EC2 instances
 //! from DescribeInstances: each is contained as a manual `instanceId` payload would be, in the
-//! account and region Custodian ran in.
+//! region Custodian ran in, and (as a manual payload) only in the function's own account: the
+//! account is checked once that is known (`respond::establish::unvouched_elsewhere`).
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -141,6 +141,19 @@ pub fn place(summary: &FindingSummary, home: &Home, default_region: Option<Strin
     Ok(Place { account, region })
 }
 
+/// What no finding vouches for (Cloud Custodian's instances) is acted on in the function's own
+/// account only, as a manual payload is: another account's instance is GuardDuty's to vouch for,
+/// through its finding. Why not, if not.
+pub fn unvouched_elsewhere(summary: &FindingSummary, home: &Home, place: &Place) -> Option<String> {
+    (summary.source == crate::input::custodian::REPORTED_SOURCE && place.account != home.account).then(|| {
+        format!(
+            "Cloud Custodian handed over an instance of account {}, not this function's {}: instances no finding \
+             names are contained in the function's own account only (send that account's GuardDuty finding instead)",
+            place.account, home.account
+        )
+    })
+}
+
 /// How the place is reached: our own credentials, or the member role; or, if the account is not
 /// ours to act in (the account lists, or no member role), why not. Decided without a call.
 pub fn route(app: &App, home: &Home, place: &Place) -> std::result::Result<Reach, String> {

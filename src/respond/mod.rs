@@ -281,6 +281,9 @@ async fn reach_and_run(
     claim.check_partition(&home)?;
     let place = establish::place(&request.summary, &home, app.clients.region())?;
     done.place = Some(place.clone());
+    if let Some(reason) = establish::unvouched_elsewhere(&request.summary, &home, &place) {
+        return Ok(Ended::skipped(reason));
+    }
     let reach = match establish::route(app, &home, &place) {
         Ok(reach) => reach,
         Err(reason) => return Ok(Ended::skipped(reason)),
