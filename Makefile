@@ -46,8 +46,11 @@ build: bootstrap
 
 ## test: the whole suite: template checks, unit, call sequences (aws-smithy-mocks), moto
 ##       integration, CLI, and the release bootstrap behind a Lambda Runtime API stand-in
+# A debug build lays each future out whole, and the remediation's nest of them runs on libtest's
+# 2 MiB test threads with little to spare; 8 MiB gives the suite room (the release build, which
+# Lambda runs, needs a fraction: its end-to-end tests run it as built).
 test: venv validate bootstrap
-	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) $(CARGO) test --locked -- --show-output
+	RUST_MIN_STACK=8388608 EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) $(CARGO) test --locked -- --show-output
 
 ## lint: formatting, clippy with warnings denied, and the source layout (no import circle, no file
 ##       over 500 lines of non-test code, no function over 80 lines: scripts/check_layout.py)

@@ -193,7 +193,7 @@ async fn remediate(app: &App, claim: Claim, deadline: Deadline) -> (Report, Opti
     let dry_run = app.config.dry_run || request.dry_run_requested;
     let steps = Steps::new(claim.finding_id(), deadline);
     let mut done = Done::default();
-    let ended = reach_and_run(app, claim, &request, dry_run, &steps, &mut done).await;
+    let ended = Box::pin(reach_and_run(app, claim, &request, dry_run, &steps, &mut done)).await;
     let mut report = assemble(request, dry_run, done, steps.into_records(), ended.as_ref());
     report.harden(app.config.require_imdsv2);
     if let Err(e) = &ended {
