@@ -65,6 +65,18 @@ impl Error {
         }
     }
 
+    /// A bad input's field, as named from a level up (`[2].` for a batch's item, `event.` for
+    /// an envelope's event); any other error as it is.
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            Self::BadInput { field, message } => Self::BadInput {
+                field: format!("{prefix}{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
+
     pub fn aws<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,

@@ -59,6 +59,21 @@ pub struct FindingSummary {
     pub attack_sequence: Option<String>,
 }
 
+impl FindingSummary {
+    /// What an EventBridge event's envelope says, before its finding is read; `source` is what
+    /// the report calls where it came from.
+    pub fn of_event(source: &str, event: &EventBridgeEvent<Value>) -> Self {
+        Self {
+            source: source.to_owned(),
+            event_id: event.id.clone(),
+            event_time: event.time,
+            account_id: event.account.clone(),
+            region: event.region.clone(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Whom a remediation is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
@@ -188,6 +203,7 @@ pub fn triage_events(value: Value) -> Vec<Result<Triage>> {
 /// A GuardDuty finding's ARN, `arn:<partition>:guardduty:<region>:<account>:detector/<d>/finding/<f>`,
 /// in its parts; `None` for anything else.
 pub(crate) struct FindingArn<'a> {
+    pub partition: &'a str,
     pub region: &'a str,
     pub account: &'a str,
     pub detector: &'a str,
@@ -202,6 +218,7 @@ pub(crate) fn finding_arn(arn: &str) -> Option<FindingArn<'_>> {
         return None;
     };
     (is_partition(partition) && !region.is_empty() && !account.is_empty()).then_some(FindingArn {
+        partition,
         region,
         account,
         detector,
@@ -215,14 +232,7 @@ pub fn triage_event(value: Value) -> Result<Triage> {
 }
 
 fn triage_guardduty(event: EventBridgeEvent<Value>) -> Result<Triage> {
-    let summary = FindingSummary {
-        source: GUARDDUTY_SOURCE.into(),
-        event_id: event.id.clone(),
-        event_time: event.time,
-        account_id: event.account.clone(),
-        region: event.region.clone(),
-        ..FindingSummary::default()
-    };
+    let summary = FindingSummary::of_event(GUARDDUTY_SOURCE, &event);
     if event.source != "aws.guardduty" || event.detail_type != "GuardDuty Finding" {
         let reason = format!(
             "not a GuardDuty finding event (source {:?}, detail-type {:?})",

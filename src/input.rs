@@ -316,13 +316,7 @@ fn manual(value: Value) -> Result<Triage> {
 }
 
 fn in_item(index: usize, err: Error) -> Error {
-    match err {
-        Error::BadInput { field, message } => Error::BadInput {
-            field: format!("[{index}].{field}"),
-            message,
-        },
-        other => other,
-    }
+    err.under(&format!("[{index}]."))
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -181,8 +181,7 @@ fn next_steps(report: &Report) -> Vec<String> {
 /// The finding in its partition's GuardDuty console.
 fn console_link(report: &Report) -> Option<String> {
     let (id, region) = (report.finding.id.as_deref()?, report.finding.region.as_deref()?);
-    let partition = report.finding.arn.as_deref()?.split(':').nth(1)?;
-    let host = match partition {
+    let host = match crate::finding::finding_arn(report.finding.arn.as_deref()?)?.partition {
         "aws" => "console.aws.amazon.com",
         "aws-cn" => "console.amazonaws.cn",
         "aws-us-gov" => "console.amazonaws-us-gov.com",

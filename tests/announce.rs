@@ -121,12 +121,6 @@ fn announcing(channel: &Channel) -> Config {
 }
 
 impl World {
-    async fn handle(&self, payload: Value, config: Config) -> Value {
-        self.guardduty.publish(&payload);
-        let app = app(&self.sdk, config, &self.recorder, &self.guardduty);
-        report(&exfil_responder::handle(&app, payload).await.response)
-    }
-
     async fn cycled_finding(&self) -> Value {
         let instance = self
             .account
@@ -142,7 +136,7 @@ async fn a_containment_is_resolved_in_security_hub_and_told_in_the_chat_channel(
     let channel = Channel::subscribed(&w.sdk).await;
     let event = w.cycled_finding().await;
 
-    let report = w.handle(event.clone(), announcing(&channel)).await;
+    let (report, _) = w.run(event.clone(), announcing(&channel)).await;
 
     assert_eq!(report["outcome"], "remediated", "{report:#}");
     let id = report["id"].as_str().unwrap();
@@ -177,7 +171,7 @@ async fn a_containment_is_resolved_in_security_hub_and_told_in_the_chat_channel(
     assert_eq!(report["notification"]["status"], "published");
 
     // A repeat delivery: Security Hub is told again (still resolved), the channel is not.
-    let again = w.handle(event, announcing(&channel)).await;
+    let (again, _) = w.run(event, announcing(&channel)).await;
     assert_eq!(again["outcome"], "already-remediated", "{again:#}");
     assert_eq!(
         w.guardduty.workflow_updates()[1].request["Workflow"]["Status"],
@@ -200,7 +194,7 @@ async fn what_security_hub_refuses_or_cannot_take_is_a_warning_and_the_containme
         ..announcing(&channel)
     };
 
-    let report = w.handle(event.clone(), config.clone()).await;
+    let (report, _) = w.run(event.clone(), config.clone()).await;
 
     assert_eq!(report["outcome"], "remediated", "{report:#}");
     assert!(member.revocation("WebAppRole").await.is_some());
@@ -225,7 +219,7 @@ async fn what_security_hub_refuses_or_cannot_take_is_a_warning_and_the_containme
     // As the region's administrator, the same update is taken.
     w.guardduty
         .administrator(ACCOUNT, MEMBER_REGION, "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
-    let again = w.handle(event.clone(), config.clone()).await;
+    let (again, _) = w.run(event.clone(), config.clone()).await;
     assert_eq!(again["securityHub"]["status"], "updated", "{again:#}");
 
     // Security Hub down: a warning too, never a failed run.
@@ -234,7 +228,7 @@ async fn what_security_hub_refuses_or_cannot_take_is_a_warning_and_the_containme
         verify_findings: false,
         ..config
     };
-    let down = w.handle(event, verify_off).await;
+    let (down, _) = w.run(event, verify_off).await;
     assert_eq!(down["outcome"], "already-remediated", "{down:#}");
     assert_eq!(down["securityHub"]["status"], "failed", "{down:#}");
 }
@@ -265,9 +259,9 @@ async fn a_refused_finding_alerts_the_channel_and_a_dry_run_or_a_skip_tells_no_o
         dry_run: true,
         ..announcing(&channel)
     };
-    let planned = w.handle(event, dry_run).await;
+    let (planned, _) = w.run(event, dry_run).await;
     assert_eq!(planned["outcome"], "planned", "{planned:#}");
-    let skipped = w.handle(event_file("ec2-port-probe.json"), announcing(&channel)).await;
+    let (skipped, _) = w.run(event_file("ec2-port-probe.json"), announcing(&channel)).await;
     assert_eq!(skipped["outcome"], "skipped", "{skipped:#}");
     assert!(w.guardduty.workflow_updates().is_empty());
     assert_eq!(channel.messages().len(), 1, "nothing more");
@@ -291,7 +285,7 @@ async fn each_finding_of_a_custom_action_is_its_own_update_and_message() {
         vec![asff(&first), asff(&second)],
     );
 
-    let response = w.handle(payload, announcing(&channel)).await;
+    let (response, _) = w.run(payload, announcing(&channel)).await;
 
     let reports = response["reports"].as_array().unwrap();
     let ids: Vec<&str> = reports.iter().map(|r| r["id"].as_str().unwrap()).collect();

@@ -22,11 +22,6 @@ impl World {
         self.guardduty.publish(&event);
         (instance, event)
     }
-
-    async fn handle(&self, payload: Value, config: Config) -> (Value, bool) {
-        let handled = exfil_responder::handle(&app(&self.sdk, config, &self.recorder, &self.guardduty), payload).await;
-        (report(&handled.response), handled.failure.is_none())
-    }
 }
 
 fn reports(response: &Value) -> Vec<Value> {
@@ -44,7 +39,7 @@ async fn an_imported_finding_is_confirmed_by_guardduty_and_contained() {
         .await;
 
     let (report, ok) = w
-        .handle(security_hub_event(IMPORTED, vec![asff(&event)]), Config::default())
+        .run(security_hub_event(IMPORTED, vec![asff(&event)]), Config::default())
         .await;
 
     assert!(ok, "{report:#}");
@@ -67,7 +62,7 @@ async fn with_verification_off_what_asff_carries_is_acted_on_and_guardduty_is_no
         ..Config::default()
     };
 
-    let (report, ok) = w.handle(security_hub_event(IMPORTED, vec![asff(&event)]), config).await;
+    let (report, ok) = w.run(security_hub_event(IMPORTED, vec![asff(&event)]), config).await;
 
     assert!(ok, "{report:#}");
     assert_eq!(
@@ -96,7 +91,7 @@ async fn a_custom_action_on_three_findings_gives_three_reports_and_refuses_the_f
     );
 
     let payload = security_hub_event(CUSTOM_ACTION, vec![asff(&first), asff(&second), asff(&forged)]);
-    let (response, ok) = w.handle(payload, Config::default()).await;
+    let (response, ok) = w.run(payload, Config::default()).await;
 
     assert!(ok, "{response:#}");
     let reports = reports(&response);
@@ -122,7 +117,7 @@ async fn another_products_finding_is_skipped_and_nothing_is_written() {
     let payload = event_file("securityhub-custom-action.json");
     let inspector_only = security_hub_event(CUSTOM_ACTION, vec![payload["detail"]["findings"][1].clone()]);
 
-    let (report, ok) = w.handle(inspector_only, Config::default()).await;
+    let (report, ok) = w.run(inspector_only, Config::default()).await;
 
     assert!(ok, "{report:#}");
     assert_eq!(report["outcome"], "skipped", "{report:#}");
@@ -143,7 +138,7 @@ async fn an_ocsf_finding_is_fetched_from_guardduty_and_contained() {
         .await;
 
     let (report, ok) = w
-        .handle(
+        .run(
             security_hub_event("Findings Imported V2", vec![ocsf(&event)]),
             Config::default(),
         )
@@ -174,7 +169,7 @@ async fn an_attack_sequence_naming_two_roles_contains_both_under_the_sequence() 
         .held_finding(&batch, "inside-aws.json", "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e")
         .await;
 
-    let (response, ok) = w.handle(attack_sequence(&[&web, &jobs]), Config::default()).await;
+    let (response, ok) = w.run(attack_sequence(&[&web, &jobs]), Config::default()).await;
 
     assert!(ok, "{response:#}");
     let reports = reports(&response);
@@ -193,7 +188,7 @@ async fn custodian_hands_over_a_finding_event_or_instances_and_each_is_contained
     let (_, event) = w
         .held_finding(&w.role, "outside-aws.json", "6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f")
         .await;
-    let (report, ok) = w.handle(custodian(Some(&event), json!([])), Config::default()).await;
+    let (report, ok) = w.run(custodian(Some(&event), json!([])), Config::default()).await;
     assert!(ok, "{report:#}");
     assert_eq!(
         (report["outcome"].as_str(), report["verification"].as_str()),
@@ -203,7 +198,7 @@ async fn custodian_hands_over_a_finding_event_or_instances_and_each_is_contained
     let other = w.account.role("OtherRole", &[]).await;
     let instance = w.account.instance(Some(&other.profile_arn), &[(KEY, "cycle")]).await;
     let (report, ok) = w
-        .handle(custodian(None, json!([{"InstanceId": instance}])), Config::default())
+        .run(custodian(None, json!([{"InstanceId": instance}])), Config::default())
         .await;
     assert!(ok, "{report:#}");
     assert_eq!(report["outcome"], "remediated", "{report:#}");
@@ -229,7 +224,7 @@ async fn custodian_hands_over_a_finding_event_or_instances_and_each_is_contained
         member_role_name: Some(MEMBER_ROLE.into()),
         ..Config::default()
     };
-    let (report, ok) = w.handle(payload, config).await;
+    let (report, ok) = w.run(payload, config).await;
     assert!(ok, "{report:#}");
     assert_eq!(report["outcome"], "skipped", "{report:#}");
     assert!(report["outcomeReason"].as_str().unwrap().contains("own account only"));
@@ -260,7 +255,7 @@ async fn a_members_finding_through_security_hub_is_contained_in_the_member_accou
         security_hub_event(IMPORTED, vec![asff(&event)]),
         security_hub_event("Findings Imported V2", vec![ocsf(&event)]),
     ] {
-        let (report, ok) = w.handle(payload, config()).await;
+        let (report, ok) = w.run(payload, config()).await;
         assert!(ok, "{report:#}");
         assert!(
             ["remediated", "already-remediated"].contains(&report["outcome"].as_str().unwrap()),

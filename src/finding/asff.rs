@@ -93,14 +93,7 @@ struct AwsIamAccessKey {
 
 /// One entry per finding the event carries, each triaged or a bad-input error of its own.
 pub fn triage_event(event: EventBridgeEvent<Value>) -> Vec<Result<Triage>> {
-    let summary = FindingSummary {
-        source: REPORTED_SOURCE.into(),
-        event_id: event.id.clone(),
-        event_time: event.time,
-        account_id: event.account.clone(),
-        region: event.region.clone(),
-        ..FindingSummary::default()
-    };
+    let summary = FindingSummary::of_event(REPORTED_SOURCE, &event);
     let custom_action = match event.detail_type.as_str() {
         IMPORTED => false,
         CUSTOM_ACTION => true,
@@ -171,6 +164,7 @@ fn to_guardduty(asff: Asff, prefix: &str) -> Result<Finding> {
         account,
         detector,
         id,
+        ..
     }) = finding_arn(&asff.id)
     else {
         return Err(bad("Id", format!("{:?} is not a GuardDuty finding's ARN", asff.id)));

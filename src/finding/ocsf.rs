@@ -60,14 +60,7 @@ struct Account {
 }
 
 pub fn triage_event(event: EventBridgeEvent<Value>) -> Vec<Result<Triage>> {
-    let summary = FindingSummary {
-        source: super::asff::REPORTED_SOURCE.into(),
-        event_id: event.id.clone(),
-        event_time: event.time,
-        account_id: event.account.clone(),
-        region: event.region.clone(),
-        ..FindingSummary::default()
-    };
+    let summary = FindingSummary::of_event(super::asff::REPORTED_SOURCE, &event);
     let detail: Detail = match typed(event.detail, "detail.") {
         Ok(detail) => detail,
         Err(e) => return vec![Err(e)],
@@ -144,6 +137,7 @@ fn locate(ocsf: &Ocsf, prefix: &str) -> Result<(Locator, String, String)> {
         account,
         detector,
         id,
+        ..
     }) = finding_arn(uid)
     else {
         return Err(Error::bad_input(

@@ -93,13 +93,8 @@ pub fn is_attack_sequence(event: &EventBridgeEvent<Value>) -> bool {
 
 pub fn triage_event(event: EventBridgeEvent<Value>) -> Vec<Result<Triage>> {
     let mut summary = FindingSummary {
-        source: GUARDDUTY_SOURCE.into(),
-        event_id: event.id.clone(),
-        event_time: event.time,
-        account_id: event.account.clone(),
-        region: event.region.clone(),
         finding_type: event.detail["type"].as_str().map(str::to_owned),
-        ..FindingSummary::default()
+        ..FindingSummary::of_event(GUARDDUTY_SOURCE, &event)
     };
     if !summary.finding_type.as_deref().is_some_and(|t| TYPES.contains(&t)) {
         let reason = format!(
@@ -146,6 +141,7 @@ fn request(finding: &SequenceFinding, signal: &Signal, summary: &FindingSummary,
         account,
         detector,
         id,
+        ..
     }) = finding_arn(&signal.uid)
     else {
         return Err(bad(format!("{:?} is not a GuardDuty finding's ARN", signal.uid)));

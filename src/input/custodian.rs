@@ -50,7 +50,7 @@ pub fn triage(value: Value) -> Vec<Result<Triage>> {
     if let Some(event) = envelope.event.filter(|e| !e.is_null()) {
         return triage_events(event)
             .into_iter()
-            .map(|t| t.map_err(|e| under("event.", e)))
+            .map(|t| t.map_err(|e| e.under("event.")))
             .collect();
     }
     if envelope.resources.is_empty() {
@@ -96,16 +96,6 @@ pub fn triage(value: Value) -> Vec<Result<Triage>> {
             }))
         })
         .collect()
-}
-
-fn under(prefix: &str, err: Error) -> Error {
-    match err {
-        Error::BadInput { field, message } => Error::BadInput {
-            field: format!("{prefix}{field}"),
-            message,
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]

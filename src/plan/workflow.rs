@@ -5,6 +5,7 @@
 //! not ours, or not GuardDuty's, keeps its workflow.
 //! <https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindings.html>
 
+use crate::finding::{FindingArn, finding_arn as parse_finding_arn};
 use crate::message;
 use crate::report::{Outcome, Report};
 
@@ -33,9 +34,7 @@ pub fn workflow_update(report: &Report) -> Option<WorkflowUpdate> {
         _ => return None,
     };
     let finding_arn = report.finding.arn.clone()?;
-    let [_, partition, _, region, ..] = finding_arn.splitn(6, ':').collect::<Vec<_>>()[..] else {
-        return None;
-    };
+    let FindingArn { partition, region, .. } = parse_finding_arn(&finding_arn)?;
     let product_arn = format!("arn:{partition}:securityhub:{region}::product/aws/guardduty");
     let note = format!(
         "exfil-responder: {}. Report {}.",
