@@ -57,7 +57,7 @@ RUNTIME_ACTIONS = {
     "sqs:SendMessage",
     "sns:Publish",
 }
-# Re-attaching a profile passes its role to EC2; a release schedule passes the scheduler's role.
+# Re-attaching a profile passes its role to EC2; a release or follow-up schedule passes the scheduler's role.
 IMPLIED_BY = {"iam:PassRole": {"ec2:AssociateIamInstanceProfile", "scheduler:CreateSchedule"}}
 # GetCallerIdentity needs no permission.
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
@@ -161,7 +161,7 @@ def check_parliament(templates: dict) -> int:
 def code_actions() -> set[str]:
     # Every AWS call goes through an adapter in src/aws/.
     source = "".join(f.read_text() for f in sorted((ROOT / "src" / "aws").glob("*.rs")))
-    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty|dynamodb|scheduler|securityhub|sns)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
+    calls = set(re.findall(r"\b(iam|ec2|sts|guardduty|dynamodb|scheduler|securityhub|sns|cloudtrail)\s*\.\s*([a-z][a-z0-9_]*)\(\)", source))
     not_operations = {"clone", "config"}
     return {
         f"{service}:{''.join(part.capitalize() for part in op.split('_'))}"

@@ -8,7 +8,8 @@ The events/ files name example ids; the emulator makes its own, so the demo poin
 at the seeded role id and instance id before handing it over. Nothing else in it changes.
 
 moto has no GuardDuty findings API, so the function's verification (GetFindings) is pointed, through
-AWS_ENDPOINT_URL_GUARDDUTY, at a small stand-in here that holds the one finding GuardDuty "raised".
+AWS_ENDPOINT_URL_GUARDDUTY, at a small stand-in here that holds the one finding GuardDuty "raised";
+it also answers CloudTrail's LookupEvents (AWS_ENDPOINT_URL_CLOUDTRAIL) with an empty trail.
 """
 
 import json
@@ -86,8 +87,12 @@ def start_guardduty(findings):
     class GetFindings(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            found = [findings[i] for i in body.get("findingIds", []) if i in findings]
-            answer = json.dumps({"findings": found}).encode()
+            if self.headers.get("X-Amz-Target", "").endswith("LookupEvents"):
+                # CloudTrail's event history (not in moto either): nothing recorded with the key yet.
+                answer = json.dumps({"Events": []}).encode()
+            else:
+                found = [findings[i] for i in body.get("findingIds", []) if i in findings]
+                answer = json.dumps({"findings": found}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
@@ -115,6 +120,10 @@ def respond(env, event, title):
     report = json.loads(out.stdout)
     summary = {k: report.get(k) for k in ("outcome", "outcomeReason", "verification", "cutoff", "warnings") if report.get(k)}
     print(json.dumps(summary, indent=2))
+    if chain := report.get("chain"):
+        found = len(chain["root"]["children"])
+        print(f"  stolen key's trail (CHAIN={chain['mode']}): {chain['root'].get('events', 0)} events read, "
+              f"{found} roles or keys reached, {len(chain['needsAttention'])} calls for a person")
     for inst in report.get("instances", []):
         print(f"  {inst['instanceId']} ({inst['relation']}, {inst['action']} from {inst['actionSource']}): {inst['result']}")
     write_ops = ("PutRolePolicy", "CreateTags", "DisassociateIamInstanceProfile", "AssociateIamInstanceProfile", "RebootInstances")
@@ -157,6 +166,7 @@ def main():
         guardduty, guardduty_endpoint = start_guardduty({finding["detail"]["id"]: finding["detail"]})
         print(f"GuardDuty's findings API (not in moto) is this demo's stand-in at {guardduty_endpoint}: it holds web-1's finding.")
         env = {"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_GUARDDUTY": guardduty_endpoint,
+               "AWS_ENDPOINT_URL_CLOUDTRAIL": guardduty_endpoint,
                "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", **creds}
 
         forged = json.loads(json.dumps(finding))

@@ -8,6 +8,7 @@ use tokio::sync::OnceCell;
 
 use crate::accounts::{Home, Reach};
 use crate::aws::clients::{Clients, Pool};
+use crate::aws::cloudtrail::Pace;
 use crate::aws::sts::{Identity, caller_identity};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -27,6 +28,8 @@ pub struct App {
     pub(crate) pool: Pool,
     /// Our own GuardDuty detector per region (None: GuardDuty is not enabled there), asked once.
     detectors: Mutex<HashMap<String, Option<GuardDutyId>>>,
+    /// CloudTrail's LookupEvents turns per account and region, shared by every walk (`CHAIN`).
+    pub(crate) trail_pace: Pace,
 }
 
 impl App {
@@ -40,6 +43,7 @@ impl App {
             request_id: Mutex::default(),
             pool: Pool::default(),
             detectors: Mutex::default(),
+            trail_pace: Pace::default(),
         }
     }
 
@@ -80,10 +84,16 @@ impl App {
     /// one (see [`Self::home_for`]), and a schedule that invokes it would leave the role revoked.
     pub(crate) async fn release_target(&self) -> Result<String> {
         let configured = self.config.auto_release.as_ref().and_then(|a| a.function_arn.clone());
+        self.schedule_target(configured, "AUTO_RELEASE_FUNCTION_ARN").await
+    }
+
+    /// The function a schedule invokes: `configured` (from `variable`), else the ARN Lambda
+    /// invoked us by, as [`Self::release_target`] says.
+    pub(crate) async fn schedule_target(&self, configured: Option<String>, variable: &str) -> Result<String> {
         if let Some(arn) = configured {
             return Ok(arn);
         }
-        let unset = "set AUTO_RELEASE_FUNCTION_ARN to the function a release schedule invokes";
+        let unset = format!("set {variable} to the function a schedule invokes");
         let invoked = self
             .invoked_as
             .get()

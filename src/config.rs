@@ -2,9 +2,15 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+pub mod chain;
+mod values;
+
+use crate::error::Result;
 use crate::names::RoleName;
 use crate::rules::Action;
+pub use chain::{Chain, ChainMode};
+pub use values::DEFAULT_AUTO_RELEASE_GROUP;
+use values::{bad, is_arn, parse_in_range};
 
 pub const DEFAULT_ACTION_TAG_KEY: &str = "exfil-responder:action";
 pub const DEFAULT_METRICS_NAMESPACE: &str = "ExfilResponder";
@@ -63,6 +69,9 @@ pub struct Config {
     pub claim_table: Option<String>,
     /// `CONNECT_TIMEOUT_MS`, `ATTEMPT_TIMEOUT_MS`, `OPERATION_TIMEOUT_MS`: bounds on every AWS call.
     pub timeouts: Timeouts,
+    /// `CHAIN`: after containment, follow the stolen key's trail in CloudTrail. On (`contain`)
+    /// unless the environment says otherwise; `Config::default()`, the library's core alone, is off.
+    pub chain: Chain,
 }
 
 /// Where the release schedules go and what they invoke (`AUTO_RELEASE=true`).
@@ -76,8 +85,6 @@ pub struct AutoRelease {
     /// invoked function's own ARN (the template cannot name it without a circular reference).
     pub function_arn: Option<String>,
 }
-
-pub const DEFAULT_AUTO_RELEASE_GROUP: &str = "exfil-responder";
 
 /// Bounds on every AWS call: to connect, per attempt, and over all of an operation's retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +139,7 @@ impl Default for Config {
             notification_topic_arn: None,
             claim_table: None,
             timeouts: Timeouts::default(),
+            chain: Chain::off(),
         }
     }
 }
@@ -154,6 +162,7 @@ impl Config {
         config.read_actions(&get)?;
         config.read_reach(&get)?;
         config.auto_release = auto_release(&get)?;
+        config.chain = chain::chain(&get)?;
         config.timeouts = timeouts(&get)?;
         config.allowed_accounts = accounts("ALLOWED_ACCOUNTS", get("ALLOWED_ACCOUNTS"))?;
         config.denied_accounts = accounts("DENIED_ACCOUNTS", get("DENIED_ACCOUNTS"))?;
@@ -320,17 +329,6 @@ fn auto_release(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<AutoRelea
     }))
 }
 
-/// `arn:<partition>:<service>:…` holding `resource` (`:role/`, `:function:`), with no blank.
-fn is_arn(value: &str, service: &str, resource: &str) -> bool {
-    let mut parts = value.splitn(4, ':');
-    parts.next() == Some("arn")
-        && parts.next().is_some_and(|p| p.starts_with("aws"))
-        && parts.next() == Some(service)
-        && value.contains(resource)
-        && !value.contains(char::is_whitespace)
-        && value.len() <= 2048
-}
-
 fn timeouts(get: &dyn Fn(&str) -> Option<String>) -> Result<Timeouts> {
     let millis = |var: &'static str, default: Duration| -> Result<Duration> {
         get(var).map_or(Ok(default), |v| {
@@ -350,13 +348,6 @@ fn timeouts(get: &dyn Fn(&str) -> Option<String>) -> Result<Timeouts> {
         ));
     }
     Ok(timeouts)
-}
-
-fn bad(var: &'static str, message: impl Into<String>) -> Error {
-    Error::Config {
-        var,
-        message: message.into(),
-    }
 }
 
 fn parse_bool(var: &'static str, value: &str) -> Result<bool> {
@@ -393,16 +384,10 @@ fn accounts(var: &'static str, value: Option<String>) -> Result<Vec<String>> {
         .collect()
 }
 
-fn parse_in_range(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64> {
-    match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(bad(var, format!("{value:?} is not a whole number from {min} to {max}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config> {
         Config::from_lookup(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
@@ -411,7 +396,18 @@ mod tests {
     #[test]
     fn defaults_are_the_safe_ones() {
         let config = from(&[]).unwrap();
-        assert_eq!(config, Config::default());
+        // Deployed, the stolen key's trail is walked; the library's default is the core alone.
+        let walking = Chain {
+            mode: ChainMode::Contain,
+            ..Chain::off()
+        };
+        assert_eq!(
+            config,
+            Config {
+                chain: walking,
+                ..Config::default()
+            }
+        );
         assert_eq!(config.default_action, Action::Revoke);
         assert!(!config.dry_run);
     }

@@ -3,6 +3,7 @@
 //! `invoke-lambda` envelope, or a manual payload from a responder.
 
 pub mod custodian;
+pub mod follow_up;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -55,7 +56,7 @@ struct OperationPayload {
 }
 
 const MAX_REASON_CHARS: usize = 1024;
-const MAX_REQUESTED_BY_CHARS: usize = 512;
+pub(crate) const MAX_REQUESTED_BY_CHARS: usize = 512;
 
 /// The parsed payload: one entry per event, each triaged or a bad-input error of its own.
 pub struct Payload {
@@ -168,6 +169,9 @@ fn operation(mut value: Value) -> Result<Triage> {
         value.as_object_mut().map(|m| m.remove("operation"));
         return parse_manual(value);
     }
+    if value.get("operation").and_then(Value::as_str) == Some("follow-up") {
+        return follow_up::parse(value);
+    }
     let p: OperationPayload = typed(value, "")?;
     check_place(p.account_id.as_deref(), p.region.as_deref())?;
     check_reason(p.reason.as_deref())?;
@@ -208,7 +212,7 @@ fn operation(mut value: Value) -> Result<Triage> {
         other => {
             return Err(Error::bad_input(
                 "operation",
-                format!("unknown operation {other:?} (expected contain, release or restore)"),
+                format!("unknown operation {other:?} (expected contain, release, restore or follow-up)"),
             ));
         }
     };

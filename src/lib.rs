@@ -16,6 +16,8 @@
 //!   [`message`]: what a person reads of it (Security Hub's note, the chat message).
 //! - [`operation`]: after containment, a role's release and an isolated instance's restore
 //!   (decided in [`plan`], run in [`respond`]).
+//! - [`trail`]: CloudTrail's records of what a stolen key did, checked (`CHAIN`: the walk is
+//!   decided in [`plan`] and run in [`respond`]).
 //! - [`lambda`] and [`cli`]: the two doors; [`app`]: what a process keeps between invocations.
 
 pub mod accounts;
@@ -39,6 +41,7 @@ pub mod report;
 pub mod respond;
 pub mod revoked_keys;
 pub mod rules;
+pub mod trail;
 pub mod verify;
 pub mod wait;
 

@@ -51,8 +51,15 @@ pub enum Op {
     /// `HARDEN=imdsv2`.
     ModifyInstanceMetadataOptions,
     // EventBridge Scheduler
-    /// `AUTO_RELEASE=true`: the one-time schedule that releases the role once its hold is over.
+    /// `AUTO_RELEASE=true`: the one-time schedule that releases the role once its hold is over;
+    /// `CHAIN`: the follow-up walks of the stolen key's trail.
     CreateSchedule,
+    // CloudTrail, and what the walk of the key's trail does (`CHAIN`)
+    LookupEvents,
+    /// A user's keys: is the key the attacker created still active?
+    ListAccessKeys,
+    /// That key deactivated (never deleted).
+    UpdateAccessKey,
 }
 
 impl Op {
@@ -74,7 +81,8 @@ impl Op {
             | Self::DeleteTags
             | Self::ModifyInstanceAttribute
             | Self::CreateSnapshots
-            | Self::ModifyInstanceMetadataOptions => true,
+            | Self::ModifyInstanceMetadataOptions
+            | Self::UpdateAccessKey => true,
             // The claim is a DynamoDB item in our own account, not a change to the finding's; the
             // record of revoked keys is bookkeeping about a revocation, not a remediation.
             // A schedule in our own account: it changes nothing where the finding is, until it fires.
@@ -94,7 +102,9 @@ impl Op {
             | Self::DescribeIamInstanceProfileAssociations
             | Self::DescribeInstances
             | Self::AwaitDisassociation
-            | Self::AwaitAssociation => false,
+            | Self::AwaitAssociation
+            | Self::LookupEvents
+            | Self::ListAccessKeys => false,
         }
     }
 
@@ -131,6 +141,9 @@ impl Op {
             Self::CreateSnapshots => "CreateSnapshots",
             Self::ModifyInstanceMetadataOptions => "ModifyInstanceMetadataOptions",
             Self::CreateSchedule => "CreateSchedule",
+            Self::LookupEvents => "LookupEvents",
+            Self::ListAccessKeys => "ListAccessKeys",
+            Self::UpdateAccessKey => "UpdateAccessKey",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The operations after containment, as a responder asks for them (the manual payload's
 //! `operation`, or the CLI's `release` and `restore`): release a role's revocation once its old
-//! tokens have expired, and restore an instance this function isolated. Every other payload is a
-//! containment.
+//! tokens have expired, and restore an instance this function isolated; and what a follow-up
+//! schedule delivers: another walk of a stolen key's trail. Every other payload is a containment.
 
 use crate::names::{InstanceId, RoleName};
 
@@ -9,6 +9,7 @@ use crate::names::{InstanceId, RoleName};
 pub enum Operation {
     Release(Release),
     Restore(Restore),
+    FollowUp(FollowUp),
 }
 
 /// Who asked and why, and where: what every operation's report records.
@@ -45,11 +46,28 @@ pub struct Restore {
     pub asked: Asked,
 }
 
+/// Walk a contained finding's stolen key's trail again (`CHAIN`): what a follow-up schedule
+/// delivers, as CloudTrail delivers more of the trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    pub finding_id: String,
+    pub key: String,
+    /// The role the stolen key is a session of, which the containment revoked.
+    pub role: Option<RoleName>,
+    pub region: String,
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// The keys the walks before found.
+    pub walked: Vec<String>,
+    pub schedule: Option<String>,
+    pub asked: Asked,
+}
+
 impl Operation {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Release(_) => "release",
             Self::Restore(_) => "restore",
+            Self::FollowUp(_) => "follow-up",
         }
     }
 
@@ -57,6 +75,7 @@ impl Operation {
         match self {
             Self::Release(r) => &r.asked,
             Self::Restore(r) => &r.asked,
+            Self::FollowUp(f) => &f.asked,
         }
     }
 
@@ -65,6 +84,7 @@ impl Operation {
         match self {
             Self::Release(r) => r.role.as_str(),
             Self::Restore(r) => r.instance.as_str(),
+            Self::FollowUp(f) => f.key.as_str(),
         }
     }
 }

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub mod chain;
+
 use crate::aws::clients::Session;
 use crate::error::Error;
 pub use crate::finding::FindingSummary;
@@ -33,6 +35,23 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// A batch is as good as its best report.
+    pub fn of_batch(reports: &[Report]) -> Self {
+        let any = |o| reports.iter().any(|r| r.outcome == o);
+        [
+            Self::Remediated,
+            Self::Released,
+            Self::Restored,
+            Self::Planned,
+            Self::AlreadyRemediated,
+        ]
+        .into_iter()
+        .find(|o| any(*o))
+        .unwrap_or(Self::Skipped)
+    }
+}
+
 /// How a run ended, short of failing: its outcome, and why where the report should say.
 pub struct Ended {
     pub outcome: Outcome,
@@ -42,6 +61,15 @@ pub struct Ended {
 impl Ended {
     pub fn with(outcome: Outcome) -> Self {
         Self { outcome, reason: None }
+    }
+
+    /// A run that got to its end: planned (a dry run), remediated if it wrote, else already so.
+    pub fn finished(dry_run: bool, wrote: bool) -> Self {
+        Self::with(match (dry_run, wrote) {
+            (true, _) => Outcome::Planned,
+            (false, true) => Outcome::Remediated,
+            (false, false) => Outcome::AlreadyRemediated,
+        })
     }
 
     /// Nothing changed, and why: not ours, refused by a rule, or nothing to do.
@@ -185,6 +213,9 @@ pub struct Report {
     /// `AUTO_RELEASE=true`: the schedule that releases the role once its hold is over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_release: Option<AutoReleaseReport>,
+    /// `CHAIN`: the stolen key's trail, what it reached and what was done about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<chain::ChainReport>,
     /// `SECURITY_HUB_UPDATES`: the finding's workflow, as set in Security Hub after the response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_hub: Option<Announced>,
@@ -307,6 +338,7 @@ impl Report {
             operation: None,
             hardening: None,
             auto_release: None,
+            chain: None,
             security_hub: None,
             notification: None,
             error: None,

@@ -130,6 +130,8 @@ impl Fake {
                 // Nor SECURITY_HUB_UPDATES or NOTIFICATION_TOPIC_ARN.
                 securityhub: mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, []),
                 sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, []),
+                // Nor CHAIN (the default library config walks no trail).
+                cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, []),
             },
         )
     }

@@ -31,6 +31,7 @@ fn exfil_responder(aws: &Aws, args: &[&str], env: &[(&str, &str)], stdin: Option
         .env("AWS_ENDPOINT_URL", &aws.moto.endpoint)
         // The SDK's per-service endpoint variable: GuardDuty's findings API is not in moto.
         .env("AWS_ENDPOINT_URL_GUARDDUTY", &aws.guardduty.endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &aws.guardduty.endpoint)
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -29,6 +29,8 @@ enum Expect {
     ScheduledRelease,
     /// Restore i-0a1b2c3d4e5f60718, planned only.
     Restore,
+    /// What a `CHAIN` follow-up schedule delivers: walk outside-aws.json's key again, planned only.
+    FollowUp,
 }
 
 fn expectations(file: &str) -> Option<Vec<Expect>> {
@@ -68,6 +70,7 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
         "manual-release.json" => vec![Release],
         "scheduled-release.json" => vec![ScheduledRelease],
         "manual-restore.json" => vec![Restore],
+        "chain-follow-up.json" => vec![FollowUp],
         _ => return None,
     })
 }
@@ -185,11 +188,20 @@ fn every_event_file_parses_to_its_expected_decision() {
                     assert_eq!(r.instance.as_str(), "i-0a1b2c3d4e5f60718", "{file}");
                     assert!(r.asked.dry_run && r.asked.requested_by.is_some(), "{file}");
                 }
+                (Triage::Operate(Operation::FollowUp(f)), Expect::FollowUp) => {
+                    assert_eq!(
+                        (f.finding_id.as_str(), f.key.as_str()),
+                        ("7ec8a2f1b3d44e5f9a0b1c2d3e4f5a6b", "ASIAQX3EXAMPLEKEY7N2"),
+                        "{file}"
+                    );
+                    assert_eq!(f.role.as_ref().map(|r| r.as_str()), Some("WebAppRole"), "{file}");
+                    assert!(f.asked.dry_run && f.schedule.is_some(), "{file}");
+                }
                 (Triage::Skip { reason, .. }, Expect::Skip(text)) => assert!(reason.contains(text), "{file}: {reason}"),
                 (got, want) => panic!("{file}: expected {want:?}, got {got:?}"),
             }
         }
         seen += 1;
     }
-    assert_eq!(seen, 20, "every scenario file is checked");
+    assert_eq!(seen, 21, "every scenario file is checked");
 }

@@ -58,6 +58,7 @@ async fn a_warm_function_answers_each_invocation_and_leaves_the_account_as_repor
         &[
             ("QUARANTINE_PROFILE", "MissingProfile"),
             ("AWS_ENDPOINT_URL_GUARDDUTY", &guardduty.endpoint),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", &guardduty.endpoint),
         ],
     );
 
@@ -170,6 +171,7 @@ async fn every_events_file_is_accepted_and_a_dry_run_writes_nothing() {
             ("DRY_RUN", "true"),
             ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
             ("AWS_ENDPOINT_URL_GUARDDUTY", &guardduty.endpoint),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", &guardduty.endpoint),
         ],
     );
 
@@ -228,6 +230,7 @@ async fn a_member_accounts_finding_in_another_region_is_verified_and_remediated_
         &moto.endpoint,
         &[
             ("AWS_ENDPOINT_URL_GUARDDUTY", &guardduty.endpoint),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", &guardduty.endpoint),
             ("MEMBER_ROLE_NAME", MEMBER_ROLE),
             ("MEMBER_ROLE_EXTERNAL_ID", "o-example:exfil-responder"),
         ],
@@ -404,6 +407,7 @@ async fn under_aws_s_runtime_interface_emulator_the_function_acts_in_the_credent
     let env = [
         ("QUARANTINE_PROFILE", "MissingProfile"),
         ("AWS_ENDPOINT_URL_GUARDDUTY", guardduty.endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_CLOUDTRAIL", guardduty.endpoint.as_str()),
     ];
     let events = [sample, handled, array, failing];
     let (answers, logs) = support::rie::invoke(&moto.endpoint, &env, &events);
@@ -469,6 +473,7 @@ async fn under_the_emulator_a_release_schedule_invokes_the_named_function_never_
     let scheduler_role = format!("arn:aws:iam::{ACCOUNT}:role/exfil-responder-ReleaseSchedulerRole");
     let mut env = vec![
         ("AWS_ENDPOINT_URL_GUARDDUTY", guardduty.endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_CLOUDTRAIL", guardduty.endpoint.as_str()),
         ("AUTO_RELEASE", "true"),
         ("AUTO_RELEASE_ROLE_ARN", scheduler_role.as_str()),
         ("AUTO_RELEASE_GROUP", "releases"),

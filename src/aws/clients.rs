@@ -33,6 +33,8 @@ pub struct Clients {
     pub securityhub: aws_sdk_securityhub::Client,
     /// The chat topic (`NOTIFICATION_TOPIC_ARN`), in its region.
     pub sns: aws_sdk_sns::Client,
+    /// The stolen key's trail (`CHAIN`), in our own account; other accounts' through [`Target`].
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
 }
 
 impl Clients {
@@ -52,6 +54,11 @@ impl Clients {
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
             securityhub: aws_sdk_securityhub::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
         }
     }
 
@@ -115,6 +122,20 @@ pub fn securityhub_in(securityhub: &aws_sdk_securityhub::Client, region: &str) -
     aws_sdk_securityhub::Client::from_conf(conf)
 }
 
+/// The same CloudTrail client for another region. Its retries are off: `aws::cloudtrail` retries
+/// within CloudTrail's rate.
+pub fn cloudtrail_in(cloudtrail: &aws_sdk_cloudtrail::Client, region: &str) -> aws_sdk_cloudtrail::Client {
+    if cloudtrail.config().region().is_some_and(|r| r.as_ref() == region) {
+        return cloudtrail.clone();
+    }
+    let conf = cloudtrail
+        .config()
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .build();
+    aws_sdk_cloudtrail::Client::from_conf(conf)
+}
+
 /// The same SNS client for another region.
 pub fn sns_in(sns: &aws_sdk_sns::Client, region: &str) -> aws_sdk_sns::Client {
     if sns.config().region().is_some_and(|r| r.as_ref() == region) {
@@ -149,6 +170,8 @@ pub struct Target {
     pub iam: aws_sdk_iam::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub guardduty: aws_sdk_guardduty::Client,
+    /// The account's trail in this region (the walk asks every enabled region: `cloudtrail_in`).
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     /// Set when the finding's account is not ours.
     pub session: Option<Session>,
 }
@@ -192,6 +215,7 @@ impl Pool {
                     iam: home.iam.clone(),
                     ec2: ec2_in(&home.ec2, region),
                     guardduty: guardduty_in(&home.guardduty, region),
+                    cloudtrail: cloudtrail_in(&home.cloudtrail, region),
                     session: None,
                 });
                 return Ok(target.clone());
@@ -299,6 +323,14 @@ fn member_target(home: &Clients, cached: &Cached, region: &str) -> Target {
         .guardduty
         .config()
         .to_builder()
+        .region(region.clone())
+        .credentials_provider(cached.credentials.clone())
+        .identity_cache(IdentityCache::no_cache())
+        .build();
+    let cloudtrail = home
+        .cloudtrail
+        .config()
+        .to_builder()
         .region(region)
         .credentials_provider(cached.credentials.clone())
         .identity_cache(IdentityCache::no_cache())
@@ -307,6 +339,7 @@ fn member_target(home: &Clients, cached: &Cached, region: &str) -> Target {
         iam: aws_sdk_iam::Client::from_conf(iam),
         ec2: aws_sdk_ec2::Client::from_conf(ec2),
         guardduty: aws_sdk_guardduty::Client::from_conf(guardduty),
+        cloudtrail: aws_sdk_cloudtrail::Client::from_conf(cloudtrail),
         session: Some(cached.session.clone()),
     }
 }
@@ -356,6 +389,7 @@ mod tests {
             scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, []),
             securityhub: mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, []),
             sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, []),
+            cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, []),
         }
     }
 

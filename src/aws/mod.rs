@@ -2,9 +2,13 @@
 //! and decides nothing. IAM is global; EC2 and GuardDuty are regional ([`clients`] builds them per
 //! account and region). EventBridge Scheduler is used only in the function's own account and region;
 //! Security Hub and SNS (what is told after a response) from the function's own account.
+//! CloudTrail's event history is regional and per account: the walk of a stolen key's trail asks
+//! each enabled region of the account whose trail it reads.
 
+pub mod access_keys;
 pub mod claim;
 pub mod clients;
+pub mod cloudtrail;
 pub mod ec2;
 pub mod evidence;
 pub mod guardduty;

@@ -10,13 +10,15 @@
 //!
 //! And after containment: [`release`](mod@release) (may a role's revocation be removed, and which
 //! documents) and [`restore`](mod@restore) (may an isolated instance get its profile back);
-//! [`auto_release`] names the schedule that asks for a release once the hold is over.
+//! [`auto_release`] names the schedule that asks for a release once the hold is over; [`chain`]
+//! decides the walk of the stolen key's trail and its follow-ups.
 //!
 //! Every instance plan is idempotent against the marker tags it writes ([`model`]): a retry after
 //! a crash finishes what is left and never repeats a finished step.
 
 pub mod actions;
 pub mod auto_release;
+pub mod chain;
 pub mod hardening;
 pub mod instances;
 pub mod model;

@@ -17,6 +17,7 @@ pub struct Rules<'a> {
     pub scheduler: Vec<&'a Rule>,
     pub securityhub: Vec<&'a Rule>,
     pub sns: Vec<&'a Rule>,
+    pub cloudtrail: Vec<&'a Rule>,
 }
 
 impl Rules<'_> {
@@ -34,6 +35,7 @@ impl Rules<'_> {
                 self.securityhub.iter().copied()
             ),
             sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, self.sns.iter().copied()),
+            cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, self.cloudtrail.iter().copied()),
         }
     }
 
@@ -44,6 +46,7 @@ impl Rules<'_> {
             iam: c.iam,
             ec2: c.ec2,
             guardduty: c.guardduty,
+            cloudtrail: c.cloudtrail,
             session: None,
         }
     }

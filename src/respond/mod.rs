@@ -17,10 +17,12 @@ pub mod administrator;
 pub mod announce;
 pub mod auto_release;
 pub mod batch;
+pub mod chain;
 pub mod early_claim;
 pub mod establish;
 pub mod execute;
 pub mod fleet;
+pub mod follow_up;
 pub mod operate;
 pub mod release;
 pub mod restore;
@@ -110,26 +112,12 @@ pub async fn handle_until(app: &App, payload: Value, deadline: Deadline) -> Hand
     let outcome = if failure.is_some() {
         Outcome::Failed
     } else {
-        batch_outcome(&reports)
+        Outcome::of_batch(&reports)
     };
     Handled {
         response: Response::Batch { outcome, reports },
         failure,
     }
-}
-
-fn batch_outcome(reports: &[Report]) -> Outcome {
-    let any = |o| reports.iter().any(|r| r.outcome == o);
-    [
-        Outcome::Remediated,
-        Outcome::Released,
-        Outcome::Restored,
-        Outcome::Planned,
-        Outcome::AlreadyRemediated,
-    ]
-    .into_iter()
-    .find(|o| any(*o))
-    .unwrap_or(Outcome::Skipped)
 }
 
 /// Handle one event or manual request.
@@ -186,6 +174,8 @@ struct Done {
     release_warning: Option<String>,
     /// The release scheduled for when the hold is over, and why it was not, if it was not.
     auto_release: Option<(AutoReleaseReport, Option<String>)>,
+    /// The stolen key's trail (`CHAIN`), walked once the role's revocation is written.
+    chain: Option<crate::report::chain::ChainReport>,
 }
 
 async fn remediate(app: &App, claim: Claim, deadline: Deadline) -> (Report, Option<Error>) {
@@ -249,6 +239,7 @@ fn assemble(
         cutoff,
         instances: done.instances,
         auto_release,
+        chain: done.chain,
         steps,
         warnings,
         ..Report::new(finding, dry_run)
@@ -409,6 +400,7 @@ async fn confirm_and_contain(
     done.verification = verification;
 
     let acting = Acting {
+        home,
         own_role: own_role.as_deref(),
         incident: &incident,
         prefetched,
@@ -494,6 +486,7 @@ fn asked<'a>(incident: &'a Incident, about: &'a About, own_role: Option<&'a str>
 
 /// What to act on, and what was already read about it.
 struct Acting<'a> {
+    home: &'a Home,
     /// Never revoked.
     own_role: Option<&'a str>,
     incident: &'a Incident,
@@ -513,6 +506,7 @@ async fn contain(
     done: &mut Done,
 ) -> Result<Ended> {
     let Acting {
+        home,
         own_role,
         incident,
         prefetched,
@@ -571,17 +565,17 @@ async fn contain(
     let record = revoke::record(&target.iam, &decided, &written, dry_run, steps);
     let safe_at = cutoff + app.config.revoke_hold();
     let release = auto_release::schedule(app, (&place.account, &decided.role_name), safe_at, dry_run, steps);
-    let (unrecorded, settled, scheduled) = tokio::join!(record, cycle, release);
+    let walk = follow_up::after_containment(app, (home, place), (incident, &about.role), cutoff, dry_run, steps);
+    let (unrecorded, settled, scheduled, chained) = tokio::join!(record, cycle, release, Box::pin(walk));
     done.auto_release = scheduled;
+    done.round_warnings.extend(chained.warnings);
+    done.chain = chained.report;
     if let Some(contained) = done.contained.as_mut() {
         contained.warnings.extend(unrecorded);
     }
     done.settled = Some(settled?);
-    Ok(Ended::with(match (dry_run, steps.wrote_anything()) {
-        (true, _) => Outcome::Planned,
-        (false, true) => Outcome::Remediated,
-        (false, false) => Outcome::AlreadyRemediated,
-    }))
+    chained.failure.map_or(Ok(()), Err)?;
+    Ok(Ended::finished(dry_run, steps.wrote_anything()))
 }
 
 #[cfg(test)]
@@ -719,7 +713,7 @@ mod tests {
                     ..Report::new(FindingSummary::default(), false)
                 })
                 .collect();
-            batch_outcome(&reports)
+            Outcome::of_batch(&reports)
         };
         assert_eq!(with(&[Outcome::Skipped, Outcome::Remediated]), Outcome::Remediated);
         assert_eq!(with(&[Outcome::AlreadyRemediated, Outcome::Planned]), Outcome::Planned);

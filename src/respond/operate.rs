@@ -12,7 +12,7 @@ use crate::operation::{Asked, Operation};
 use crate::report::{AutoReleaseReport, Ended, InstanceReport, OperationReport, Report, RoleSummary};
 use crate::respond::establish::{self, Place};
 use crate::respond::steps::Steps;
-use crate::respond::{release, restore};
+use crate::respond::{follow_up, release, restore};
 use crate::wait::Deadline;
 
 /// What the operation returned for the report, kept as it came.
@@ -39,6 +39,9 @@ pub struct Reached<'a> {
 }
 
 pub async fn operate(app: &App, op: Operation, deadline: Deadline) -> (Report, Option<Error>) {
+    if let Operation::FollowUp(f) = op {
+        return Box::pin(follow_up::follow_up(app, f, deadline)).await;
+    }
     let asked = op.asked().clone();
     let dry_run = app.config.dry_run || asked.dry_run;
     let id = format!("{}-{}", op.name(), op.subject());
@@ -66,7 +69,7 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut
     let home = app.home_for(asked.account_id.as_deref()).await?;
     let region = match op {
         Operation::Restore(r) => r.region.clone(),
-        Operation::Release(_) => None,
+        Operation::Release(_) | Operation::FollowUp(_) => None,
     };
     let summary = FindingSummary {
         account_id: asked.account_id.clone(),
@@ -93,6 +96,7 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut
     match op {
         Operation::Release(r) => release::release(app, &reached, r, done).await,
         Operation::Restore(r) => restore::restore(app, &reached, r, done).await,
+        Operation::FollowUp(_) => Err(Error::Unexpected("a follow-up is run by respond::follow_up".into())),
     }
 }
 

@@ -9,6 +9,8 @@
 //! own detector, and only it may archive them. It is this project's emulation, not AWS's: the
 //! README says so.
 //!
+//! It also serves CloudTrail's `LookupEvents` (moto has none): see [`super::cloudtrail`].
+//!
 //! It also answers Security Hub's `BatchUpdateFindings` (moto's Security Hub has
 //! `BatchImportFindings` and `GetFindings`, not this): a GuardDuty finding it holds is in Security
 //! Hub too, and may be updated by its own account or by the region's administrator; any other is
@@ -61,6 +63,7 @@ struct State {
     unavailable: bool,
     seen: Vec<Seen>,
     updates: Vec<WorkflowUpdate>,
+    trail: super::cloudtrail::Trail,
 }
 
 pub struct GuardDuty {
@@ -85,6 +88,11 @@ impl GuardDuty {
             }
         });
         Self { endpoint, state }
+    }
+
+    /// CloudTrail's event history, which this stand-in also serves (`LookupEvents`).
+    pub fn trail(&self) -> super::cloudtrail::Trail {
+        self.state.lock().unwrap().trail.clone()
     }
 
     /// `access_key_id` belongs to `account`: what moto's STS would say, known without asking it.
@@ -197,9 +205,15 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             .and_then(|c| c.split(',').next())
             .map(|c| c.split('/').collect())
             .unwrap_or_default();
-        let (access_key_id, region) = match scope.as_slice() {
-            [key, _, region, "guardduty" | "securityhub", ..] => ((*key).to_owned(), (*region).to_owned()),
-            _ => (String::new(), String::new()),
+        let (access_key_id, region, service) = match scope.as_slice() {
+            [
+                key,
+                _,
+                region,
+                service @ ("guardduty" | "securityhub" | "cloudtrail"),
+                ..,
+            ] => ((*key).to_owned(), (*region).to_owned(), *service),
+            _ => (String::new(), String::new(), ""),
         };
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let finding_ids: Vec<String> = request["findingIds"]
@@ -210,6 +224,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         let path = path.split('?').next().unwrap_or_default();
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (status, answer) = match (method.as_str(), parts.as_slice()) {
+            _ if service == "cloudtrail" => {
+                let trail = state.lock().unwrap().trail.clone();
+                trail.answer(&region, caller.as_deref(), &request)
+            }
             ("GET", ["detector"]) => {
                 let mut state = state.lock().unwrap();
                 state.seen.push(Seen {

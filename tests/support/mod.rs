@@ -2,6 +2,7 @@
 //! clients pointed at it, an operation recorder, seeding helpers, and events from `events/`.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod cloudtrail;
 pub mod faults;
 pub mod guardduty;
 pub mod invariants;
@@ -189,7 +190,7 @@ impl Intercept for Recorder {
     }
 }
 
-pub const WRITES: [&str; 16] = [
+pub const WRITES: [&str; 17] = [
     "PutRolePolicy",
     "CreatePolicy",
     "AttachRolePolicy",
@@ -206,6 +207,7 @@ pub const WRITES: [&str; 16] = [
     "CreateSnapshots",
     "ModifyInstanceMetadataOptions",
     "CreateSchedule",
+    "UpdateAccessKey",
 ];
 
 impl Recorder {
@@ -304,6 +306,13 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
     let sns = aws_sdk_sns::config::Builder::from(sdk)
         .interceptor(recorder.clone())
         .build();
+    // moto has no LookupEvents: CloudTrail's stand-in answers it, beside GuardDuty's. Its retries
+    // are off, as the function's own client's are (it retries within CloudTrail's rate).
+    let cloudtrail = aws_sdk_cloudtrail::config::Builder::from(sdk)
+        .endpoint_url(guardduty_endpoint)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .interceptor(recorder.clone())
+        .build();
     App::new(
         config,
         Clients {
@@ -315,6 +324,7 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
             scheduler: aws_sdk_scheduler::Client::from_conf(scheduler),
             securityhub: aws_sdk_securityhub::Client::from_conf(securityhub),
             sns: aws_sdk_sns::Client::from_conf(sns),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(cloudtrail),
         },
     )
 }

@@ -105,7 +105,10 @@ impl Scene {
             .send()
             .await
             .unwrap();
-        let proxy = Proxy::start(&moto.endpoint, &[("guardduty", &guardduty.endpoint)]);
+        let proxy = Proxy::start(
+            &moto.endpoint,
+            &[("guardduty", &guardduty.endpoint), ("cloudtrail", &guardduty.endpoint)],
+        );
         // Two enabled regions, not moto's thirty: see `Proxy::enable_regions`.
         proxy.enable_regions(&[REGION, MEMBER_REGION]);
         Scene {

@@ -1,0 +1,127 @@
+//! CloudTrail's event history: every event signed with one access key, in one account and region.
+//!
+//! `LookupEvents` is limited to 2 requests per second per account and Region, and answers at most
+//! 50 events a page (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html).
+//! Every request of this process, retries included, waits its turn in [`Pace`], and the client's
+//! own retries are off (`clients::cloudtrail_retries`): the SDK's jittered backoff may retry
+//! sooner than the limit allows. A throttled or failed request is retried here, in turn.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_cloudtrail::Client;
+use aws_sdk_cloudtrail::config::http::HttpResponse;
+use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsError;
+use aws_sdk_cloudtrail::primitives::DateTime as AwsDateTime;
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// CloudTrail's limit per account and Region, as the gap between two requests.
+pub const GAP: Duration = Duration::from_millis(500);
+/// The largest page LookupEvents answers.
+pub const PAGE: i32 = 50;
+/// Attempts per page: a throttled one waits its turn and a growing backoff before the next.
+const ATTEMPTS: u32 = 4;
+
+/// When each (account, Region) may next be asked, shared by every walk of the process.
+#[derive(Default, Debug)]
+pub struct Pace(Mutex<HashMap<(String, String), Instant>>);
+
+impl Pace {
+    /// Wait until `(account, region)` may be asked, `extra` later at the soonest.
+    pub async fn turn(&self, account: &str, region: &str, extra: Duration) {
+        let at = {
+            let mut next = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = next
+                .entry((account.to_owned(), region.to_owned()))
+                .or_insert_with(Instant::now);
+            let at = (*slot).max(Instant::now() + extra);
+            *slot = at + GAP;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// One page of events, as LookupEvents answered it.
+pub struct Page {
+    /// `(EventId, CloudTrailEvent)`: the record is the JSON string CloudTrail keeps.
+    pub events: Vec<(String, Option<String>)>,
+    pub next: Option<String>,
+}
+
+/// What one page asks for.
+pub struct Ask<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub key: &'a str,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub token: Option<String>,
+}
+
+/// One page of the events signed with `ask.key`, retried in turn when throttled or failed.
+pub async fn page(cloudtrail: &Client, pace: &Pace, ask: Ask<'_>) -> Result<Page> {
+    let attribute = LookupAttribute::builder()
+        .attribute_key(LookupAttributeKey::AccessKeyId)
+        .attribute_value(ask.key)
+        .build()
+        .map_err(|e| Error::Unexpected(format!("a lookup attribute: {e}")))?;
+    let mut backoff = Duration::ZERO;
+    let mut attempt = 1;
+    loop {
+        pace.turn(ask.account, ask.region, backoff).await;
+        let sent = cloudtrail
+            .lookup_events()
+            .lookup_attributes(attribute.clone())
+            .start_time(AwsDateTime::from_millis(ask.since.timestamp_millis()))
+            .end_time(AwsDateTime::from_millis(ask.until.timestamp_millis()))
+            .max_results(PAGE)
+            .set_next_token(ask.token.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let events = out
+                    .events()
+                    .iter()
+                    .map(|e| {
+                        let id = e.event_id().unwrap_or_default().to_owned();
+                        (id, e.cloud_trail_event().map(str::to_owned))
+                    })
+                    .collect();
+                return Ok(Page {
+                    events,
+                    next: out.next_token().map(str::to_owned),
+                });
+            }
+            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+                attempt += 1;
+                backoff = GAP * 2u32.pow(attempt - 1);
+                tracing::warn!(
+                    region = ask.region,
+                    attempt,
+                    "LookupEvents throttled or failed; asking again in turn"
+                );
+            }
+            Err(e) => return Err(Error::aws("cloudtrail", "LookupEvents", e)),
+        }
+    }
+}
+
+/// Throttling, CloudTrail's own failures, and an answer that never came: worth asking again.
+/// A request CloudTrail refuses as wrong (bad attribute, time range) is not.
+fn retryable(e: &SdkError<LookupEventsError, HttpResponse>) -> bool {
+    match e {
+        SdkError::ServiceError(s) => {
+            s.err().code().is_some_and(|c| c.contains("Throttl")) || s.raw().status().as_u16() >= 500
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    }
+}

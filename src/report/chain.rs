@@ -1,0 +1,152 @@
+//! `CHAIN`: the stolen key's trail as a tree (key → role it assumed → that session's key → …),
+//! each node with what was done about it, and what a person must look at.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::ChainMode;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainReport {
+    pub mode: ChainModeName,
+    /// How many hops of AssumeRole were followed at most.
+    pub depth: usize,
+    /// The trail was read from here until `until`.
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Every key's trail was read to its end in every region (else `incomplete` says why).
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
+    pub root: ChainNode,
+    /// Calls that leave a way back in: a person must judge them; nothing was changed.
+    pub needs_attention: Vec<TrailCall>,
+    /// Records not acted on, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// The walks asked for later, as CloudTrail delivers more.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub follow_ups: Vec<FollowUpReport>,
+}
+
+impl ChainReport {
+    /// The keys in the tree, root first.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        self.root.collect_keys(&mut keys);
+        keys
+    }
+
+    /// Nodes whose action failed.
+    pub fn failures(&self) -> Vec<String> {
+        let mut failed = Vec::new();
+        self.root.collect_failures(&mut failed);
+        failed
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainModeName {
+    Report,
+    Contain,
+}
+
+impl ChainModeName {
+    pub fn of(mode: ChainMode) -> Option<Self> {
+        match mode {
+            ChainMode::Off => None,
+            ChainMode::Report => Some(Self::Report),
+            ChainMode::Contain => Some(Self::Contain),
+        }
+    }
+}
+
+/// One key of the chain and what it led to.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainNode {
+    pub key: String,
+    /// The account whose trail holds the key's calls.
+    pub account: String,
+    /// The role the key is a session of (a created key: the user it belongs to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The call that made the key (none for the stolen key itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<TrailCall>,
+    pub action: NodeStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Events read signed with the key (none if it was not walked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<usize>,
+    pub children: Vec<ChainNode>,
+}
+
+impl ChainNode {
+    fn collect_keys(&self, keys: &mut Vec<String>) {
+        keys.push(self.key.clone());
+        self.children.iter().for_each(|c| c.collect_keys(keys));
+    }
+
+    fn collect_failures(&self, failed: &mut Vec<String>) {
+        if self.action == NodeStatus::Failed {
+            failed.push(format!("{}: {}", self.key, self.detail.as_deref().unwrap_or("failed")));
+        }
+        self.children.iter().for_each(|c| c.collect_failures(failed));
+    }
+}
+
+/// What was done about a node.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeStatus {
+    /// The stolen key: its role is what this remediation contained.
+    Contained,
+    /// Its role's sessions revoked (deny before now), by this walk.
+    Revoked,
+    /// Its role's revocation already covers the session.
+    AlreadyRevoked,
+    /// A created key deactivated by this walk.
+    Deactivated,
+    /// A created key already inactive, or gone.
+    AlreadyInactive,
+    /// Not changed: a safety rule says no (the reason is the detail).
+    Refused,
+    /// Dry run: what would be done.
+    Planned,
+    /// `CHAIN=report`: found, not acted on.
+    Found,
+    /// Its key is already in the chain (a cycle): not walked again.
+    Seen,
+    /// The role no longer exists: nothing to revoke.
+    Gone,
+    /// The action failed (the detail says why).
+    Failed,
+}
+
+/// A call read from the trail.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrailCall {
+    pub event_id: String,
+    pub event_name: String,
+    pub at: DateTime<Utc>,
+    pub region: String,
+    /// The key that signed it, and the account whose trail holds it.
+    pub key: String,
+    pub account: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FollowUpReport {
+    pub schedule: String,
+    pub group: String,
+    pub at: DateTime<Utc>,
+    pub status: crate::report::ScheduleStatus,
+}

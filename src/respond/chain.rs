@@ -1,0 +1,450 @@
+//! `CHAIN`: after the instance's role is contained, walk the stolen key's trail in CloudTrail.
+//! Each role the key (or a key it led to) assumed gets the same deny-before-now, by the same
+//! decision and write as the instance's role ([`revoke`]); each access key it created is
+//! deactivated; calls that leave a way back in are listed for a person. The session keys found
+//! are walked in turn, to `CHAIN_DEPTH` hops, each in the trail of the account it belongs to.
+//!
+//! A key's calls are read in every enabled region of that account (STS serves and logs a call in
+//! the caller's region; IAM's global calls are logged in us-east-1), each region at CloudTrail's
+//! rate ([`cloudtrail`]). A region that cannot be read leaves the walk incomplete, which the
+//! report says and the follow-up walks read again: a lookup never fails the containment.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+
+use crate::accounts::{Home, Reach};
+use crate::app::App;
+use crate::aws::access_keys::{self, KeyState};
+use crate::aws::clients::{Target, cloudtrail_in};
+use crate::aws::{cloudtrail, ec2};
+use crate::config::{ChainMode, chain::MAX_PAGES};
+use crate::names::RoleName;
+use crate::op::Op;
+use crate::plan::chain::{Follow, follow};
+use crate::policy::cutoff_at;
+use crate::report::chain::{ChainModeName, ChainNode, ChainReport, NodeStatus, TrailCall};
+use crate::respond::establish::{self, Place};
+use crate::respond::revoke::{self, Asked, Decision, Written};
+use crate::respond::steps::Steps;
+use crate::trail::{self, Call, RoleArn, TrailEvent};
+
+/// The stolen key the walk starts from, and where.
+pub struct Root<'a> {
+    pub finding_id: &'a str,
+    pub place: &'a Place,
+    pub key: &'a str,
+    /// The role the key is a session of: contained already.
+    pub role: Option<&'a RoleName>,
+    pub since: DateTime<Utc>,
+}
+
+/// One walk's context, and what it gathered besides the tree.
+pub struct Walk<'a> {
+    app: &'a App,
+    home: &'a Home,
+    root: &'a Root<'a>,
+    mode: ChainMode,
+    dry_run: bool,
+    steps: &'a Steps,
+    until: DateTime<Utc>,
+    seen: Vec<String>,
+    regions: HashMap<String, Vec<String>>,
+    attention: Vec<TrailCall>,
+    skipped: Vec<String>,
+    incomplete: Vec<String>,
+}
+
+/// Walk the trail from `root`; None while `CHAIN` is off.
+pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps: &Steps) -> Option<ChainReport> {
+    let mode = ChainModeName::of(app.config.chain.mode)?;
+    let mut walk = Walk {
+        app,
+        home,
+        root,
+        mode: app.config.chain.mode,
+        dry_run,
+        steps,
+        until: Utc::now(),
+        seen: vec![root.key.to_owned()],
+        regions: HashMap::new(),
+        attention: Vec::new(),
+        skipped: Vec::new(),
+        incomplete: Vec::new(),
+    };
+    let (events, children) = Box::pin(walk.key(root.key, &root.place.account, 0)).await;
+    let root_node = ChainNode {
+        key: root.key.to_owned(),
+        account: root.place.account.clone(),
+        role_arn: root
+            .role
+            .map(|r| format!("arn:{}:iam::{}:role/{r}", home.partition, root.place.account)),
+        user: None,
+        via: None,
+        action: NodeStatus::Contained,
+        detail: None,
+        events,
+        children,
+    };
+    Some(ChainReport {
+        mode,
+        depth: app.config.chain.depth,
+        since: root.since,
+        until: walk.until,
+        complete: walk.incomplete.is_empty(),
+        incomplete: walk.incomplete,
+        root: root_node,
+        needs_attention: walk.attention,
+        skipped: walk.skipped,
+        follow_ups: Vec::new(),
+    })
+}
+
+impl Walk<'_> {
+    /// Read `key`'s calls in `account` and act on each; `depth` hops from the stolen key.
+    async fn key(&mut self, key: &str, account: &str, depth: usize) -> (Option<usize>, Vec<ChainNode>) {
+        let Some(events) = self.read(key, account).await else {
+            return (None, Vec::new());
+        };
+        let count = events.len();
+        let mut children = Vec::new();
+        for event in events {
+            let via = TrailCall {
+                event_id: event.id.clone(),
+                event_name: event.name.clone(),
+                at: event.at,
+                region: event.region.clone(),
+                key: key.to_owned(),
+                account: account.to_owned(),
+            };
+            match event.call {
+                Call::AssumedRole {
+                    role,
+                    role_id,
+                    session_key,
+                } => {
+                    let (action, detail) = self
+                        .contain_role(&role, role_id.as_deref(), event.at, &session_key)
+                        .await;
+                    let node = ChainNode {
+                        account: role.account.clone(),
+                        role_arn: Some(role.arn()),
+                        ..node(session_key, via, (action, detail))
+                    };
+                    children.push(Box::pin(self.follow(node, depth)).await);
+                }
+                Call::CreatedKey { user, key: created } => {
+                    let (action, detail) = self.deactivate(account, &user, &created).await;
+                    let node = ChainNode {
+                        account: account.to_owned(),
+                        user: Some(user),
+                        ..node(created, via, (action, detail))
+                    };
+                    children.push(Box::pin(self.follow(node, depth)).await);
+                }
+                Call::Persistence => self.attention.push(via),
+                Call::Other => {}
+            }
+        }
+        (Some(count), children)
+    }
+
+    /// Walk the node's own key in turn, unless seen already or too deep.
+    async fn follow(&mut self, mut node: ChainNode, depth: usize) -> ChainNode {
+        match follow(&node.key, depth, self.app.config.chain.depth, &self.seen) {
+            Follow::Seen => {
+                node.detail = Some(join(node.detail, "its key is already in the chain: not walked again"));
+                if node.action == NodeStatus::AlreadyRevoked || node.action == NodeStatus::AlreadyInactive {
+                    node.action = NodeStatus::Seen;
+                }
+            }
+            Follow::TooDeep => {
+                let depth = self.app.config.chain.depth;
+                node.detail = Some(join(
+                    node.detail,
+                    &format!("CHAIN_DEPTH {depth} reached: its key's own calls were not read"),
+                ));
+            }
+            Follow::Walk => {
+                self.seen.push(node.key.clone());
+                let (events, children) = Box::pin(self.key(&node.key, &node.account, depth + 1)).await;
+                node.events = events;
+                node.children = children;
+            }
+        }
+        node
+    }
+
+    /// Every record signed with `key` in `account`'s trail, checked; None if the account is not
+    /// reached. A record that fails a check is listed as skipped.
+    async fn read(&mut self, key: &str, account: &str) -> Option<Vec<TrailEvent>> {
+        let target = match self.target(account).await {
+            Ok((_, target)) => target,
+            Err(why) => {
+                self.incomplete
+                    .push(format!("key {key}'s trail in account {account} was not read: {why}"));
+                return None;
+            }
+        };
+        let regions = match self.regions.get(account) {
+            Some(regions) => regions.clone(),
+            None => {
+                let listed = self
+                    .steps
+                    .run(Op::DescribeRegions, account, ec2::enabled_regions(&target.ec2))
+                    .await;
+                match listed {
+                    Ok(regions) => self.regions.entry(account.to_owned()).or_insert(regions).clone(),
+                    Err(e) => {
+                        self.incomplete
+                            .push(format!("account {account}'s regions were not listed: {e}"));
+                        return None;
+                    }
+                }
+            }
+        };
+        let reads = regions
+            .iter()
+            .map(|region| self.region(&target, (account, region), key));
+        let results = join_all(reads).await;
+        let mut events = Vec::new();
+        for read in results {
+            match read {
+                Ok((raws, complete)) => {
+                    events.extend(
+                        raws.into_iter()
+                            .filter_map(|(id, raw)| self.checked(&id, raw, key, account)),
+                    );
+                    if let Some(why) = complete {
+                        self.incomplete.push(why);
+                    }
+                }
+                Err(why) => self.incomplete.push(why),
+            }
+        }
+        events.sort_by(|a: &TrailEvent, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        events.dedup_by(|a, b| a.id == b.id);
+        Some(events)
+    }
+
+    fn checked(&mut self, id: &str, raw: Option<String>, key: &str, account: &str) -> Option<TrailEvent> {
+        let Some(raw) = raw else {
+            self.skipped
+                .push(format!("event {id}: LookupEvents gave no CloudTrailEvent"));
+            return None;
+        };
+        match trail::read(&raw, key, account) {
+            Ok(event) => Some(event),
+            Err(why) => {
+                tracing::warn!(%why, "a trail record not acted on");
+                self.skipped.push(why);
+                None
+            }
+        }
+    }
+
+    /// One region's pages, up to [`MAX_PAGES`]: the raw records, and why the read stopped short.
+    async fn region(
+        &self,
+        target: &Target,
+        (account, region): (&str, &str),
+        key: &str,
+    ) -> Result<(Vec<(String, Option<String>)>, Option<String>), String> {
+        let client = cloudtrail_in(&target.cloudtrail, region);
+        let mut token = None;
+        let mut raws = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let ask = cloudtrail::Ask {
+                account,
+                region,
+                key,
+                since: self.root.since,
+                until: self.until,
+                token: token.take(),
+            };
+            let page = cloudtrail::page(&client, &self.app.trail_pace, ask);
+            let page = (self
+                .steps
+                .run(Op::LookupEvents, &format!("{key} in {region}"), page)
+                .await)
+                .map_err(|e| format!("key {key}'s trail in {account} {region} was not read: {e}"))?;
+            raws.extend(page.events);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok((raws, None)),
+            }
+        }
+        let cap = format!("key {key}'s trail in {account} {region}: more than {MAX_PAGES} pages, the rest not read");
+        Ok((raws, Some(cap)))
+    }
+
+    /// The account's clients (our own or the member role's), or why it is not ours to act in.
+    async fn target(&self, account: &str) -> Result<(Reach, Target), String> {
+        let place = Place {
+            account: account.to_owned(),
+            region: self.root.place.region.clone(),
+        };
+        let reach = establish::route(self.app, self.home, &place)?;
+        let target = establish::reach(self.app, &reach, &place, self.root.finding_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((reach, target))
+    }
+
+    /// Revoke the sessions of a role the chain assumed, by the instance role's own rules.
+    async fn contain_role(
+        &self,
+        role: &RoleArn,
+        role_id: Option<&str>,
+        at: DateTime<Utc>,
+        key: &str,
+    ) -> (NodeStatus, Option<String>) {
+        if self.mode == ChainMode::Report {
+            return (NodeStatus::Found, Some("CHAIN=report: not revoked".into()));
+        }
+        if role.partition != self.home.partition {
+            return refused(format!(
+                "role {} is in partition {}, not ours",
+                role.arn(),
+                role.partition
+            ));
+        }
+        if self.app.config.member_role_name.as_deref() == Some(role.name.as_str()) {
+            return refused(format!(
+                "role {} is the member role this function acts through",
+                role.arn()
+            ));
+        }
+        let (reach, target) = match self.target(&role.account).await {
+            Ok(reached) => reached,
+            Err(why) => return refused(why),
+        };
+        let read = revoke::read_role(&target.iam, &role.name, self.steps);
+        let (read, own_role) = tokio::join!(read, self.app.own_role(&reach, self.home));
+        let (read, own_role) = match (read, own_role) {
+            (Ok(read), Ok(own)) => (read, own),
+            (Err(e), _) | (_, Err(e)) => return (NodeStatus::Failed, Some(e.to_string())),
+        };
+        let asked = Asked {
+            role_name: &role.name,
+            expected_role_id: role_id,
+            own_role: own_role.as_deref(),
+            first_seen: Some(at),
+            key: Some(key),
+            last_seen: None,
+        };
+        let decided = match revoke::decide(self.app, read, &asked, cutoff_at(Utc::now())) {
+            Decision::Act(decided) => decided,
+            Decision::Missing(why) => return (NodeStatus::Gone, Some(why)),
+            Decision::Refused(_, why) => return refused(why),
+        };
+        let at = |c: DateTime<Utc>| c.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        if !decided.write {
+            return (
+                NodeStatus::AlreadyRevoked,
+                Some(format!("cut-off {} covers the session", at(decided.cutoff))),
+            );
+        }
+        let written = revoke::write(
+            self.app,
+            &target.iam,
+            &decided,
+            (self.root.finding_id, None),
+            self.dry_run,
+            self.steps,
+        );
+        match written.await {
+            Ok(Written::Nothing) => (
+                NodeStatus::Planned,
+                Some(format!("deny sessions issued before {}", at(decided.cutoff))),
+            ),
+            Ok(Written::Adopted(theirs, _)) => (
+                NodeStatus::AlreadyRevoked,
+                Some(format!("another run's cut-off {}", at(theirs))),
+            ),
+            Ok(Written::At(c, _) | Written::Unclaimed(c, _, _)) => (
+                NodeStatus::Revoked,
+                Some(format!("sessions issued before {} denied", at(c))),
+            ),
+            Err(e) => (
+                NodeStatus::Failed,
+                Some(format!("role {}'s sessions were NOT revoked: {e}", role.arn())),
+            ),
+        }
+    }
+
+    /// Deactivate an access key the chain created (never delete it).
+    async fn deactivate(&self, account: &str, user: &str, key: &str) -> (NodeStatus, Option<String>) {
+        if self.mode == ChainMode::Report {
+            return (NodeStatus::Found, Some("CHAIN=report: not deactivated".into()));
+        }
+        let target = match self.target(account).await {
+            Ok((_, target)) => target,
+            Err(why) => return refused(why),
+        };
+        let state = self
+            .steps
+            .run(Op::ListAccessKeys, user, access_keys::state(&target.iam, user, key));
+        match state.await {
+            Ok(state) if !crate::plan::chain::deactivate(state) => {
+                let why = if state == KeyState::Gone {
+                    "deleted since"
+                } else {
+                    "already inactive"
+                };
+                (NodeStatus::AlreadyInactive, Some(why.into()))
+            }
+            Ok(_) if self.dry_run => {
+                self.steps
+                    .planned(Op::UpdateAccessKey, key, format!("deactivate user {user}'s key"));
+                (NodeStatus::Planned, Some("deactivate".into()))
+            }
+            Ok(_) => match self
+                .steps
+                .run(
+                    Op::UpdateAccessKey,
+                    key,
+                    access_keys::deactivate(&target.iam, user, key),
+                )
+                .await
+            {
+                Ok(()) => (NodeStatus::Deactivated, None),
+                Err(e) => (
+                    NodeStatus::Failed,
+                    Some(format!("user {user}'s key {key} is still ACTIVE: {e}")),
+                ),
+            },
+            Err(e) => (
+                NodeStatus::Failed,
+                Some(format!("user {user}'s key {key} was not read: {e}")),
+            ),
+        }
+    }
+}
+
+fn node(key: String, via: TrailCall, (action, detail): (NodeStatus, Option<String>)) -> ChainNode {
+    ChainNode {
+        key,
+        account: String::new(),
+        role_arn: None,
+        user: None,
+        via: Some(via),
+        action,
+        detail,
+        events: None,
+        children: Vec::new(),
+    }
+}
+
+fn refused(why: String) -> (NodeStatus, Option<String>) {
+    tracing::warn!(%why, "a role or key in the chain was not changed");
+    (NodeStatus::Refused, Some(why))
+}
+
+fn join(detail: Option<String>, more: &str) -> String {
+    match detail {
+        Some(d) => format!("{d}; {more}"),
+        None => more.to_owned(),
+    }
+}

@@ -1,0 +1,388 @@
+//! `CHAIN`: after containment, the stolen key's trail is walked in CloudTrail and what it reached
+//! is contained, against moto (IAM, STS, EC2, Scheduler) and CloudTrail's stand-in (moto has no
+//! `LookupEvents`): a two-hop chain into a member account, a key the attacker created, a protected
+//! role, a cycle, throttling, the follow-up walks, and hostile records.
+
+mod support;
+
+use chrono::{Duration, Utc};
+use exfil_responder::Config;
+use exfil_responder::config::chain::FollowUps;
+use exfil_responder::config::{Chain, ChainMode};
+use serde_json::{Value, json};
+use support::cloudtrail::{Recorded, assume_role, iam_call};
+use support::*;
+
+const HOME: &str = "123456789012";
+const MEMBER: &str = "210987654321";
+const REGION: &str = "us-east-1";
+const MEMBER_ROLE: &str = "exfil-responder-member";
+const STOLEN: &str = "ASIAQX3EXAMPLEKEY7N2";
+const KEY_B: &str = "ASIABSESSION00000001";
+const KEY_C: &str = "ASIACSESSION00000001";
+const GROUP: &str = "exfil-responder";
+
+fn config(mode: ChainMode) -> Config {
+    Config {
+        member_role_name: Some(MEMBER_ROLE.into()),
+        chain: Chain {
+            mode,
+            schedules: Some(FollowUps {
+                scheduler_role_arn: format!("arn:aws:iam::{HOME}:role/scheduler"),
+                group: GROUP.into(),
+                function_arn: Some(format!("arn:aws:lambda:{REGION}:{HOME}:function:exfil-responder")),
+            }),
+            ..Chain::off()
+        },
+        ..Config::default()
+    }
+}
+
+struct Scene {
+    w: World,
+    member: Account,
+    b: SeededRole,
+    c: SeededRole,
+}
+
+async fn scene() -> Scene {
+    let w = World::start().await;
+    let b = w.account.role("RoleB", &[]).await;
+    let member = Account::other(&w.moto, MEMBER, REGION).await;
+    member.role(MEMBER_ROLE, &[]).await;
+    let c = member.role("RoleC", &[]).await;
+    aws_sdk_scheduler::Client::new(&w.sdk)
+        .create_schedule_group()
+        .name(GROUP)
+        .send()
+        .await
+        .unwrap();
+    Scene { w, member, b, c }
+}
+
+impl Scene {
+    fn record(&self, (account, region, key): (&str, &str, &str), record: Value) {
+        let id = record["eventID"].as_str().unwrap_or("raw").to_owned();
+        let at = Utc::now() - Duration::minutes(2);
+        self.w.guardduty.trail().record(
+            &Recorded {
+                account,
+                region,
+                key,
+                at,
+                id: &id,
+            },
+            &record,
+        );
+    }
+
+    /// The stolen key assumes RoleB here; RoleB's session assumes RoleC in the member account.
+    fn two_hops(&self) {
+        let at = Utc::now() - Duration::minutes(3);
+        self.record(
+            (HOME, REGION, STOLEN),
+            assume_role(STOLEN, (HOME, REGION), (&self.b.arn, &self.b.id), KEY_B, at),
+        );
+        let c = assume_role(KEY_B, (HOME, "eu-west-1"), (&self.c.arn, &self.c.id), KEY_C, at);
+        self.record((HOME, "eu-west-1", KEY_B), c);
+    }
+
+    async fn contain(&self, config: Config) -> Value {
+        let instance = self.w.account.instance(Some(&self.w.role.profile_arn), &[]).await;
+        let (report, ok) = self
+            .w
+            .run(finding("outside-aws.json", &self.w.role, Some(&instance)), config)
+            .await;
+        assert!(ok, "{report:#}");
+        report
+    }
+}
+
+fn children(node: &Value) -> &Vec<Value> {
+    node["children"].as_array().unwrap()
+}
+
+#[tokio::test]
+async fn a_two_hop_chain_into_a_member_account_is_contained_after_the_instance_role() {
+    let s = scene().await;
+    s.two_hops();
+    let report = s.contain(config(ChainMode::Contain)).await;
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    let chain = &report["chain"];
+    assert_eq!(
+        (chain["mode"].as_str(), chain["complete"].as_bool()),
+        (Some("contain"), Some(true)),
+        "{chain:#}"
+    );
+    let b = &children(&chain["root"])[0];
+    assert_eq!(
+        (b["key"].as_str(), b["action"].as_str()),
+        (Some(KEY_B), Some("revoked")),
+        "{b:#}"
+    );
+    assert_eq!(b["roleArn"], format!("arn:aws:iam::{HOME}:role/RoleB"));
+    let c = &children(b)[0];
+    assert_eq!(
+        (c["account"].as_str(), c["action"].as_str()),
+        (Some(MEMBER), Some("revoked")),
+        "{c:#}"
+    );
+    assert!(s.w.account.revocation("RoleB").await.is_some());
+    assert!(s.member.revocation("RoleC").await.is_some());
+    // The instance's role first: the walk starts once its revocation is written.
+    let calls = s.w.recorder.calls();
+    let first_put = calls.iter().position(|c| c.starts_with("PutRolePolicy")).unwrap();
+    let first_lookup = calls.iter().position(|c| c.starts_with("LookupEvents")).unwrap();
+    assert!(first_put < first_lookup, "{calls:?}");
+    // Two follow-ups asked for, at 15 and 60 minutes.
+    let follow_ups = chain["followUps"].as_array().unwrap();
+    assert_eq!(follow_ups.len(), 2, "{chain:#}");
+    assert!(follow_ups.iter().all(|f| f["status"] == "scheduled"), "{follow_ups:?}");
+}
+
+#[tokio::test]
+async fn a_key_the_attacker_created_is_deactivated_and_persistence_is_listed_for_a_person() {
+    let s = scene().await;
+    let iam = &s.w.account.iam;
+    iam.create_user().user_name("backdoor").send().await.unwrap();
+    let made = iam.create_access_key().user_name("backdoor").send().await.unwrap();
+    let key = made.access_key.unwrap().access_key_id;
+    let created = json!({"accessKey": {"accessKeyId": key, "userName": "backdoor", "status": "Active"}});
+    s.record(
+        (HOME, REGION, STOLEN),
+        iam_call(STOLEN, HOME, "CreateAccessKey", created, Utc::now()),
+    );
+    s.record(
+        (HOME, REGION, STOLEN),
+        iam_call(STOLEN, HOME, "CreateLoginProfile", json!(null), Utc::now()),
+    );
+    let report = s.contain(config(ChainMode::Contain)).await;
+    let chain = &report["chain"];
+    let node = &children(&chain["root"])[0];
+    assert_eq!(
+        (node["key"].as_str(), node["action"].as_str()),
+        (Some(key.as_str()), Some("deactivated")),
+        "{chain:#}"
+    );
+    let keys = iam.list_access_keys().user_name("backdoor").send().await.unwrap();
+    assert_eq!(
+        keys.access_key_metadata()[0].status().map(|s| s.as_str()),
+        Some("Inactive")
+    );
+    let attention = chain["needsAttention"].as_array().unwrap();
+    assert_eq!(attention.len(), 1, "{chain:#}");
+    assert_eq!(attention[0]["eventName"], "CreateLoginProfile");
+    assert_eq!(attention[0]["eventId"], format!("CreateLoginProfile-{STOLEN}"));
+    // Never deleted: the user keeps the key, inactive.
+    assert_eq!(s.w.recorder.count("DeleteAccessKey"), 0);
+}
+
+#[tokio::test]
+async fn report_mode_and_a_dry_run_change_nothing_in_the_chain() {
+    let s = scene().await;
+    s.two_hops();
+    let report = s.contain(config(ChainMode::Report)).await;
+    let b = &children(&report["chain"]["root"])[0];
+    assert_eq!(b["action"], "found", "{b:#}");
+    assert!(s.w.account.revocation("RoleB").await.is_none());
+    let s = scene().await;
+    s.two_hops();
+    let dry = Config {
+        dry_run: true,
+        ..config(ChainMode::Contain)
+    };
+    let report = s.contain(dry).await;
+    assert_eq!(report["outcome"], "planned");
+    let b = &children(&report["chain"]["root"])[0];
+    assert_eq!(b["action"], "planned", "{b:#}");
+    assert!(
+        report["chain"]["followUps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["status"] == "planned")
+    );
+    assert_eq!(s.w.recorder.writes(), Vec::<String>::new());
+    assert_eq!(s.w.recorder.count("CreateSchedule"), 0);
+}
+
+#[tokio::test]
+async fn a_protected_role_in_the_chain_is_refused_and_reported() {
+    let s = scene().await;
+    s.two_hops();
+    let protected = Config {
+        protected_roles: vec!["RoleB".into()],
+        ..config(ChainMode::Contain)
+    };
+    let report = s.contain(protected).await;
+    let b = &children(&report["chain"]["root"])[0];
+    assert_eq!(b["action"], "refused", "{b:#}");
+    assert!(b["detail"].as_str().unwrap().contains("PROTECTED_ROLES"), "{b:#}");
+    assert!(s.w.account.revocation("RoleB").await.is_none());
+    // The session's own trail is still read: what it reached is contained.
+    assert!(s.member.revocation("RoleC").await.is_some());
+}
+
+#[tokio::test]
+async fn a_cycle_in_the_trail_terminates() {
+    let s = scene().await;
+    let at = Utc::now() - Duration::minutes(3);
+    let role = (s.w.role.arn.as_str(), s.w.role.id.as_str());
+    s.record(
+        (HOME, REGION, STOLEN),
+        assume_role(STOLEN, (HOME, REGION), (&s.b.arn, &s.b.id), KEY_B, at),
+    );
+    // RoleB's session assumes the instance's role, whose session assumes RoleB with the same key.
+    s.record(
+        (HOME, REGION, KEY_B),
+        assume_role(KEY_B, (HOME, REGION), role, "ASIAAAGAIN0000000001", at),
+    );
+    s.record(
+        (HOME, REGION, "ASIAAAGAIN0000000001"),
+        assume_role("ASIAAAGAIN0000000001", (HOME, REGION), (&s.b.arn, &s.b.id), KEY_B, at),
+    );
+    let report = s.contain(config(ChainMode::Contain)).await;
+    let b = &children(&report["chain"]["root"])[0];
+    let a = &children(b)[0];
+    assert_eq!(a["action"], "already-revoked", "{a:#}");
+    let back = &children(a)[0];
+    assert_eq!(
+        (back["key"].as_str(), back["action"].as_str()),
+        (Some(KEY_B), Some("seen")),
+        "{back:#}"
+    );
+    assert!(children(back).is_empty());
+}
+
+#[tokio::test]
+async fn cloudtrail_throttling_is_retried_within_its_rate() {
+    let s = scene().await;
+    s.two_hops();
+    s.w.guardduty.trail().throttle(3);
+    let report = s.contain(config(ChainMode::Contain)).await;
+    assert_eq!(report["chain"]["complete"], true, "{:#}", report["chain"]);
+    assert!(s.member.revocation("RoleC").await.is_some());
+    let mut asked = s.w.guardduty.trail().asked();
+    asked.sort_by_key(|(account, region, at)| (account.clone(), region.clone(), *at));
+    let mut retried = 0;
+    for pair in asked.windows(2) {
+        let ((a1, r1, t1), (a2, r2, t2)) = (&pair[0], &pair[1]);
+        if (a1, r1) == (a2, r2) {
+            retried += 1;
+            let gap = t2.duration_since(*t1);
+            assert!(
+                gap >= std::time::Duration::from_millis(450),
+                "{a1} {r1}: {gap:?} between requests"
+            );
+        }
+    }
+    assert!(retried >= 3, "{asked:?}");
+}
+
+#[tokio::test]
+async fn an_empty_trail_at_first_is_found_by_the_follow_up_which_writes_once() {
+    let s = scene().await;
+    let report = s.contain(config(ChainMode::Contain)).await;
+    assert!(children(&report["chain"]["root"]).is_empty(), "{:#}", report["chain"]);
+    let name = report["chain"]["followUps"][0]["schedule"].as_str().unwrap().to_owned();
+    let schedule = aws_sdk_scheduler::Client::new(&s.w.sdk)
+        .get_schedule()
+        .group_name(GROUP)
+        .name(&name)
+        .send()
+        .await
+        .unwrap();
+    let input: Value = serde_json::from_str(schedule.target().unwrap().input().unwrap()).unwrap();
+    assert_eq!(
+        (input["operation"].as_str(), input["schedule"].as_str()),
+        (Some("follow-up"), Some(name.as_str()))
+    );
+    // CloudTrail delivers the trail since.
+    s.two_hops();
+    s.w.recorder.clear();
+    let (first, ok) = s.w.run(input.clone(), config(ChainMode::Contain)).await;
+    assert!(ok, "{first:#}");
+    assert_eq!(first["outcome"], "remediated", "{first:#}");
+    assert!(s.w.account.revocation("RoleB").await.is_some());
+    assert!(s.member.revocation("RoleC").await.is_some());
+    let writes = s.w.recorder.writes();
+    assert_eq!(
+        writes.iter().filter(|w| w.starts_with("PutRolePolicy")).count(),
+        2,
+        "{writes:?}"
+    );
+    // Scheduler delivers at least once: the same follow-up again writes nothing.
+    s.w.recorder.clear();
+    let (again, ok) = s.w.run(input, config(ChainMode::Contain)).await;
+    assert!(ok, "{again:#}");
+    assert_eq!(again["outcome"], "already-remediated", "{again:#}");
+    assert_eq!(s.w.recorder.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_follow_up_for_a_role_never_contained_acts_on_nothing() {
+    let s = scene().await;
+    s.two_hops();
+    let mut payload = support::event_file("chain-follow-up.json");
+    payload["accessKeyId"] = json!(STOLEN);
+    payload["roleName"] = json!("RoleB");
+    let (report, ok) = s.w.run(payload, config(ChainMode::Contain)).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "skipped", "{report:#}");
+    assert!(
+        report["outcomeReason"]
+            .as_str()
+            .unwrap()
+            .contains("holds no revocation")
+    );
+    assert_eq!(s.w.recorder.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn hostile_records_are_skipped_with_the_reason_and_write_nothing() {
+    let s = scene().await;
+    let at = Utc::now() - Duration::minutes(3);
+    let good = assume_role(STOLEN, (HOME, REGION), (&s.b.arn, &s.b.id), KEY_B, at);
+    let trail = s.w.guardduty.trail();
+    let at_home = |id: &'static str| Recorded {
+        account: HOME,
+        region: REGION,
+        key: STOLEN,
+        at,
+        id,
+    };
+    trail.record_raw(&at_home("truncated"), &good.to_string()[..60]);
+    let mut wrong_type = good.clone();
+    wrong_type["requestParameters"]["roleArn"] = json!(["arn"]);
+    wrong_type["eventID"] = json!("wrong-type");
+    trail.record(&at_home("wrong-type"), &wrong_type);
+    let mut elsewhere = good.clone();
+    elsewhere["recipientAccountId"] = json!("333333333333");
+    elsewhere["eventID"] = json!("elsewhere");
+    trail.record(&at_home("elsewhere"), &elsewhere);
+    let mut other_session = good.clone();
+    other_session["responseElements"]["assumedRoleUser"]["arn"] =
+        json!(format!("arn:aws:sts::{MEMBER}:assumed-role/RoleC/x"));
+    other_session["eventID"] = json!("other-session");
+    trail.record(&at_home("other-session"), &other_session);
+    let mut look_alike = good.clone();
+    look_alike["eventSource"] = json!("sts.amazonaws.com.attacker.example");
+    look_alike["eventID"] = json!("look-alike");
+    trail.record(&at_home("look-alike"), &look_alike);
+    let report = s.contain(config(ChainMode::Contain)).await;
+    let chain = &report["chain"];
+    assert!(children(&chain["root"]).is_empty(), "{chain:#}");
+    let skipped: Vec<&str> = chain["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(skipped.len(), 4, "{skipped:#?}");
+    for reason in ["not JSON", "no roleArn", "not 123456789012", "answered a session of"] {
+        assert!(skipped.iter().any(|s| s.contains(reason)), "{reason}: {skipped:#?}");
+    }
+    assert!(s.w.account.revocation("RoleB").await.is_none());
+    // The instance's role's revocation alone.
+    assert_eq!(s.w.recorder.count("PutRolePolicy"), 1, "{:?}", s.w.recorder.writes());
+}
