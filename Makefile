@@ -107,7 +107,9 @@ cli:
 ##        the Runtime API stand-in against moto, BENCH_RUNS fresh processes per scenario; beside
 ##        it the Python peer (tests/peer, under awslambdaric), every AWS answer BENCH_LATENCY_MS
 ##        (30) late; fleets of 1, 11, 51, and 200 under EC2 throttling (BENCH_THROTTLE=50/5) at
-##        each of BENCH_THROTTLE_CONCURRENCY; the zipped package for both architectures.
+##        each of BENCH_THROTTLE_CONCURRENCY; the walk of a 3-hop chain (CHAIN), every answer
+##        BENCH_CHAIN_LATENCY_MS (50) late, BENCH_CHAIN_RUNS (3) times; the zipped package for both
+##        architectures.
 ##        Prints tables; asserts no timing.
 BENCH_RUNS ?= 10
 BENCH_FLEET_RUNS ?= 3

@@ -9,7 +9,8 @@ at the seeded role id and instance id before handing it over. Nothing else in it
 
 moto has no GuardDuty findings API, so the function's verification (GetFindings) is pointed, through
 AWS_ENDPOINT_URL_GUARDDUTY, at a small stand-in here that holds the one finding GuardDuty "raised";
-it also answers CloudTrail's LookupEvents (AWS_ENDPOINT_URL_CLOUDTRAIL) with an empty trail.
+it also answers CloudTrail's LookupEvents (AWS_ENDPOINT_URL_CLOUDTRAIL) with one record: the stolen key
+assuming ReportsRole, which the walk of the key's trail (CHAIN) then revokes.
 """
 
 import json
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -82,14 +84,20 @@ def state(iam, ec2, role, instances):
             print(f"  {'':6} marks: {marks}")
 
 
-def start_guardduty(findings):
-    """GetFindings over GuardDuty's REST-JSON protocol, for the findings in `findings` (id -> detail)."""
+def start_guardduty(findings, trail):
+    """GetFindings over GuardDuty's REST-JSON protocol, for the findings in `findings` (id -> detail);
+    and CloudTrail's LookupEvents, for the records in `trail` ((key, region) -> [CloudTrail record])."""
     class GetFindings(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             if self.headers.get("X-Amz-Target", "").endswith("LookupEvents"):
-                # CloudTrail's event history (not in moto either): nothing recorded with the key yet.
-                answer = json.dumps({"Events": []}).encode()
+                # CloudTrail's event history (not in moto either), by the key asked and the region
+                # the request was signed for.
+                region = self.headers.get("Authorization", "").split("Credential=")[-1].split("/")[2:3]
+                key = body["LookupAttributes"][0]["AttributeValue"]
+                records = trail.get((key, region[0] if region else ""), [])
+                events = [{"EventId": r["eventID"], "EventName": r["eventName"], "CloudTrailEvent": json.dumps(r)} for r in records]
+                answer = json.dumps({"Events": events}).encode()
             else:
                 found = [findings[i] for i in body.get("findingIds", []) if i in findings]
                 answer = json.dumps({"findings": found}).encode()
@@ -121,9 +129,11 @@ def respond(env, event, title):
     summary = {k: report.get(k) for k in ("outcome", "outcomeReason", "verification", "cutoff", "warnings") if report.get(k)}
     print(json.dumps(summary, indent=2))
     if chain := report.get("chain"):
-        found = len(chain["root"]["children"])
         print(f"  stolen key's trail (CHAIN={chain['mode']}): {chain['root'].get('events', 0)} events read, "
-              f"{found} roles or keys reached, {len(chain['needsAttention'])} calls for a person")
+              f"{len(chain['needsAttention'])} calls for a person")
+        for node in chain["root"]["children"]:
+            print(f"    {chain['root']['key']} -> {node.get('roleArn') or node.get('user')}: {node['action']}"
+                  + (f" ({node['detail']})" if node.get("detail") else ""))
     for inst in report.get("instances", []):
         print(f"  {inst['instanceId']} ({inst['relation']}, {inst['action']} from {inst['actionSource']}): {inst['result']}")
     write_ops = ("PutRolePolicy", "CreateTags", "DisassociateIamInstanceProfile", "AssociateIamInstanceProfile", "RebootInstances")
@@ -163,8 +173,25 @@ def main():
         keys = finding["detail"]["resource"]["accessKeyDetails"]
         keys["principalId"] = f"{role['RoleId']}:{instances['web-1']}"
         finding["detail"]["resource"]["instanceDetails"]["instanceId"] = instances["web-1"]
-        guardduty, guardduty_endpoint = start_guardduty({finding["detail"]["id"]: finding["detail"]})
-        print(f"GuardDuty's findings API (not in moto) is this demo's stand-in at {guardduty_endpoint}: it holds web-1's finding.")
+        # With web-1's stolen key the attacker assumed ReportsRole: what CloudTrail recorded.
+        reports = iam.create_role(RoleName="ReportsRole", AssumeRolePolicyDocument=TRUST)["Role"]
+        stolen = keys["accessKeyId"]
+        assumed = {
+            "eventVersion": "1.08", "eventID": "demo-assume-reports", "eventType": "AwsApiCall",
+            "eventTime": (datetime.now(timezone.utc) - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": REGION,
+            "userIdentity": {"type": "AssumedRole", "accessKeyId": stolen, "accountId": finding["detail"]["accountId"]},
+            "recipientAccountId": finding["detail"]["accountId"],
+            "requestParameters": {"roleArn": reports["Arn"], "roleSessionName": "exfil"},
+            "responseElements": {
+                "credentials": {"accessKeyId": "ASIADEMOREPORTS00001", "expiration": "later"},
+                "assumedRoleUser": {"assumedRoleId": f"{reports['RoleId']}:exfil",
+                                    "arn": f"arn:aws:sts::{finding['detail']['accountId']}:assumed-role/ReportsRole/exfil"},
+            },
+        }
+        guardduty, guardduty_endpoint = start_guardduty({finding["detail"]["id"]: finding["detail"]}, {(stolen, REGION): [assumed]})
+        print(f"GuardDuty's findings API and CloudTrail's LookupEvents (neither in moto) are this demo's stand-in at {guardduty_endpoint}:")
+        print("it holds web-1's finding, and CloudTrail's record of the stolen key assuming ReportsRole.")
         env = {"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_GUARDDUTY": guardduty_endpoint,
                "AWS_ENDPOINT_URL_CLOUDTRAIL": guardduty_endpoint,
                "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", **creds}
@@ -187,13 +214,18 @@ def main():
         guardduty.shutdown()
         outcomes = [refused["outcome"], first["outcome"], again["outcome"], sample["outcome"], planned["outcome"]]
         expected = ["refused", "remediated", "already-remediated", "skipped", "planned"]
+        reached = [n["action"] for n in first["chain"]["root"]["children"]]
+        iam.get_role_policy(RoleName="ReportsRole", PolicyName="AWSRevokeOlderSessions")  # fails if not revoked
+        print(f"ReportsRole, which the stolen key assumed: {reached}, and it holds AWSRevokeOlderSessions")
+        if reached != ["revoked"]:
+            sys.exit("demo FAILED: the role the stolen key assumed was not revoked")
         heading("Summary")
         print(f"outcomes {outcomes}")
         if outcomes != expected:
             sys.exit(f"demo FAILED: expected {expected}")
         print("demo OK: the forged event was refused, sessions revoked, web-1 and web-2 re-attached with fresh\n"
-              "credentials, batch left revoked, the duplicate changed nothing, the sample was skipped, and the\n"
-              "dry run wrote nothing.")
+              "credentials, batch left revoked, ReportsRole (which the stolen key assumed) revoked too, the\n"
+              "duplicate changed nothing, the sample was skipped, and the dry run wrote nothing.")
     finally:
         proc.kill()
         proc.wait()

@@ -165,6 +165,18 @@ fn next_steps(report: &Report) -> Vec<String> {
         .take(NAMED_INSTANCES)
         .map(|i| clipped(&format!("Look at {}: {}", i.instance_id, i.result), 300))
         .collect();
+    if let Some(chain) = report.chain.as_ref().filter(|c| !c.attention().is_empty()) {
+        let left = chain.attention();
+        let named: Vec<&str> = left.iter().take(NAMED_INSTANCES).copied().collect();
+        steps.push(clipped(
+            &format!(
+                "Look at the stolen key's trail (the report's chain): {} left for a person, {}",
+                left.len(),
+                named.join(", ")
+            ),
+            300,
+        ));
+    }
     match report.outcome {
         Outcome::Failed => steps.push("Lambda retries the event; its report says which step failed".into()),
         Outcome::Refused => {

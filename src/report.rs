@@ -390,13 +390,13 @@ impl Report {
         self.error = Some(err.into());
     }
 
-    /// Instances a human must look at: failures, and states we could not act in.
+    /// What a human must look at: instances that failed or are in states we could not act in,
+    /// and what the stolen key's trail left for a person (`CHAIN`).
     pub fn needing_attention(&self) -> Vec<&str> {
-        self.instances
-            .iter()
+        let instances = (self.instances.iter())
             .filter(|i| i.needs_attention)
-            .map(|i| i.instance_id.as_str())
-            .collect()
+            .map(|i| i.instance_id.as_str());
+        instances.chain(self.chain.iter().flat_map(|c| c.attention())).collect()
     }
 }
 

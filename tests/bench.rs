@@ -11,7 +11,9 @@
 //!    network: time to the revocation, the named instance's credential outage, the invocation;
 //! 3. fleets of 1, 11 and 51 `cycle` instances with that latency;
 //! 4. 200 instances with EC2's request throttling injected (a token bucket per mutating action,
-//!    `BENCH_THROTTLE=size/refill`), at each `BENCH_THROTTLE_CONCURRENCY`.
+//!    `BENCH_THROTTLE=size/refill`), at each `BENCH_THROTTLE_CONCURRENCY`;
+//! 5. the walk of a 3-hop chain in CloudTrail's stand-in (`CHAIN`), each answer
+//!    `BENCH_CHAIN_LATENCY_MS` late (50 ms), beside the same containment with `CHAIN=off`.
 
 mod support;
 
@@ -384,6 +386,88 @@ async fn run_fleet(
     )
 }
 
+/// Part 5: a `revoke` finding whose stolen key assumed RoleB, whose session assumed RoleC, whose
+/// session assumed RoleD (all recorded in the stand-in's trail), with `latency` on every answer;
+/// and the same with `CHAIN=off`, to show the containment is not delayed by the walk.
+async fn chain_walk(moto: &Moto, guardduty: &GuardDuty, latency: Duration, run: usize, out: &mut Figures) {
+    use support::cloudtrail::{Recorded, assume_role};
+    let over = format!("+{} ms per answer", latency.as_millis());
+    let mut requests = [0.0; 2];
+    for (i, chain) in ["off", "contain"].into_iter().enumerate() {
+        let scene = Scene::new(moto, guardduty, &["revoke"]).await;
+        let account = scene.account_id.as_str();
+        let mut key = "ASIAQX3EXAMPLEKEY7N2".to_owned();
+        for hop in ["RoleB", "RoleC", "RoleD"] {
+            let role = scene.account.role(hop, &[]).await;
+            let session = format!("ASIA{}SESSION0000001", hop.to_uppercase());
+            let at = chrono::Utc::now() - chrono::Duration::minutes(2);
+            let record = assume_role(&key, (account, support::REGION), (&role.arn, &role.id), &session, at);
+            let id = format!("{hop}-{run}");
+            let place = Recorded {
+                account,
+                region: support::REGION,
+                key: &key,
+                at,
+                id: &id,
+            };
+            guardduty.trail().record(&place, &record);
+            key = session;
+        }
+        let (imds_endpoint, _) = imds_counter();
+        let mut api = RuntimeApi::start_in(&scene.account_id);
+        let function = scene.function(&api, &imds_endpoint, &[("CHAIN", chain)]);
+        api.wait_for_next(1);
+        scene.proxy.set_latency(latency);
+        let event = scene.event(guardduty, &format!("bench-chain-{chain}-{run}"));
+        let e = deliver(&mut api, &function, &scene, 1, event, "remediated");
+        let puts: Vec<Instant> = e
+            .seen
+            .iter()
+            .filter(|s| s.operation == "PutRolePolicy")
+            .map(|s| s.arrived)
+            .collect();
+        out.add(
+            format!("CHAIN={chain}: to PutRolePolicy, {over}"),
+            "ms",
+            "",
+            ms(e.to_revocation()),
+        );
+        out.add(format!("CHAIN={chain}: invocation, {over}"), "ms", "", ms(e.wall));
+        requests[i] = e.seen.len() as f64;
+        if chain == "contain" {
+            // It did what it measures: the three hops revoked, after the instance's role.
+            assert_eq!(
+                puts.len(),
+                4,
+                "{:?}",
+                e.seen.iter().map(|s| &s.operation).collect::<Vec<_>>()
+            );
+            for hop in ["RoleB", "RoleC", "RoleD"] {
+                assert!(scene.account.revocation(hop).await.is_some(), "{hop}");
+            }
+            let lookups = e.seen.iter().filter(|s| s.operation == "LookupEvents").count();
+            out.add(
+                format!("CHAIN=contain: 3 hops revoked, from the first PutRolePolicy, {over}"),
+                "ms",
+                "",
+                ms(puts[3] - puts[0]),
+            );
+            out.add(
+                "CHAIN=contain: LookupEvents sent (3 keys, 2 regions)".into(),
+                "",
+                "",
+                lookups as f64,
+            );
+            out.add(
+                "CHAIN=contain: the walk's requests (on − off)".into(),
+                "",
+                "",
+                requests[1] - requests[0],
+            );
+        }
+    }
+}
+
 fn package(arch: &str) -> Option<f64> {
     let dir = std::env::var("BENCH_LAMBDA_DIR").ok()?;
     let zip = std::fs::metadata(format!("{dir}/{arch}/exfil-responder/bootstrap.zip")).ok()?;
@@ -502,6 +586,17 @@ fn main() {
             print_timeline(who, seen);
         }
         print_fleets(&fleet, &throttled, (size, refill));
+        let chain_latency = Duration::from_millis(setting("BENCH_CHAIN_LATENCY_MS", 50));
+        let mut chain = Figures::default();
+        for run in 0..setting("BENCH_CHAIN_RUNS", 3) {
+            chain_walk(&moto, &guardduty, chain_latency, run, &mut chain).await;
+        }
+        println!();
+        println!("| the stolen key's trail (CHAIN) | median | min | max | n | target |");
+        println!("|---|---|---|---|---|---|");
+        for f in &chain.figures {
+            println!("{}", f.row());
+        }
     });
 }
 

@@ -156,7 +156,11 @@ async fn a_key_the_attacker_created_is_deactivated_and_persistence_is_listed_for
         (HOME, REGION, STOLEN),
         iam_call(STOLEN, HOME, "CreateLoginProfile", json!(null), Utc::now()),
     );
-    let report = s.contain(config(ChainMode::Contain)).await;
+    let told = Config {
+        security_hub_updates: true,
+        ..config(ChainMode::Contain)
+    };
+    let report = s.contain(told).await;
     let chain = &report["chain"];
     let node = &children(&chain["root"])[0];
     assert_eq!(
@@ -175,6 +179,10 @@ async fn a_key_the_attacker_created_is_deactivated_and_persistence_is_listed_for
     assert_eq!(attention[0]["eventId"], format!("CreateLoginProfile-{STOLEN}"));
     // Never deleted: the user keeps the key, inactive.
     assert_eq!(s.w.recorder.count("DeleteAccessKey"), 0);
+    // A person must look at the login profile: Security Hub is told the finding is not resolved.
+    let updates = s.w.guardduty.workflow_updates();
+    assert_eq!(updates.len(), 1, "{:#}", report["securityHub"]);
+    assert_eq!(updates[0].request["Workflow"]["Status"], "NOTIFIED", "{updates:?}");
 }
 
 #[tokio::test]

@@ -125,3 +125,71 @@ fn retryable(e: &SdkError<LookupEventsError, HttpResponse>) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudtrail::error::ErrorMetadata;
+    use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput;
+    use aws_sdk_cloudtrail::types::Event;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    fn ask(token: Option<&str>) -> Ask<'static> {
+        Ask {
+            account: "111111111111",
+            region: "us-east-1",
+            key: "ASIAROOTKEY000000001",
+            since: Utc::now() - chrono::Duration::hours(1),
+            until: Utc::now(),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_page_is_asked_again_in_turn_and_a_wrong_request_is_not() {
+        let throttled = mock!(Client::lookup_events)
+            .then_error(|| LookupEventsError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
+        let page = mock!(Client::lookup_events)
+            .match_requests(|r| r.max_results() == Some(PAGE) && r.next_token() == Some("t1"))
+            .then_output(|| {
+                LookupEventsOutput::builder()
+                    .events(Event::builder().event_id("e-1").cloud_trail_event("{}").build())
+                    .next_token("t2")
+                    .build()
+            });
+        // As built (`clients::Clients::new`): the SDK's own retries off, this module's in turn.
+        let client = mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, [&throttled, &page], |c| {
+            c.retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
+        });
+        let pace = Pace::default();
+        let started = Instant::now();
+        let got = super::page(&client, &pace, ask(Some("t1"))).await.unwrap();
+        assert_eq!(got.events, [("e-1".to_owned(), Some("{}".to_owned()))]);
+        assert_eq!(got.next.as_deref(), Some("t2"));
+        assert_eq!((throttled.num_calls(), page.num_calls()), (1, 1));
+        // The retry waited its turn and a backoff: never two requests within CloudTrail's gap.
+        assert!(Instant::now() - started >= GAP, "{:?}", Instant::now() - started);
+
+        let wrong = mock!(Client::lookup_events).then_error(|| {
+            LookupEventsError::generic(ErrorMetadata::builder().code("InvalidTimeRangeException").build())
+        });
+        let client = mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, [&wrong], |c| {
+            c.retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
+        });
+        let err = super::page(&client, &pace, ask(None)).await.err().expect("an error");
+        assert_eq!(err.aws_code(), Some("InvalidTimeRangeException"));
+        assert_eq!(wrong.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn turns_are_kept_per_account_and_region() {
+        let pace = Pace::default();
+        let started = Instant::now();
+        pace.turn("1", "us-east-1", Duration::ZERO).await;
+        pace.turn("1", "eu-west-1", Duration::ZERO).await;
+        assert_eq!(Instant::now(), started, "another region's turn is its own");
+        pace.turn("1", "us-east-1", Duration::ZERO).await;
+        assert_eq!(Instant::now() - started, GAP);
+    }
+}

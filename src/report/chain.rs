@@ -38,6 +38,18 @@ impl ChainReport {
         keys
     }
 
+    /// What a person must look at: the calls that leave a way back in (by event id), and the
+    /// roles and keys left as they were by a refusal or a failure (by key).
+    pub fn attention(&self) -> Vec<&str> {
+        let mut left = Vec::new();
+        self.root.collect_left(&mut left);
+        self.needs_attention
+            .iter()
+            .map(|c| c.event_id.as_str())
+            .chain(left)
+            .collect()
+    }
+
     /// Nodes whose action failed.
     pub fn failures(&self) -> Vec<String> {
         let mut failed = Vec::new();
@@ -91,6 +103,13 @@ impl ChainNode {
     fn collect_keys(&self, keys: &mut Vec<String>) {
         keys.push(self.key.clone());
         self.children.iter().for_each(|c| c.collect_keys(keys));
+    }
+
+    fn collect_left<'a>(&'a self, left: &mut Vec<&'a str>) {
+        if matches!(self.action, NodeStatus::Refused | NodeStatus::Failed) {
+            left.push(&self.key);
+        }
+        self.children.iter().for_each(|c| c.collect_left(left));
     }
 
     fn collect_failures(&self, failed: &mut Vec<String>) {
@@ -149,4 +168,62 @@ pub struct FollowUpReport {
     pub group: String,
     pub at: DateTime<Utc>,
     pub status: crate::report::ScheduleStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(key: &str, action: NodeStatus, children: Vec<ChainNode>) -> ChainNode {
+        ChainNode {
+            key: key.into(),
+            account: "111111111111".into(),
+            role_arn: None,
+            user: None,
+            via: None,
+            action,
+            detail: None,
+            events: None,
+            children,
+        }
+    }
+
+    #[test]
+    fn a_person_is_asked_to_look_at_persistence_and_at_what_was_left_as_it_was() {
+        let at = chrono::DateTime::from_timestamp(0, 0).unwrap();
+        let tree = node(
+            "ASIAROOT",
+            NodeStatus::Contained,
+            vec![
+                node(
+                    "ASIAB",
+                    NodeStatus::Refused,
+                    vec![node("ASIAC", NodeStatus::Revoked, vec![])],
+                ),
+                node("AKIAD", NodeStatus::Failed, vec![]),
+            ],
+        );
+        let report = ChainReport {
+            mode: ChainModeName::Contain,
+            depth: 3,
+            since: at,
+            until: at,
+            complete: true,
+            incomplete: Vec::new(),
+            root: tree,
+            needs_attention: vec![TrailCall {
+                event_id: "e-1".into(),
+                event_name: "CreateUser".into(),
+                at,
+                region: "us-east-1".into(),
+                key: "ASIAROOT".into(),
+                account: "111111111111".into(),
+            }],
+            skipped: Vec::new(),
+            follow_ups: Vec::new(),
+        };
+        assert_eq!(report.attention(), ["e-1", "ASIAB", "AKIAD"]);
+        assert_eq!(report.keys(), ["ASIAROOT", "ASIAB", "ASIAC", "AKIAD"]);
+        assert_eq!(report.failures(), ["AKIAD: failed"]);
+    }
 }

@@ -20,6 +20,7 @@ use crate::aws::access_keys::{self, KeyState};
 use crate::aws::clients::{Target, cloudtrail_in};
 use crate::aws::{cloudtrail, ec2};
 use crate::config::{ChainMode, chain::MAX_PAGES};
+use crate::error::Result;
 use crate::names::RoleName;
 use crate::op::Op;
 use crate::plan::chain::{Follow, follow};
@@ -354,24 +355,7 @@ impl Walk<'_> {
             self.dry_run,
             self.steps,
         );
-        match written.await {
-            Ok(Written::Nothing) => (
-                NodeStatus::Planned,
-                Some(format!("deny sessions issued before {}", at(decided.cutoff))),
-            ),
-            Ok(Written::Adopted(theirs, _)) => (
-                NodeStatus::AlreadyRevoked,
-                Some(format!("another run's cut-off {}", at(theirs))),
-            ),
-            Ok(Written::At(c, _) | Written::Unclaimed(c, _, _)) => (
-                NodeStatus::Revoked,
-                Some(format!("sessions issued before {} denied", at(c))),
-            ),
-            Err(e) => (
-                NodeStatus::Failed,
-                Some(format!("role {}'s sessions were NOT revoked: {e}", role.arn())),
-            ),
-        }
+        written_status(written.await, decided.cutoff, role)
     }
 
     /// Deactivate an access key the chain created (never delete it).
@@ -420,6 +404,36 @@ impl Walk<'_> {
                 Some(format!("user {user}'s key {key} was not read: {e}")),
             ),
         }
+    }
+}
+
+/// What became of a chain role's revocation write, for its node.
+fn written_status(written: Result<Written>, cutoff: DateTime<Utc>, role: &RoleArn) -> (NodeStatus, Option<String>) {
+    let at = |c: DateTime<Utc>| c.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match written {
+        Ok(Written::Nothing) => (
+            NodeStatus::Planned,
+            Some(format!("deny sessions issued before {}", at(cutoff))),
+        ),
+        Ok(Written::Adopted(theirs, _)) => (
+            NodeStatus::AlreadyRevoked,
+            Some(format!("another run's cut-off {}", at(theirs))),
+        ),
+        Ok(Written::At(..)) => (
+            NodeStatus::Revoked,
+            Some(format!("sessions issued before {} denied", at(cutoff))),
+        ),
+        Ok(Written::Unclaimed(_, _, why)) => (
+            NodeStatus::Revoked,
+            Some(format!(
+                "sessions issued before {} denied, written without a claim ({why})",
+                at(cutoff)
+            )),
+        ),
+        Err(e) => (
+            NodeStatus::Failed,
+            Some(format!("role {}'s sessions were NOT revoked: {e}", role.arn())),
+        ),
     }
 }
 
