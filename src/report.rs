@@ -212,7 +212,7 @@ pub struct Report {
     pub hardening: Option<HardeningReport>,
     /// `AUTO_RELEASE=true`: the schedule that releases the role once its hold is over.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub auto_release: Option<AutoReleaseReport>,
+    pub auto_release: Option<ScheduleReport>,
     /// `CHAIN`: the stolen key's trail, what it reached and what was done about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain: Option<chain::ChainReport>,
@@ -265,15 +265,27 @@ pub struct OperationReport {
     pub profile: Option<String>,
 }
 
-/// The one-time schedule that invokes this function with the role's release.
+/// A one-time schedule that invokes this function: a role's release once its hold is over
+/// (`AUTO_RELEASE`: after every token issued before the cut-off has expired), or a follow-up walk
+/// of a stolen key's trail (`CHAIN`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct AutoReleaseReport {
+pub struct ScheduleReport {
     pub schedule: String,
     pub group: String,
-    /// When it fires: after every token issued before the cut-off has expired.
+    /// When it fires.
     pub at: DateTime<Utc>,
     pub status: ScheduleStatus,
+}
+
+impl From<crate::aws::scheduler::Created> for ScheduleStatus {
+    /// What Scheduler answered to the schedule asked for.
+    fn from(created: crate::aws::scheduler::Created) -> Self {
+        match created {
+            crate::aws::scheduler::Created::Created => Self::Scheduled,
+            crate::aws::scheduler::Created::AlreadyThere => Self::AlreadyScheduled,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]

@@ -71,14 +71,6 @@ impl World {
     }
 }
 
-/// Refused or skipped: the reason says `why`, and not one write was sent.
-fn assert_skipped_without_writes(report: &Value, recorder: &Recorder, why: &str) {
-    assert_eq!(report["outcome"], "skipped", "{report:#}");
-    let reason = report["outcomeReason"].as_str().unwrap_or_default();
-    assert!(reason.contains(why), "reason {reason:?} does not say {why:?}");
-    assert!(recorder.writes().is_empty(), "{:?}", recorder.writes());
-}
-
 fn instance_report<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["instances"]
         .as_array()

@@ -28,13 +28,6 @@ impl World {
     }
 }
 
-fn assert_refused(report: &Value, recorder: &Recorder, why: &str) {
-    assert_eq!(report["outcome"], "skipped", "{report:#}");
-    let reason = report["outcomeReason"].as_str().unwrap_or_default();
-    assert!(reason.contains(why), "reason {reason:?} does not say {why:?}");
-    assert!(recorder.writes().is_empty(), "{:?}", recorder.writes());
-}
-
 #[tokio::test]
 async fn a_release_waits_out_the_hold_unless_forced_with_a_reason_and_records_what_it_removed() {
     let w = World::start().await;
@@ -48,7 +41,7 @@ async fn a_release_waits_out_the_hold_unless_forced_with_a_reason_and_records_wh
 
     let (early, ok) = w.run(w.release(json!({})), Config::default()).await;
     assert!(ok, "{early:#}");
-    assert_refused(&early, &w.recorder, "safe to release from");
+    assert_skipped_without_writes(&early, &w.recorder, "safe to release from");
     assert!(w.account.revocation(&w.role.name).await.is_some());
 
     let (forced, ok) = w
@@ -88,7 +81,7 @@ async fn a_release_waits_out_the_hold_unless_forced_with_a_reason_and_records_wh
     // Released already: nothing left to remove.
     w.recorder.clear();
     let (again, _) = w.run(w.release(json!({})), Config::default()).await;
-    assert_refused(&again, &w.recorder, "holds no revocation");
+    assert_skipped_without_writes(&again, &w.recorder, "holds no revocation");
 }
 
 #[tokio::test]
@@ -120,7 +113,7 @@ async fn after_the_hold_a_release_needs_no_force_and_a_dry_run_only_plans_it() {
         ..Config::default()
     };
     let (held, _) = w.run(w.release(json!({})), config).await;
-    assert_refused(&held, &w.recorder, "24 h after the cut-off");
+    assert_skipped_without_writes(&held, &w.recorder, "24 h after the cut-off");
 }
 
 #[tokio::test]
@@ -136,7 +129,7 @@ async fn a_document_this_function_did_not_write_is_never_removed_even_forced() {
         )
         .await;
     assert!(ok, "{report:#}");
-    assert_refused(&report, &w.recorder, "was not written by exfil-responder");
+    assert_skipped_without_writes(&report, &w.recorder, "was not written by exfil-responder");
     assert_eq!(w.account.revocation(&w.role.name).await.as_deref(), Some(console));
 }
 
@@ -154,7 +147,7 @@ async fn the_managed_fallback_is_detached_and_kept_and_protected_roles_are_refus
         ..Config::default()
     };
     let (refused, _) = w.run(w.release(json!({})), guarded).await;
-    assert_refused(&refused, &w.recorder, "PROTECTED_ROLES");
+    assert_skipped_without_writes(&refused, &w.recorder, "PROTECTED_ROLES");
 
     let (released, ok) = w.run(w.release(json!({})), Config::default()).await;
     assert!(ok, "{released:#}");
@@ -206,7 +199,7 @@ async fn an_isolated_instance_gets_its_recorded_profile_back_and_its_mark_cleare
     // Restored already: no mark, nothing to do.
     w.recorder.clear();
     let (again, _) = w.run(restore(&named), Config::default()).await;
-    assert_refused(&again, &w.recorder, "not isolated by exfil-responder");
+    assert_skipped_without_writes(&again, &w.recorder, "not isolated by exfil-responder");
 }
 
 #[tokio::test]
@@ -272,10 +265,10 @@ async fn restore_refuses_what_it_did_not_isolate_and_profiles_it_must_not_attach
         w.recorder.clear();
         let (report, ok) = w.run(restore(&bare), Config::default()).await;
         assert!(ok, "{report:#}");
-        assert_refused(&report, &w.recorder, why);
+        assert_skipped_without_writes(&report, &w.recorder, why);
         assert_eq!(w.account.association(&bare).await, None, "{why}");
     }
     w.recorder.clear();
     let (missing, _) = w.run(restore("i-0123456789abcdef0"), Config::default()).await;
-    assert_refused(&missing, &w.recorder, "no instance i-0123456789abcdef0");
+    assert_skipped_without_writes(&missing, &w.recorder, "no instance i-0123456789abcdef0");
 }

@@ -87,62 +87,34 @@ pub fn region_of(ec2: &aws_sdk_ec2::Client) -> String {
     ec2.config().region().map(|r| r.to_string()).unwrap_or_default()
 }
 
-/// The same EC2 client (credentials, endpoint, interceptors) for another region.
-pub fn ec2_in(ec2: &aws_sdk_ec2::Client, region: &str) -> aws_sdk_ec2::Client {
-    if ec2.config().region().is_some_and(|r| r.as_ref() == region) {
-        return ec2.clone();
-    }
-    let conf = ec2.config().to_builder().region(Region::new(region.to_owned())).build();
-    aws_sdk_ec2::Client::from_conf(conf)
+/// `$name(client, region)`: the same client (credentials, endpoint, interceptors, retries) for
+/// another region, or the client itself if it is there already. One function per service: each
+/// SDK's client is a type of its own.
+macro_rules! in_region {
+    ($($(#[$doc:meta])* $name:ident: $sdk:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(client: &$sdk::Client, region: &str) -> $sdk::Client {
+            if client.config().region().is_some_and(|r| r.as_ref() == region) {
+                return client.clone();
+            }
+            let conf = client.config().to_builder().region(Region::new(region.to_owned())).build();
+            $sdk::Client::from_conf(conf)
+        }
+    )*};
 }
 
-/// The same GuardDuty client for another region.
-pub fn guardduty_in(guardduty: &aws_sdk_guardduty::Client, region: &str) -> aws_sdk_guardduty::Client {
-    if guardduty.config().region().is_some_and(|r| r.as_ref() == region) {
-        return guardduty.clone();
-    }
-    let conf = guardduty
-        .config()
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .build();
-    aws_sdk_guardduty::Client::from_conf(conf)
-}
-
-/// The same Security Hub client for another region.
-pub fn securityhub_in(securityhub: &aws_sdk_securityhub::Client, region: &str) -> aws_sdk_securityhub::Client {
-    if securityhub.config().region().is_some_and(|r| r.as_ref() == region) {
-        return securityhub.clone();
-    }
-    let conf = securityhub
-        .config()
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .build();
-    aws_sdk_securityhub::Client::from_conf(conf)
-}
-
-/// The same CloudTrail client for another region. Its retries are off: `aws::cloudtrail` retries
-/// within CloudTrail's rate.
-pub fn cloudtrail_in(cloudtrail: &aws_sdk_cloudtrail::Client, region: &str) -> aws_sdk_cloudtrail::Client {
-    if cloudtrail.config().region().is_some_and(|r| r.as_ref() == region) {
-        return cloudtrail.clone();
-    }
-    let conf = cloudtrail
-        .config()
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .build();
-    aws_sdk_cloudtrail::Client::from_conf(conf)
-}
-
-/// The same SNS client for another region.
-pub fn sns_in(sns: &aws_sdk_sns::Client, region: &str) -> aws_sdk_sns::Client {
-    if sns.config().region().is_some_and(|r| r.as_ref() == region) {
-        return sns.clone();
-    }
-    let conf = sns.config().to_builder().region(Region::new(region.to_owned())).build();
-    aws_sdk_sns::Client::from_conf(conf)
+in_region! {
+    /// The same EC2 client for another region.
+    ec2_in: aws_sdk_ec2;
+    /// The same GuardDuty client for another region.
+    guardduty_in: aws_sdk_guardduty;
+    /// The same Security Hub client for another region.
+    securityhub_in: aws_sdk_securityhub;
+    /// The same CloudTrail client for another region. Its retries are off: `aws::cloudtrail`
+    /// retries within CloudTrail's rate.
+    cloudtrail_in: aws_sdk_cloudtrail;
+    /// The same SNS client for another region.
+    sns_in: aws_sdk_sns;
 }
 
 /// A call that hangs (a dropped connection, an unanswered request) fails and is retried instead.

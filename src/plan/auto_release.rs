@@ -26,6 +26,14 @@ pub fn is_schedule_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// `t` rounded up to a whole minute: the schedules fire at one, and are named by it, and none may
+/// fire before the time it is for.
+pub fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let minute = Duration::minutes(1);
+    let floor = t.duration_trunc(minute).unwrap_or(t);
+    if floor == t { t } else { floor + minute }
+}
+
 /// The schedule that releases `role` in `account` once `safe_at` has passed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReleaseSchedule {
@@ -42,12 +50,7 @@ pub struct ReleaseSchedule {
 pub fn schedule(account: &str, role: &RoleName, safe_at: DateTime<Utc>, now: DateTime<Utc>) -> ReleaseSchedule {
     // A whole minute, one past the later of the two: a schedule fires at its second, and the
     // release it delivers must find the hold already over (and an `at()` in the past never fires).
-    let minute = Duration::minutes(1);
-    let ceil = |t: DateTime<Utc>| {
-        let floor = t.duration_trunc(minute).unwrap_or(t);
-        if floor == t { t } else { floor + minute }
-    };
-    let at = ceil(safe_at.max(now)) + minute;
+    let at = ceil_minute(safe_at.max(now)) + Duration::minutes(1);
     let name = name(account, role, at);
     let payload = json!({
         "operation": "release",

@@ -6,11 +6,12 @@
 //! minute is counted from the containment's cut-off, not from now: a retried containment (which
 //! keeps the cut-off) asks for the very same schedules, and Scheduler answers that they exist.
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::aws::access_keys::KeyState;
+use crate::plan::auto_release::ceil_minute;
 
 /// Who a follow-up says asked for it.
 pub const REQUESTED_BY: &str = "exfil-responder CHAIN follow-up (EventBridge Scheduler)";
@@ -77,17 +78,13 @@ pub struct Walked<'a> {
 
 /// The follow-ups at each of `minutes` after `cutoff` (whole minutes, none in the past).
 pub fn follow_ups(walked: &Walked<'_>, cutoff: DateTime<Utc>, minutes: &[u32], now: DateTime<Utc>) -> Vec<FollowUp> {
-    let minute = Duration::minutes(1);
-    let ceil = |t: DateTime<Utc>| {
-        let floor = t.duration_trunc(minute).unwrap_or(t);
-        if floor == t { t } else { floor + minute }
-    };
     let digest = Sha256::digest(format!("{}\n{}", walked.finding_id, walked.key).as_bytes());
     let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
     minutes
         .iter()
         .map(|m| {
-            let at = ceil(cutoff + Duration::minutes(i64::from(*m))).max(ceil(now) + minute);
+            let at =
+                ceil_minute(cutoff + Duration::minutes(i64::from(*m))).max(ceil_minute(now) + Duration::minutes(1));
             let name = format!("trail-{}-{}-{hash}", walked.account, at.format("%Y%m%dT%H%MZ"));
             let payload = json!({
                 "operation": "follow-up",

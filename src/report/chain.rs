@@ -27,7 +27,7 @@ pub struct ChainReport {
     pub skipped: Vec<String>,
     /// The walks asked for later, as CloudTrail delivers more.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub follow_ups: Vec<FollowUpReport>,
+    pub follow_ups: Vec<crate::report::ScheduleReport>,
 }
 
 impl ChainReport {
@@ -159,15 +159,6 @@ pub struct TrailCall {
     /// The key that signed it, and the account whose trail holds it.
     pub key: String,
     pub account: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FollowUpReport {
-    pub schedule: String,
-    pub group: String,
-    pub at: DateTime<Utc>,
-    pub status: crate::report::ScheduleStatus,
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::app::App;
-use crate::aws::scheduler::{self, Created, OneTime};
+use crate::aws::scheduler::{self, OneTime};
 use crate::names::RoleName;
 use crate::op::Op;
 use crate::plan::auto_release;
-use crate::report::{AutoReleaseReport, ScheduleStatus};
+use crate::report::{ScheduleReport, ScheduleStatus};
 use crate::respond::steps::Steps;
 
 /// The schedule asked for, and a warning if it was not made. None while `AUTO_RELEASE` is off.
@@ -21,10 +21,10 @@ pub async fn schedule(
     safe_at: DateTime<Utc>,
     dry_run: bool,
     steps: &Steps,
-) -> Option<(AutoReleaseReport, Option<String>)> {
+) -> Option<(ScheduleReport, Option<String>)> {
     let config = app.config.auto_release.as_ref()?;
     let planned = auto_release::schedule(account, role, safe_at, Utc::now());
-    let report = |status| AutoReleaseReport {
+    let report = |status| ScheduleReport {
         schedule: planned.name.clone(),
         group: config.group.clone(),
         at: planned.at,
@@ -56,8 +56,7 @@ pub async fn schedule(
         scheduler::create_one_time(&app.clients.scheduler, one).await
     };
     match steps.run(Op::CreateSchedule, role.as_str(), create).await {
-        Ok(Created::Created) => Some((report(ScheduleStatus::Scheduled), None)),
-        Ok(Created::AlreadyThere) => Some((report(ScheduleStatus::AlreadyScheduled), None)),
+        Ok(created) => Some((report(created.into()), None)),
         Err(e) => {
             let safe = safe_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let warning = format!(
@@ -96,11 +95,7 @@ mod tests {
         }
     }
 
-    async fn scheduled(
-        rule: Option<&Rule>,
-        config: Config,
-        dry_run: bool,
-    ) -> (AutoReleaseReport, Option<String>, Steps) {
+    async fn scheduled(rule: Option<&Rule>, config: Config, dry_run: bool) -> (ScheduleReport, Option<String>, Steps) {
         let app = Rules {
             scheduler: rule.into_iter().collect(),
             ..Rules::default()

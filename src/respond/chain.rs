@@ -46,7 +46,6 @@ pub struct Walk<'a> {
     app: &'a App,
     home: &'a Home,
     root: &'a Root<'a>,
-    mode: ChainMode,
     dry_run: bool,
     steps: &'a Steps,
     until: DateTime<Utc>,
@@ -64,7 +63,6 @@ pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps:
         app,
         home,
         root,
-        mode: app.config.chain.mode,
         dry_run,
         steps,
         until: Utc::now(),
@@ -301,7 +299,7 @@ impl Walk<'_> {
         at: DateTime<Utc>,
         key: &str,
     ) -> (NodeStatus, Option<String>) {
-        if self.mode == ChainMode::Report {
+        if self.app.config.chain.mode == ChainMode::Report {
             return (NodeStatus::Found, Some("CHAIN=report: not revoked".into()));
         }
         if role.partition != self.home.partition {
@@ -360,7 +358,7 @@ impl Walk<'_> {
 
     /// Deactivate an access key the chain created (never delete it).
     async fn deactivate(&self, account: &str, user: &str, key: &str) -> (NodeStatus, Option<String>) {
-        if self.mode == ChainMode::Report {
+        if self.app.config.chain.mode == ChainMode::Report {
             return (NodeStatus::Found, Some("CHAIN=report: not deactivated".into()));
         }
         let target = match self.target(account).await {

@@ -13,15 +13,15 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::accounts::Home;
 use crate::app::App;
-use crate::aws::scheduler::{self, Created, OneTime};
+use crate::aws::scheduler::{self, OneTime};
 use crate::error::{Error, Result};
 use crate::finding::{FindingSummary, Incident};
 use crate::names::RoleName;
 use crate::op::Op;
 use crate::operation::FollowUp;
 use crate::plan::chain::{Walked, follow_ups};
-use crate::report::chain::{ChainReport, FollowUpReport};
-use crate::report::{Ended, OperationReport, Report, ScheduleStatus};
+use crate::report::chain::ChainReport;
+use crate::report::{Ended, OperationReport, Report, ScheduleReport, ScheduleStatus};
 use crate::respond::chain::{self, Root};
 use crate::respond::establish::{self, Place};
 use crate::respond::revoke;
@@ -53,7 +53,7 @@ pub async fn schedule(
     };
     let mut warnings = Vec::new();
     for planned in follow_ups(&walked, cutoff, &config.follow_up_minutes, Utc::now()) {
-        let report = |status| FollowUpReport {
+        let report = |status| ScheduleReport {
             schedule: planned.name.clone(),
             group: schedules.group.clone(),
             at: planned.at,
@@ -84,8 +84,7 @@ pub async fn schedule(
             scheduler::create_one_time(&app.clients.scheduler, one).await
         };
         let status = match steps.run(Op::CreateSchedule, root.key, create).await {
-            Ok(Created::Created) => ScheduleStatus::Scheduled,
-            Ok(Created::AlreadyThere) => ScheduleStatus::AlreadyScheduled,
+            Ok(created) => created.into(),
             Err(e) => {
                 warnings.push(format!(
                     "CHAIN: the follow-up walk {} was NOT scheduled ({e}): walk key {}'s trail again by hand later",

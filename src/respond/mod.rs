@@ -45,7 +45,7 @@ use crate::finding::{Finding, FindingSummary, Incident, Triage};
 use crate::names::RoleName;
 use crate::policy::cutoff_at;
 use crate::report::{
-    AutoReleaseReport, CutoffReport, Ended, InstanceReport, Outcome, Report, Response, RoleSummary, Verification,
+    CutoffReport, Ended, InstanceReport, Outcome, Report, Response, RoleSummary, ScheduleReport, Verification,
 };
 use crate::wait::Deadline;
 use crate::{input, op::StepRecord};
@@ -173,7 +173,7 @@ struct Done {
     /// Why the claim taken ahead, unused, could not be given up.
     release_warning: Option<String>,
     /// The release scheduled for when the hold is over, and why it was not, if it was not.
-    auto_release: Option<(AutoReleaseReport, Option<String>)>,
+    auto_release: Option<(ScheduleReport, Option<String>)>,
     /// The stolen key's trail (`CHAIN`), walked once the role's revocation is written.
     chain: Option<crate::report::chain::ChainReport>,
 }

@@ -9,7 +9,7 @@ use crate::aws::clients::{Session, Target};
 use crate::error::{Error, Result};
 use crate::finding::FindingSummary;
 use crate::operation::{Asked, Operation};
-use crate::report::{AutoReleaseReport, Ended, InstanceReport, OperationReport, Report, RoleSummary};
+use crate::report::{Ended, InstanceReport, OperationReport, Report, RoleSummary, ScheduleReport};
 use crate::respond::establish::{self, Place};
 use crate::respond::steps::Steps;
 use crate::respond::{follow_up, release, restore};
@@ -24,7 +24,7 @@ pub struct Done {
     pub instances: Vec<InstanceReport>,
     pub operation: OperationReport,
     /// A scheduled release that came too early, asked again for later (`AUTO_RELEASE`).
-    pub auto_release: Option<(AutoReleaseReport, Option<String>)>,
+    pub auto_release: Option<(ScheduleReport, Option<String>)>,
     pub warnings: Vec<String>,
 }
 

@@ -231,6 +231,14 @@ impl Recorder {
     }
 }
 
+/// Skipped: the reason says `why`, and not one write was sent.
+pub fn assert_skipped_without_writes(report: &Value, recorder: &Recorder, why: &str) {
+    assert_eq!(report["outcome"], "skipped", "{report:#}");
+    let reason = report["outcomeReason"].as_str().unwrap_or_default();
+    assert!(reason.contains(why), "reason {reason:?} does not say {why:?}");
+    assert!(recorder.writes().is_empty(), "{:?}", recorder.writes());
+}
+
 /// One account with WebAppRole seeded, the GuardDuty stand-in beside the emulator, and the
 /// handler's calls recorded: what the tests of the operations after containment start from.
 pub struct World {
