@@ -27,7 +27,8 @@ pub struct Config {
     pub quarantine_profile: Option<String>,
     /// `CYCLE_TIMEOUT_SECONDS`: bound on each wait for an association to settle.
     pub cycle_timeout: Duration,
-    /// `FLEET_CONCURRENCY`: instances between their first step and their attach at once.
+    /// `FLEET_CONCURRENCY`: instances between their first step other than a mark and their attach
+    /// at once.
     pub fleet_concurrency: usize,
     /// `DRY_RUN`: read and plan, never write.
     pub dry_run: bool,

@@ -42,10 +42,13 @@ pub struct Running {
 pub struct Round {
     made: Semaphore,
     expected: u32,
-    /// `FLEET_CONCURRENCY` of them: an instance holds one from its first step to its attach (to its
-    /// last step, if it attaches nothing). So at most that many are between detach and attach at
-    /// once, and the next instance starts while the one before waits for its new association to
-    /// show and is marked, rather than after.
+    /// `FLEET_CONCURRENCY` of them: an instance holds one from its first step other than a mark to
+    /// its attach (to its last step, if it attaches nothing). So at most that many are between
+    /// detach and attach at once, and the next instance starts while the one before waits for its
+    /// new association to show and is marked, rather than after. Marks take none: they change no
+    /// credentials, and the marks of instances waiting for a place go out as one request with the
+    /// marks of those starting (the profile marker of all the fleet at once), so an instance that
+    /// gets its place later begins at its detach.
     slots: Semaphore,
     /// By region and tags.
     marks: Batches<(String, Vec<(String, String)>), ()>,
@@ -92,6 +95,26 @@ impl Attach<'_> {
 impl Drop for Attach<'_> {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// An instance's place among the `FLEET_CONCURRENCY` worked on at once ([`Round`]'s slots).
+enum Place<'a> {
+    Waiting,
+    /// Held to keep the place; dropped to give it up.
+    Held {
+        _permit: tokio::sync::SemaphorePermit<'a>,
+    },
+    GivenUp,
+}
+
+impl<'a> Place<'a> {
+    /// Wait for a place, unless one is held or was given up.
+    async fn take(&mut self, slots: &'a Semaphore) {
+        if matches!(self, Self::Waiting) {
+            let permit = slots.acquire().await.expect("the slots are never closed");
+            *self = Self::Held { _permit: permit };
+        }
     }
 }
 
@@ -154,19 +177,19 @@ pub async fn one(
         round,
         taken: Mutex::default(),
     };
-    let mut slot = match plan.steps.is_empty() {
-        true => None,
-        false => Some(round.slots.acquire().await.expect("the slots are never closed")),
-    };
+    let mut place = Place::Waiting;
     // Set when a concurrent run attached the profile first: ours is then not attached again.
     let mut adopted = false;
     let (mut i, mut left, mut stopped) = (0, Vec::new(), None);
     while let Some(step) = plan.steps.get(i) {
+        if !matches!(step, Step::Tag(_)) {
+            place.take(&round.slots).await;
+        }
         let (failed, ran, result) = cycle.run_at(&plan.steps, i, &mut adopted).await;
         i += ran;
         if matches!(step, Step::Associate(_)) {
             attach.release();
-            drop(slot.take());
+            place = Place::GivenUp;
         }
         match result {
             Ok(()) if *step == Step::RequireImdsv2 => out.metadata_tokens = Some("required".into()),
@@ -627,7 +650,8 @@ mod tests {
         assert_eq!(tags.num_calls(), 1, "nothing runs after the failed step");
     }
 
-    /// The next instance does not wait for the one before to finish: only for its attach.
+    /// The next instance does not wait for the one before to finish: only for its attach. Its
+    /// marker does not wait at all: it goes out with the first's, in one request.
     #[tokio::test(start_paused = true)]
     async fn an_instance_frees_its_slot_once_its_profile_is_attached() {
         const NEXT: &str = "i-0b1c2d3e4f5a60718";
@@ -641,8 +665,8 @@ mod tests {
         let next = InstancePlan {
             instance_id: NEXT.into(),
             relation: Relation::Sibling,
-            steps: vec![Step::Tag(vec![(PROFILE_TAG, TagValue::Text(PROFILE.into()))])],
-            result: "marked".into(),
+            steps: cycle_plan().steps[..2].to_vec(),
+            result: "detached".into(),
             ..cycle_plan()
         };
         let plans = vec![cycle_plan(), next];
@@ -652,11 +676,15 @@ mod tests {
         assert!(executed.failures.is_empty(), "{:?}", executed.failures);
         let order: Vec<(Op, String)> = steps.into_records().into_iter().map(|r| (r.step, r.target)).collect();
         let at = |op: Op, id: &str| order.iter().position(|(o, t)| *o == op && t == id).unwrap();
+        let detached = at(Op::DisassociateIamInstanceProfile, NEXT);
+        assert!(at(Op::AssociateIamInstanceProfile, ID) < detached, "{order:?}");
+        assert!(detached < at(Op::AwaitAssociation, ID), "{order:?}");
+        // Both markers in one CreateTags, and the first's cycled-at mark: two in all.
         assert!(
-            at(Op::AssociateIamInstanceProfile, ID) < at(Op::CreateTags, NEXT),
+            at(Op::CreateTags, NEXT) < at(Op::DisassociateIamInstanceProfile, ID),
             "{order:?}"
         );
-        assert!(at(Op::CreateTags, NEXT) < at(Op::AwaitAssociation, ID), "{order:?}");
+        assert_eq!(tags.num_calls(), 2);
     }
 
     #[tokio::test]
