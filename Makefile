@@ -109,7 +109,7 @@ cli:
 ##        (30) late; fleets of 1, 11, 51, and 200 under EC2 throttling (BENCH_THROTTLE=50/5) at
 ##        each of BENCH_THROTTLE_CONCURRENCY; the walk of a 3-hop chain (CHAIN), every answer
 ##        BENCH_CHAIN_LATENCY_MS (50) late, BENCH_CHAIN_RUNS (3) times; the zipped package for both
-##        architectures.
+##        architectures. CHAIN=off compares containment alone (the peer walks no trail).
 ##        Prints tables; asserts no timing.
 BENCH_RUNS ?= 10
 BENCH_FLEET_RUNS ?= 3
@@ -117,7 +117,8 @@ bench: venv bootstrap
 	$(MAKE) package ARCH=arm64
 	$(MAKE) package ARCH=x86_64
 	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) BENCH_LAMBDA_DIR=$(TARGET_DIR)/lambda \
-	  BENCH_RUNS=$(BENCH_RUNS) BENCH_FLEET_RUNS=$(BENCH_FLEET_RUNS) $(CARGO) test --locked --test bench
+	  BENCH_RUNS=$(BENCH_RUNS) BENCH_FLEET_RUNS=$(BENCH_FLEET_RUNS) $(if $(CHAIN),CHAIN=$(CHAIN),) \
+	  $(CARGO) test --locked --test bench
 
 ## fuzz: fuzz the parser and the planner for FUZZ_SECONDS (needs nightly and cargo-fuzz; not in CI)
 FUZZ_SECONDS ?= 60

@@ -3,7 +3,8 @@
 //! logs every request. A benchmark, not a test: it asserts nothing about time, and `cargo test`
 //! leaves it out (`test = false` in Cargo.toml). It does check that every run did what it measures.
 //!
-//! Four parts, each printed as a table:
+//! Five parts, each printed as a table. Parts 1 to 4 run the function with `CHAIN` and
+//! `FLEET_CONCURRENCY` from the environment (unset: the product's defaults); part 5 sets `CHAIN`.
 //! 1. the process: start-up, CPU, memory, requests, on the bare emulator (`BENCH_RUNS` processes
 //!    per scenario);
 //! 2. side by side with the Python peer a user would otherwise deploy (`tests/peer/handler.py`,
@@ -63,12 +64,17 @@ enum Responder {
     Peer,
 }
 
-/// The function with the template's settings (`FLEET_CONCURRENCY` from the environment, to compare).
+/// The function with the template's settings (`FLEET_CONCURRENCY` and `CHAIN` from the environment,
+/// to compare).
 fn start(api: &RuntimeApi, scene: &Scene, imds: &str, concurrency: Option<usize>) -> (Instant, Function) {
     let concurrency = concurrency
         .map(|c| c.to_string())
         .or_else(|| std::env::var("FLEET_CONCURRENCY").ok());
-    let extra: Vec<(&str, &str)> = concurrency.iter().map(|c| ("FLEET_CONCURRENCY", c.as_str())).collect();
+    let chain = std::env::var("CHAIN").ok();
+    let extra: Vec<(&str, &str)> = [("FLEET_CONCURRENCY", &concurrency), ("CHAIN", &chain)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+        .collect();
     let started = Instant::now();
     let function = scene.function(api, imds, &extra);
     (started, function)
@@ -561,6 +567,8 @@ fn main() {
             std::fs::metadata(&bootstrap).unwrap().len()
         );
         println!("{runs} runs per scenario ({fleet_runs} per fleet size); each run is a fresh process");
+        let chain = std::env::var("CHAIN").unwrap_or_else(|_| "the default (contain)".into());
+        println!("CHAIN: {chain}, but for the last table's runs, which set it themselves");
         println!();
         println!("| figure | median | min | max | n | target |");
         println!("|---|---|---|---|---|---|");
