@@ -117,8 +117,7 @@ bench: venv bootstrap
 	$(MAKE) package ARCH=arm64
 	$(MAKE) package ARCH=x86_64
 	EXFIL_RESPONDER_BOOTSTRAP=$(BOOTSTRAP) BENCH_LAMBDA_DIR=$(TARGET_DIR)/lambda \
-	  BENCH_RUNS=$(BENCH_RUNS) BENCH_FLEET_RUNS=$(BENCH_FLEET_RUNS) $(if $(CHAIN),CHAIN=$(CHAIN),) \
-	  $(CARGO) test --locked --test bench
+	  BENCH_RUNS=$(BENCH_RUNS) BENCH_FLEET_RUNS=$(BENCH_FLEET_RUNS) $(CARGO) test --locked --test bench
 
 ## fuzz: fuzz the parser and the planner for FUZZ_SECONDS (needs nightly and cargo-fuzz; not in CI)
 FUZZ_SECONDS ?= 60

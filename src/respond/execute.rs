@@ -98,26 +98,6 @@ impl Drop for Attach<'_> {
     }
 }
 
-/// An instance's place among the `FLEET_CONCURRENCY` worked on at once ([`Round`]'s slots).
-enum Place<'a> {
-    Waiting,
-    /// Held to keep the place; dropped to give it up.
-    Held {
-        _permit: tokio::sync::SemaphorePermit<'a>,
-    },
-    GivenUp,
-}
-
-impl<'a> Place<'a> {
-    /// Wait for a place, unless one is held or was given up.
-    async fn take(&mut self, slots: &'a Semaphore) {
-        if matches!(self, Self::Waiting) {
-            let permit = slots.acquire().await.expect("the slots are never closed");
-            *self = Self::Held { _permit: permit };
-        }
-    }
-}
-
 /// Each plan in its instance's region (`ec2` is the same client for any region).
 pub async fn all(
     ec2: &aws_sdk_ec2::Client,
@@ -177,19 +157,22 @@ pub async fn one(
         round,
         taken: Mutex::default(),
     };
-    let mut place = Place::Waiting;
+    // The place ([`Round`]'s slots) is taken at the first step that is not a mark. `run_at` runs
+    // two steps at once only from one that is not, so that index is never stepped over.
+    let takes_place = plan.steps.iter().position(|s| !matches!(s, Step::Tag(_)));
+    let mut slot = None;
     // Set when a concurrent run attached the profile first: ours is then not attached again.
     let mut adopted = false;
     let (mut i, mut left, mut stopped) = (0, Vec::new(), None);
     while let Some(step) = plan.steps.get(i) {
-        if !matches!(step, Step::Tag(_)) {
-            place.take(&round.slots).await;
+        if Some(i) == takes_place {
+            slot = Some(round.slots.acquire().await.expect("the slots are never closed"));
         }
         let (failed, ran, result) = cycle.run_at(&plan.steps, i, &mut adopted).await;
         i += ran;
         if matches!(step, Step::Associate(_)) {
             attach.release();
-            place = Place::GivenUp;
+            drop(slot.take());
         }
         match result {
             Ok(()) if *step == Step::RequireImdsv2 => out.metadata_tokens = Some("required".into()),
