@@ -57,7 +57,7 @@ test: venv validate bootstrap
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
-	$(PYTHON) scripts/check_layout.py
+	$(PYTHON) scripts/check_layout.py --self-test
 
 ## validate: sam validate --lint, cfn-lint with the serverless rules, parliament and the
 ##           project's own template checks (scripts/check_template.py)

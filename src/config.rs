@@ -285,7 +285,7 @@ fn is_topic_arn(value: &str) -> bool {
     };
     let name = name.strip_suffix(".fifo").unwrap_or(name);
     partition.starts_with("aws")
-        && crate::input::is_region(region)
+        && crate::names::is_region(region)
         && crate::names::is_account_id(account)
         && (1..=256).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))

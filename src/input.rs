@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::finding::{FindingRequest, FindingSummary, Incident, Locator, Subject, Triage, triage_events, typed};
-use crate::names::{GuardDutyId, InstanceId, RoleName, is_account_id};
-use crate::operation::{Asked, Operation, Release, Restore};
+use crate::names::{GuardDutyId, InstanceId, RoleName, is_account_id, is_region};
+use crate::operation::{Asked, MAX_REQUESTED_BY_CHARS, Operation, Release, Restore};
 use crate::rules::Action;
 
 /// The manual payload. Unknown keys are refused: a typo such as `dryrun` must not go unnoticed.
@@ -56,7 +56,6 @@ struct OperationPayload {
 }
 
 const MAX_REASON_CHARS: usize = 1024;
-pub(crate) const MAX_REQUESTED_BY_CHARS: usize = 512;
 
 /// The parsed payload: one entry per event, each triaged or a bad-input error of its own.
 pub struct Payload {
@@ -255,15 +254,6 @@ fn only(field: &str, present: bool, op: &str) -> Result<()> {
         true => Err(Error::bad_input(field, format!("does not apply to {op}"))),
         false => Ok(()),
     }
-}
-
-/// Region names such as `us-east-1` or `us-gov-west-1`: lowercase letters, digits and dashes.
-pub(crate) fn is_region(value: &str) -> bool {
-    (4..=32).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && value.contains('-')
 }
 
 fn check_reason(reason: Option<&str>) -> Result<()> {

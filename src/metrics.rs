@@ -139,7 +139,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::op::{Op, StepOutcome, StepRecord};
+    use crate::api::{ApiCall, StepOutcome, StepRecord};
     use crate::report::{CutoffReport, FindingSummary, Relation};
     use crate::rules::ActionSource;
 
@@ -162,7 +162,7 @@ mod tests {
         }
     }
 
-    fn step(op: Op, target: &str, outcome: StepOutcome) -> StepRecord {
+    fn step(op: ApiCall, target: &str, outcome: StepOutcome) -> StepRecord {
         StepRecord {
             step: op,
             target: target.into(),
@@ -197,12 +197,16 @@ mod tests {
             instance("i-0000000000000000e", Action::Ignore, false),
         ];
         report.steps = vec![
-            step(Op::PutRolePolicy, "WebAppRole", StepOutcome::Ok),
-            step(Op::AssociateIamInstanceProfile, "i-0000000000000000a", StepOutcome::Ok),
-            // Already cycled earlier: only read this time.
-            step(Op::DescribeInstances, "i-0000000000000000b", StepOutcome::Ok),
+            step(ApiCall::PutRolePolicy, "WebAppRole", StepOutcome::Ok),
             step(
-                Op::DisassociateIamInstanceProfile,
+                ApiCall::AssociateIamInstanceProfile,
+                "i-0000000000000000a",
+                StepOutcome::Ok,
+            ),
+            // Already cycled earlier: only read this time.
+            step(ApiCall::DescribeInstances, "i-0000000000000000b", StepOutcome::Ok),
+            step(
+                ApiCall::DisassociateIamInstanceProfile,
                 "i-0000000000000000d",
                 StepOutcome::Ok,
             ),

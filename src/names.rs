@@ -128,6 +128,15 @@ pub fn is_account_id(value: &str) -> bool {
     value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Region names such as `us-east-1` or `us-gov-west-1`: lowercase letters, digits and dashes.
+pub fn is_region(value: &str) -> bool {
+    (4..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && value.contains('-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,9 @@
 
 use crate::names::{InstanceId, RoleName};
 
+/// The longest `requestedBy` taken: who asked, as the report and the audit trail keep it.
+pub const MAX_REQUESTED_BY_CHARS: usize = 512;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     Release(Release),

@@ -4,14 +4,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub mod chain;
+pub mod schedule;
 
+pub use crate::api::{StepOutcome, StepRecord};
 use crate::aws::clients::Session;
 use crate::error::Error;
 pub use crate::finding::FindingSummary;
-pub use crate::op::{StepOutcome, StepRecord};
+use crate::plan::RoleFacts;
 pub use crate::plan::model::Relation;
-use crate::plan::revocation::RoleFacts;
 use crate::rules::{Action, ActionSource};
+pub use schedule::{ScheduleReport, ScheduleStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -90,6 +92,14 @@ pub struct RoleSummary {
 }
 
 impl RoleSummary {
+    /// By name, before IAM is asked.
+    pub fn named(role: &crate::names::RoleName) -> Self {
+        Self {
+            name: role.to_string(),
+            arn: None,
+        }
+    }
+
     /// As IAM has it.
     pub fn of(role: &RoleFacts) -> Self {
         Self {
@@ -263,40 +273,6 @@ pub struct OperationReport {
     /// Restore: the profile given back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
-}
-
-/// A one-time schedule that invokes this function: a role's release once its hold is over
-/// (`AUTO_RELEASE`: after every token issued before the cut-off has expired), or a follow-up walk
-/// of a stolen key's trail (`CHAIN`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ScheduleReport {
-    pub schedule: String,
-    pub group: String,
-    /// When it fires.
-    pub at: DateTime<Utc>,
-    pub status: ScheduleStatus,
-}
-
-impl From<crate::aws::scheduler::Created> for ScheduleStatus {
-    /// What Scheduler answered to the schedule asked for.
-    fn from(created: crate::aws::scheduler::Created) -> Self {
-        match created {
-            crate::aws::scheduler::Created::Created => Self::Scheduled,
-            crate::aws::scheduler::Created::AlreadyThere => Self::AlreadyScheduled,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScheduleStatus {
-    Scheduled,
-    /// A schedule of that name was there: the same release, asked for before.
-    AlreadyScheduled,
-    Planned,
-    /// Not scheduled (the warnings say why): the role stays revoked until a person releases it.
-    Failed,
 }
 
 /// What is left open once the run is done, and how to close it from the role's side.

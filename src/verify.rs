@@ -6,7 +6,7 @@
 use crate::finding::Finding;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Comparison {
     /// GuardDuty holds the same finding.
     Confirmed,
     /// Not acted on: why.
@@ -39,18 +39,18 @@ fn identity(f: &Finding) -> [(&'static str, Option<&str>); 8] {
 }
 
 /// Compare the delivered finding with GuardDuty's copy.
-pub fn compare(claimed: &Finding, actual: &Finding) -> Verdict {
+pub fn compare(claimed: &Finding, actual: &Finding) -> Comparison {
     compare_with(claimed, actual, false)
 }
 
 /// Compare a finding that carries less than GuardDuty's event (Security Hub's ASFF names no
 /// instance, for one) with GuardDuty's copy: what it carries must agree, and GuardDuty's copy is
 /// what is acted on.
-pub fn compare_carried(claimed: &Finding, actual: &Finding) -> Verdict {
+pub fn compare_carried(claimed: &Finding, actual: &Finding) -> Comparison {
     compare_with(claimed, actual, true)
 }
 
-fn compare_with(claimed: &Finding, actual: &Finding, carried_only: bool) -> Verdict {
+fn compare_with(claimed: &Finding, actual: &Finding, carried_only: bool) -> Comparison {
     let differences: Vec<String> = identity(claimed)
         .into_iter()
         .zip(identity(actual))
@@ -61,7 +61,7 @@ fn compare_with(claimed: &Finding, actual: &Finding, carried_only: bool) -> Verd
         })
         .collect();
     if !differences.is_empty() {
-        return Verdict::Refused(format!(
+        return Comparison::Refused(format!(
             "the event does not match GuardDuty's finding {} (forged or altered?): {}",
             actual.id,
             differences.join("; ")
@@ -74,13 +74,13 @@ fn compare_with(claimed: &Finding, actual: &Finding, carried_only: bool) -> Verd
     // archived it after containing it, and this is a repeat delivery: the caller tells them apart
     // by whether the role's revocation covers the finding.
     if archived(actual) && !archived(claimed) {
-        return Verdict::Archived(format!(
+        return Comparison::Archived(format!(
             "GuardDuty reports finding {} archived (by a suppression rule, or by hand since it was published): \
              not acting; send a roleName or instanceId payload to act regardless",
             actual.id
         ));
     }
-    Verdict::Confirmed
+    Comparison::Confirmed
 }
 
 fn shown(value: Option<&str>) -> String {
@@ -107,8 +107,8 @@ mod tests {
 
     fn refused(claimed: &Finding, actual: &Finding) -> String {
         match compare(claimed, actual) {
-            Verdict::Refused(why) | Verdict::Archived(why) => why,
-            Verdict::Confirmed => panic!("confirmed"),
+            Comparison::Refused(why) | Comparison::Archived(why) => why,
+            Comparison::Confirmed => panic!("confirmed"),
         }
     }
 
@@ -116,11 +116,13 @@ mod tests {
     fn what_a_finding_does_not_carry_is_not_compared_and_what_it_carries_must_agree() {
         let mut asff = finding();
         asff.resource.as_mut().unwrap().instance_details = None;
-        assert_eq!(compare_carried(&asff, &finding()), Verdict::Confirmed);
-        assert!(matches!(compare(&asff, &finding()), Verdict::Refused(why) if why.contains("instanceId is missing")));
+        assert_eq!(compare_carried(&asff, &finding()), Comparison::Confirmed);
+        assert!(
+            matches!(compare(&asff, &finding()), Comparison::Refused(why) if why.contains("instanceId is missing"))
+        );
         let keys = asff.resource.as_mut().unwrap().access_key_details.as_mut().unwrap();
         keys.access_key_id = Some("ASIAFORGED".into());
-        assert!(matches!(compare_carried(&asff, &finding()), Verdict::Refused(why) if why.contains("accessKeyId")));
+        assert!(matches!(compare_carried(&asff, &finding()), Comparison::Refused(why) if why.contains("accessKeyId")));
     }
 
     #[test]
@@ -128,7 +130,7 @@ mod tests {
         let mut later = finding();
         later.service.as_mut().unwrap().event_first_seen = Some("2026-11-22T09:58:31.000Z".into());
         later.severity = Some(5.0);
-        assert_eq!(compare(&finding(), &later), Verdict::Confirmed);
+        assert_eq!(compare(&finding(), &later), Comparison::Confirmed);
     }
 
     #[test]
@@ -176,7 +178,7 @@ mod tests {
         let mut archived = finding();
         archived.service.as_mut().unwrap().archived = Some(true);
         assert!(refused(&finding(), &archived).contains("suppression rule"));
-        assert!(matches!(compare(&finding(), &archived), Verdict::Archived(_)));
-        assert_eq!(compare(&archived, &archived), Verdict::Confirmed);
+        assert!(matches!(compare(&finding(), &archived), Comparison::Archived(_)));
+        assert_eq!(compare(&archived, &archived), Comparison::Confirmed);
     }
 }

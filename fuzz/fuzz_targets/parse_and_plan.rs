@@ -6,8 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 use exfil_responder::config::Config;
 use exfil_responder::finding::{Subject, Triage};
 use exfil_responder::input::parse_payload;
-use exfil_responder::plan::{self, Association, FleetFacts, InstanceFacts, RevocationFacts, RoleFacts};
-use exfil_responder::policy::{Existing, read_cutoff};
+use exfil_responder::gate::{self, Case, Stolen};
+use exfil_responder::names::RoleName;
+use exfil_responder::plan::{self, Association, FleetFacts, InstanceFacts, RoleFacts};
+use exfil_responder::policy::{Existing, InForce, read_cutoff};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -36,17 +38,27 @@ fuzz_target!(|data: &[u8]| {
             path: "/".into(),
             tags: Default::default(),
         };
+        let name = RoleName::parse(&role).unwrap_or_else(|_| RoleName::parse("Unknown").unwrap());
         for existing in [None, Some(Existing::Cutoff(now - Duration::hours(1))), Some(Existing::Cutoff(now))] {
-            let _ = plan::revocation(&RevocationFacts {
-                role: &facts,
-                expected_role_id: None,
+            let in_force = InForce {
+                inline: existing,
+                managed: None,
+            };
+            let _ = gate::decide(&Case {
+                role_name: &name,
+                role: Some(&facts),
+                in_force: &in_force,
+                stolen: Stolen {
+                    role_id: None,
+                    first_seen: incident.first_seen,
+                    key: incident.summary.access_key_id.as_deref(),
+                    last_seen: incident.last_seen,
+                },
                 own_role: None,
+                member_role: None,
                 protected_roles: &[],
-                existing: existing.as_ref(),
-                first_seen: incident.first_seen,
-                key: incident.summary.access_key_id.as_deref(),
-                last_seen: incident.last_seen,
                 now,
+                dry_run: false,
             });
         }
         let profile = "arn:aws:iam::123456789012:instance-profile/P".to_owned();

@@ -3,11 +3,11 @@
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
-use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
+use crate::gate::Permit;
 use crate::names::RoleName;
-use crate::plan::revocation::RoleFacts;
+use crate::plan::RoleFacts;
 use crate::policy::{self, Existing, FALLBACK_PATH, POLICY_NAME};
 use crate::revoked_keys::{self, RevokedKeys};
 
@@ -106,12 +106,13 @@ pub async fn put_revoked_keys(iam: &Client, role: &RoleName, record: &RevokedKey
     Ok(())
 }
 
-/// Write (or overwrite) the revocation. The role's other policies are never touched.
-pub async fn put_revocation(iam: &Client, role: &RoleName, cutoff: DateTime<Utc>) -> Result<()> {
+/// Write (or overwrite) the revocation the gate permitted. The role's other policies are never
+/// touched.
+pub async fn put_revocation(iam: &Client, permit: &Permit) -> Result<()> {
     iam.put_role_policy()
-        .role_name(role.as_str())
+        .role_name(permit.role().as_str())
         .policy_name(POLICY_NAME)
-        .policy_document(policy::document(cutoff))
+        .policy_document(policy::document(permit.cutoff()))
         .send()
         .await
         .map_err(|e| Error::aws("iam", "PutRolePolicy", e))?;
@@ -174,16 +175,25 @@ pub async fn get_managed_document(iam: &Client, role: &RoleName) -> Result<Optio
     Ok(Some((arn, document)))
 }
 
+/// The managed fallback written for a permit: only [`put_managed_revocation`] makes one, so that
+/// [`attach_fallback`] attaches nothing else.
+#[derive(Debug)]
+pub struct Fallback {
+    arn: String,
+}
+
+impl Fallback {
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+}
+
 /// Write the revocation as the managed fallback, for a role whose inline quota is full: create it,
 /// or, if it exists, make the new document its default version (pruning our old versions when
-/// its five are used). Returns its ARN, for [`attach_fallback`].
-pub async fn put_managed_revocation(
-    iam: &Client,
-    role_arn: &str,
-    role: &RoleName,
-    cutoff: DateTime<Utc>,
-) -> Result<String> {
-    let document = policy::document(cutoff);
+/// its five are used). Returns its ARN, for [`attach_fallback`]. Only the gate's permit makes one.
+pub async fn put_managed_revocation(iam: &Client, permit: &Permit) -> Result<Fallback> {
+    let (role_arn, role) = (permit.role_arn(), permit.role());
+    let document = policy::document(permit.cutoff());
     let arn = policy::fallback_arn(role_arn, role.as_str())
         .ok_or_else(|| Error::Unexpected(format!("cannot read a partition and account from {role_arn}")))?;
     let created = iam
@@ -197,7 +207,7 @@ pub async fn put_managed_revocation(
         .send()
         .await;
     match created {
-        Ok(_) => return Ok(arn),
+        Ok(_) => return Ok(Fallback { arn }),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_entity_already_exists_exception()) => {}
@@ -213,7 +223,7 @@ pub async fn put_managed_revocation(
             .await
             .map_err(|e| Error::aws("iam", "CreatePolicyVersion", e))?;
     }
-    Ok(arn)
+    Ok(Fallback { arn })
 }
 
 async fn new_default_version(
@@ -255,11 +265,12 @@ async fn prune_versions(iam: &Client, arn: &str) -> Result<()> {
     Ok(())
 }
 
-/// Attach the fallback to the role (attaching an attached policy is a no-op).
-pub async fn attach_fallback(iam: &Client, role: &RoleName, arn: &str) -> Result<()> {
+/// Attach the fallback to the role the gate permitted a deny on (attaching an attached policy is
+/// a no-op).
+pub async fn attach_fallback(iam: &Client, permit: &Permit, fallback: &Fallback) -> Result<()> {
     iam.attach_role_policy()
-        .role_name(role.as_str())
-        .policy_arn(arn)
+        .role_name(permit.role().as_str())
+        .policy_arn(fallback.arn())
         .send()
         .await
         .map_err(|e| Error::aws("iam", "AttachRolePolicy", e))?;
@@ -322,10 +333,17 @@ mod tests {
     use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
     fn role() -> RoleName {
         RoleName::parse("WebAppRole").unwrap()
+    }
+
+    /// The gate's permit to write a cut-off of `cutoff` to WebAppRole.
+    fn permit(cutoff: DateTime<Utc>) -> Permit {
+        crate::gate::permit_for(&crate::plan::testing::web_app_role(&[]), cutoff)
     }
 
     #[tokio::test]
@@ -372,7 +390,7 @@ mod tests {
             .match_requests(move |r| r.policy_name() == Some(POLICY_NAME) && r.policy_document() == Some(doc.as_str()))
             .then_output(|| PutRolePolicyOutput::builder().build());
         let iam = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&ok]);
-        put_revocation(&iam, &role(), cutoff).await.unwrap();
+        put_revocation(&iam, &permit(cutoff)).await.unwrap();
         assert_eq!(ok.num_calls(), 1);
 
         let full = mock!(Client::put_role_policy).then_error(|| {
@@ -389,7 +407,7 @@ mod tests {
             )
         });
         let iam = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&full]);
-        let err = put_revocation(&iam, &role(), cutoff).await.unwrap_err();
+        let err = put_revocation(&iam, &permit(cutoff)).await.unwrap_err();
         assert_eq!(err.aws_code(), Some("LimitExceeded"));
         assert_eq!(err.kind(), "Aws.iam.PutRolePolicy.LimitExceeded");
         assert!(err.to_string().contains("10240"), "{err}");
@@ -435,11 +453,7 @@ mod tests {
         let cutoff = DateTime::parse_from_rfc3339("2026-11-22T10:00:07Z")
             .unwrap()
             .with_timezone(&Utc);
-        let role_arn = "arn:aws:iam::123456789012:role/WebAppRole";
-        assert_eq!(
-            put_managed_revocation(&iam, role_arn, &role(), cutoff).await.unwrap(),
-            arn
-        );
+        assert_eq!(put_managed_revocation(&iam, &permit(cutoff)).await.unwrap().arn(), arn);
         assert_eq!(
             (delete.num_calls(), created.num_calls()),
             (1, 1),

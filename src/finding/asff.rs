@@ -13,8 +13,10 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::guardduty::triage_finding;
+use super::identity::{FindingArn, finding_arn};
+use super::model::{FindingSummary, HANDLED_TYPES, Triage, typed};
 use super::shape::{AccessKeyDetails, Finding, InstanceDetails, Resource, Service};
-use super::{FindingArn, FindingSummary, Triage, finding_arn, triage_finding, typed};
 use crate::error::{Error, Result};
 
 pub const SOURCE: &str = "aws.securityhub";
@@ -24,7 +26,7 @@ pub const CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
 pub const REPORTED_SOURCE: &str = "securityhub";
 
 #[derive(Debug, Deserialize)]
-struct Detail {
+struct AsffDetail {
     /// Custom actions name themselves; imported findings do not.
     #[serde(rename = "actionName")]
     action_name: Option<String>,
@@ -102,7 +104,7 @@ pub fn triage_event(event: EventBridgeEvent<Value>) -> Vec<Result<Triage>> {
             return vec![Ok(Triage::Skip { summary, reason })];
         }
     };
-    let detail: Detail = match typed(event.detail, "detail.") {
+    let detail: AsffDetail = match typed(event.detail, "detail.") {
         Ok(detail) => detail,
         Err(e) => return vec![Err(e)],
     };
@@ -222,7 +224,7 @@ fn guardduty_type(types: &[String]) -> Option<String> {
         Some(format!("{purpose}:{affected}/{family}"))
     };
     let mapped: Vec<String> = types.iter().filter_map(from).collect();
-    (mapped.iter().find(|t| super::HANDLED_TYPES.contains(&t.as_str())))
+    (mapped.iter().find(|t| HANDLED_TYPES.contains(&t.as_str())))
         .or(mapped.first())
         .cloned()
 }

@@ -120,3 +120,28 @@ pub fn is_sample(finding: &Finding) -> bool {
             .flatten()
             .any(|v| v.starts_with(SAMPLE_PLACEHOLDER))
 }
+/// A GuardDuty finding's ARN, `arn:<partition>:guardduty:<region>:<account>:detector/<d>/finding/<f>`,
+/// in its parts; `None` for anything else.
+pub(crate) struct FindingArn<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub detector: &'a str,
+    pub id: &'a str,
+}
+
+pub(crate) fn finding_arn(arn: &str) -> Option<FindingArn<'_>> {
+    let ["arn", partition, "guardduty", region, account, resource] = arn.splitn(6, ':').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let ["detector", detector, "finding", id] = resource.split('/').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    (is_partition(partition) && !region.is_empty() && !account.is_empty()).then_some(FindingArn {
+        partition,
+        region,
+        account,
+        detector,
+        id,
+    })
+}

@@ -10,14 +10,15 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{FindingArn, FindingRequest, FindingSummary, HANDLED_TYPES, Locator, Triage, finding_arn, typed};
+use super::identity::{FindingArn, Locator, finding_arn};
+use super::model::{FindingRequest, FindingSummary, HANDLED_TYPES, Triage, typed};
 use crate::error::{Error, Result};
 use crate::names::{GuardDutyId, is_account_id};
 
 pub const IMPORTED: &str = "Findings Imported V2";
 
 #[derive(Debug, Deserialize)]
-struct Detail {
+struct OcsfDetail {
     findings: Vec<Value>,
 }
 
@@ -61,7 +62,7 @@ struct Account {
 
 pub fn triage_event(event: EventBridgeEvent<Value>) -> Vec<Result<Triage>> {
     let summary = FindingSummary::of_event(super::asff::REPORTED_SOURCE, &event);
-    let detail: Detail = match typed(event.detail, "detail.") {
+    let detail: OcsfDetail = match typed(event.detail, "detail.") {
         Ok(detail) => detail,
         Err(e) => return vec![Err(e)],
     };

@@ -12,10 +12,8 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::typed;
-use super::{
-    FindingArn, FindingRequest, FindingSummary, GUARDDUTY_SOURCE, HANDLED_TYPES, Locator, Triage, finding_arn,
-};
+use super::identity::{FindingArn, Locator, finding_arn};
+use super::model::{FindingRequest, FindingSummary, GUARDDUTY_SOURCE, HANDLED_TYPES, Triage, typed};
 use crate::error::{Error, Result};
 use crate::names::GuardDutyId;
 

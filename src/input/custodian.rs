@@ -63,7 +63,7 @@ pub fn triage(value: Value) -> Vec<Result<Triage>> {
         let why = format!("{account:?} is not a 12-digit AWS account id");
         return vec![Err(Error::bad_input("account_id", why))];
     }
-    let Some(region) = envelope.region.filter(|r| crate::input::is_region(r)) else {
+    let Some(region) = envelope.region.filter(|r| crate::names::is_region(r)) else {
         return vec![Err(Error::bad_input(
             "region",
             "missing or not a region name: the instances' region is not guessed",

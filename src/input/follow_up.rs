@@ -14,7 +14,7 @@ use crate::trail::is_key_id;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Payload {
+struct FollowUpPayload {
     #[allow(dead_code)]
     operation: String,
     finding_id: String,
@@ -34,11 +34,11 @@ struct Payload {
 const MAX_WALKED: usize = 200;
 
 pub fn parse(value: Value) -> Result<Triage> {
-    let p: Payload = typed(value, "")?;
+    let p: FollowUpPayload = typed(value, "")?;
     if !is_account_id(&p.account_id) {
         return Err(Error::bad_input("accountId", "not a 12-digit account id"));
     }
-    if !super::is_region(&p.region) {
+    if !crate::names::is_region(&p.region) {
         return Err(Error::bad_input("region", "not a region name"));
     }
     if !is_key_id(&p.access_key_id) {
@@ -63,7 +63,7 @@ pub fn parse(value: Value) -> Result<Triage> {
     }
     if p.requested_by
         .as_ref()
-        .is_some_and(|r| r.chars().count() > super::MAX_REQUESTED_BY_CHARS)
+        .is_some_and(|r| r.chars().count() > crate::operation::MAX_REQUESTED_BY_CHARS)
     {
         return Err(Error::bad_input("requestedBy", "too long"));
     }

@@ -9,7 +9,7 @@ use crate::plan::model::{
 };
 use crate::rules::{Action, Tags};
 
-pub(super) fn left_revoked(inst: &InstanceFacts, current: Option<&Association>, action: Action) -> Decision {
+pub(super) fn left_revoked(inst: &InstanceFacts, current: Option<&Association>, action: Action) -> ActionPlan {
     let lead = if action == Action::Ignore {
         "ignored as its action says: not changed; "
     } else {
@@ -67,14 +67,14 @@ fn await_associated(inst: &InstanceFacts, profile: Profile) -> Option<Step> {
 }
 
 /// The steps, the result to report, and whether a person must look.
-pub(super) type Decision = (Vec<Step>, String, bool);
+pub(super) type ActionPlan = (Vec<Step>, String, bool);
 
 pub(super) fn plan_cycle(
     facts: &FleetFacts<'_>,
     inst: &InstanceFacts,
     current: Option<&Association>,
     reboot: bool,
-) -> Decision {
+) -> ActionPlan {
     let running = inst.state == "running";
     if !running && inst.state != "stopped" {
         return (
@@ -86,7 +86,7 @@ pub(super) fn plan_cycle(
             true,
         );
     }
-    let cycle = Cycle {
+    let cycle = InstanceCycle {
         facts,
         inst,
         reboot,
@@ -104,14 +104,14 @@ pub(super) fn plan_cycle(
 }
 
 /// One instance's cycle, with what its steps share.
-struct Cycle<'a> {
+struct InstanceCycle<'a> {
     facts: &'a FleetFacts<'a>,
     inst: &'a InstanceFacts,
     reboot: bool,
     running: bool,
 }
 
-impl Cycle<'_> {
+impl InstanceCycle<'_> {
     /// The association a cycle makes (or finds made by a concurrent run) is newer than the facts,
     /// and the facts were read after the cut-off was decided; so is the one it heals with.
     fn done_tags(&self, associated_since: DateTime<Utc>) -> Step {
@@ -132,7 +132,7 @@ impl Cycle<'_> {
     }
 
     /// A running instance holding one of the role's profiles.
-    fn attached(&self, a: &Association) -> Decision {
+    fn attached(&self, a: &Association) -> ActionPlan {
         let (facts, inst) = (self.facts, self.inst);
         let cycled = tag_time(&inst.tags, CYCLED_AT_TAG).filter(|t| *t >= facts.cutoff);
         let rebooted = tag_time(&inst.tags, REBOOTED_AT_TAG).filter(|t| *t >= facts.cutoff);
@@ -204,7 +204,7 @@ impl Cycle<'_> {
     }
 
     /// No profile now: isolated earlier, stranded by an interrupted cycle (healed), or never had one.
-    fn detached(&self) -> Decision {
+    fn detached(&self) -> ActionPlan {
         let (facts, inst) = (self.facts, self.inst);
         if let Some(at) = inst.tags.get(ISOLATED_AT_TAG) {
             let result = format!(
@@ -261,7 +261,7 @@ fn evidence(facts: &FleetFacts<'_>, inst: &InstanceFacts) -> (Vec<Step>, String)
     (steps, kept.to_owned())
 }
 
-pub(super) fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Association>) -> Decision {
+pub(super) fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Association>) -> ActionPlan {
     if !matches!(inst.state.as_str(), "running" | "stopped") {
         return (
             Vec::new(),

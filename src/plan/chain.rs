@@ -55,7 +55,7 @@ pub fn deactivate(state: KeyState) -> bool {
 
 /// One follow-up walk to ask for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FollowUp {
+pub struct FollowUpWalk {
     pub name: String,
     pub at: DateTime<Utc>,
     /// Scheduler's one-time expression for `at`, read in UTC.
@@ -77,7 +77,12 @@ pub struct Walked<'a> {
 }
 
 /// The follow-ups at each of `minutes` after `cutoff` (whole minutes, none in the past).
-pub fn follow_ups(walked: &Walked<'_>, cutoff: DateTime<Utc>, minutes: &[u32], now: DateTime<Utc>) -> Vec<FollowUp> {
+pub fn follow_ups(
+    walked: &Walked<'_>,
+    cutoff: DateTime<Utc>,
+    minutes: &[u32],
+    now: DateTime<Utc>,
+) -> Vec<FollowUpWalk> {
     let digest = Sha256::digest(format!("{}\n{}", walked.finding_id, walked.key).as_bytes());
     let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
     minutes
@@ -98,7 +103,7 @@ pub fn follow_ups(walked: &Walked<'_>, cutoff: DateTime<Utc>, minutes: &[u32], n
                 "schedule": name,
                 "requestedBy": REQUESTED_BY,
             });
-            FollowUp {
+            FollowUpWalk {
                 description: format!(
                     "exfil-responder: walk key {}'s trail again, {m} minutes after finding {}'s containment",
                     walked.key, walked.finding_id

@@ -1,7 +1,6 @@
-//! The decision, as pure functions from facts to a plan; `respond` gathers the facts and executes.
+//! The decisions after the gate, as pure functions from facts to a plan; `respond` gathers the
+//! facts and executes. Whether a role's sessions are revoked is the gate's alone (`gate.rs`).
 //!
-//! Two decisions, so that containment never waits for fleet discovery:
-//! - [`revocation`](mod@revocation): needs only the role and its current policy.
 //! - [`instances`](mod@instances): what each instance using the role needs, given the cut-off in
 //!   force; [`actions`] holds what each tag action does to one instance.
 //!
@@ -24,12 +23,10 @@ pub mod instances;
 pub mod model;
 pub mod release;
 pub mod restore;
-pub mod revocation;
 pub mod workflow;
 
 pub use instances::instances;
 pub use model::*;
-pub use revocation::{Revocation, RevocationFacts, RoleFacts, revocation};
 
 /// What the plan's tests share.
 #[cfg(test)]

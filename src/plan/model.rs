@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::api::ApiCall;
 use crate::config::Config;
-use crate::op::Op;
 use crate::rules::{Action, ChosenAction, Tags};
 
 /// Written before a profile is detached: the profile ARN, so nothing can strand the instance.
@@ -25,6 +25,16 @@ pub const EVIDENCE_OF_TAG: &str = "exfil-responder:evidence-of";
 /// `imdsv2` on a sibling (or on the role, for all of them): `HARDEN=imdsv2` requires IMDSv2 there
 /// too, not only on the named instance.
 pub const HARDEN_TAG: &str = "exfil-responder:harden";
+
+/// A role as IAM has it: what the gate and the plans read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleFacts {
+    pub name: String,
+    pub arn: String,
+    pub id: String,
+    pub path: String,
+    pub tags: Tags,
+}
 
 /// An instance-profile association as EC2 reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,18 +126,18 @@ pub enum Evidence {
 
 impl Step {
     /// The AWS operation (or wait) the step runs as.
-    pub fn op(&self) -> Op {
+    pub fn op(&self) -> ApiCall {
         match self {
-            Self::Tag(_) => Op::CreateTags,
-            Self::Disassociate { .. } => Op::DisassociateIamInstanceProfile,
-            Self::AwaitDisassociated => Op::AwaitDisassociation,
-            Self::Associate(_) => Op::AssociateIamInstanceProfile,
-            Self::AwaitAssociated(_) => Op::AwaitAssociation,
-            Self::Reboot => Op::RebootInstances,
-            Self::Untag(_) => Op::DeleteTags,
-            Self::Preserve(Evidence::Snapshots { .. }) => Op::CreateSnapshots,
-            Self::Preserve(_) => Op::ModifyInstanceAttribute,
-            Self::RequireImdsv2 => Op::ModifyInstanceMetadataOptions,
+            Self::Tag(_) => ApiCall::CreateTags,
+            Self::Disassociate { .. } => ApiCall::DisassociateIamInstanceProfile,
+            Self::AwaitDisassociated => ApiCall::AwaitDisassociation,
+            Self::Associate(_) => ApiCall::AssociateIamInstanceProfile,
+            Self::AwaitAssociated(_) => ApiCall::AwaitAssociation,
+            Self::Reboot => ApiCall::RebootInstances,
+            Self::Untag(_) => ApiCall::DeleteTags,
+            Self::Preserve(Evidence::Snapshots { .. }) => ApiCall::CreateSnapshots,
+            Self::Preserve(_) => ApiCall::ModifyInstanceAttribute,
+            Self::RequireImdsv2 => ApiCall::ModifyInstanceMetadataOptions,
         }
     }
 

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::plan::revocation::RoleFacts;
+use crate::plan::RoleFacts;
 use crate::policy::{Holder, own_cutoff};
 use crate::rules::{RoleIdentity, protection_reason};
 
@@ -42,7 +42,7 @@ pub struct Removal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Release {
+pub enum ReleasePlan {
     /// Nothing is removed, and why (no role, a protected role, no revocation, not ours).
     Refuse(String),
     /// Nothing is removed yet: tokens issued before the latest cut-off may be alive until `safe_at`.
@@ -56,9 +56,9 @@ pub enum Release {
     },
 }
 
-pub fn release(facts: &ReleaseFacts<'_>) -> Release {
+pub fn release(facts: &ReleaseFacts<'_>) -> ReleasePlan {
     let Some(role) = facts.role else {
-        return Release::Refuse("no such role: nothing to release".into());
+        return ReleasePlan::Refuse("no such role: nothing to release".into());
     };
     let identity = RoleIdentity {
         name: &role.name,
@@ -66,7 +66,7 @@ pub fn release(facts: &ReleaseFacts<'_>) -> Release {
         tags: &role.tags,
     };
     if let Some(why) = protection_reason(&identity, facts.protected_roles, facts.own_role) {
-        return Release::Refuse(format!("{why}: never changed"));
+        return ReleasePlan::Refuse(format!("{why}: never changed"));
     }
     let mut found: Vec<(Holder, &str)> = Vec::new();
     if let Some(doc) = &facts.documents.inline {
@@ -76,7 +76,7 @@ pub fn release(facts: &ReleaseFacts<'_>) -> Release {
         found.push((Holder::Managed { arn: arn.clone() }, doc));
     }
     if found.is_empty() {
-        return Release::Refuse(format!("role {} holds no revocation: nothing to release", role.name));
+        return ReleasePlan::Refuse(format!("role {} holds no revocation: nothing to release", role.name));
     }
     let mut removals = Vec::new();
     for (holder, doc) in found {
@@ -84,7 +84,7 @@ pub fn release(facts: &ReleaseFacts<'_>) -> Release {
             Ok(cutoff) => removals.push(Removal { holder, cutoff }),
             // Removing only ours would leave the other in force: a release in name only.
             Err(why) => {
-                return Release::Refuse(format!(
+                return ReleasePlan::Refuse(format!(
                     "role {}'s {} was not written by exfil-responder: {why}; nothing removed (remove it by hand if intended)",
                     role.name,
                     describe(&holder)
@@ -103,9 +103,9 @@ pub fn release(facts: &ReleaseFacts<'_>) -> Release {
             rfc3339(latest),
             rfc3339(safe_at)
         );
-        return Release::TooEarly { reason, safe_at };
+        return ReleasePlan::TooEarly { reason, safe_at };
     }
-    Release::Remove {
+    ReleasePlan::Remove {
         removals,
         safe_at,
         forced: facts.now < safe_at,
@@ -131,7 +131,7 @@ mod tests {
 
     const ARN: &str = "arn:aws:iam::123456789012:policy/exfil-responder/AWSRevokeOlderSessions-WebAppRole";
 
-    fn decide(role: Option<&RoleFacts>, documents: &Documents, now: &str, forced: Option<&str>) -> Release {
+    fn decide(role: Option<&RoleFacts>, documents: &Documents, now: &str, forced: Option<&str>) -> ReleasePlan {
         release(&ReleaseFacts {
             role,
             documents,
@@ -153,7 +153,7 @@ mod tests {
             inline: Some(ours("2026-11-22T10:00:00Z")),
             managed: Some((ARN.into(), ours("2026-11-22T11:00:00Z"))),
         };
-        let Release::Remove {
+        let ReleasePlan::Remove {
             removals,
             safe_at,
             forced,
@@ -176,7 +176,7 @@ mod tests {
             inline: Some(ours("2026-11-22T10:00:00Z")),
             managed: None,
         };
-        let Release::TooEarly { reason, safe_at } = decide(Some(&role(&[])), &docs, "2026-11-22T21:59:59Z", None)
+        let ReleasePlan::TooEarly { reason, safe_at } = decide(Some(&role(&[])), &docs, "2026-11-22T21:59:59Z", None)
         else {
             panic!("released early")
         };
@@ -191,7 +191,7 @@ mod tests {
             "2026-11-22T10:05:00Z",
             Some("IR-9: wrong role"),
         );
-        assert!(matches!(forced, Release::Remove { forced: true, .. }), "{forced:?}");
+        assert!(matches!(forced, ReleasePlan::Remove { forced: true, .. }), "{forced:?}");
     }
 
     #[test]
@@ -212,7 +212,9 @@ mod tests {
             },
         ] {
             let got = decide(Some(&role(&[])), &docs, "2026-11-24T00:00:00Z", Some("forced"));
-            let Release::Refuse(why) = got else { panic!("{docs:?}") };
+            let ReleasePlan::Refuse(why) = got else {
+                panic!("{docs:?}")
+            };
             assert!(why.contains("was not written by exfil-responder"), "{why}");
         }
     }
@@ -224,8 +226,8 @@ mod tests {
             managed: None,
         };
         let late = "2026-11-24T00:00:00Z";
-        let refused = |r: Release| match r {
-            Release::Refuse(why) => why,
+        let refused = |r: ReleasePlan| match r {
+            ReleasePlan::Refuse(why) => why,
             other => panic!("{other:?}"),
         };
         assert!(refused(decide(None, &docs, late, None)).contains("no such role"));

@@ -5,8 +5,8 @@
 //! is cleared last, so a restore cut short is finished by its retry, never left half-isolated.
 
 use crate::names::{account_of_arn, profile_name_from_arn};
+use crate::plan::RoleFacts;
 use crate::plan::model::{Association, ISOLATED_AT_TAG, InstanceFacts, PROFILE_TAG, Profile, Step};
-use crate::plan::revocation::RoleFacts;
 use crate::rules::{RoleIdentity, protection_reason};
 
 /// The recorded profile as IAM has it.
@@ -32,7 +32,7 @@ pub struct RestoreFacts<'a> {
 }
 
 /// The steps and the result to report, or why nothing is done.
-pub type Restore = Result<(Vec<Step>, String), String>;
+pub type RestorePlan = Result<(Vec<Step>, String), String>;
 
 /// The profile the instance's marker records (its ARN and name), if the instance is one this
 /// function isolated and the ARN names a profile of `account`: checked before IAM is asked. The
@@ -65,7 +65,7 @@ pub fn recorded_profile<'i>(inst: &'i InstanceFacts, account: &str) -> Result<(&
     }
 }
 
-pub fn restore(facts: &RestoreFacts<'_>) -> Restore {
+pub fn restore(facts: &RestoreFacts<'_>) -> RestorePlan {
     let inst = facts.instance;
     let (arn, _) = recorded_profile(inst, facts.account)?;
     let role = match facts.recorded {
@@ -150,7 +150,7 @@ mod tests {
         vec![(ISOLATED_AT_TAG, "2026-11-22T10:00:00.000Z"), (PROFILE_TAG, RECORDED)]
     }
 
-    fn decide(inst: &InstanceFacts, recorded: Recorded<'_>) -> Restore {
+    fn decide(inst: &InstanceFacts, recorded: Recorded<'_>) -> RestorePlan {
         restore(&RestoreFacts {
             instance: inst,
             account: "123456789012",

@@ -27,7 +27,7 @@ pub struct ChainReport {
     pub skipped: Vec<String>,
     /// The walks asked for later, as CloudTrail delivers more.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub follow_ups: Vec<crate::report::ScheduleReport>,
+    pub follow_ups: Vec<crate::report::schedule::ScheduleReport>,
 }
 
 impl ChainReport {

@@ -5,16 +5,16 @@
 //! findings from their accounts" (ArchiveFindings, GuardDuty API reference:
 //! https://docs.aws.amazon.com/guardduty/latest/APIReference/API_ArchiveFindings.html).
 
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::clients::{Target, guardduty_in};
 use crate::aws::guardduty::{self, Fetched};
 use crate::error::Result;
 use crate::finding::{Finding, Locator};
 use crate::names::GuardDutyId;
-use crate::op::Op;
-use crate::respond::establish::{self, Claim, Place};
-use crate::respond::steps::Steps;
-use crate::verify::{self, Verdict};
+use crate::respond::establish::{self, Alleged, Place};
+use crate::respond::journal::Journal;
+use crate::verify::{self, Comparison};
 
 /// Where GuardDuty's copy of the finding was read, and so where it is archived.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +34,11 @@ struct AdministratorCopy {
 }
 
 /// Our detector in the place's region, asked once per process (ListDetectors).
-async fn detector(app: &App, region: &str, steps: &Steps) -> Result<Option<GuardDutyId>> {
+async fn detector(app: &App, region: &str, steps: &Journal) -> Result<Option<GuardDutyId>> {
     let client = guardduty_in(&app.clients.guardduty, region);
     let ask = async {
         steps
-            .run(Op::ListDetectors, region, guardduty::own_detector(&client))
+            .run(ApiCall::ListDetectors, region, guardduty::own_detector(&client))
             .await
     };
     app.detector_in(region, ask).await
@@ -46,14 +46,14 @@ async fn detector(app: &App, region: &str, steps: &Steps) -> Result<Option<Guard
 
 /// The administrator's copy of the finding `id` for `place`, or None if this account has no
 /// GuardDuty detector in the region (then the member's own detector is asked, after reaching it).
-async fn copy(app: &App, place: &Place, id: &GuardDutyId, steps: &Steps) -> Result<Option<AdministratorCopy>> {
+async fn copy(app: &App, place: &Place, id: &GuardDutyId, steps: &Journal) -> Result<Option<AdministratorCopy>> {
     let Some(detector) = detector(app, &place.region, steps).await? else {
         return Ok(None);
     };
     let client = guardduty_in(&app.clients.guardduty, &place.region);
     let fetched = steps
         .run(
-            Op::GetFindings,
+            ApiCall::GetFindings,
             id.as_str(),
             guardduty::get_finding(&client, &detector, id),
         )
@@ -76,18 +76,18 @@ async fn copy(app: &App, place: &Place, id: &GuardDutyId, steps: &Steps) -> Resu
 /// who keeps it; or why it is refused, before any member role is assumed.
 pub async fn first(
     app: &App,
-    claim: &Claim,
+    alleged: &Alleged,
     (home_account, place): (&str, &Place),
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<std::result::Result<(Option<Finding>, Keeper), String>> {
-    let locator = match claim.guardduty_locator(app.config.verify_findings) {
+    let locator = match alleged.guardduty_locator(app.config.verify_findings) {
         Some(locator) if place.account != home_account => locator,
         _ => return Ok(Ok((None, Keeper::FindingsAccount))),
     };
     Ok(match copy(app, place, &locator.finding_id, steps).await? {
         Some(copy) => copy
             .finding
-            .and_then(|f| confirms(claim.claimed_finding(), f))
+            .and_then(|f| confirms(alleged.claimed_finding(), f))
             .map(|f| (Some(f), Keeper::Administrator(copy.detector))),
         None => Ok((None, Keeper::FindingsAccount)),
     })
@@ -97,7 +97,7 @@ pub async fn first(
 /// here and told apart later, once the role's revocation is read); else why not.
 fn confirms(claimed: Option<&Finding>, actual: Finding) -> std::result::Result<Finding, String> {
     match claimed.map(|claimed| verify::compare(claimed, &actual)) {
-        Some(Verdict::Refused(reason)) => Err(reason),
+        Some(Comparison::Refused(reason)) => Err(reason),
         _ => Ok(actual),
     }
 }
@@ -111,19 +111,19 @@ pub async fn archive(
     keeper: &Keeper,
     place: &Place,
     locator: &Locator,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Option<String> {
     let id = &locator.finding_id;
     let archived = match (keeper, &target.session) {
         (Keeper::Administrator(detector), _) => {
             let client = guardduty_in(&app.clients.guardduty, &place.region);
             let archive = guardduty::archive(&client, detector, id);
-            steps.run(Op::ArchiveFindings, id.as_str(), archive).await
+            steps.run(ApiCall::ArchiveFindings, id.as_str(), archive).await
         }
         // Our own account's finding, read with its own detector.
         (Keeper::FindingsAccount, None) => {
             let archive = guardduty::archive(&target.guardduty, &locator.detector_id, id);
-            steps.run(Op::ArchiveFindings, id.as_str(), archive).await
+            steps.run(ApiCall::ArchiveFindings, id.as_str(), archive).await
         }
         (Keeper::FindingsAccount, Some(_)) => {
             return Some(format!(

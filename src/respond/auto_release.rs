@@ -6,13 +6,13 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::scheduler::{self, OneTime};
 use crate::names::RoleName;
-use crate::op::Op;
 use crate::plan::auto_release;
 use crate::report::{ScheduleReport, ScheduleStatus};
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
 
 /// The schedule asked for, and a warning if it was not made. None while `AUTO_RELEASE` is off.
 pub async fn schedule(
@@ -20,7 +20,7 @@ pub async fn schedule(
     (account, role): (&str, &RoleName),
     safe_at: DateTime<Utc>,
     dry_run: bool,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Option<(ScheduleReport, Option<String>)> {
     let config = app.config.auto_release.as_ref()?;
     let planned = auto_release::schedule(account, role, safe_at, Utc::now());
@@ -33,7 +33,7 @@ pub async fn schedule(
     if dry_run {
         let at = planned.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         steps.planned(
-            Op::CreateSchedule,
+            ApiCall::CreateSchedule,
             role.as_str(),
             format!(
                 "schedule {}/{} to release role {role} at {at}",
@@ -55,7 +55,7 @@ pub async fn schedule(
         };
         scheduler::create_one_time(&app.clients.scheduler, one).await
     };
-    match steps.run(Op::CreateSchedule, role.as_str(), create).await {
+    match steps.run(ApiCall::CreateSchedule, role.as_str(), create).await {
         Ok(created) => Some((report(created.into()), None)),
         Err(e) => {
             let safe = safe_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -95,13 +95,17 @@ mod tests {
         }
     }
 
-    async fn scheduled(rule: Option<&Rule>, config: Config, dry_run: bool) -> (ScheduleReport, Option<String>, Steps) {
+    async fn scheduled(
+        rule: Option<&Rule>,
+        config: Config,
+        dry_run: bool,
+    ) -> (ScheduleReport, Option<String>, Journal) {
         let app = Rules {
             scheduler: rule.into_iter().collect(),
             ..Rules::default()
         }
         .app(config);
-        let steps = Steps::new("f-1", Deadline::none());
+        let steps = Journal::new("f-1", Deadline::none());
         let role = RoleName::parse("WebAppRole").unwrap();
         let safe = Utc::now() + Duration::hours(12);
         let (report, warning) = schedule(&app, ("123456789012", &role), safe, dry_run, &steps)
@@ -131,7 +135,7 @@ mod tests {
         let (report, warning, steps) = scheduled(Some(&created), config(Some(FUNCTION)), false).await;
         assert_eq!((report.status, warning), (ScheduleStatus::Scheduled, None));
         assert_eq!(created.num_calls(), 1);
-        assert_eq!(steps.into_records()[0].step, Op::CreateSchedule);
+        assert_eq!(steps.into_records()[0].step, ApiCall::CreateSchedule);
     }
 
     #[tokio::test]
@@ -161,7 +165,7 @@ mod tests {
             "{warning}"
         );
         assert!(warning.contains("CreateSchedule"), "{warning}");
-        assert_eq!(steps.into_records()[0].outcome, crate::op::StepOutcome::Failed);
+        assert_eq!(steps.into_records()[0].outcome, crate::api::StepOutcome::Failed);
         // Outside Lambda with no function named: nothing to invoke, so nothing is asked of Scheduler.
         let (report, warning, _) = scheduled(None, config(None), false).await;
         assert_eq!(report.status, ScheduleStatus::Failed);
@@ -175,7 +179,7 @@ mod tests {
         let detail = steps.into_records()[0].detail.clone().unwrap_or_default();
         assert!(detail.contains("to release role WebAppRole at"), "{detail}");
         let app = Rules::default().app(Config::default());
-        let steps = Steps::new("f-1", Deadline::none());
+        let steps = Journal::new("f-1", Deadline::none());
         let role = RoleName::parse("WebAppRole").unwrap();
         assert!(
             schedule(&app, ("123456789012", &role), Utc::now(), false, &steps)

@@ -18,14 +18,14 @@ use tokio::sync::oneshot;
 use crate::error::{Error, Result};
 
 /// What a queued asker is told: its answer, or that it sends the next batch.
-enum Turn<T> {
+enum Share<T> {
     Answer(Result<T>),
     Lead,
 }
 
 struct Slot<T> {
     in_flight: bool,
-    queued: Vec<(String, oneshot::Sender<Turn<T>>)>,
+    queued: Vec<(String, oneshot::Sender<Share<T>>)>,
 }
 
 impl<T> Default for Slot<T> {
@@ -72,8 +72,8 @@ impl<K: Hash + Eq + Clone, T: Clone> Batches<K, T> {
         };
         if !lead {
             match rx.await {
-                Ok(Turn::Answer(answer)) => return answer,
-                Ok(Turn::Lead) => {}
+                Ok(Share::Answer(answer)) => return answer,
+                Ok(Share::Lead) => {}
                 Err(_) => return Err(Error::Unexpected(format!("the batched request for {id} was abandoned"))),
             }
         }
@@ -117,7 +117,7 @@ impl<K: Hash + Eq + Clone, T: Clone> Leading<'_, K, T> {
             Err(e) => Err(e.clone()),
         };
         for (other, tx) in joined {
-            let _ = tx.send(Turn::Answer(answer_for(&other)));
+            let _ = tx.send(Share::Answer(answer_for(&other)));
         }
         answer_for(id)
     }
@@ -129,7 +129,7 @@ impl<K: Hash + Eq + Clone, T: Clone> Leading<'_, K, T> {
         let slot = slots.entry(self.key.clone()).or_default();
         while !slot.queued.is_empty() {
             let (_, next) = slot.queued.remove(0);
-            if next.send(Turn::Lead).is_ok() {
+            if next.send(Share::Lead).is_ok() {
                 return;
             }
         }

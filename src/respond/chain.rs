@@ -15,20 +15,21 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
 use crate::accounts::{Home, Reach};
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::access_keys::{self, KeyState};
 use crate::aws::clients::{Target, cloudtrail_in};
 use crate::aws::{cloudtrail, ec2};
 use crate::config::{ChainMode, chain::MAX_PAGES};
 use crate::error::Result;
+use crate::gate::{self, Act, Case, Stolen, Verdict};
 use crate::names::RoleName;
-use crate::op::Op;
 use crate::plan::chain::{Follow, follow};
 use crate::policy::cutoff_at;
 use crate::report::chain::{ChainModeName, ChainNode, ChainReport, NodeStatus, TrailCall};
 use crate::respond::establish::{self, Place};
-use crate::respond::revoke::{self, Asked, Decision, Written};
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
+use crate::respond::revoke::{self, Written};
 use crate::trail::{self, Call, RoleArn, TrailEvent};
 
 /// The stolen key the walk starts from, and where.
@@ -47,7 +48,7 @@ pub struct Walk<'a> {
     home: &'a Home,
     root: &'a Root<'a>,
     dry_run: bool,
-    steps: &'a Steps,
+    steps: &'a Journal,
     until: DateTime<Utc>,
     seen: Vec<String>,
     regions: HashMap<String, Vec<String>>,
@@ -57,7 +58,7 @@ pub struct Walk<'a> {
 }
 
 /// Walk the trail from `root`; None while `CHAIN` is off.
-pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps: &Steps) -> Option<ChainReport> {
+pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps: &Journal) -> Option<ChainReport> {
     let mode = ChainModeName::of(app.config.chain.mode)?;
     let mut walk = Walk {
         app,
@@ -191,7 +192,7 @@ impl Walk<'_> {
             None => {
                 let listed = self
                     .steps
-                    .run(Op::DescribeRegions, account, ec2::enabled_regions(&target.ec2))
+                    .run(ApiCall::DescribeRegions, account, ec2::enabled_regions(&target.ec2))
                     .await;
                 match listed {
                     Ok(regions) => self.regions.entry(account.to_owned()).or_insert(regions).clone(),
@@ -265,7 +266,7 @@ impl Walk<'_> {
             let page = cloudtrail::page(&client, &self.app.trail_pace, ask);
             let page = (self
                 .steps
-                .run(Op::LookupEvents, &format!("{key} in {region}"), page)
+                .run(ApiCall::LookupEvents, &format!("{key} in {region}"), page)
                 .await)
                 .map_err(|e| format!("key {key}'s trail in {account} {region} was not read: {e}"))?;
             raws.extend(page.events);
@@ -291,7 +292,8 @@ impl Walk<'_> {
         Ok((reach, target))
     }
 
-    /// Revoke the sessions of a role the chain assumed, by the instance role's own rules.
+    /// Revoke the sessions of a role the chain assumed: the gate rules on it as on the instance's
+    /// role. Another partition's role cannot be reached from ours.
     async fn contain_role(
         &self,
         role: &RoleArn,
@@ -309,12 +311,6 @@ impl Walk<'_> {
                 role.partition
             ));
         }
-        if self.app.config.member_role_name.as_deref() == Some(role.name.as_str()) {
-            return refused(format!(
-                "role {} is the member role this function acts through",
-                role.arn()
-            ));
-        }
         let (reach, target) = match self.target(&role.account).await {
             Ok(reached) => reached,
             Err(why) => return refused(why),
@@ -325,35 +321,40 @@ impl Walk<'_> {
             (Ok(read), Ok(own)) => (read, own),
             (Err(e), _) | (_, Err(e)) => return (NodeStatus::Failed, Some(e.to_string())),
         };
-        let asked = Asked {
+        let case = Case {
             role_name: &role.name,
-            expected_role_id: role_id,
+            role: read.role.as_ref(),
+            in_force: &read.in_force,
+            stolen: Stolen {
+                role_id,
+                first_seen: Some(at),
+                key: Some(key),
+                last_seen: None,
+            },
             own_role: own_role.as_deref(),
-            first_seen: Some(at),
-            key: Some(key),
-            last_seen: None,
-        };
-        let decided = match revoke::decide(self.app, read, &asked, cutoff_at(Utc::now())) {
-            Decision::Act(decided) => decided,
-            Decision::Missing(why) => return (NodeStatus::Gone, Some(why)),
-            Decision::Refused(_, why) => return refused(why),
+            member_role: self.app.config.member_role_name.as_deref(),
+            protected_roles: &self.app.config.protected_roles,
+            now: cutoff_at(Utc::now()),
+            dry_run: self.dry_run,
         };
         let at = |c: DateTime<Utc>| c.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        if !decided.write {
-            return (
-                NodeStatus::AlreadyRevoked,
-                Some(format!("cut-off {} covers the session", at(decided.cutoff))),
-            );
-        }
-        let written = revoke::write(
-            self.app,
-            &target.iam,
-            &decided,
-            (self.root.finding_id, None),
-            self.dry_run,
-            self.steps,
-        );
-        written_status(written.await, decided.cutoff, role)
+        let permit = match gate::decide(&case).0 {
+            Verdict::Act(_, Act::Write(permit)) => permit,
+            Verdict::Missing(why) => return (NodeStatus::Gone, Some(why)),
+            Verdict::Refuse(_, why) => return refused(why),
+            Verdict::Act(_, Act::Keep(kept)) => {
+                let covers = format!("cut-off {} covers the session", at(kept.cutoff));
+                return (NodeStatus::AlreadyRevoked, Some(covers));
+            }
+            Verdict::Act(_, Act::Plan(planned)) => {
+                revoke::plan(&role.name, planned.clone(), self.steps);
+                let plan = format!("deny sessions issued before {}", at(planned.cutoff));
+                return (NodeStatus::Planned, Some(plan));
+            }
+        };
+        let finding_id = self.root.finding_id;
+        let written = revoke::write(self.app, &target.iam, permit, (finding_id, None), self.steps).await;
+        written_status(written, role)
     }
 
     /// Deactivate an access key the chain created (never delete it).
@@ -365,9 +366,11 @@ impl Walk<'_> {
             Ok((_, target)) => target,
             Err(why) => return refused(why),
         };
-        let state = self
-            .steps
-            .run(Op::ListAccessKeys, user, access_keys::state(&target.iam, user, key));
+        let state = self.steps.run(
+            ApiCall::ListAccessKeys,
+            user,
+            access_keys::state(&target.iam, user, key),
+        );
         match state.await {
             Ok(state) if !crate::plan::chain::deactivate(state) => {
                 let why = if state == KeyState::Gone {
@@ -379,13 +382,13 @@ impl Walk<'_> {
             }
             Ok(_) if self.dry_run => {
                 self.steps
-                    .planned(Op::UpdateAccessKey, key, format!("deactivate user {user}'s key"));
+                    .planned(ApiCall::UpdateAccessKey, key, format!("deactivate user {user}'s key"));
                 (NodeStatus::Planned, Some("deactivate".into()))
             }
             Ok(_) => match self
                 .steps
                 .run(
-                    Op::UpdateAccessKey,
+                    ApiCall::UpdateAccessKey,
                     key,
                     access_keys::deactivate(&target.iam, user, key),
                 )
@@ -406,22 +409,26 @@ impl Walk<'_> {
 }
 
 /// What became of a chain role's revocation write, for its node.
-fn written_status(written: Result<Written>, cutoff: DateTime<Utc>, role: &RoleArn) -> (NodeStatus, Option<String>) {
+fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Option<String>) {
     let at = |c: DateTime<Utc>| c.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match written {
-        Ok(Written::Nothing) => (
-            NodeStatus::Planned,
-            Some(format!("deny sessions issued before {}", at(cutoff))),
-        ),
-        Ok(Written::Adopted(theirs, _)) => (
+        Ok(Written::Adopted { cutoff: theirs, .. }) => (
             NodeStatus::AlreadyRevoked,
             Some(format!("another run's cut-off {}", at(theirs))),
         ),
-        Ok(Written::At(..)) => (
+        Ok(Written::Ours {
+            cutoff,
+            unclaimed: None,
+            ..
+        }) => (
             NodeStatus::Revoked,
             Some(format!("sessions issued before {} denied", at(cutoff))),
         ),
-        Ok(Written::Unclaimed(_, _, why)) => (
+        Ok(Written::Ours {
+            cutoff,
+            unclaimed: Some(why),
+            ..
+        }) => (
             NodeStatus::Revoked,
             Some(format!(
                 "sessions issued before {} denied, written without a claim ({why})",

@@ -14,12 +14,12 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::claim::{self, Claimed};
 use crate::finding::Incident;
 use crate::names::RoleName;
-use crate::op::Op;
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
 
 pub struct EarlyClaim {
     key: String,
@@ -58,7 +58,7 @@ impl EarlyClaim {
     }
 
     /// Claim (a step of the report, as the claim after the reads is).
-    pub async fn take(&self, app: &App, steps: &Steps) {
+    pub async fn take(&self, app: &App, steps: &Journal) {
         let put = claim::claim(
             &app.clients.dynamodb,
             &self.table,
@@ -69,7 +69,7 @@ impl EarlyClaim {
             Utc::now(),
         );
         // An unreadable standing claim is left for the write's own claim to report.
-        if let Ok(answer) = steps.run(Op::ClaimRevocation, self.role.as_str(), put).await {
+        if let Ok(answer) = steps.run(ApiCall::ClaimRevocation, self.role.as_str(), put).await {
             *self.answer.lock().expect("not poisoned") = Some(answer);
         }
     }
@@ -91,14 +91,17 @@ impl EarlyClaim {
     }
 
     /// Release the claim if it was won and no write took it. A failure is a warning.
-    pub async fn release_unused(&self, app: &App, steps: &Steps) -> Option<String> {
+    pub async fn release_unused(&self, app: &App, steps: &Journal) -> Option<String> {
         let unused = self.answer.lock().expect("not poisoned").take();
         if unused != Some(Claimed::Won) {
             return None;
         }
         let dynamodb = &app.clients.dynamodb;
         let release = claim::release(dynamodb, &self.table, &self.key, self.at, &self.finding_id);
-        let e = steps.run(Op::ReleaseClaim, self.role.as_str(), release).await.err()?;
+        let e = steps
+            .run(ApiCall::ReleaseClaim, self.role.as_str(), release)
+            .await
+            .err()?;
         warn!(role = %self.role, error = %e, "the unused revocation claim could not be released");
         Some(format!(
             "the revocation claim taken for role {} was not used and could not be released ({e}): a concurrent run for the role may wait up to {} s before writing",

@@ -3,6 +3,7 @@
 //! role and instance it is about. The administrator's side of GuardDuty is in `administrator`.
 
 use crate::accounts::{self, Home, Reach};
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::clients::Target;
 use crate::aws::guardduty::{self, Fetched};
@@ -13,13 +14,14 @@ use crate::finding::{
     Finding, FindingRequest, FindingSummary, GUARDDUTY_SOURCE, Incident, Locator, Subject, Triage, triage_finding,
 };
 use crate::names::{InstanceId, RoleName, profile_name_from_arn};
-use crate::op::Op;
 use crate::report::Verification;
-use crate::respond::steps::Steps;
-use crate::verify::{self, Verdict};
+use crate::respond::journal::Journal;
+use crate::verify::{self, Comparison};
 
-/// What a request claims, before anything is checked with AWS.
-pub enum Claim {
+/// What a request alleges, before anything is checked with AWS: the finding (or the role or
+/// instance) it names. GuardDuty confirms a finding; nothing is acted on as alleged but a manual
+/// payload, which names no finding.
+pub enum Alleged {
     /// From an event, or a manual `instanceId` or `roleName` payload.
     Incident(Box<Incident>),
     /// A manual payload naming a GuardDuty finding.
@@ -34,7 +36,7 @@ pub struct Request {
     pub warnings: Vec<String>,
 }
 
-impl Claim {
+impl Alleged {
     pub fn finding_id(&self) -> &str {
         match self {
             Self::Incident(i) => i.finding_id(),
@@ -194,15 +196,15 @@ pub enum Established {
 pub async fn establish(
     verify_findings: bool,
     target: &Target,
-    claim: Claim,
+    alleged: Alleged,
     (place, read): (&Place, Option<Finding>),
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<Established> {
     let act = |i: Incident, v| Ok(Established::Act(Box::new(i), v));
-    match claim {
-        Claim::Incident(incident) if !is_delivered_finding(&incident) => act(*incident, None),
-        Claim::Incident(incident) if !verify_findings => act(*incident, Some(Verification::Off)),
-        Claim::Incident(incident) => {
+    match alleged {
+        Alleged::Incident(incident) if !is_delivered_finding(&incident) => act(*incident, None),
+        Alleged::Incident(incident) if !verify_findings => act(*incident, Some(Verification::Off)),
+        Alleged::Incident(incident) => {
             let (Some(locator), Some(claimed)) = (&incident.locator, incident.finding.as_deref()) else {
                 return Ok(Established::Refuse(
                     "the finding names no detector (detail.service.detectorId or detail.arn), so GuardDuty cannot confirm it".into(),
@@ -213,11 +215,11 @@ pub async fn establish(
                 Err(reason) => return Ok(Established::Refuse(reason)),
             };
             // Security Hub's ASFF carries less than GuardDuty's event: what it carries must agree.
-            let verdict = match incident.summary.source == asff::REPORTED_SOURCE {
+            let comparison = match incident.summary.source == asff::REPORTED_SOURCE {
                 true => verify::compare_carried(claimed, &actual),
                 false => verify::compare(claimed, &actual),
             };
-            if let Verdict::Refused(reason) = verdict {
+            if let Comparison::Refused(reason) = comparison {
                 return Ok(Established::Refuse(reason));
             }
             let summary = FindingSummary {
@@ -227,12 +229,14 @@ pub async fn establish(
                 ..FindingSummary::default()
             };
             let established = from_triage(triage_finding(actual, summary)?, Verification::Confirmed)?;
-            Ok(match (verdict, established) {
-                (Verdict::Archived(reason), Established::Act(incident, _)) => Established::Archived(incident, reason),
+            Ok(match (comparison, established) {
+                (Comparison::Archived(reason), Established::Act(incident, _)) => {
+                    Established::Archived(incident, reason)
+                }
                 (_, established) => established,
             })
         }
-        Claim::Fetch(request) => fetched(target, request, (place, read), steps).await,
+        Alleged::Fetch(request) => fetched(target, request, (place, read), steps).await,
     }
 }
 
@@ -247,7 +251,7 @@ async fn fetched(
     target: &Target,
     request: FindingRequest,
     (place, read): (&Place, Option<Finding>),
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<Established> {
     let actual = match fetch(target, &request.locator, (place, read), steps).await? {
         Ok(actual) => actual,
@@ -307,7 +311,7 @@ async fn fetch(
     target: &Target,
     locator: &Locator,
     (place, read): (&Place, Option<Finding>),
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<std::result::Result<Finding, String>> {
     if let Some(read) = read {
         return Ok(Ok(read));
@@ -315,7 +319,7 @@ async fn fetch(
     let (detector, id) = (&locator.detector_id, &locator.finding_id);
     let fetched = steps
         .run(
-            Op::GetFindings,
+            ApiCall::GetFindings,
             id.as_str(),
             guardduty::get_finding(&target.guardduty, detector, id),
         )
@@ -341,7 +345,7 @@ pub struct About {
     pub instance: Option<InstanceId>,
 }
 
-pub async fn about(target: &Target, subject: &Subject, region: &str, steps: &Steps) -> Result<About> {
+pub async fn about(target: &Target, subject: &Subject, region: &str, steps: &Journal) -> Result<About> {
     Ok(match subject {
         Subject::Finding {
             role,
@@ -366,10 +370,10 @@ pub async fn about(target: &Target, subject: &Subject, region: &str, steps: &Ste
 }
 
 /// For `{"instanceId"}`: the role its current profile holds.
-async fn role_of_instance(target: &Target, id: &str, region: &str, steps: &Steps) -> Result<RoleName> {
+async fn role_of_instance(target: &Target, id: &str, region: &str, steps: &Journal) -> Result<RoleName> {
     let assoc = steps
         .run(
-            Op::DescribeIamInstanceProfileAssociations,
+            ApiCall::DescribeIamInstanceProfileAssociations,
             id,
             ec2::current_association_of(&target.ec2, id),
         )
@@ -382,7 +386,7 @@ async fn role_of_instance(target: &Target, id: &str, region: &str, steps: &Steps
         .ok_or_else(|| Error::Unexpected(format!("{} is not an instance-profile ARN", assoc.profile_arn)))?;
     let role = steps
         .run(
-            Op::GetInstanceProfile,
+            ApiCall::GetInstanceProfile,
             profile,
             iam::role_of_instance_profile(&target.iam, profile),
         )
@@ -405,7 +409,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::respond::mocks::{Rules, associations, claim_of};
+    use crate::respond::mocks::{Rules, alleged_of, associations};
     use crate::wait::Deadline;
 
     const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
@@ -418,8 +422,8 @@ mod tests {
         }
     }
 
-    fn steps() -> Steps {
-        Steps::new("f", Deadline::none())
+    fn steps() -> Journal {
+        Journal::new("f", Deadline::none())
     }
 
     /// Establish what an `events/` file claims, with GuardDuty answering `get`.
@@ -428,7 +432,7 @@ mod tests {
             guardduty: vec![get],
             ..Rules::default()
         };
-        establish(verify, &rules.target(), claim_of(file), (&here(), None), &steps()).await
+        establish(verify, &rules.target(), alleged_of(file), (&here(), None), &steps()).await
     }
 
     fn holding_no_finding() -> aws_smithy_mocks::Rule {
@@ -505,9 +509,9 @@ mod tests {
             account: "123456789012".into(),
             partition: partition.into(),
         };
-        let claim = claim_of("outside-aws.json"); // arn:aws:guardduty:…
-        claim.check_partition(&home("aws")).unwrap();
-        let err = claim.check_partition(&home("aws-eusc")).unwrap_err();
+        let alleged = alleged_of("outside-aws.json"); // arn:aws:guardduty:…
+        alleged.check_partition(&home("aws")).unwrap();
+        let err = alleged.check_partition(&home("aws-eusc")).unwrap_err();
         assert!(
             matches!(err, Error::BadInput { ref field, .. } if field == "detail.arn"),
             "{err}"
@@ -518,7 +522,7 @@ mod tests {
             "{err}"
         );
         // A manual payload names no partition: the function's own.
-        claim_of("manual-role.json")
+        alleged_of("manual-role.json")
             .check_partition(&home("aws-iso-b"))
             .unwrap();
     }

@@ -8,17 +8,17 @@ use chrono::{SecondsFormat, Utc};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+use crate::api::ApiCall;
 use crate::aws::clients::{ec2_in, region_of};
 use crate::aws::ec2::{self, Attached};
 use crate::aws::{evidence, metadata};
 use crate::error::{Error, Result};
-use crate::op::Op;
 use crate::plan::{
     Association, EVIDENCE_OF_TAG, Evidence, FINDING_TAG, InstancePlan, Profile, SNAPSHOTTED_AT_TAG, Step, TagValue,
 };
 use crate::report::InstanceReport;
 use crate::respond::batch::Batches;
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
 
 /// What running the plans came to: each instance's report, and the failed ones by id and error kind.
 pub struct Executed {
@@ -103,7 +103,7 @@ pub async fn all(
     ec2: &aws_sdk_ec2::Client,
     plans: Vec<InstancePlan>,
     (running, round): (Running, &Round),
-    steps: &Steps,
+    steps: &Journal,
 ) -> Executed {
     // Every plan starts at once; the round's slots decide which goes ahead (in plan order: tokio's
     // semaphore is fair), so the named instance is first.
@@ -130,7 +130,7 @@ pub async fn one(
     ec2: &aws_sdk_ec2::Client,
     plan: InstancePlan,
     running: Running,
-    (steps, round): (&Steps, &Round),
+    (steps, round): (&Journal, &Round),
 ) -> (InstanceReport, Option<Error>) {
     let mut attach = Attach(attaches(&plan).then_some(&round.made));
     let mut out = as_planned(&plan);
@@ -144,7 +144,7 @@ pub async fn one(
         }
         return (out, None);
     }
-    let cycle = Cycle {
+    let cycle = Interpreter {
         ec2,
         plan: &plan,
         // The association this cycle replaces: any other current one appeared after our facts.
@@ -157,19 +157,25 @@ pub async fn one(
         round,
         taken: Mutex::default(),
     };
-    // The place ([`Round`]'s slots) is taken at the first step that is not a mark. `run_at` runs
-    // two steps at once only from one that is not, so that index is never stepped over.
+    // The place ([`Round`]'s slots): taken at the first step that is not a mark, given up at the attach.
     let takes_place = plan.steps.iter().position(|s| !matches!(s, Step::Tag(_)));
     let mut slot = None;
     // Set when a concurrent run attached the profile first: ours is then not attached again.
     let mut adopted = false;
-    let (mut i, mut left, mut stopped) = (0, Vec::new(), None);
-    while let Some(step) = plan.steps.get(i) {
+    let (mut ran, mut left, mut stopped) = (0, Vec::new(), None);
+    let mut pending = plan.steps.iter().enumerate().peekable();
+    while let Some((i, step)) = pending.next() {
         if Some(i) == takes_place {
             slot = Some(round.slots.acquire().await.expect("the slots are never closed"));
         }
-        let (failed, ran, result) = cycle.run_at(&plan.steps, i, &mut adopted).await;
-        i += ran;
+        // A mark after a wait for an association goes out beside it: it states a fact already
+        // true, taken as proof only once that association shows (`plan_cycle`).
+        let beside = match step {
+            Step::AwaitAssociated(_) => pending.next_if(|(_, next)| matches!(next, Step::Tag(_))),
+            _ => None,
+        };
+        ran = i + 1 + usize::from(beside.is_some());
+        let (failed, result) = cycle.run_beside(step, beside.map(|(_, mark)| mark), &mut adopted).await;
         if matches!(step, Step::Associate(_)) {
             attach.release();
             drop(slot.take());
@@ -193,7 +199,7 @@ pub async fn one(
         out.result = format!("{}; NOT DONE, finish by hand: {}", out.result, left.join("; "));
     }
     match stopped {
-        Some((failed, e)) => failed_at(out, &plan, i, failed, e, steps.role()),
+        Some((failed, e)) => failed_at(out, &plan, ran, failed, e, steps.role()),
         None => {
             info!(instance = id, role = steps.role(), result = %out.result, "instance done");
             (out, None)
@@ -241,34 +247,37 @@ fn failed_at(
 }
 
 /// One instance's plan being run.
-struct Cycle<'a> {
+struct Interpreter<'a> {
     ec2: &'a aws_sdk_ec2::Client,
     plan: &'a InstancePlan,
     replaced: Option<&'a str>,
     timeout: std::time::Duration,
-    steps: &'a Steps,
+    steps: &'a Journal,
     /// Shared with the round's other instances.
     round: &'a Round,
     /// The ids of the evidence snapshots taken.
     taken: Mutex<Vec<String>>,
 }
 
-impl Cycle<'_> {
-    /// Run the step at `i`, and the mark beside it if one goes there ([`beside_the_wait`]): the
-    /// step that failed (else the one at `i`), how many steps ran, and the result. Each step's
-    /// future is boxed: one for every kind of step, inline, overflowed a debug build's stack.
-    async fn run_at<'s>(&self, all: &'s [Step], i: usize, adopted: &mut bool) -> (&'s Step, usize, Result<()>) {
-        let step = &all[i];
-        match (step, beside_the_wait(all, i)) {
-            (Step::Associate(_), _) if *adopted => (step, 1, Ok(())),
+impl Interpreter<'_> {
+    /// Run `step`, and `mark` beside it if one goes there: the step that failed (else `step`),
+    /// and the result. Each step's future is boxed: one for every kind of step, inline,
+    /// overflowed a debug build's stack.
+    async fn run_beside<'s>(
+        &self,
+        step: &'s Step,
+        mark: Option<&'s Step>,
+        adopted: &mut bool,
+    ) -> (&'s Step, Result<()>) {
+        match (step, mark) {
+            (Step::Associate(_), _) if *adopted => (step, Ok(())),
             (_, Some(mark)) => match tokio::join!(Box::pin(self.run(step)), Box::pin(self.run(mark))) {
-                (Err(e), _) => (step, 2, Err(e)),
-                (_, Err(e)) => (mark, 2, Err(e)),
-                _ => (step, 2, Ok(())),
+                (Err(e), _) => (step, Err(e)),
+                (_, Err(e)) => (mark, Err(e)),
+                _ => (step, Ok(())),
             },
             _ => (
                 step,
-                1,
                 Box::pin(self.run(step)).await.map(|adopting| *adopted |= adopting),
             ),
         }
@@ -334,11 +343,11 @@ impl Cycle<'_> {
         let tags = [(FINDING_TAG, finding_id.to_owned()), (EVIDENCE_OF_TAG, id.to_owned())];
         let description = format!("exfil-responder: evidence of {id} for finding {finding_id}, before isolation");
         let taken = evidence::snapshot_volumes(ec2, id, &description, &tags);
-        let taken = steps.run(Op::CreateSnapshots, id, taken).await?;
+        let taken = steps.run(ApiCall::CreateSnapshots, id, taken).await?;
         self.taken.lock().unwrap_or_else(|p| p.into_inner()).extend(taken);
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let mark = self.mark(vec![(SNAPSHOTTED_AT_TAG.to_owned(), now)]);
-        steps.run(Op::CreateTags, id, mark).await
+        steps.run(ApiCall::CreateTags, id, mark).await
     }
 
     /// Write `tags` on this instance: with the round's other instances writing the same, at once.
@@ -379,16 +388,6 @@ impl Cycle<'_> {
                 found.profile_arn, found.id
             ))),
         }
-    }
-}
-
-/// The mark that follows the wait for an association at `i`, if one does: it goes out beside the
-/// wait, not after it. It states a fact already true (the association was made after the time it
-/// names), and a later run takes it as proof only once that association shows (`plan_cycle`).
-fn beside_the_wait(steps: &[Step], i: usize) -> Option<&Step> {
-    match (&steps[i], steps.get(i + 1)) {
-        (Step::AwaitAssociated(_), Some(mark @ Step::Tag(_))) => Some(mark),
-        _ => None,
     }
 }
 
@@ -452,7 +451,7 @@ mod tests {
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
-    use crate::op::{Op, StepOutcome};
+    use crate::api::{ApiCall, StepOutcome};
     use crate::plan::{CYCLED_AT_TAG, PROFILE_TAG, Relation};
     use crate::respond::mocks::{Rules, associations};
     use crate::wait::Deadline;
@@ -520,7 +519,7 @@ mod tests {
         rule.build()
     }
 
-    fn ops(steps: Steps) -> Vec<(Op, StepOutcome)> {
+    fn ops(steps: Journal) -> Vec<(ApiCall, StepOutcome)> {
         steps.into_records().iter().map(|r| (r.step, r.outcome)).collect()
     }
 
@@ -533,12 +532,12 @@ mod tests {
     ];
 
     /// Run the cycle plan against EC2 answering with these rules.
-    async fn cycled(ec2: Vec<&Rule>) -> (InstanceReport, Option<Error>, Steps) {
+    async fn cycled(ec2: Vec<&Rule>) -> (InstanceReport, Option<Error>, Journal) {
         let rules = Rules {
             ec2,
             ..Rules::default()
         };
-        let steps = Steps::new("f", Deadline::none());
+        let steps = Journal::new("f", Deadline::none());
         let plan = cycle_plan();
         let round = Round::of(std::slice::from_ref(&plan), 4);
         let (report, err) = one(&rules.target().ec2, plan, running(false), (&steps, &round)).await;
@@ -557,13 +556,13 @@ mod tests {
         assert_eq!(
             ops(steps),
             [
-                (Op::CreateTags, ok),
-                (Op::DisassociateIamInstanceProfile, ok),
-                (Op::AwaitDisassociation, ok),
-                (Op::AssociateIamInstanceProfile, ok),
+                (ApiCall::CreateTags, ok),
+                (ApiCall::DisassociateIamInstanceProfile, ok),
+                (ApiCall::AwaitDisassociation, ok),
+                (ApiCall::AssociateIamInstanceProfile, ok),
                 // The mark and the wait for the association, side by side (the mark answers first).
-                (Op::CreateTags, ok),
-                (Op::AwaitAssociation, ok),
+                (ApiCall::CreateTags, ok),
+                (ApiCall::AwaitAssociation, ok),
             ]
         );
     }
@@ -576,9 +575,9 @@ mod tests {
         let (report, err, steps) = cycled(vec![&tags, &detach, &attach, &listed]).await;
         assert!(err.is_none(), "{err:?}");
         assert_eq!(report.result, "cycled");
-        let order: Vec<Op> = ops(steps).into_iter().map(|(op, _)| op).collect();
-        let marked = order.iter().rposition(|op| *op == Op::CreateTags).unwrap();
-        let shown = order.iter().position(|op| *op == Op::AwaitAssociation).unwrap();
+        let order: Vec<ApiCall> = ops(steps).into_iter().map(|(op, _)| op).collect();
+        let marked = order.iter().rposition(|op| *op == ApiCall::CreateTags).unwrap();
+        let shown = order.iter().position(|op| *op == ApiCall::AwaitAssociation).unwrap();
         assert!(marked < shown, "{order:?}");
         assert_eq!(tags.num_calls(), 2);
     }
@@ -607,7 +606,11 @@ mod tests {
         assert!(err.is_none(), "{err:?}");
         assert!(!report.needs_attention);
         assert_eq!(attach.num_calls(), 0);
-        assert!(!ops(steps).iter().any(|(op, _)| *op == Op::AssociateIamInstanceProfile));
+        assert!(
+            !ops(steps)
+                .iter()
+                .any(|(op, _)| *op == ApiCall::AssociateIamInstanceProfile)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -661,15 +664,15 @@ mod tests {
             ..cycle_plan()
         };
         let plans = vec![cycle_plan(), next];
-        let steps = Steps::new("f", Deadline::none());
+        let steps = Journal::new("f", Deadline::none());
         let round = Round::of(&plans, 1);
         let executed = all(&rules.target().ec2, plans, (running(false), &round), &steps).await;
         assert!(executed.failures.is_empty(), "{:?}", executed.failures);
-        let order: Vec<(Op, String)> = steps.into_records().into_iter().map(|r| (r.step, r.target)).collect();
-        let at = |op: Op, id: &str| order.iter().position(|(o, t)| *o == op && t == id).unwrap();
-        let detached = at(Op::DisassociateIamInstanceProfile, NEXT);
-        assert!(at(Op::AssociateIamInstanceProfile, ID) < detached, "{order:?}");
-        assert!(detached < at(Op::AwaitAssociation, ID), "{order:?}");
+        let order: Vec<(ApiCall, String)> = steps.into_records().into_iter().map(|r| (r.step, r.target)).collect();
+        let at = |op: ApiCall, id: &str| order.iter().position(|(o, t)| *o == op && t == id).unwrap();
+        let detached = at(ApiCall::DisassociateIamInstanceProfile, NEXT);
+        assert!(at(ApiCall::AssociateIamInstanceProfile, ID) < detached, "{order:?}");
+        assert!(detached < at(ApiCall::AwaitAssociation, ID), "{order:?}");
         // Both markers in one CreateTags; the only other is the first's cycled-at mark.
         assert_eq!(markers.num_calls(), 1, "{order:?}");
         assert_eq!(tags.num_calls(), 1, "{order:?}");
@@ -682,7 +685,7 @@ mod tests {
             ec2: vec![&tags],
             ..Rules::default()
         };
-        let steps = Steps::new("f", Deadline::none());
+        let steps = Journal::new("f", Deadline::none());
         let plans = vec![cycle_plan()];
         let round = Round::of(&plans, 4);
         let executed = all(&rules.target().ec2, plans, (running(true), &round), &steps).await;
@@ -722,12 +725,12 @@ mod tests {
             .then_output(|| ModifyInstanceMetadataOptionsOutput::builder().build())
     }
 
-    async fn isolated(ec2: Vec<&Rule>) -> (InstanceReport, Option<Error>, Vec<(Op, StepOutcome)>) {
+    async fn isolated(ec2: Vec<&Rule>) -> (InstanceReport, Option<Error>, Vec<(ApiCall, StepOutcome)>) {
         let rules = Rules {
             ec2,
             ..Rules::default()
         };
-        let steps = Steps::new("f1", Deadline::none());
+        let steps = Journal::new("f1", Deadline::none());
         let plan = isolation_keeping_evidence();
         let round = Round::of(std::slice::from_ref(&plan), 4);
         let (report, err) = one(&rules.target().ec2, plan, running(false), (&steps, &round)).await;
@@ -760,13 +763,13 @@ mod tests {
         assert_eq!(
             ops,
             [
-                (Op::ModifyInstanceMetadataOptions, ok),
-                (Op::ModifyInstanceAttribute, ok),
-                (Op::ModifyInstanceAttribute, ok),
-                (Op::CreateSnapshots, ok),
+                (ApiCall::ModifyInstanceMetadataOptions, ok),
+                (ApiCall::ModifyInstanceAttribute, ok),
+                (ApiCall::ModifyInstanceAttribute, ok),
+                (ApiCall::CreateSnapshots, ok),
                 // The snapshotted-at mark: a retry does not take them again.
-                (Op::CreateTags, ok),
-                (Op::DisassociateIamInstanceProfile, ok),
+                (ApiCall::CreateTags, ok),
+                (ApiCall::DisassociateIamInstanceProfile, ok),
             ]
         );
         assert_eq!(protect.num_calls(), 2);
@@ -795,9 +798,12 @@ mod tests {
         assert!(
             report.result.contains("snapshot every attached EBS volume") && report.result.contains("require IMDSv2")
         );
-        assert_eq!(ops.last(), Some(&(Op::DisassociateIamInstanceProfile, StepOutcome::Ok)));
+        assert_eq!(
+            ops.last(),
+            Some(&(ApiCall::DisassociateIamInstanceProfile, StepOutcome::Ok))
+        );
         // No snapshotted-at mark without snapshots.
-        assert!(!ops.iter().any(|(op, _)| *op == Op::CreateTags), "{ops:?}");
+        assert!(!ops.iter().any(|(op, _)| *op == ApiCall::CreateTags), "{ops:?}");
     }
 
     #[test]

@@ -7,16 +7,16 @@ use chrono::{DateTime, Utc};
 
 use futures::{StreamExt, TryStreamExt};
 
+use crate::api::ApiCall;
 use crate::aws::clients::{Target, ec2_in, region_of};
 use crate::aws::{ec2, iam};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::finding::Incident;
 use crate::names::{InstanceId, RoleName};
-use crate::op::Op;
 use crate::plan::{self, Association, FleetFacts, InstanceFacts, InstancePlan};
 use crate::respond::establish::Place;
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
 use crate::rules::Tags;
 
 pub struct Fleet {
@@ -43,19 +43,19 @@ pub struct Named<'a> {
 
 /// The fleet read with the first reads, before the role and instance are established: of the
 /// role and instance the request names.
-pub struct Early {
+pub struct EarlyFleet {
     role: RoleName,
     named: Option<(InstanceId, String)>,
     read: Result<Fleet>,
 }
 
-impl Early {
+impl EarlyFleet {
     /// `named`: the instance and its region.
     pub async fn read(
         (iam, ec2): (&aws_sdk_iam::Client, &aws_sdk_ec2::Client),
         role: RoleName,
         named: Option<(InstanceId, String)>,
-        steps: &Steps,
+        steps: &Journal,
     ) -> Self {
         let of = named.as_ref().map(|(id, region)| Named { id, region });
         let read = discover(iam, ec2, &role, of, steps).await;
@@ -68,7 +68,7 @@ impl Early {
         (iam, ec2): (&aws_sdk_iam::Client, &aws_sdk_ec2::Client),
         role: &RoleName,
         named: Option<Named<'_>>,
-        steps: &Steps,
+        steps: &Journal,
     ) -> Result<Fleet> {
         match early.and_then(|f| f.of(role, named.as_ref())) {
             Some(read) => read,
@@ -100,9 +100,9 @@ pub fn named_fleet(incident: Option<&Incident>, place: &Place) -> Option<NamedFl
 
 /// The fleet the request names, read with the first reads: used if the role and instance
 /// established are the same.
-pub async fn early_fleet(target: &Target, named: Option<NamedFleet>, steps: &Steps) -> Option<Early> {
+pub async fn early_fleet(target: &Target, named: Option<NamedFleet>, steps: &Journal) -> Option<EarlyFleet> {
     let (role, instance) = named?;
-    Some(Early::read((&target.iam, &target.ec2), role, instance, steps).await)
+    Some(EarlyFleet::read((&target.iam, &target.ec2), role, instance, steps).await)
 }
 
 /// The finding's region may not be the named instance's (global-service events): its zone says.
@@ -122,7 +122,7 @@ pub async fn discover(
     ec2: &aws_sdk_ec2::Client,
     role: &RoleName,
     named: Option<Named<'_>>,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<Fleet> {
     let observed_at = Utc::now();
     let here = region_of(ec2);
@@ -132,7 +132,7 @@ pub async fn discover(
         read.map_err(|e| (region, e))
     };
     let others = async {
-        let enabled = steps.run(Op::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2));
+        let enabled = steps.run(ApiCall::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2));
         let others = other_regions(enabled.await?, &here, named.as_ref());
         let reads = futures::stream::iter(others)
             .map(read_in)
@@ -140,7 +140,7 @@ pub async fn discover(
         Ok::<_, Error>(reads.collect::<Vec<_>>().await)
     };
     let profiles = steps.run(
-        Op::ListInstanceProfilesForRole,
+        ApiCall::ListInstanceProfilesForRole,
         role.as_str(),
         iam::instance_profiles_for_role(iam, role),
     );
@@ -222,21 +222,24 @@ async fn read_region(
     ec2: &aws_sdk_ec2::Client,
     region: &str,
     named: Option<&InstanceId>,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<Regional> {
     let describe_named = async {
         let Some(id) = named else { return Ok(None) };
         let (ids, none) = ([id.to_string()], HashMap::new());
         let describe = ec2::describe_instances(ec2, (region, &ids), &none);
-        steps.run(Op::DescribeInstances, id.as_str(), describe).await.map(Some)
+        steps
+            .run(ApiCall::DescribeInstances, id.as_str(), describe)
+            .await
+            .map(Some)
     };
     let (associations, marked, mut named) = tokio::try_join!(
         steps.run(
-            Op::DescribeIamInstanceProfileAssociations,
+            ApiCall::DescribeIamInstanceProfileAssociations,
             region,
             ec2::current_associations(ec2)
         ),
-        steps.run(Op::DescribeInstances, region, ec2::marked_instances(ec2)),
+        steps.run(ApiCall::DescribeInstances, region, ec2::marked_instances(ec2)),
         describe_named,
     )?;
     for facts in named.iter_mut().flatten() {
@@ -256,7 +259,7 @@ async fn describe_region(
     ec2: &aws_sdk_ec2::Client,
     profiles: &[String],
     read: Regional,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<Vec<InstanceFacts>> {
     let mut found = read.named.unwrap_or_default();
     let mut ids = instance_ids(profiles, &read.associations, read.marked);
@@ -267,7 +270,7 @@ async fn describe_region(
     let regional = ec2_in(ec2, &read.region);
     let what = format!("{} instance(s) in {}", ids.len(), read.region);
     let describe = ec2::describe_instances(&regional, (&read.region, &ids), &read.associations);
-    found.extend(steps.run(Op::DescribeInstances, &what, describe).await?);
+    found.extend(steps.run(ApiCall::DescribeInstances, &what, describe).await?);
     Ok(found)
 }
 
@@ -430,7 +433,7 @@ mod tests {
             ..Rules::default()
         };
         let target = rules.target();
-        let steps = Steps::new("f", Deadline::none());
+        let steps = Journal::new("f", Deadline::none());
         let role = RoleName::parse("WebAppRole").unwrap();
         let named = InstanceId::parse("i-0000000000000000f").unwrap();
         let region = target.ec2.config().region().unwrap().to_string();

@@ -12,20 +12,20 @@ use chrono::{DateTime, Utc};
 use tracing::{Instrument, info_span, warn};
 
 use crate::accounts::Home;
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::scheduler::{self, OneTime};
 use crate::error::{Error, Result};
 use crate::finding::{FindingSummary, Incident};
 use crate::names::RoleName;
-use crate::op::Op;
 use crate::operation::FollowUp;
 use crate::plan::chain::{Walked, follow_ups};
 use crate::report::chain::ChainReport;
 use crate::report::{Ended, OperationReport, Report, ScheduleReport, ScheduleStatus};
 use crate::respond::chain::{self, Root};
 use crate::respond::establish::{self, Place};
+use crate::respond::journal::Journal;
 use crate::respond::revoke;
-use crate::respond::steps::Steps;
 use crate::wait::Deadline;
 
 /// Ask for the follow-ups of `chain` (walked from the stolen key of `root`), counted from the
@@ -35,7 +35,7 @@ pub async fn schedule(
     (chain, root): (&mut ChainReport, &Root<'_>),
     cutoff: DateTime<Utc>,
     dry_run: bool,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Vec<String> {
     let config = &app.config.chain;
     let Some(schedules) = &config.schedules else {
@@ -64,7 +64,7 @@ pub async fn schedule(
                 "schedule {}/{} to walk key {}'s trail again",
                 schedules.group, planned.name, root.key
             );
-            steps.planned(Op::CreateSchedule, root.key, detail);
+            steps.planned(ApiCall::CreateSchedule, root.key, detail);
             chain.follow_ups.push(report(ScheduleStatus::Planned));
             continue;
         }
@@ -83,7 +83,7 @@ pub async fn schedule(
             };
             scheduler::create_one_time(&app.clients.scheduler, one).await
         };
-        let status = match steps.run(Op::CreateSchedule, root.key, create).await {
+        let status = match steps.run(ApiCall::CreateSchedule, root.key, create).await {
             Ok(created) => created.into(),
             Err(e) => {
                 warnings.push(format!(
@@ -101,7 +101,7 @@ pub async fn schedule(
 /// Run a follow-up: the walk again, reported as an operation.
 pub async fn follow_up(app: &App, f: FollowUp, deadline: Deadline) -> (Report, Option<Error>) {
     let dry_run = app.config.dry_run || f.asked.dry_run;
-    let steps = Steps::new(&f.finding_id, deadline);
+    let steps = Journal::new(&f.finding_id, deadline);
     let summary = FindingSummary {
         source: "follow-up".into(),
         id: Some(f.finding_id.clone()),
@@ -127,7 +127,7 @@ pub async fn follow_up(app: &App, f: FollowUp, deadline: Deadline) -> (Report, O
     (report, ended.err())
 }
 
-async fn run(app: &App, f: &FollowUp, dry_run: bool, steps: &Steps, report: &mut Report) -> Result<Ended> {
+async fn run(app: &App, f: &FollowUp, dry_run: bool, steps: &Journal, report: &mut Report) -> Result<Ended> {
     let account = f.asked.account_id.clone().unwrap_or_default();
     let home = app.home_for(Some(&account)).await?;
     let place = Place {
@@ -143,8 +143,8 @@ async fn run(app: &App, f: &FollowUp, dry_run: bool, steps: &Steps, report: &mut
         .role
         .as_ref()
         .ok_or_else(|| Error::bad_input("roleName", "a follow-up names the contained role"))?;
-    let (facts, in_force) = revoke::read_role(&target.iam, role, steps).await?;
-    if facts.is_none() || in_force.effective().is_none() {
+    let read = revoke::read_role(&target.iam, role, steps).await?;
+    if read.role.is_none() || read.in_force.effective().is_none() {
         return Ok(Ended::skipped(format!(
             "role {role} in account {} holds no revocation: a follow-up walks only a contained finding's trail",
             place.account
@@ -189,7 +189,7 @@ pub async fn after_containment(
     (incident, role): (&Incident, &RoleName),
     cutoff: DateTime<Utc>,
     dry_run: bool,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Chained {
     let none = || Chained {
         report: None,

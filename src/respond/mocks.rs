@@ -75,9 +75,9 @@ pub fn associations(
 }
 
 /// The incident or request an `events/` file claims.
-pub fn claim_of(file: &str) -> crate::respond::establish::Claim {
+pub fn alleged_of(file: &str) -> crate::respond::establish::Alleged {
     use crate::finding::Triage;
-    use crate::respond::establish::Claim;
+    use crate::respond::establish::Alleged;
     let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
     let value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     match crate::input::parse_payload(value)
@@ -87,8 +87,8 @@ pub fn claim_of(file: &str) -> crate::respond::establish::Claim {
         .unwrap()
         .unwrap()
     {
-        Triage::Act(incident) => Claim::Incident(Box::new(incident)),
-        Triage::Fetch(request) => Claim::Fetch(request),
+        Triage::Act(incident) => Alleged::Incident(Box::new(incident)),
+        Triage::Fetch(request) => Alleged::Fetch(request),
         Triage::Skip { reason, .. } => panic!("{file} is skipped: {reason}"),
         Triage::Operate(op) => panic!("{file} is an operation: {op:?}"),
     }

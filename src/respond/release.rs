@@ -5,18 +5,18 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::iam;
 use crate::error::Result;
-use crate::op::Op;
 use crate::operation::Release;
 use crate::plan::release::{self as plan, Documents, ReleaseFacts, Removal, describe};
 use crate::policy::Holder;
 use crate::report::{Ended, Outcome, ReleasedDocument, RoleSummary};
 use crate::respond::auto_release;
-use crate::respond::operate::{Done, Reached};
+use crate::respond::undo::{Undoing, Undone};
 
-pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: &mut Done) -> Result<Ended> {
+pub async fn release(app: &App, reached: &Undoing<'_>, request: &Release, done: &mut Undone) -> Result<Ended> {
     let (iam_client, steps) = (&reached.target.iam, reached.steps);
     let role = &request.role;
     steps.set_role(role.as_str());
@@ -30,7 +30,7 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
         )));
     }
     let (facts, documents) = tokio::try_join!(
-        steps.run(Op::GetRole, role.as_str(), iam::get_role(iam_client, role)),
+        steps.run(ApiCall::GetRole, role.as_str(), iam::get_role(iam_client, role)),
         read_documents(iam_client, role, steps),
     )?;
     if let Some(facts) = &facts {
@@ -46,11 +46,11 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
         now: Utc::now(),
     });
     let (removals, safe_at, forced) = match decided {
-        plan::Release::Refuse(why) => return Ok(Ended::skipped(why)),
-        plan::Release::TooEarly { reason, safe_at } => {
+        plan::ReleasePlan::Refuse(why) => return Ok(Ended::skipped(why)),
+        plan::ReleasePlan::TooEarly { reason, safe_at } => {
             return put_off(app, reached, request, (reason, safe_at), done).await;
         }
-        plan::Release::Remove {
+        plan::ReleasePlan::Remove {
             removals,
             safe_at,
             forced,
@@ -100,10 +100,10 @@ pub async fn release(app: &App, reached: &Reached<'_>, request: &Release, done: 
 /// again since it was scheduled); one asked by hand is refused with when it may be.
 async fn put_off(
     app: &App,
-    reached: &Reached<'_>,
+    reached: &Undoing<'_>,
     request: &Release,
     (reason, safe_at): (String, DateTime<Utc>),
-    done: &mut Done,
+    done: &mut Undone,
 ) -> Result<Ended> {
     if request.schedule.is_none() {
         return Ok(Ended::skipped(reason));
@@ -126,16 +126,16 @@ async fn put_off(
 async fn read_documents(
     iam_client: &aws_sdk_iam::Client,
     role: &crate::names::RoleName,
-    steps: &crate::respond::steps::Steps,
+    steps: &crate::respond::journal::Journal,
 ) -> Result<Documents> {
     let (inline, managed) = tokio::try_join!(
         steps.run(
-            Op::GetRolePolicy,
+            ApiCall::GetRolePolicy,
             role.as_str(),
             iam::get_revocation_document(iam_client, role)
         ),
         steps.run(
-            Op::ListAttachedRolePolicies,
+            ApiCall::ListAttachedRolePolicies,
             role.as_str(),
             iam::get_managed_document(iam_client, role)
         ),
@@ -143,10 +143,10 @@ async fn read_documents(
     Ok(Documents { inline, managed })
 }
 
-fn op_of(holder: &Holder) -> Op {
+fn op_of(holder: &Holder) -> ApiCall {
     match holder {
-        Holder::Inline { .. } => Op::DeleteRolePolicy,
-        Holder::Managed { .. } => Op::DetachRolePolicy,
+        Holder::Inline { .. } => ApiCall::DeleteRolePolicy,
+        Holder::Managed { .. } => ApiCall::DetachRolePolicy,
     }
 }
 
@@ -184,13 +184,13 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+    use crate::api::StepOutcome;
     use crate::config::Config;
     use crate::names::RoleName;
-    use crate::op::StepOutcome;
     use crate::operation::Asked;
     use crate::policy::{document, fallback_arn};
+    use crate::respond::journal::Journal;
     use crate::respond::mocks::Rules;
-    use crate::respond::steps::Steps;
     use crate::wait::Deadline;
 
     const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/WebAppRole";
@@ -245,8 +245,8 @@ mod tests {
         };
         let app = rules.app(Config::default());
         let target = rules.target();
-        let steps = Steps::new("release-WebAppRole", Deadline::none());
-        let reached = Reached {
+        let steps = Journal::new("release-WebAppRole", Deadline::none());
+        let reached = Undoing {
             target: &target,
             account: "123456789012",
             own_role: None,
@@ -259,7 +259,7 @@ mod tests {
             schedule: None,
             asked: Asked::default(),
         };
-        let mut done = Done::default();
+        let mut done = Undone::default();
         let err = release(&app, &reached, &request, &mut done).await.err().expect("fails");
         assert_eq!(err.kind(), "Aws.iam.DetachRolePolicy.NoCode");
         assert_eq!(deleted.num_calls(), 1);
@@ -268,6 +268,9 @@ mod tests {
         assert!(done.operation.documents[1].removed_at.is_none());
         let records = steps.into_records();
         let last = records.last().unwrap();
-        assert_eq!((last.step, last.outcome), (Op::DetachRolePolicy, StepOutcome::Failed));
+        assert_eq!(
+            (last.step, last.outcome),
+            (ApiCall::DetachRolePolicy, StepOutcome::Failed)
+        );
     }
 }

@@ -3,21 +3,21 @@
 
 use std::collections::HashMap;
 
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::clients::region_of;
 use crate::aws::{ec2, iam};
 use crate::error::Result;
 use crate::names::RoleName;
-use crate::op::Op;
 use crate::operation::Restore;
 use crate::plan::restore::{self as plan, Recorded, RestoreFacts};
 use crate::plan::{InstanceFacts, InstancePlan, RoleFacts};
 use crate::report::{Ended, Outcome, RoleSummary};
 use crate::respond::execute::{self, Round, Running};
-use crate::respond::operate::{Done, Reached};
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
+use crate::respond::undo::{Undoing, Undone};
 
-pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: &mut Done) -> Result<Ended> {
+pub async fn restore(app: &App, reached: &Undoing<'_>, request: &Restore, done: &mut Undone) -> Result<Ended> {
     let (target, steps) = (reached.target, reached.steps);
     let id = request.instance.as_str();
     let Some(inst) = read_instance(&target.ec2, id, steps).await? else {
@@ -32,7 +32,7 @@ pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: 
     };
     let held = steps
         .run(
-            Op::GetInstanceProfile,
+            ApiCall::GetInstanceProfile,
             id,
             iam::instance_profile_role(&target.iam, name),
         )
@@ -81,18 +81,18 @@ pub async fn restore(app: &App, reached: &Reached<'_>, request: &Restore, done: 
 }
 
 /// The instance's state and tags, and its current association, read together.
-async fn read_instance(ec2_client: &aws_sdk_ec2::Client, id: &str, steps: &Steps) -> Result<Option<InstanceFacts>> {
+async fn read_instance(ec2_client: &aws_sdk_ec2::Client, id: &str, steps: &Journal) -> Result<Option<InstanceFacts>> {
     let ids = [id.to_owned()];
     let region = region_of(ec2_client);
     let none = HashMap::new();
     let (listed, associations) = tokio::try_join!(
         steps.run(
-            Op::DescribeInstances,
+            ApiCall::DescribeInstances,
             id,
             ec2::describe_instances(ec2_client, (&region, &ids), &none)
         ),
         steps.run(
-            Op::DescribeIamInstanceProfileAssociations,
+            ApiCall::DescribeIamInstanceProfileAssociations,
             id,
             ec2::associations_of_each(ec2_client, &ids)
         ),
@@ -110,12 +110,12 @@ async fn read_instance(ec2_client: &aws_sdk_ec2::Client, id: &str, steps: &Steps
 async fn read_role(
     iam_client: &aws_sdk_iam::Client,
     role: &RoleName,
-    steps: &Steps,
-    done: &mut Done,
+    steps: &Journal,
+    done: &mut Undone,
 ) -> Result<Option<RoleFacts>> {
     steps.set_role(role.as_str());
     let facts = steps
-        .run(Op::GetRole, role.as_str(), iam::get_role(iam_client, role))
+        .run(ApiCall::GetRole, role.as_str(), iam::get_role(iam_client, role))
         .await?;
     done.role = Some(match &facts {
         Some(f) => RoleSummary::of(f),

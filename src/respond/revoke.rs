@@ -1,45 +1,52 @@
-//! Containment: read the role, decide the revocation (`plan::revocation`), claim it, write it,
-//! and after cycling read it again in case the cut-off moved under us.
+//! Containment's effects on the role: read its facts (for the [`gate`](crate::gate)), carry out
+//! the gate's ruling (write what it permits, with the claim, or record a dry run's plan), record
+//! the key it answered, and after cycling read it again in case the cut-off moved under us.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
 
+use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::claim::{self, Claimed};
 use crate::aws::iam;
 use crate::error::{Error, Result};
+use crate::gate::{Act, Kept, Permit, Planned, Stolen};
 use crate::names::RoleName;
-use crate::op::Op;
-use crate::plan::{Revocation, RevocationFacts, RoleFacts};
+use crate::plan::RoleFacts;
 use crate::policy::{Existing, Holder, InForce};
 use crate::report::{CutoffReport, CutoffStatus};
 use crate::respond::early_claim::EarlyClaim;
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
 use crate::revoked_keys::RevokedKeys;
 use crate::wait::poll;
 
 /// How many times one run cycles against a cut-off that moved under it before giving up.
 pub const CUTOFF_ROUNDS: usize = 3;
 
-/// A role (None if it does not exist), and the revocation on it.
-pub type RoleRead = (Option<RoleFacts>, InForce);
+/// A role as IAM has it (`role` is None if it does not exist), and the revocations on it: every
+/// fact of the role's that the gate rules on.
+pub struct RoleRead {
+    pub role: Option<RoleFacts>,
+    pub in_force: InForce,
+}
 
-/// The only facts that gate the revocation, read together.
-pub async fn read_role(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &Steps) -> Result<RoleRead> {
+/// The role's facts, read together: `GetRole`, `GetRolePolicy`, `ListAttachedRolePolicies`.
+pub async fn read_role(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &Journal) -> Result<RoleRead> {
     steps.set_role(role_name.as_str());
-    tokio::try_join!(
-        steps.run(Op::GetRole, role_name.as_str(), iam::get_role(iam, role_name)),
+    let (role, in_force) = tokio::try_join!(
+        steps.run(ApiCall::GetRole, role_name.as_str(), iam::get_role(iam, role_name)),
         read_in_force(iam, role_name, steps),
-    )
+    )?;
+    Ok(RoleRead { role, in_force })
 }
 
 /// The revocation where it may be: the inline policy and the managed fallback, read together.
-async fn read_in_force(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &Steps) -> Result<InForce> {
+async fn read_in_force(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &Journal) -> Result<InForce> {
     let role = role_name.as_str();
     let (inline, managed) = tokio::try_join!(
-        steps.run(Op::GetRolePolicy, role, iam::get_revocation(iam, role_name)),
+        steps.run(ApiCall::GetRolePolicy, role, iam::get_revocation(iam, role_name)),
         steps.run(
-            Op::ListAttachedRolePolicies,
+            ApiCall::ListAttachedRolePolicies,
             role,
             iam::get_managed_revocation(iam, role_name)
         ),
@@ -47,262 +54,278 @@ async fn read_in_force(iam: &aws_sdk_iam::Client, role_name: &RoleName, steps: &
     Ok(InForce { inline, managed })
 }
 
-/// What the decision needs besides the role's own facts.
-pub struct Asked<'a> {
-    pub role_name: &'a RoleName,
-    pub expected_role_id: Option<&'a str>,
-    /// Never revoked.
-    pub own_role: Option<&'a str>,
-    /// When the stolen key was first used; `None` (manual requests) means now.
-    pub first_seen: Option<DateTime<Utc>>,
-    /// The key the finding names, and when the finding's latest activity was seen.
-    pub key: Option<&'a str>,
-    pub last_seen: Option<DateTime<Utc>>,
+/// What stands on the role once the gate's ruling is carried out.
+#[derive(Debug)]
+pub enum Revocation {
+    /// A cut-off in force covered the incident: kept, nothing written.
+    Kept(Kept),
+    /// A dry run: the write the gate would have permitted, recorded as planned.
+    Planned(Planned),
+    /// The permitted write, carried out.
+    Written(Written),
 }
 
-/// A revocation to write, or one already in force to keep.
-pub struct Decided {
-    /// As the finding (or payload) names it: what the steps and logs name.
-    pub role_name: RoleName,
-    pub role: RoleFacts,
-    pub write: bool,
-    pub cutoff: DateTime<Utc>,
-    /// What a cut-off must reach to deny the stolen token; a manual request asks for this one.
-    pub covers_from: DateTime<Utc>,
-    /// Which document holds the cut-off kept (None when one is to be written).
-    pub held_by: Option<Holder>,
-    /// The finding's key and its last use: recorded on the role as answered once a revocation
-    /// after that use holds.
-    pub key: Option<String>,
-    pub last_seen: Option<DateTime<Utc>>,
-    pub warnings: Vec<String>,
-}
-
-pub enum Decision {
-    Act(Decided),
-    /// The role does not exist: why nothing changes.
-    Missing(String),
-    /// The role may not be revoked (protected, or not the role that leaked): why.
-    Refused(RoleFacts, String),
-}
-
-pub fn decide(app: &App, read: RoleRead, asked: &Asked<'_>, now: DateTime<Utc>) -> Decision {
-    let (role, in_force) = read;
-    let effective = in_force.effective();
-    let existing = effective.as_ref().map(|(e, _)| e.clone());
-    let role_name = asked.role_name;
-    let Some(role) = role else {
-        return Decision::Missing(format!(
-            "role {role_name} does not exist (deleted?): there is no role to revoke; check CloudTrail for what it did"
-        ));
-    };
-    let (decision, warnings) = crate::plan::revocation(&RevocationFacts {
-        role: &role,
-        expected_role_id: asked.expected_role_id,
-        own_role: asked.own_role,
-        protected_roles: &app.config.protected_roles,
-        existing: existing.as_ref(),
-        first_seen: asked.first_seen,
-        key: asked.key,
-        last_seen: asked.last_seen,
-        now,
-    });
-    let (write, cutoff, covers_from) = match decision {
-        Revocation::Refuse(reason) => {
-            return Decision::Refused(
-                role,
-                format!("{reason}. Its sessions were NOT revoked: respond by hand"),
-            );
-        }
-        Revocation::Write(c) => (true, c, asked.first_seen.unwrap_or(c)),
-        Revocation::Again { cutoff, covers_from } => (true, cutoff, covers_from),
-        Revocation::Keep(c) => (false, c, asked.first_seen.unwrap_or(c)),
-    };
-    let held_by = effective.filter(|_| !write).map(|(_, holder)| holder);
-    Decision::Act(Decided {
-        role_name: role_name.clone(),
-        role,
-        write,
-        cutoff,
-        covers_from,
-        held_by,
-        key: asked.key.map(str::to_owned),
-        last_seen: asked.last_seen,
-        warnings,
-    })
-}
-
-/// What became of the revocation write.
+/// What became of a permitted write.
+#[derive(Debug)]
 pub enum Written {
-    Nothing,
-    /// Ours, written at this time, to this document.
-    At(DateTime<Utc>, Holder),
-    /// Ours, written without a claim because the table would not take one (why).
-    Unclaimed(DateTime<Utc>, Holder, String),
-    /// Another run's, claimed first and now in IAM.
-    Adopted(DateTime<Utc>, Holder),
+    /// Ours: `PutRolePolicy` (or the fallback) answered at `at`; `unclaimed` says why it was
+    /// written without a claim, if it was.
+    Ours {
+        cutoff: DateTime<Utc>,
+        covers_from: DateTime<Utc>,
+        at: DateTime<Utc>,
+        holder: Holder,
+        unclaimed: Option<String>,
+    },
+    /// Another run's, claimed first and now in IAM: its cut-off, which covers ours.
+    Adopted {
+        cutoff: DateTime<Utc>,
+        covers_from: DateTime<Utc>,
+        holder: Holder,
+    },
 }
 
-impl Written {
-    /// The cut-off in force after it: another run's if adopted, else the one decided.
-    fn cutoff(&self, decided: &Decided) -> DateTime<Utc> {
+impl Revocation {
+    /// The cut-off in force: the instances are cycled against it.
+    pub fn cutoff(&self) -> DateTime<Utc> {
         match self {
-            Self::Adopted(theirs, _) => *theirs,
-            _ => decided.cutoff,
+            Self::Kept(k) => k.cutoff,
+            Self::Planned(p) => p.cutoff,
+            Self::Written(Written::Ours { cutoff, .. } | Written::Adopted { cutoff, .. }) => *cutoff,
         }
+    }
+
+    /// What the cut-off in force must still reach when read again after cycling.
+    pub fn covers_from(&self) -> DateTime<Utc> {
+        match self {
+            Self::Kept(k) => k.covers_from,
+            Self::Planned(p) => p.covers_from,
+            Self::Written(Written::Ours { covers_from, .. } | Written::Adopted { covers_from, .. }) => *covers_from,
+        }
+    }
+
+    /// What the report says of it, and its warning.
+    pub fn report(&self) -> (CutoffReport, Option<String>) {
+        let (status, written_at, policy) = match self {
+            Self::Kept(k) => (CutoffStatus::Existing, None, Some(k.holder.clone())),
+            // A dry run plans the inline write.
+            Self::Planned(_) => (CutoffStatus::Planned, None, Some(Holder::inline())),
+            Self::Written(Written::Ours { at, holder, .. }) => (CutoffStatus::Written, Some(*at), Some(holder.clone())),
+            Self::Written(Written::Adopted { holder, .. }) => (CutoffStatus::Existing, None, Some(holder.clone())),
+        };
+        let warning = match self {
+            Self::Written(Written::Ours {
+                unclaimed: Some(why), ..
+            }) => Some(format!(
+                "the revocation was written without a claim ({why}), so a concurrent run may write another"
+            )),
+            _ => None,
+        };
+        let report = CutoffReport {
+            at: iso(self.cutoff()),
+            status,
+            written_at,
+            policy,
+        };
+        (report, warning)
+    }
+
+    /// Whether this run put this cut-off on the role (or, in a dry run, would have).
+    fn ours(&self) -> bool {
+        matches!(self, Self::Written(Written::Ours { .. }) | Self::Planned(_))
     }
 }
 
-/// Write the decided revocation (a dry run only records it as planned), using the claim taken
-/// with the first reads if it answers for this write.
+/// What the report says of a write that failed: the cut-off it was to set, and in neither document.
+pub fn failed(cutoff: DateTime<Utc>) -> CutoffReport {
+    CutoffReport {
+        at: iso(cutoff),
+        status: CutoffStatus::Failed,
+        written_at: None,
+        policy: None,
+    }
+}
+
+/// Carry out how the gate ruled the role is contained: keep the cut-off in force, record a dry
+/// run's plan, or write what it permitted.
+pub async fn carry_out(
+    app: &App,
+    iam: &aws_sdk_iam::Client,
+    (role, act): (&RoleName, Act),
+    claim: (&str, Option<&EarlyClaim>),
+    steps: &Journal,
+) -> Result<Revocation> {
+    match act {
+        Act::Keep(kept) => Ok(Revocation::Kept(kept)),
+        Act::Plan(planned) => Ok(plan(role, planned, steps)),
+        Act::Write(permit) => write(app, iam, permit, claim, steps).await.map(Revocation::Written),
+    }
+}
+
+/// Record a dry run's write as planned: nothing is sent.
+pub fn plan(role: &RoleName, planned: Planned, steps: &Journal) -> Revocation {
+    steps.planned(
+        ApiCall::PutRolePolicy,
+        role.as_str(),
+        format!("deny sessions issued before {}", iso(planned.cutoff)),
+    );
+    Revocation::Planned(planned)
+}
+
+/// Carry out the gate's permit: write the deny, or adopt the one a concurrent run claimed first
+/// (with `CLAIM_TABLE`), using the claim taken with the first reads if it answers for this write.
 pub async fn write(
     app: &App,
     iam: &aws_sdk_iam::Client,
-    decided: &Decided,
+    permit: Permit,
     (finding_id, early): (&str, Option<&EarlyClaim>),
-    dry_run: bool,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<Written> {
-    let role_name = &decided.role_name;
-    match (decided.write, dry_run) {
-        (false, _) => Ok(Written::Nothing),
-        (true, true) => {
-            let at = decided.cutoff.to_rfc3339_opts(SecondsFormat::Millis, true);
-            steps.planned(
-                Op::PutRolePolicy,
-                role_name.as_str(),
-                format!("deny sessions issued before {at}"),
-            );
-            Ok(Written::Nothing)
+    let covers_from = permit.covers_from();
+    match claim(app, permit, (finding_id, early), steps).await? {
+        Turn::Write { permit, unclaimed } => put(iam, &permit, unclaimed, steps).await,
+        Turn::Adopt { permit, theirs } => {
+            let role = permit.role();
+            info!(%role, cutoff = %theirs, "another run claimed the revocation; adopting it");
+            let wait = await_revocation(iam, role, covers_from, steps.bounded(claim::ADOPT_WITHIN));
+            match steps.run(ApiCall::AwaitClaimedRevocation, role.as_str(), wait).await {
+                Ok((cutoff, holder)) => Ok(Written::Adopted {
+                    cutoff,
+                    covers_from,
+                    holder,
+                }),
+                // The claim's run failed or died before writing: containment must not wait on
+                // it, so write (a second write costs nothing but the write).
+                Err(Error::Timeout { seconds, .. }) => {
+                    let why = format!(
+                        "the run that claimed the revocation ({}) did not write it within {seconds} s",
+                        iso(theirs)
+                    );
+                    warn!(%role, %why, "taking over the revocation");
+                    put(iam, &permit, Some(why), steps).await
+                }
+                Err(e) => Err(e),
+            }
         }
-        (true, false) => claim_and_put(app, iam, decided, (finding_id, early), steps).await,
     }
 }
 
-/// Record on the role the key the write answered. A record that fails is a warning (why), never
-/// a failed run: the revocation holds, and without the record a later delivery naming the key
-/// revokes once more than needed. Nothing waits for it: the instances are cycled meanwhile.
-pub async fn record(
-    iam: &aws_sdk_iam::Client,
-    decided: &Decided,
-    written: &Written,
-    dry_run: bool,
-    steps: &Steps,
-) -> Option<String> {
-    let held = RevokedKeys::of(&decided.role.tags);
-    let record =
-        answered(decided, written).and_then(|(key, in_force)| RevokedKeys::with(held.as_ref(), in_force, key))?;
-    let role = &decided.role_name;
-    if dry_run {
-        steps.planned(Op::TagRole, role.as_str(), format!("record {}", record.value()));
-        return None;
-    }
-    let put = iam::put_revoked_keys(iam, role, &record);
-    let e = steps.run(Op::TagRole, role.as_str(), put).await.err()?;
-    Some(format!(
-        "the revocation holds, but the key it answered could not be recorded on role {role} ({e}): a later delivery naming that key, with activity after the cut-off, revokes again"
-    ))
+/// The claim's answer to a permitted write. It is handed the gate's [`Permit`] and can only give
+/// it back: write now, or hold it while another run's write is awaited. It cannot make one.
+enum Turn {
+    /// Write; `unclaimed` says why without a claim, if so.
+    Write { permit: Permit, unclaimed: Option<String> },
+    /// Another run claimed a cut-off (`theirs`) that covers ours: await it in IAM.
+    Adopt { permit: Permit, theirs: DateTime<Utc> },
 }
 
-/// The finding's key and the cut-off in force after the write, if that cut-off is known to deny
-/// the key: it is after the key's last use (one written now is after every use so far).
-fn answered<'d>(decided: &'d Decided, written: &Written) -> Option<(&'d str, DateTime<Utc>)> {
-    let in_force = written.cutoff(decided);
-    let written_now = match written {
-        Written::At(..) | Written::Unclaimed(..) => true,
-        Written::Adopted(..) => false,
-        // Kept; or planned, in a dry run.
-        Written::Nothing => decided.write,
-    };
-    let after_last_use = decided.last_seen.map_or(written_now, |last| last <= in_force);
-    let key = decided.key.as_deref().filter(|_| after_last_use)?;
-    Some((key, in_force))
-}
-
-/// Write the revocation, or adopt the one a concurrent run claimed first (with `CLAIM_TABLE`).
-async fn claim_and_put(
+/// Claim the write in `CLAIM_TABLE` (no table: write).
+async fn claim(
     app: &App,
-    iam: &aws_sdk_iam::Client,
-    decided: &Decided,
+    permit: Permit,
     (finding_id, early): (&str, Option<&EarlyClaim>),
-    steps: &Steps,
-) -> Result<Written> {
-    let (role_name, cutoff, covers_from) = (&decided.role_name, decided.cutoff, decided.covers_from);
+    steps: &Journal,
+) -> Result<Turn> {
     let Some(table) = &app.config.claim_table else {
-        return put(iam, decided, steps)
-            .await
-            .map(|(at, holder)| Written::At(at, holder));
+        return Ok(Turn::Write {
+            permit,
+            unclaimed: None,
+        });
     };
-    let key = claim::key(crate::names::account_of_arn(&decided.role.arn), role_name.as_str());
+    let (role, cutoff, covers_from) = (permit.role(), permit.cutoff(), permit.covers_from());
+    let key = claim::key(crate::names::account_of_arn(permit.role_arn()), role.as_str());
     let claimed = match early.and_then(|e| e.answer_for(&key, cutoff, covers_from)) {
         Some(answered) => answered,
         None => {
             let dynamodb = &app.clients.dynamodb;
             let claim = claim::claim(dynamodb, table, &key, cutoff, covers_from, finding_id, Utc::now());
-            steps.run(Op::ClaimRevocation, role_name.as_str(), claim).await?
+            steps.run(ApiCall::ClaimRevocation, role.as_str(), claim).await?
         }
     };
-    let theirs = match claimed {
-        Claimed::Won => {
-            return put(iam, decided, steps)
-                .await
-                .map(|(at, holder)| Written::At(at, holder));
-        }
+    Ok(match claimed {
+        Claimed::Won => Turn::Write {
+            permit,
+            unclaimed: None,
+        },
         Claimed::Unavailable(why) => {
-            warn!(role = %role_name, %why, "no revocation claim; writing without one");
-            return put(iam, decided, steps)
-                .await
-                .map(|(at, holder)| Written::Unclaimed(at, holder, why));
+            warn!(%role, %why, "no revocation claim; writing without one");
+            Turn::Write {
+                permit,
+                unclaimed: Some(why),
+            }
         }
-        Claimed::Lost { cutoff: theirs } => theirs,
-    };
-    info!(role = %role_name, cutoff = %theirs, "another run claimed the revocation; adopting it");
-    let wait = await_revocation(iam, role_name, covers_from, steps.bounded(claim::ADOPT_WITHIN));
-    match steps.run(Op::AwaitClaimedRevocation, role_name.as_str(), wait).await {
-        Ok((in_force, holder)) => Ok(Written::Adopted(in_force, holder)),
-        // The claim's run failed or died before writing: containment must not wait on it, so
-        // write (a second write costs nothing but the write).
-        Err(Error::Timeout { seconds, .. }) => {
-            let why = format!(
-                "the run that claimed the revocation ({}) did not write it within {seconds} s",
-                theirs.to_rfc3339_opts(SecondsFormat::Millis, true)
-            );
-            warn!(role = %role_name, %why, "taking over the revocation");
-            put(iam, decided, steps)
-                .await
-                .map(|(at, holder)| Written::Unclaimed(at, holder, why))
-        }
-        Err(e) => Err(e),
+        Claimed::Lost { cutoff: theirs } => Turn::Adopt { permit, theirs },
+    })
+}
+
+/// Record on the role the key the revocation answered. A record that fails is a warning (why),
+/// never a failed run: the revocation holds, and without the record a later delivery naming the
+/// key revokes once more than needed. Nothing waits for it: the instances are cycled meanwhile.
+pub async fn record(
+    iam: &aws_sdk_iam::Client,
+    (role, facts): (&RoleName, &RoleFacts),
+    revocation: &Revocation,
+    stolen: Stolen<'_>,
+    dry_run: bool,
+    steps: &Journal,
+) -> Option<String> {
+    let held = RevokedKeys::of(&facts.tags);
+    let record =
+        answered(revocation, stolen).and_then(|(key, in_force)| RevokedKeys::with(held.as_ref(), in_force, key))?;
+    if dry_run {
+        steps.planned(ApiCall::TagRole, role.as_str(), format!("record {}", record.value()));
+        return None;
     }
+    let put = iam::put_revoked_keys(iam, role, &record);
+    let e = steps.run(ApiCall::TagRole, role.as_str(), put).await.err()?;
+    Some(format!(
+        "the revocation holds, but the key it answered could not be recorded on role {role} ({e}): a later delivery naming that key, with activity after the cut-off, revokes again"
+    ))
+}
+
+/// The finding's key and the cut-off in force, if that cut-off is known to deny the key: it is
+/// after the key's last use (one written now is after every use so far).
+fn answered<'k>(revocation: &Revocation, stolen: Stolen<'k>) -> Option<(&'k str, DateTime<Utc>)> {
+    let in_force = revocation.cutoff();
+    let after_last_use = stolen.last_seen.map_or(revocation.ours(), |last| last <= in_force);
+    let key = stolen.key.filter(|_| after_last_use)?;
+    Some((key, in_force))
 }
 
 /// Write the revocation inline, as the console does; if the role's inline quota is full
 /// (`LimitExceeded`: 10,240 characters of inline policy per role), as the managed fallback, so
 /// that a full quota never leaves the stolen key live.
-async fn put(iam: &aws_sdk_iam::Client, decided: &Decided, steps: &Steps) -> Result<(DateTime<Utc>, Holder)> {
-    let (role, cutoff) = (&decided.role_name, decided.cutoff);
-    let at = cutoff.to_rfc3339_opts(SecondsFormat::Millis, true);
-    info!(role = %role, cutoff = %at, "revoking sessions issued before the cut-off");
+async fn put(
+    iam: &aws_sdk_iam::Client,
+    permit: &Permit,
+    unclaimed: Option<String>,
+    steps: &Journal,
+) -> Result<Written> {
+    let written = |holder| Written::Ours {
+        cutoff: permit.cutoff(),
+        covers_from: permit.covers_from(),
+        at: Utc::now(),
+        holder,
+        unclaimed,
+    };
+    let role = permit.role();
+    info!(%role, cutoff = %iso(permit.cutoff()), "revoking sessions issued before the cut-off");
     let inline = steps
-        .run(Op::PutRolePolicy, role.as_str(), iam::put_revocation(iam, role, cutoff))
+        .run(ApiCall::PutRolePolicy, role.as_str(), iam::put_revocation(iam, permit))
         .await;
     match inline {
-        Ok(()) => return Ok((Utc::now(), Holder::inline())),
+        Ok(()) => return Ok(written(Holder::inline())),
         Err(e) if e.aws_code() == Some("LimitExceeded") => {
-            warn!(role = %role, error = %e, "the role's inline policy quota is full; writing the managed fallback");
+            warn!(%role, error = %e, "the role's inline policy quota is full; writing the managed fallback");
         }
         Err(e) => return Err(e),
     }
-    let put = iam::put_managed_revocation(iam, &decided.role.arn, role, cutoff);
-    let arn = steps.run(Op::CreatePolicy, role.as_str(), put).await?;
-    steps
-        .run(
-            Op::AttachRolePolicy,
-            role.as_str(),
-            iam::attach_fallback(iam, role, &arn),
-        )
-        .await?;
-    Ok((Utc::now(), Holder::Managed { arn }))
+    let put = iam::put_managed_revocation(iam, permit);
+    let fallback = steps.run(ApiCall::CreatePolicy, role.as_str(), put).await?;
+    let attach = iam::attach_fallback(iam, permit, &fallback);
+    steps.run(ApiCall::AttachRolePolicy, role.as_str(), attach).await?;
+    let arn = fallback.arn().to_owned();
+    Ok(written(Holder::Managed { arn }))
 }
 
 /// Wait until IAM shows a revocation on `role` that covers `covers_from` (the claim winner's).
@@ -324,52 +347,8 @@ async fn await_revocation(
     .await
 }
 
-/// The revocation as it stands after the write: what the report says of it, the cut-off the
-/// instances are cycled against (another run's, if adopted), and any warning.
-pub struct Contained {
-    pub report: CutoffReport,
-    pub cutoff: DateTime<Utc>,
-    pub warnings: Vec<String>,
-}
-
-pub fn settle(decided: &Decided, dry_run: bool, written: &Result<Written>) -> Contained {
-    let status = match (decided.write, dry_run, written) {
-        (false, ..) => CutoffStatus::Existing,
-        (_, true, _) => CutoffStatus::Planned,
-        (_, false, Ok(Written::Adopted(..))) => CutoffStatus::Existing,
-        (_, false, Ok(_)) => CutoffStatus::Written,
-        (_, false, Err(_)) => CutoffStatus::Failed,
-    };
-    let cutoff = written.as_ref().map_or(decided.cutoff, |w| w.cutoff(decided));
-    let (written_at, warning) = match written {
-        Ok(Written::At(at, _)) => (Some(*at), None),
-        Ok(Written::Unclaimed(at, _, why)) => (
-            Some(*at),
-            Some(format!(
-                "the revocation was written without a claim ({why}), so a concurrent run may write another"
-            )),
-        ),
-        Ok(Written::Adopted(..) | Written::Nothing) | Err(_) => (None, None),
-    };
-    let policy = match written {
-        Ok(Written::At(_, holder) | Written::Unclaimed(_, holder, _) | Written::Adopted(_, holder)) => {
-            Some(holder.clone())
-        }
-        // A dry run plans the inline write; a failed one may have been either.
-        Ok(Written::Nothing) if decided.write => Some(Holder::inline()),
-        Ok(Written::Nothing) => decided.held_by.clone(),
-        Err(_) => None,
-    };
-    Contained {
-        report: CutoffReport {
-            at: cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
-            status,
-            written_at,
-            policy,
-        },
-        cutoff,
-        warnings: warning.into_iter().collect(),
-    }
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// After cycling against `cutoff`, read the revocation again: None if what was issued stands,
@@ -380,7 +359,7 @@ pub async fn recheck(
     cutoff: DateTime<Utc>,
     covers_from: DateTime<Utc>,
     round: usize,
-    steps: &Steps,
+    steps: &Journal,
 ) -> Result<Option<DateTime<Utc>>> {
     let in_force = read_in_force(iam, role_name, steps).await?;
     moved(role_name, in_force.existing(), cutoff, covers_from, round)
@@ -426,8 +405,9 @@ mod tests {
     use aws_smithy_mocks::mock;
 
     use super::*;
+    use crate::api::StepOutcome;
     use crate::config::Config;
-    use crate::op::StepOutcome;
+    use crate::gate::{Case, Verdict};
     use crate::respond::mocks::Rules;
     use crate::rules::Tags;
     use crate::wait::Deadline;
@@ -453,74 +433,34 @@ mod tests {
         }
     }
 
-    fn decided(app: &App, existing: Option<Existing>) -> Decision {
-        let name = name();
-        let asked = Asked {
+    /// How the gate rules WebAppRole contained, with no revocation on it, first seen at FIRST_SEEN.
+    fn ruled(dry_run: bool) -> Act {
+        let (role, name, in_force) = (role(), name(), InForce::default());
+        let (verdict, _) = crate::gate::decide(&Case {
             role_name: &name,
-            expected_role_id: Some("AROAEXAMPLE"),
+            role: Some(&role),
+            in_force: &in_force,
+            stolen: Stolen {
+                role_id: Some("AROAEXAMPLE"),
+                first_seen: Some(at(FIRST_SEEN)),
+                ..Stolen::default()
+            },
             own_role: Some("exfil-responder-role"),
-            first_seen: Some(at(FIRST_SEEN)),
-            key: None,
-            last_seen: None,
-        };
-        let in_force = InForce {
-            inline: existing,
-            managed: None,
-        };
-        decide(app, (Some(role()), in_force), &asked, at(NOW))
-    }
-
-    fn app(config: Config) -> App {
-        Rules::default().app(config)
-    }
-
-    #[test]
-    fn a_missing_role_and_a_protected_one_are_skipped_with_the_reason() {
-        let name = name();
-        let asked = Asked {
-            role_name: &name,
-            expected_role_id: None,
-            own_role: None,
-            first_seen: None,
-            key: None,
-            last_seen: None,
-        };
-        let missing = decide(&app(Config::default()), (None, InForce::default()), &asked, at(NOW));
-        assert!(matches!(missing, Decision::Missing(ref why) if why.contains("does not exist")));
-        let protected = app(Config {
-            protected_roles: vec!["WebAppRole".into()],
-            ..Config::default()
+            member_role: None,
+            protected_roles: &[],
+            now: at(NOW),
+            dry_run,
         });
-        let Decision::Refused(role, why) = decided(&protected, None) else {
-            panic!("a protected role was not refused")
-        };
-        assert_eq!(role.name, "WebAppRole", "the report names the role it refused");
-        assert!(why.contains("NOT revoked"), "{why}");
+        match verdict {
+            Verdict::Act(_, act) => act,
+            other => panic!("not contained: {other:?}"),
+        }
     }
 
-    #[test]
-    fn a_cutoff_covering_the_finding_is_kept_and_covers_from_the_first_sighting() {
-        let kept = decided(
-            &app(Config::default()),
-            Some(Existing::Cutoff(at("2026-11-22T09:59:00Z"))),
-        );
-        let Decision::Act(kept) = kept else {
-            panic!("not acted on")
-        };
-        assert!(!kept.write);
-        assert_eq!(kept.cutoff, at("2026-11-22T09:59:00Z"));
-        assert_eq!(kept.covers_from, at(FIRST_SEEN));
-        let Decision::Act(new) = decided(&app(Config::default()), None) else {
-            panic!("not acted on")
-        };
-        assert!(new.write);
-        assert_eq!(new.cutoff, crate::policy::cutoff_at(at(NOW)));
-    }
-
-    fn to_write(app: &App) -> Decided {
-        match decided(app, None) {
-            Decision::Act(d) => d,
-            _ => panic!("not acted on"),
+    fn to_write() -> Permit {
+        match ruled(false) {
+            Act::Write(permit) => permit,
+            other => panic!("not permitted: {other:?}"),
         }
     }
 
@@ -531,17 +471,15 @@ mod tests {
             iam: vec![&put],
             ..Rules::default()
         };
-        let (app, steps) = (rules.app(Config::default()), Steps::new("f", Deadline::none()));
-        let decided = to_write(&app);
-        let written = write(&app, &app.clients.iam, &decided, ("f", None), true, &steps)
-            .await
-            .unwrap();
-        assert!(matches!(written, Written::Nothing));
+        let _app = rules.app(Config::default());
+        let steps = Journal::new("f", Deadline::none());
+        let Act::Plan(planned) = ruled(true) else {
+            panic!("a dry run is not planned")
+        };
+        let planned = plan(&name(), planned, &steps);
+        assert!(matches!(planned, Revocation::Planned(_)));
         assert_eq!(put.num_calls(), 0);
-        assert_eq!(
-            settle(&decided, true, &Ok(written)).report.status,
-            CutoffStatus::Planned
-        );
+        assert_eq!(planned.report().0.status, CutoffStatus::Planned);
         assert_eq!(steps.into_records()[0].outcome, StepOutcome::Planned);
     }
 
@@ -580,14 +518,16 @@ mod tests {
             claim_table: Some("claims".into()),
             ..Config::default()
         });
-        let steps = Steps::new("f", Deadline::none());
-        let decided = to_write(&app);
-        let written = write(&app, &app.clients.iam, &decided, ("f", None), false, &steps).await;
+        let steps = Journal::new("f", Deadline::none());
+        let written = write(&app, &app.clients.iam, to_write(), ("f", None), &steps)
+            .await
+            .unwrap();
         assert_eq!(put.num_calls(), 0, "the winner writes, not us");
-        let contained = settle(&decided, false, &written);
-        assert_eq!(contained.cutoff, at(theirs));
-        assert_eq!(contained.report.status, CutoffStatus::Existing);
-        assert_eq!(contained.report.written_at, None);
+        let written = Revocation::Written(written);
+        assert_eq!(written.cutoff(), at(theirs));
+        let (report, _) = written.report();
+        assert_eq!(report.status, CutoffStatus::Existing);
+        assert_eq!(report.written_at, None);
     }
 
     #[tokio::test]
@@ -605,11 +545,12 @@ mod tests {
             ..Rules::default()
         };
         let app = rules.app(Config::default());
-        let decided = to_write(&app);
-        let steps = Steps::new("f", Deadline::none());
-        let written = write(&app, &app.clients.iam, &decided, ("f", None), false, &steps).await;
+        let steps = Journal::new("f", Deadline::none());
+        let permit = to_write();
+        let intended = permit.cutoff();
+        let written = write(&app, &app.clients.iam, permit, ("f", None), &steps).await;
         assert_eq!(written.as_ref().err().and_then(Error::aws_code), Some("ServiceFailure"));
-        assert_eq!(settle(&decided, false, &written).report.status, CutoffStatus::Failed);
+        assert_eq!(failed(intended).status, CutoffStatus::Failed);
     }
 
     #[tokio::test]
@@ -646,20 +587,21 @@ mod tests {
             ..Rules::default()
         };
         let app = rules.app(Config::default());
-        let decided = to_write(&app);
-        let steps = Steps::new("f", Deadline::none());
-        let written = write(&app, &app.clients.iam, &decided, ("f", None), false, &steps).await;
+        let steps = Journal::new("f", Deadline::none());
+        let written = write(&app, &app.clients.iam, to_write(), ("f", None), &steps)
+            .await
+            .unwrap();
         assert_eq!((create.num_calls(), attach.num_calls()), (1, 1));
-        let contained = settle(&decided, false, &written);
-        assert_eq!(contained.report.status, CutoffStatus::Written);
-        assert_eq!(contained.report.policy, Some(Holder::Managed { arn: arn.into() }));
+        let (report, _) = Revocation::Written(written).report();
+        assert_eq!(report.status, CutoffStatus::Written);
+        assert_eq!(report.policy, Some(Holder::Managed { arn: arn.into() }));
         let steps: Vec<_> = steps.into_records().into_iter().map(|r| (r.step, r.outcome)).collect();
         assert_eq!(
             steps,
             [
-                (Op::PutRolePolicy, StepOutcome::Failed),
-                (Op::CreatePolicy, StepOutcome::Ok),
-                (Op::AttachRolePolicy, StepOutcome::Ok)
+                (ApiCall::PutRolePolicy, StepOutcome::Failed),
+                (ApiCall::CreatePolicy, StepOutcome::Ok),
+                (ApiCall::AttachRolePolicy, StepOutcome::Ok)
             ],
             "the report shows the failed inline write and the fallback"
         );
@@ -668,24 +610,12 @@ mod tests {
     #[test]
     fn a_cutoff_kept_in_the_managed_fallback_is_reported_as_held_there() {
         let arn = "arn:aws:iam::123456789012:policy/exfil-responder/AWSRevokeOlderSessions-WebAppRole".to_owned();
-        let name = name();
-        let asked = Asked {
-            role_name: &name,
-            expected_role_id: Some("AROAEXAMPLE"),
-            own_role: None,
-            first_seen: Some(at(FIRST_SEEN)),
-            key: None,
-            last_seen: None,
-        };
-        let in_force = InForce {
-            inline: None,
-            managed: Some((arn.clone(), Existing::Cutoff(at("2026-11-22T09:59:00Z")))),
-        };
-        let Decision::Act(kept) = decide(&app(Config::default()), (Some(role()), in_force), &asked, at(NOW)) else {
-            panic!("not acted on")
-        };
-        assert!(!kept.write, "the fallback's cut-off covers the finding");
-        let report = settle(&kept, false, &Ok(Written::Nothing)).report;
+        let kept = Revocation::Kept(Kept {
+            cutoff: at("2026-11-22T09:59:00Z"),
+            covers_from: at(FIRST_SEEN),
+            holder: Holder::Managed { arn: arn.clone() },
+        });
+        let (report, _) = kept.report();
         assert_eq!(
             (report.status, report.policy),
             (CutoffStatus::Existing, Some(Holder::Managed { arn }))

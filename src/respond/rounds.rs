@@ -13,14 +13,16 @@ use crate::report::InstanceReport;
 use crate::respond::establish::About;
 use crate::respond::execute::{self, Running};
 use crate::respond::fleet::{self, Fleet, RoleOf};
-use crate::respond::revoke::{self, CUTOFF_ROUNDS, Decided};
-use crate::respond::steps::Steps;
+use crate::respond::journal::Journal;
+use crate::respond::revoke::{self, CUTOFF_ROUNDS};
+use crate::rules::Tags;
 
-/// What the rounds leave for the report: every instance's report, merged over the rounds, and the
-/// rounds' warnings.
-pub struct Cycled<'a> {
-    pub instances: &'a mut Vec<InstanceReport>,
-    pub warnings: &'a mut Vec<String>,
+/// What the rounds did, however far they got: every instance's report, merged over the rounds,
+/// and the rounds' warnings.
+#[derive(Default)]
+pub struct Cycled {
+    pub instances: Vec<InstanceReport>,
+    pub warnings: Vec<String>,
 }
 
 pub fn named_in<'a>(about: &'a About, region: &'a str) -> Option<fleet::Named<'a>> {
@@ -34,39 +36,43 @@ pub struct Cycling<'a> {
     pub incident: &'a Incident,
     pub about: &'a About,
     pub named_region: &'a str,
-    pub decided: &'a Decided,
+    /// The role's tags (its default action), and what the cut-off must still reach when read again.
+    pub role_tags: &'a Tags,
+    pub covers_from: DateTime<Utc>,
     pub dry_run: bool,
 }
 
 impl Cycling<'_> {
     /// Cycle the fleet read beside the write. If it could not be read, nothing was cycled: fail,
-    /// so that the retry does it.
+    /// so that the retry does it. Returns what was cycled, and the cut-off the fleet was last
+    /// cycled against or why cycling failed part-way.
     pub async fn discovered(
         &self,
         fleet: Result<Fleet>,
         cutoff: DateTime<Utc>,
-        steps: &Steps,
-        cycled: Cycled<'_>,
-    ) -> Result<DateTime<Utc>> {
-        let fleet = fleet.map_err(|e| {
-            Error::RemediationFailed(format!(
+        steps: &Journal,
+    ) -> (Cycled, Result<DateTime<Utc>>) {
+        let mut cycled = Cycled::default();
+        let settled = match fleet {
+            Ok(fleet) => self.rounds(fleet, cutoff, steps, &mut cycled).await,
+            Err(e) => Err(Error::RemediationFailed(format!(
                 "sessions revoked, but the instances using role {} could not be listed ({e}): none was cycled or isolated; a retry does it",
                 self.about.role
-            ))
-        })?;
-        self.rounds(fleet, cutoff, steps, cycled).await
+            ))),
+        };
+        (cycled, settled)
     }
 
     /// The cut-off can move while we cycle: a concurrent run for another finding about this role,
     /// or a person, revokes again, and a later cut-off denies the credentials just issued. So after
     /// cycling we read it again, and cycle against any later one, a bounded number of times.
     /// Returns the cut-off the fleet was last cycled against.
-    pub async fn rounds(
+    async fn rounds(
         &self,
         fleet: Fleet,
         mut cutoff: DateTime<Utc>,
-        steps: &Steps,
-        cycled: Cycled<'_>,
+        steps: &Journal,
+        cycled: &mut Cycled,
     ) -> Result<DateTime<Utc>> {
         let (role, config) = (&self.about.role, &self.app.config);
         let named = self.about.instance.as_ref();
@@ -86,7 +92,7 @@ impl Cycling<'_> {
             };
             let role_of = RoleOf {
                 name: role,
-                tags: &self.decided.role.tags,
+                tags: self.role_tags,
             };
             let (plans, warnings) = fleet::plan(config, cutoff, self.incident, role_of, named, &facts);
             for warning in warnings {
@@ -98,7 +104,7 @@ impl Cycling<'_> {
             // issued from then on), while the waits for them to show and the marks go on.
             let together = execute::Round::of(&plans, config.fleet_concurrency);
             let recheck = !self.dry_run && together.attaches();
-            let (against, covers_from) = (cutoff, self.decided.covers_from);
+            let (against, covers_from) = (cutoff, self.covers_from);
             let reread = async {
                 together.all_made().await;
                 revoke::recheck(&self.target.iam, role, against, covers_from, round, steps).await
@@ -108,7 +114,7 @@ impl Cycling<'_> {
                 true => tokio::join!(execute, reread),
                 false => (execute.await, Ok(None)),
             };
-            execute::merge(cycled.instances, executed.reports);
+            execute::merge(&mut cycled.instances, executed.reports);
             if !executed.failures.is_empty() {
                 return Err(Error::RemediationFailed(format!(
                     "sessions revoked, but {} instance(s) need attention: {}",

@@ -5,55 +5,34 @@
 use tracing::{Instrument, info_span, warn};
 
 use crate::app::App;
-use crate::aws::clients::{Session, Target};
+
 use crate::error::{Error, Result};
 use crate::finding::FindingSummary;
 use crate::operation::{Asked, Operation};
-use crate::report::{Ended, InstanceReport, OperationReport, Report, RoleSummary, ScheduleReport};
-use crate::respond::establish::{self, Place};
-use crate::respond::steps::Steps;
+use crate::report::{Ended, OperationReport, Report};
+use crate::respond::establish;
+use crate::respond::journal::Journal;
+use crate::respond::undo::{Undoing, Undone};
 use crate::respond::{follow_up, release, restore};
 use crate::wait::Deadline;
 
-/// What the operation returned for the report, kept as it came.
-#[derive(Default)]
-pub struct Done {
-    pub place: Option<Place>,
-    pub session: Option<Session>,
-    pub role: Option<RoleSummary>,
-    pub instances: Vec<InstanceReport>,
-    pub operation: OperationReport,
-    /// A scheduled release that came too early, asked again for later (`AUTO_RELEASE`).
-    pub auto_release: Option<(ScheduleReport, Option<String>)>,
-    pub warnings: Vec<String>,
-}
-
-/// The account and region the operation works in, and what it needs there.
-pub struct Reached<'a> {
-    pub target: &'a Target,
-    pub account: &'a str,
-    /// The role this run acts through, never changed.
-    pub own_role: Option<&'a str>,
-    pub dry_run: bool,
-    pub steps: &'a Steps,
-}
-
-pub async fn operate(app: &App, op: Operation, deadline: Deadline) -> (Report, Option<Error>) {
+/// Release a role or restore an instance (or walk a follow-up), and report it.
+pub async fn respond(app: &App, op: Operation, deadline: Deadline) -> (Report, Option<Error>) {
     if let Operation::FollowUp(f) = op {
         return Box::pin(follow_up::follow_up(app, f, deadline)).await;
     }
     let asked = op.asked().clone();
     let dry_run = app.config.dry_run || asked.dry_run;
     let id = format!("{}-{}", op.name(), op.subject());
-    let steps = Steps::new(&id, deadline);
-    let mut done = Done {
+    let steps = Journal::new(&id, deadline);
+    let mut done = Undone {
         operation: OperationReport {
             name: op.name(),
             subject: op.subject().to_owned(),
             requested_by: asked.requested_by.clone(),
             ..OperationReport::default()
         },
-        ..Done::default()
+        ..Undone::default()
     };
     let span = info_span!("operate", operation = op.name(), subject = op.subject());
     let ended = run(app, &op, dry_run, &steps, &mut done).instrument(span).await;
@@ -64,7 +43,7 @@ pub async fn operate(app: &App, op: Operation, deadline: Deadline) -> (Report, O
     (report, ended.err())
 }
 
-async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut Done) -> Result<Ended> {
+async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Journal, done: &mut Undone) -> Result<Ended> {
     let asked = op.asked();
     let home = app.home_for(asked.account_id.as_deref()).await?;
     let region = match op {
@@ -86,7 +65,7 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut
     let target = establish::reach(app, &reach, &place, &session).await?;
     done.session = target.session.clone();
     let own_role = app.own_role(&reach, &home).await?;
-    let reached = Reached {
+    let undoing = Undoing {
         target: &target,
         account: &place.account,
         own_role: own_role.as_deref(),
@@ -94,8 +73,8 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut
         steps,
     };
     match op {
-        Operation::Release(r) => release::release(app, &reached, r, done).await,
-        Operation::Restore(r) => restore::restore(app, &reached, r, done).await,
+        Operation::Release(r) => release::release(app, &undoing, r, done).await,
+        Operation::Restore(r) => restore::restore(app, &undoing, r, done).await,
         Operation::FollowUp(_) => Err(Error::Unexpected("a follow-up is run by respond::follow_up".into())),
     }
 }
@@ -103,8 +82,8 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Steps, done: &mut
 fn assemble(
     asked: &Asked,
     dry_run: bool,
-    done: Done,
-    steps: Steps,
+    done: Undone,
+    steps: Journal,
     ended: std::result::Result<&Ended, &Error>,
 ) -> Report {
     let finding = FindingSummary {

@@ -1,24 +1,24 @@
-//! The step executor: every AWS call and wait of a remediation runs through [`Steps::run`], which
+//! The step executor: every AWS call and wait of a remediation runs through [`Journal::run`], which
 //! keeps the invocation's deadline, times the call, logs it as one line and records it for the
 //! report. Shared by the concurrent parts of one remediation.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use crate::api::{ApiCall, StepOutcome, StepRecord};
 use crate::error::{Error, Result};
 use crate::names::InstanceId;
-use crate::op::{Op, StepOutcome, StepRecord};
 use crate::wait::Deadline;
 
 #[derive(Debug)]
-pub struct Steps {
+pub struct Journal {
     finding_id: String,
     deadline: Deadline,
     role: OnceLock<String>,
     records: Mutex<Vec<StepRecord>>,
 }
 
-impl Steps {
+impl Journal {
     pub fn new(finding_id: &str, deadline: Deadline) -> Self {
         Self {
             finding_id: finding_id.to_owned(),
@@ -45,7 +45,7 @@ impl Steps {
 
     /// Run one AWS call (or wait), timing it and recording its outcome. It does not start with
     /// the invocation's deadline too close: then it fails with `DeadlineNear`, between steps.
-    pub async fn run<T>(&self, op: Op, target: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+    pub async fn run<T>(&self, op: ApiCall, target: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
         let result = match self.deadline.allows_a_step() {
             Ok(()) => call.await,
@@ -90,7 +90,7 @@ impl Steps {
     }
 
     /// A dry run's step: recorded as planned, never run.
-    pub fn planned(&self, op: Op, target: &str, detail: String) {
+    pub fn planned(&self, op: ApiCall, target: &str, detail: String) {
         self.push(StepRecord {
             step: op,
             target: target.to_owned(),
@@ -127,33 +127,33 @@ mod tests {
 
     #[tokio::test]
     async fn a_step_is_recorded_and_only_a_successful_write_counts() {
-        let steps = Steps::new("f-1", Deadline::none());
-        let read: Result<()> = steps.run(Op::GetRole, "WebAppRole", async { Ok(()) }).await;
+        let steps = Journal::new("f-1", Deadline::none());
+        let read: Result<()> = steps.run(ApiCall::GetRole, "WebAppRole", async { Ok(()) }).await;
         read.unwrap();
         assert!(!steps.wrote_anything(), "a read is not a write");
-        steps.planned(Op::PutRolePolicy, "WebAppRole", "deny".into());
+        steps.planned(ApiCall::PutRolePolicy, "WebAppRole", "deny".into());
         assert!(!steps.wrote_anything(), "a planned write is not a write");
         let failed: Result<()> = steps
-            .run(Op::CreateTags, "i-0123456789abcdef0", async {
+            .run(ApiCall::CreateTags, "i-0123456789abcdef0", async {
                 Err(Error::Unexpected("no".into()))
             })
             .await;
         assert!(failed.is_err());
         assert!(!steps.wrote_anything(), "a failed write is not a write");
         steps
-            .run(Op::PutRolePolicy, "WebAppRole", async { Ok(()) })
+            .run(ApiCall::PutRolePolicy, "WebAppRole", async { Ok(()) })
             .await
             .unwrap();
         assert!(steps.wrote_anything());
         let records = steps.into_records();
-        let shown: Vec<(Op, StepOutcome)> = records.iter().map(|r| (r.step, r.outcome)).collect();
+        let shown: Vec<(ApiCall, StepOutcome)> = records.iter().map(|r| (r.step, r.outcome)).collect();
         assert_eq!(
             shown,
             [
-                (Op::GetRole, StepOutcome::Ok),
-                (Op::PutRolePolicy, StepOutcome::Planned),
-                (Op::CreateTags, StepOutcome::Failed),
-                (Op::PutRolePolicy, StepOutcome::Ok),
+                (ApiCall::GetRole, StepOutcome::Ok),
+                (ApiCall::PutRolePolicy, StepOutcome::Planned),
+                (ApiCall::CreateTags, StepOutcome::Failed),
+                (ApiCall::PutRolePolicy, StepOutcome::Ok),
             ]
         );
         assert_eq!(records[2].detail.as_deref(), Some("no"));
@@ -161,13 +161,13 @@ mod tests {
 
     #[tokio::test]
     async fn no_step_starts_inside_the_deadline_reserve() {
-        let steps = Steps::new(
+        let steps = Journal::new(
             "f-1",
             Deadline::after(Duration::from_millis(100), Duration::from_secs(1)),
         );
         let mut ran = false;
         let result = steps
-            .run(Op::PutRolePolicy, "WebAppRole", async {
+            .run(ApiCall::PutRolePolicy, "WebAppRole", async {
                 ran = true;
                 Ok(())
             })

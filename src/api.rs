@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 /// Every AWS operation and wait a remediation runs. The report names each by its AWS name
-/// ([`Op::name`], the one list of names: serialized from it too).
+/// ([`ApiCall::name`], the one list of names: serialized from it too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub enum ApiCall {
     // GuardDuty
     /// Our own detector in the finding's region (the administrator's), once per process.
     ListDetectors,
@@ -62,7 +62,7 @@ pub enum Op {
     UpdateAccessKey,
 }
 
-impl Op {
+impl ApiCall {
     /// Whether it changes something in the account. It decides remediated versus
     /// already-remediated, and which instances a run acted on. No wildcard arm: a new operation
     /// must be classed here before it compiles.
@@ -148,13 +148,13 @@ impl Op {
     }
 }
 
-impl Serialize for Op {
+impl Serialize for ApiCall {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
     }
 }
 
-impl std::fmt::Display for Op {
+impl std::fmt::Display for ApiCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
@@ -172,7 +172,7 @@ pub enum StepOutcome {
 #[serde(rename_all = "camelCase")]
 pub struct StepRecord {
     /// The AWS operation (or wait) this step is.
-    pub step: Op,
+    pub step: ApiCall,
     pub target: String,
     pub outcome: StepOutcome,
     pub duration_ms: u64,
@@ -195,7 +195,11 @@ mod tests {
 
     #[test]
     fn the_report_names_each_step_by_its_aws_name() {
-        for op in [Op::PutRolePolicy, Op::AwaitDisassociation, Op::ClaimRevocation] {
+        for op in [
+            ApiCall::PutRolePolicy,
+            ApiCall::AwaitDisassociation,
+            ApiCall::ClaimRevocation,
+        ] {
             assert_eq!(serde_json::to_value(op).unwrap(), op.name());
         }
     }
@@ -203,19 +207,19 @@ mod tests {
     #[test]
     fn only_changes_to_the_account_count_as_writes() {
         let writes = [
-            Op::PutRolePolicy,
-            Op::CreateTags,
-            Op::DisassociateIamInstanceProfile,
-            Op::AssociateIamInstanceProfile,
-            Op::RebootInstances,
-            Op::ArchiveFindings,
+            ApiCall::PutRolePolicy,
+            ApiCall::CreateTags,
+            ApiCall::DisassociateIamInstanceProfile,
+            ApiCall::AssociateIamInstanceProfile,
+            ApiCall::RebootInstances,
+            ApiCall::ArchiveFindings,
         ];
         assert!(writes.iter().all(|op| op.writes()));
         for read in [
-            Op::GetRolePolicy,
-            Op::DescribeInstances,
-            Op::ClaimRevocation,
-            Op::AwaitAssociation,
+            ApiCall::GetRolePolicy,
+            ApiCall::DescribeInstances,
+            ApiCall::ClaimRevocation,
+            ApiCall::AwaitAssociation,
         ] {
             assert!(!read.writes(), "{read}");
         }
