@@ -859,6 +859,14 @@ async fn archiving_after_a_remediation_is_opt_in() {
         "{report:#}"
     );
     assert_eq!(w.recorder.writes(), Vec::<String>::new());
+    // The report names the role as IAM has it, and the cut-off that covers the finding as kept.
+    assert!(
+        report["role"]["arn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":role/WebAppRole")),
+        "{report:#}"
+    );
+    assert_eq!(report["cutoff"]["status"], "existing", "{report:#}");
 
     // Archived by a person, with no revocation covering it: a decision not to act, refused.
     let other = w.account.role("OtherRole", &[]).await;
@@ -869,6 +877,9 @@ async fn archiving_after_a_remediation_is_opt_in() {
     w.recorder.clear();
     let (report, _) = w.deliver(unrevoked, archive).await;
     assert_refused_without_writes(&report, &w.recorder, "archived");
+    // Refused before any cut-off is reported, the role still named as the finding names it.
+    assert_eq!(report["role"]["name"], "OtherRole", "{report:#}");
+    assert!(report.get("cutoff").is_none_or(|c| c.is_null()), "{report:#}");
 }
 
 // ---- One deployment in the administrator account, acting in member accounts. ----

@@ -117,9 +117,9 @@ async fn contain_confirmed(
     });
     if let Some(why) = archived {
         let (kept, ended) = repeat_delivery(&incident, &about, verdict, why);
-        (progress.role, progress.revocation) = kept
-            .map(|(role, cutoff)| (Some((role, warnings)), Some((cutoff, None))))
-            .unwrap_or_default();
+        if let Some((role, cutoff)) = kept {
+            (progress.role, progress.revocation) = (Some((role, warnings)), Some((cutoff, None)));
+        }
         return Ok(ended);
     }
     if let Some(role) = verdict.role() {
