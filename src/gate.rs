@@ -2,9 +2,10 @@
 //!
 //! Every rule that allows a revocation is in [`decide`], and it is pure: the caller reads the
 //! facts, the gate rules on them, effects carry the ruling out. A write needs a [`Permit`], which
-//! only [`decide`] can make (its fields are private to this module), and the IAM calls that write
-//! a deny (`PutRolePolicy`, and the managed fallback's `CreatePolicy`/`CreatePolicyVersion` and
-//! `AttachRolePolicy`) take nothing else: the compiler proves there is no other route to a deny.
+//! only [`decide`] can make (its fields are private to this module). The IAM calls that write a
+//! deny (`PutRolePolicy`, and the managed fallback's `CreatePolicy`/`CreatePolicyVersion` and
+//! `AttachRolePolicy`) are sent only from `aws::iam`, whose functions take a `Permit` (`make lint`
+//! fails on those SDK calls anywhere else): the compiler proves there is no other route to a deny.
 //! The finding's role and every role the stolen key's trail leads to are ruled on alike.
 //!
 //! What is not here, and why it cannot authorise a write:
@@ -13,7 +14,7 @@
 //! - which accounts may be acted in ([`crate::accounts`]): an account that is not ours to act in
 //!   is never reached, so its roles are never read;
 //! - the revocation claim ([`crate::aws::claim`]): it may delay a permitted write or adopt another
-//!   run's, never make one (it takes a [`Permit`] and can only give it back or drop it).
+//!   run's, never make one (it takes a [`Permit`] and can only give it back or hold it).
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
