@@ -16,11 +16,11 @@
 //! - the revocation claim ([`crate::aws::claim`]): it may delay a permitted write or adopt another
 //!   run's, never make one (it takes a [`Permit`] and can only give it back or hold it).
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::names::RoleName;
 use crate::plan::RoleFacts;
-use crate::policy::{Existing, Holder, InForce, cutoff_at};
+use crate::policy::{Existing, Holder, InForce, cutoff_at, iso_millis};
 use crate::revoked_keys::RevokedKeys;
 use crate::rules::{RoleIdentity, protection_reason};
 
@@ -190,7 +190,7 @@ pub fn decide<'a>(case: &Case<'a>) -> (Verdict<'a>, Vec<String>) {
             if cutoff > case.now + Duration::minutes(5) {
                 warnings.push(format!(
                     "the existing cut-off {} is in the future: every session of the role, fresh ones included, is denied until then",
-                    iso(cutoff)
+                    iso_millis(cutoff)
                 ));
             }
             match stolen_again(stolen, role, cutoff, &mut warnings) {
@@ -263,8 +263,8 @@ fn stolen_again(
     let Some(key) = stolen.key else {
         warnings.push(format!(
             "the finding's activity continued after the cut-off {} (last seen {}) and it names no access key, so a key stolen again cannot be told from the revoked one: check CloudTrail",
-            iso(cutoff),
-            iso(last_seen)
+            iso_millis(cutoff),
+            iso_millis(last_seen)
         ));
         return None;
     };
@@ -273,14 +273,10 @@ fn stolen_again(
     }
     warnings.push(format!(
         "access key {key} was used after the cut-off {} (last seen {}), and no revocation answered it: the credentials may have been stolen again; revoking again",
-        iso(cutoff),
-        iso(last_seen)
+        iso_millis(cutoff),
+        iso_millis(last_seen)
     ));
     Some(last_seen)
-}
-
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A [`Permit`] for the tests of the effects that take one, made by [`decide`] as any other.
@@ -351,18 +347,19 @@ mod tests {
 
     /// The ruling as `act cutoff covers-from`, or `missing: why` and `refuse: why`.
     fn shown(verdict: &Verdict<'_>) -> String {
-        let iso = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
         match verdict {
             Verdict::Missing(why) => format!("missing: {why}"),
             Verdict::Refuse(_, why) => format!("refuse: {why}"),
-            Verdict::Act(_, Act::Write(p)) => format!("write {} {}", iso(p.cutoff()), iso(p.covers_from())),
-            Verdict::Act(_, Act::Keep(k)) => format!("keep {} {}", iso(k.cutoff), iso(k.covers_from)),
-            Verdict::Act(_, Act::Plan(p)) => format!("plan {} {}", iso(p.cutoff), iso(p.covers_from)),
+            Verdict::Act(_, Act::Write(p)) => {
+                format!("write {} {}", iso_millis(p.cutoff()), iso_millis(p.covers_from()))
+            }
+            Verdict::Act(_, Act::Keep(k)) => format!("keep {} {}", iso_millis(k.cutoff), iso_millis(k.covers_from)),
+            Verdict::Act(_, Act::Plan(p)) => format!("plan {} {}", iso_millis(p.cutoff), iso_millis(p.covers_from)),
         }
     }
 
     fn act(name: &str, cutoff: &str, covers_from: &str) -> String {
-        format!("{name} {} {}", iso(at(cutoff)), iso(at(covers_from)))
+        format!("{name} {} {}", iso_millis(at(cutoff)), iso_millis(at(covers_from)))
     }
 
     fn first_seen() -> Stolen<'static> {

@@ -46,6 +46,12 @@ pub fn cutoff_at(now: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
+/// A time as the revocation and every report write it: ISO 8601 UTC, to the millisecond (the
+/// cut-off's own precision, [`cutoff_at`]).
+pub fn iso_millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// Deny everything to sessions whose token was issued before `cutoff`.
 pub fn document(cutoff: DateTime<Utc>) -> String {
     let doc = Document {
@@ -56,7 +62,7 @@ pub fn document(cutoff: DateTime<Utc>) -> String {
             resource: "*",
             condition: Condition {
                 date_less_than: TokenIssueTime {
-                    cutoff: cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    cutoff: iso_millis(cutoff),
                 },
             },
         }],
@@ -184,7 +190,7 @@ pub fn own_cutoff(encoded: &str) -> Result<DateTime<Utc>, String> {
         Err(format!(
             "it denies sessions issued before {}, but is not the exact document exfil-responder writes \
              (the IAM console's, or edited by hand)",
-            cutoff.to_rfc3339_opts(SecondsFormat::Millis, true)
+            iso_millis(cutoff)
         ))
     }
 }

@@ -7,6 +7,7 @@ use crate::plan::model::{
     Association, CYCLED_AT_TAG, Evidence, FINDING_TAG, FleetFacts, ISOLATED_AT_TAG, InstanceFacts, PROFILE_TAG,
     Profile, REBOOTED_AT_TAG, SNAPSHOTTED_AT_TAG, Step, TagValue,
 };
+use crate::policy::iso_millis;
 use crate::rules::{Action, Tags};
 
 pub(super) fn left_revoked(inst: &InstanceFacts, current: Option<&Association>, action: Action) -> ActionPlan {
@@ -44,10 +45,6 @@ pub(super) fn left_revoked(inst: &InstanceFacts, current: Option<&Association>, 
         _ => format!("{lead}credentials revoked, recovers at next rotation"),
     };
     (Vec::new(), result, false)
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn tag_time(tags: &Tags, key: &str) -> Option<DateTime<Utc>> {
@@ -116,7 +113,7 @@ impl InstanceCycle<'_> {
     /// and the facts were read after the cut-off was decided; so is the one it heals with.
     fn done_tags(&self, associated_since: DateTime<Utc>) -> Step {
         Step::Tag(vec![
-            (CYCLED_AT_TAG, TagValue::Text(rfc3339(associated_since))),
+            (CYCLED_AT_TAG, TagValue::Text(iso_millis(associated_since))),
             finding_tag(self.facts),
         ])
     }
@@ -146,7 +143,7 @@ impl InstanceCycle<'_> {
             if rebooted.is_none() {
                 steps.extend(self.reboot_steps());
             }
-            let result = format!("cycled at {}; waited for its association to show", rfc3339(at));
+            let result = format!("cycled at {}; waited for its association to show", iso_millis(at));
             return (steps, result, false);
         }
         // EC2 says when the association was made (AWS does; the emulator does not). Without
@@ -155,14 +152,14 @@ impl InstanceCycle<'_> {
         match (cycled, self.reboot && rebooted.is_none(), fresh) {
             (Some(at), false, _) => (
                 Vec::new(),
-                format!("already cycled at {}, after the cut-off", rfc3339(at)),
+                format!("already cycled at {}, after the cut-off", iso_millis(at)),
                 false,
             ),
             (Some(at), true, _) => (
                 self.reboot_steps(),
                 format!(
                     "cycled at {}; rebooting so applications drop cached credentials",
-                    rfc3339(at)
+                    iso_millis(at)
                 ),
                 false,
             ),
@@ -173,7 +170,7 @@ impl InstanceCycle<'_> {
                     steps,
                     format!(
                         "cycled: its association was made at {}, after the cut-off",
-                        rfc3339(since)
+                        iso_millis(since)
                     ),
                     false,
                 )
@@ -248,7 +245,7 @@ fn evidence(facts: &FleetFacts<'_>, inst: &InstanceFacts) -> (Vec<Step>, String)
     // A mark from the future was not written by us (anyone allowed CreateTags can write one).
     let taken = tag_time(&inst.tags, SNAPSHOTTED_AT_TAG).filter(|t| *t >= facts.cutoff && *t <= facts.observed_at);
     if let Some(at) = taken {
-        return (Vec::new(), format!("; evidence snapshots taken at {}", rfc3339(at)));
+        return (Vec::new(), format!("; evidence snapshots taken at {}", iso_millis(at)));
     }
     let steps = vec![
         Step::Preserve(Evidence::TerminationProtection),

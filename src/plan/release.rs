@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::plan::RoleFacts;
-use crate::policy::{Holder, own_cutoff};
+use crate::policy::{Holder, iso_millis, own_cutoff};
 use crate::rules::{RoleIdentity, protection_reason};
 
 /// What IAM holds where a revocation may be, as IAM returns it (URL-encoded documents).
@@ -100,8 +100,8 @@ pub fn release(facts: &ReleaseFacts<'_>) -> ReleasePlan {
             "role {}'s revocation (cut-off {}) still denies tokens that may be alive: safe to release from {} \
              ({hours} h after the cut-off); force it with a reason to release earlier",
             role.name,
-            rfc3339(latest),
-            rfc3339(safe_at)
+            iso_millis(latest),
+            iso_millis(safe_at)
         );
         return ReleasePlan::TooEarly { reason, safe_at };
     }
@@ -117,10 +117,6 @@ pub fn describe(holder: &Holder) -> String {
         Holder::Inline { name } => format!("inline policy {name}"),
         Holder::Managed { arn } => format!("managed policy {arn}"),
     }
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

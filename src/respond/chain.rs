@@ -25,7 +25,7 @@ use crate::error::Result;
 use crate::gate::{self, Act, Case, Stolen, Verdict};
 use crate::names::RoleName;
 use crate::plan::chain::{Follow, follow};
-use crate::policy::cutoff_at;
+use crate::policy::{cutoff_at, iso_millis};
 use crate::report::chain::{ChainModeName, ChainNode, ChainReport, NodeStatus, TrailCall};
 use crate::respond::establish::{self, Place};
 use crate::respond::journal::Journal;
@@ -337,18 +337,17 @@ impl Walk<'_> {
             now: cutoff_at(Utc::now()),
             dry_run: self.dry_run,
         };
-        let at = |c: DateTime<Utc>| c.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let permit = match gate::decide(&case).0 {
             Verdict::Act(_, Act::Write(permit)) => permit,
             Verdict::Missing(why) => return (NodeStatus::Gone, Some(why)),
             Verdict::Refuse(_, why) => return refused(why),
             Verdict::Act(_, Act::Keep(kept)) => {
-                let covers = format!("cut-off {} covers the session", at(kept.cutoff));
+                let covers = format!("cut-off {} covers the session", iso_millis(kept.cutoff));
                 return (NodeStatus::AlreadyRevoked, Some(covers));
             }
             Verdict::Act(_, Act::Plan(planned)) => {
                 revoke::plan(&role.name, planned.clone(), self.steps);
-                let plan = format!("deny sessions issued before {}", at(planned.cutoff));
+                let plan = format!("deny sessions issued before {}", iso_millis(planned.cutoff));
                 return (NodeStatus::Planned, Some(plan));
             }
         };
@@ -410,11 +409,10 @@ impl Walk<'_> {
 
 /// What became of a chain role's revocation write, for its node.
 fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Option<String>) {
-    let at = |c: DateTime<Utc>| c.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match written {
         Ok(Written::Adopted { cutoff: theirs, .. }) => (
             NodeStatus::AlreadyRevoked,
-            Some(format!("another run's cut-off {}", at(theirs))),
+            Some(format!("another run's cut-off {}", iso_millis(theirs))),
         ),
         Ok(Written::Ours {
             cutoff,
@@ -422,7 +420,7 @@ fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Opti
             ..
         }) => (
             NodeStatus::Revoked,
-            Some(format!("sessions issued before {} denied", at(cutoff))),
+            Some(format!("sessions issued before {} denied", iso_millis(cutoff))),
         ),
         Ok(Written::Ours {
             cutoff,
@@ -432,7 +430,7 @@ fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Opti
             NodeStatus::Revoked,
             Some(format!(
                 "sessions issued before {} denied, written without a claim ({why})",
-                at(cutoff)
+                iso_millis(cutoff)
             )),
         ),
         Err(e) => (

@@ -2,12 +2,13 @@
 //! whether the containment finished or failed part-way, the report shows everything that
 //! happened before it stopped.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::api::StepRecord;
 use crate::aws::clients::Session;
 use crate::error::{Error, Result};
 use crate::finding::{FindingSummary, Incident};
+use crate::policy::iso_millis;
 use crate::report::chain::ChainReport;
 use crate::report::{CutoffReport, Ended, Report, RoleSummary, ScheduleReport, Verification};
 use crate::respond::establish::{Place, Request};
@@ -91,7 +92,7 @@ impl Progress {
             warnings.extend(after.unrecorded);
             match after.settled {
                 Some(at) => CutoffReport {
-                    at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    at: iso_millis(at),
                     ..report
                 },
                 None => report,
@@ -161,7 +162,7 @@ mod tests {
 
     fn written(cutoff: DateTime<Utc>) -> (CutoffReport, Option<String>) {
         let report = CutoffReport {
-            at: cutoff.to_rfc3339_opts(SecondsFormat::Millis, true),
+            at: iso_millis(cutoff),
             status: CutoffStatus::Written,
             written_at: Some(cutoff),
             policy: Some(crate::policy::Holder::inline()),

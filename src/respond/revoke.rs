@@ -2,7 +2,7 @@
 //! the gate's ruling (write what it permits, with the claim, or record a dry run's plan), record
 //! the key it answered, and after cycling read it again in case the cut-off moved under us.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::api::ApiCall;
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::gate::{Act, Kept, Permit, Planned, Stolen};
 use crate::names::RoleName;
 use crate::plan::RoleFacts;
-use crate::policy::{Existing, Holder, InForce};
+use crate::policy::{Existing, Holder, InForce, iso_millis};
 use crate::report::{CutoffReport, CutoffStatus};
 use crate::respond::early_claim::EarlyClaim;
 use crate::respond::journal::Journal;
@@ -122,7 +122,7 @@ impl Revocation {
             _ => None,
         };
         let report = CutoffReport {
-            at: iso(self.cutoff()),
+            at: iso_millis(self.cutoff()),
             status,
             written_at,
             policy,
@@ -139,7 +139,7 @@ impl Revocation {
 /// What the report says of a write that failed: the cut-off it was to set, and in neither document.
 pub fn failed(cutoff: DateTime<Utc>) -> CutoffReport {
     CutoffReport {
-        at: iso(cutoff),
+        at: iso_millis(cutoff),
         status: CutoffStatus::Failed,
         written_at: None,
         policy: None,
@@ -167,7 +167,7 @@ pub fn plan(role: &RoleName, planned: Planned, steps: &Journal) -> Revocation {
     steps.planned(
         ApiCall::PutRolePolicy,
         role.as_str(),
-        format!("deny sessions issued before {}", iso(planned.cutoff)),
+        format!("deny sessions issued before {}", iso_millis(planned.cutoff)),
     );
     Revocation::Planned(planned)
 }
@@ -199,7 +199,7 @@ pub async fn write(
                 Err(Error::Timeout { seconds, .. }) => {
                     let why = format!(
                         "the run that claimed the revocation ({}) did not write it within {seconds} s",
-                        iso(theirs)
+                        iso_millis(theirs)
                     );
                     warn!(%role, %why, "taking over the revocation");
                     put(iam, &permit, Some(why), steps).await
@@ -309,7 +309,7 @@ async fn put(
         unclaimed,
     };
     let role = permit.role();
-    info!(%role, cutoff = %iso(permit.cutoff()), "revoking sessions issued before the cut-off");
+    info!(%role, cutoff = %iso_millis(permit.cutoff()), "revoking sessions issued before the cut-off");
     let inline = steps
         .run(ApiCall::PutRolePolicy, role.as_str(), iam::put_revocation(iam, permit))
         .await;
@@ -347,10 +347,6 @@ async fn await_revocation(
     .await
 }
 
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 /// After cycling against `cutoff`, read the revocation again: None if what was issued stands,
 /// or the later cut-off to cycle against (up to [`CUTOFF_ROUNDS`]).
 pub async fn recheck(
@@ -385,7 +381,7 @@ fn moved(
         None => "was removed".to_owned(),
         Some(Existing::Cutoff(c)) => format!(
             "now has a cut-off ({}) before the finding's first sighting",
-            c.to_rfc3339_opts(SecondsFormat::Millis, true)
+            iso_millis(c)
         ),
         Some(Existing::Unrecognised(why)) => format!("was replaced by something else ({why})"),
     };
