@@ -201,12 +201,16 @@ def stray_deny_writers(src: Path) -> list[str]:
     return found
 
 
-def circles(src: Path) -> tuple[list[str], dict]:
-    """The import circles of the tree at `src`, named, and its module graph."""
+def read(src: Path) -> dict[tuple[str, ...], tuple[Path, list[str]]]:
+    """Every module of the tree at `src` (main.rs aside): its file and its non-test lines."""
     files = sorted(p for p in src.rglob("*.rs") if p.name != "main.rs")
-    texts = {module_of(p, src): non_test(p.read_text().splitlines()) for p in files}
+    return {module_of(p, src): (p, non_test(p.read_text().splitlines())) for p in files}
+
+
+def circles(texts: dict[tuple[str, ...], tuple[Path, list[str]]]) -> tuple[list[str], dict]:
+    """The import circles between the modules `read` found, named, and their module graph."""
     modules = set(texts)
-    graph = {m: uses(m, "\n".join(lines), modules) for m, lines in texts.items()}
+    graph = {m: uses(m, "\n".join(lines), modules) for m, (_, lines) in texts.items()}
     named = [", ".join("::".join(m) or "crate" for m in c) for c in cycles(graph)]
     return [f"import circle between: {n}" for n in named], graph
 
@@ -269,7 +273,7 @@ def self_test() -> int:
                 path = Path(tmp) / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text + "\n")
-            found, _ = circles(Path(tmp))
+            found, _ = circles(read(Path(tmp)))
             found += stray_deny_writers(Path(tmp))
             want = [f"import circle between: {expected}"] if expected else []
             if found != want:
@@ -293,11 +297,10 @@ def main() -> int:
     if args.self_test and self_test():
         return 1
     src: Path = args.src
-    files = sorted(p for p in src.rglob("*.rs") if p.name != "main.rs")
-    texts = {module_of(p, src): (p, non_test(p.read_text().splitlines())) for p in files}
+    texts = read(src)
     modules = set(texts)
-    broken, graph = circles(src)
-    broken += stray_deny_writers(src)
+    circled, graph = circles(texts)
+    broken = circled + stray_deny_writers(src)
 
     sizes = sorted(((code_lines(lines), p) for p, lines in texts.values()), reverse=True)
     for size, p in sizes:
@@ -305,7 +308,7 @@ def main() -> int:
             broken.append(f"{p.relative_to(src.parent)}: {size} lines of non-test code (at most {MAX_FILE_CODE})")
 
     every = []
-    for p in [*files, src / "main.rs"]:
+    for p in [*(p for p, _ in texts.values()), src / "main.rs"]:
         lines = p.read_text().splitlines()
         tested_from = len(non_test(lines))
         for name, line, length in functions(lines):
@@ -317,7 +320,7 @@ def main() -> int:
 
     longest = next((e for e in every if not e[2]), None)
     print(f"layout: {len(modules)} modules, {sum(len(v) for v in graph.values())} module uses, no circle"
-          if not broken else f"layout: {len(modules)} modules")
+          if not circled else f"layout: {len(modules)} modules")
     print(f"layout: largest file {sizes[0][1].relative_to(src.parent)} ({sizes[0][0]} lines of non-test code)")
     if longest:
         print(f"layout: longest function {longest[1]} ({longest[0]} lines)")
