@@ -18,9 +18,9 @@ use crate::report::Verification;
 use crate::respond::journal::Journal;
 use crate::verify::{self, Comparison};
 
-/// What a request alleges, before anything is checked with AWS: the finding (or the role or
-/// instance) it names. GuardDuty confirms a finding; nothing is acted on as alleged but a manual
-/// payload, which names no finding.
+/// What a request alleges, before anything is checked with AWS: the finding it names (confirmed
+/// with GuardDuty's own copy unless `VERIFY_FINDINGS` is off), or, in a manual payload, the role
+/// or instance it names, taken as given.
 pub enum Alleged {
     /// From an event, or a manual `instanceId` or `roleName` payload.
     Incident(Box<Incident>),
