@@ -104,11 +104,18 @@ def resolve(value, template: dict):
             return example_arn(arg, template)
         if key == "Fn::Sub":
             text = arg if isinstance(arg, str) else arg[0]
+            variables = {} if isinstance(arg, str) else {k: resolve(v, template) for k, v in arg[1].items()}
             def part(m):
                 name = m[1]
+                if name in variables:
+                    return str(variables[name])
                 ref = {"Fn::GetAtt": name.split(".", 1)} if "." in name and not name.startswith("AWS::") else {"Ref": name}
                 return str(resolve(ref, template))
             return re.sub(r"\$\{([^}]+)\}", part, text)
+        if key == "Fn::Join":
+            return arg[0].join(str(v) for v in resolve(arg[1], template))
+        if key == "Fn::Split":
+            return str(resolve(arg[1], template)).split(arg[0])
         if key == "Fn::GetAtt":
             name, attr = arg if isinstance(arg, list) else arg.split(".", 1)
             return example_arn(name, template) if attr == "Arn" else f"example-{name}-{attr}"
@@ -198,9 +205,10 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
     # DynamoDB (the claims live in the responder's account), Scheduler (the release schedules
     # live there too, and invoke the function there), Security Hub and SNS (what is told after a
     # response is told from home), and GuardDuty's administrator side:
-    # its detector, and archiving, which only the administrator account may do.
+    # archiving, which only the administrator account may do. (Its own detector is listed there
+    # too: readiness asks whether GuardDuty watches each region of a member account.)
     member = templates["member"]
-    administrator_only = {"guardduty:ListDetectors", "guardduty:ArchiveFindings"}
+    administrator_only = {"guardduty:ArchiveFindings"}
     in_member = {a for a in called
                  if not a.startswith(("sts:", "dynamodb:", "scheduler:", "securityhub:", "sns:"))
                  and a not in administrator_only}
@@ -238,6 +246,13 @@ def check_release_scheduler(template: dict) -> None:
         resources_of = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
         if st["Action"] != "lambda:InvokeFunction" or set(resources_of) - {function, f"{function}:*"}:
             fail(f"scheduler: the release scheduler's role may do more than invoke the function: {st}")
+    # ReadinessSchedule: the recurring schedule asks the function for readiness, which writes nothing.
+    readiness = resources["ReadinessCheck"]["Properties"]
+    payload = json.loads(resolve(readiness["Target"]["Input"], template))
+    accounts = payload.get("accountIds")
+    if payload.get("operation") != "readiness" or accounts != ["example-ReadinessAccounts"] \
+            or readiness["Target"]["Arn"] != {"Fn::GetAtt": ["ResponderFunction", "Arn"]}:
+        fail(f"scheduler: the readiness schedule must send the function a readiness payload, not {payload}")
     passed = statement(template, "PassTheSchedulersRole")
     if resolve(passed, template).get("Condition") != {
             "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}:

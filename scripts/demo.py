@@ -1,8 +1,9 @@
 """make demo: exfil-responder against the local AWS emulator, end to end.
 
 Starts the moto server on a free loopback port, seeds a small account (a role, its instance
-profile, a compromised instance tagged `cycle` and two siblings), runs the real CLI on findings
-from events/, prints each report and the state before and after, and stops the server.
+profile, a compromised instance tagged `cycle` and two siblings, and a protected role's instance),
+asks the real CLI what a revocation would do (`readiness`), runs it on findings from events/,
+prints each report and the state before and after, and stops the server.
 
 The events/ files name example ids; the emulator makes its own, so the demo points the finding
 at the seeded role id and instance id before handing it over. Nothing else in it changes.
@@ -88,6 +89,23 @@ def start_guardduty(findings, trail):
     """GetFindings over GuardDuty's REST-JSON protocol, for the findings in `findings` (id -> detail);
     and CloudTrail's LookupEvents, for the records in `trail` ((key, region) -> [CloudTrail record])."""
     class GetFindings(BaseHTTPRequestHandler):
+        def do_GET(self):
+            # ListDetectors and GetDetector: the account's detector, enabled in every region.
+            detectors = sorted({f["service"]["detectorId"] for f in findings.values()})
+            path = self.path.split("?")[0]
+            if path == "/detector":
+                answer, status = json.dumps({"detectorIds": detectors}).encode(), 200
+            elif path.removeprefix("/detector/") in detectors:
+                answer, status = json.dumps({"status": "ENABLED", "serviceRole": "arn:aws:iam::123456789012:role/aws-service-role/"
+                                             "guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"}).encode(), 200
+            else:
+                answer, status = b"{}", 404
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             if self.headers.get("X-Amz-Target", "").endswith("LookupEvents"):
@@ -144,6 +162,18 @@ def respond(env, event, title):
     return report
 
 
+def readiness(env):
+    heading("Before any incident: what would a revocation do? (exfil-responder readiness)")
+    print("$ exfil-responder readiness")
+    out = subprocess.run([str(BINARY), "readiness"], env=env, capture_output=True, text=True)
+    print(out.stdout.rstrip())
+    print(f"  (exit code {out.returncode}: 3 when a role cannot be contained; --json for the report)")
+    if out.returncode not in (0, 3):
+        sys.exit(f"exfil-responder readiness failed (exit {out.returncode}):\n{out.stderr}")
+    report = subprocess.run([str(BINARY), "readiness", "--json"], env=env, capture_output=True, text=True)
+    return out.returncode, out.stdout, json.loads(report.stdout)
+
+
 def main():
     if not BINARY.exists():
         sys.exit(f"{BINARY} not found: run `make demo`, which builds it")
@@ -164,8 +194,15 @@ def main():
                                      TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]["InstanceId"]
 
         instances = {"web-1": launch("web-1", "cycle"), "web-2": launch("web-2", "cycle"), "batch": launch("batch", None)}
+        # A role the business marked never to be touched by automation, used by one instance.
+        iam.create_role(RoleName="VaultRole", AssumeRolePolicyDocument=TRUST,
+                        Tags=[{"Key": "exfil-responder:protected", "Value": "true"}])
+        vault_profile = iam.create_instance_profile(InstanceProfileName="VaultProfile")["InstanceProfile"]
+        iam.add_role_to_instance_profile(InstanceProfileName="VaultProfile", RoleName="VaultRole")
+        ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Arn": vault_profile["Arn"]})
         print(f"role WebAppRole ({role['RoleId']}) in profile WebAppProfile, used by 3 instances;")
         print(f"web-1 ({instances['web-1']}) is the one whose credentials GuardDuty saw used from outside AWS.")
+        print("role VaultRole (tagged exfil-responder:protected) in profile VaultProfile, used by 1 instance.")
         heading("Before")
         state(iam, ec2, "WebAppRole", instances)
 
@@ -196,6 +233,9 @@ def main():
                "AWS_ENDPOINT_URL_CLOUDTRAIL": guardduty_endpoint,
                "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", **creds}
 
+        ready_code, table, ready = readiness(env)
+        said = {i["id"]: i["experience"] for r in ready["readiness"]["accounts"][0]["roles"] for i in r["instances"]}
+
         forged = json.loads(json.dumps(finding))
         forged["detail"]["id"] = "0badc0de0badc0de0badc0de0badc0de"
         forged["detail"]["arn"] = forged["detail"]["arn"].replace(finding["detail"]["id"], forged["detail"]["id"])
@@ -215,6 +255,11 @@ def main():
         outcomes = [refused["outcome"], first["outcome"], again["outcome"], sample["outcome"], planned["outcome"]]
         expected = ["refused", "remediated", "already-remediated", "skipped", "planned"]
         reached = [n["action"] for n in first["chain"]["root"]["children"]]
+        foreseen = {name: said.get(iid) for name, iid in instances.items()}
+        print(f"readiness had said: {foreseen}")
+        if ready_code != 3 or "| VaultRole | **REFUSED** |" not in table or \
+                foreseen != {"web-1": "cycled", "web-2": "cycled", "batch": "without-credentials"}:
+            sys.exit("demo FAILED: readiness did not say what the containment then did")
         iam.get_role_policy(RoleName="ReportsRole", PolicyName="AWSRevokeOlderSessions")  # fails if not revoked
         print(f"ReportsRole, which the stolen key assumed: {reached}, and it holds AWSRevokeOlderSessions")
         if reached != ["revoked"]:
@@ -223,9 +268,10 @@ def main():
         print(f"outcomes {outcomes}")
         if outcomes != expected:
             sys.exit(f"demo FAILED: expected {expected}")
-        print("demo OK: the forged event was refused, sessions revoked, web-1 and web-2 re-attached with fresh\n"
-              "credentials, batch left revoked, ReportsRole (which the stolen key assumed) revoked too, the\n"
-              "duplicate changed nothing, the sample was skipped, and the dry run wrote nothing.")
+        print("demo OK: readiness foresaw it and flagged the protected VaultRole; the forged event was refused,\n"
+              "sessions revoked, web-1 and web-2 re-attached with fresh credentials, batch left revoked,\n"
+              "ReportsRole (which the stolen key assumed) revoked too, the duplicate changed nothing, the\n"
+              "sample was skipped, and the dry run wrote nothing.")
     finally:
         proc.kill()
         proc.wait()

@@ -10,6 +10,8 @@ pub enum ApiCall {
     // GuardDuty
     /// Our own detector in the finding's region (the administrator's), once per process.
     ListDetectors,
+    /// Readiness: whether the account's detector in a region is monitoring or suspended.
+    GetDetector,
     GetFindings,
     ArchiveFindings,
     // IAM
@@ -28,6 +30,11 @@ pub enum ApiCall {
     DetachRolePolicy,
     ListInstanceProfilesForRole,
     GetInstanceProfile,
+    /// Readiness: every role with its profiles, policies and tags; the account's IAM quotas; and
+    /// the managed fallback's document where it is attached.
+    GetAccountAuthorizationDetails,
+    GetAccountSummary,
+    GetPolicyVersion,
     // The revocation claim (DynamoDB), and the wait for another run's revocation to show in IAM
     ClaimRevocation,
     AwaitClaimedRevocation,
@@ -92,12 +99,16 @@ impl ApiCall {
             | Self::TagRole
             | Self::AwaitClaimedRevocation
             | Self::ListDetectors
+            | Self::GetDetector
             | Self::GetFindings
             | Self::GetRole
             | Self::GetRolePolicy
             | Self::ListAttachedRolePolicies
             | Self::ListInstanceProfilesForRole
             | Self::GetInstanceProfile
+            | Self::GetAccountAuthorizationDetails
+            | Self::GetAccountSummary
+            | Self::GetPolicyVersion
             | Self::DescribeRegions
             | Self::DescribeIamInstanceProfileAssociations
             | Self::DescribeInstances
@@ -111,6 +122,7 @@ impl ApiCall {
     pub fn name(self) -> &'static str {
         match self {
             Self::ListDetectors => "ListDetectors",
+            Self::GetDetector => "GetDetector",
             Self::GetFindings => "GetFindings",
             Self::ArchiveFindings => "ArchiveFindings",
             Self::GetRole => "GetRole",
@@ -122,6 +134,9 @@ impl ApiCall {
             Self::TagRole => "TagRole",
             Self::ListInstanceProfilesForRole => "ListInstanceProfilesForRole",
             Self::GetInstanceProfile => "GetInstanceProfile",
+            Self::GetAccountAuthorizationDetails => "GetAccountAuthorizationDetails",
+            Self::GetAccountSummary => "GetAccountSummary",
+            Self::GetPolicyVersion => "GetPolicyVersion",
             Self::ClaimRevocation => "ClaimRevocation",
             Self::AwaitClaimedRevocation => "AwaitClaimedRevocation",
             Self::ReleaseClaim => "ReleaseClaim",

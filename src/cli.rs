@@ -77,6 +77,20 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Before any incident: read every role an instance uses, and every instance in every enabled
+    /// region, and print what a containment would do now, as a Markdown table per account.
+    /// Nothing is written.
+    ///
+    /// Exit status: 0 every role can be contained and everything was read; 3 a role cannot be
+    /// contained, or a part could not be read (the report names it); 1 failed; 2 bad input.
+    Readiness {
+        /// An account to assess through the member role (repeat for more); none: the credentials' own.
+        #[arg(long = "account", value_name = "ACCOUNT_ID")]
+        accounts: Vec<String>,
+        /// Print the JSON report rather than the Markdown summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Command {
@@ -101,6 +115,10 @@ impl Command {
                 dry_run,
             } => serde_json::json!({"operation": "restore", "instanceId": instance, "region": region,
                                     "accountId": account, "reason": reason, "dryRun": dry_run}),
+            Self::Readiness { accounts, .. } => {
+                let accounts = (!accounts.is_empty()).then_some(accounts);
+                serde_json::json!({"operation": "readiness", "accountIds": accounts})
+            }
         };
         payload["requestedBy"] = requested_by.into();
         // Flags not given are not sent, as a hand-written payload would leave them out.
@@ -113,6 +131,8 @@ impl Command {
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Readiness: a role cannot be contained, or a part of an account could not be read.
+pub const EXIT_NOT_READY: u8 = 3;
 
 pub fn read_payload(path: &PathBuf) -> Result<serde_json::Value, Error> {
     let text = if path.as_os_str() == "-" {
@@ -137,6 +157,27 @@ pub async fn invoke(app: &App, payload: serde_json::Value) -> ExitCode {
         None => ExitCode::SUCCESS,
         Some(Error::BadInput { .. }) => ExitCode::from(EXIT_BAD_INPUT),
         Some(_) => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+/// Run readiness and print its Markdown summary (or, with `json`, the report); the exit code
+/// says whether every role can be contained.
+pub async fn readiness(app: &App, payload: serde_json::Value, json: bool) -> ExitCode {
+    let handled = handle(app, payload).await;
+    let reports = handled.response.reports();
+    let readiness = reports.first().and_then(|r| r.readiness.as_ref());
+    match (json, readiness) {
+        (false, Some(r)) => print!("{}", r.summary),
+        _ => match serde_json::to_string_pretty(&handled.response) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot print the report: {e}"),
+        },
+    }
+    match (handled.failure, readiness) {
+        (Some(Error::BadInput { .. }), _) => ExitCode::from(EXIT_BAD_INPUT),
+        (Some(_), _) | (None, None) => ExitCode::from(EXIT_FAILED),
+        (None, Some(r)) if r.not_containable() > 0 || r.unread() > 0 => ExitCode::from(EXIT_NOT_READY),
+        (None, Some(_)) => ExitCode::SUCCESS,
     }
 }
 
@@ -175,6 +216,36 @@ mod tests {
         assert!(matches!(
             crate::input::parse_payload(payload).unwrap().items.pop().unwrap(),
             Ok(crate::finding::Triage::Operate(_))
+        ));
+    }
+
+    #[test]
+    fn readiness_sends_its_accounts_only_when_named() {
+        let own = parsed(&["readiness"]).unwrap();
+        assert_eq!(
+            own.operation_payload(None).unwrap(),
+            serde_json::json!({"operation": "readiness"})
+        );
+        let two = parsed(&[
+            "readiness",
+            "--account",
+            "111122223333",
+            "--account",
+            "444455556666",
+            "--json",
+        ])
+        .unwrap();
+        let payload = two.operation_payload(Some("arn:aws:iam::1:user/alice".into())).unwrap();
+        assert_eq!(
+            payload,
+            serde_json::json!({"operation": "readiness", "accountIds": ["111122223333", "444455556666"],
+                               "requestedBy": "arn:aws:iam::1:user/alice"})
+        );
+        assert!(matches!(
+            crate::input::parse_payload(payload).unwrap().items.pop().unwrap(),
+            Ok(crate::finding::Triage::Operate(crate::operation::Operation::Readiness(
+                _
+            )))
         ));
     }
 

@@ -4,6 +4,7 @@
 
 pub mod custodian;
 pub mod follow_up;
+pub mod readiness;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,7 +12,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::finding::{FindingRequest, FindingSummary, Incident, Locator, Subject, Triage, triage_events, typed};
 use crate::names::{GuardDutyId, InstanceId, RoleName, is_account_id, is_region};
-use crate::operation::{Asked, MAX_REQUESTED_BY_CHARS, Operation, Release, Restore};
+use crate::operation::{Asked, Operation, Release, Restore, check_asked, check_reason};
 use crate::rules::Action;
 
 /// The manual payload. Unknown keys are refused: a typo such as `dryrun` must not go unnoticed.
@@ -54,8 +55,6 @@ struct OperationPayload {
     requested_by: Option<String>,
     dry_run: Option<bool>,
 }
-
-const MAX_REASON_CHARS: usize = 1024;
 
 /// The parsed payload: one entry per event, each triaged or a bad-input error of its own.
 pub struct Payload {
@@ -171,18 +170,12 @@ fn operation(mut value: Value) -> Result<Triage> {
     if value.get("operation").and_then(Value::as_str) == Some("follow-up") {
         return follow_up::parse(value);
     }
+    if value.get("operation").and_then(Value::as_str) == Some("readiness") {
+        return readiness::parse(value);
+    }
     let p: OperationPayload = typed(value, "")?;
     check_place(p.account_id.as_deref(), p.region.as_deref())?;
-    check_reason(p.reason.as_deref())?;
-    if p.requested_by
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > MAX_REQUESTED_BY_CHARS)
-    {
-        return Err(Error::bad_input(
-            "requestedBy",
-            format!("longer than {MAX_REQUESTED_BY_CHARS} characters"),
-        ));
-    }
+    check_asked(p.reason.as_deref(), p.requested_by.as_deref())?;
     let asked = Asked {
         account_id: p.account_id.clone(),
         reason: p.reason.clone().filter(|r| !r.trim().is_empty()),
@@ -211,7 +204,7 @@ fn operation(mut value: Value) -> Result<Triage> {
         other => {
             return Err(Error::bad_input(
                 "operation",
-                format!("unknown operation {other:?} (expected contain, release, restore or follow-up)"),
+                format!("unknown operation {other:?} (expected contain, release, restore, follow-up or readiness)"),
             ));
         }
     };
@@ -253,16 +246,6 @@ fn only(field: &str, present: bool, op: &str) -> Result<()> {
     match present {
         true => Err(Error::bad_input(field, format!("does not apply to {op}"))),
         false => Ok(()),
-    }
-}
-
-fn check_reason(reason: Option<&str>) -> Result<()> {
-    match reason {
-        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Error::bad_input(
-            "reason",
-            format!("longer than {MAX_REASON_CHARS} characters"),
-        )),
-        _ => Ok(()),
     }
 }
 

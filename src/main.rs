@@ -66,7 +66,10 @@ async fn main() -> ExitCode {
                 }
             };
             let payload = operation.operation_payload(caller).expect("not invoke");
-            cli::invoke(&app, payload).await
+            match operation {
+                Command::Readiness { json, .. } => cli::readiness(&app, payload, json).await,
+                _ => cli::invoke(&app, payload).await,
+            }
         }
     }
 }

@@ -49,6 +49,7 @@ pub fn summary_line(report: &Report) -> String {
             let instance = report.operation.as_ref().map_or("the instance", |o| o.subject.as_str());
             return format!("Restored {instance}'s profile");
         }
+        Outcome::Assessed => return readiness_line(report),
     };
     let at = report
         .cutoff
@@ -73,6 +74,24 @@ pub fn summary_line(report: &Report) -> String {
     }
     parts.push(format!("{} need attention", report.needing_attention().len()));
     parts.join("; ")
+}
+
+/// Readiness in one line: what was assessed, and what would go wrong.
+fn readiness_line(report: &Report) -> String {
+    let Some(r) = &report.readiness else {
+        return "Readiness: nothing assessed".into();
+    };
+    let roles: usize = r.accounts.iter().map(|a| a.roles.len()).sum();
+    let dark: usize = (r.accounts.iter().flat_map(|a| &a.roles))
+        .map(|role| role.radius.without_credentials)
+        .sum();
+    format!(
+        "Readiness: {roles} role(s) in {} account(s); {} cannot be contained; {dark} instance(s) would be left \
+         without credentials until their next rotation; {} part(s) not read",
+        r.accounts.len(),
+        r.not_containable(),
+        r.unread()
+    )
 }
 
 /// `10:05:00Z` from `2026-11-22T10:05:00.000Z`.
@@ -112,6 +131,7 @@ pub fn chat_notification(report: &Report) -> Option<Value> {
             ":leftwards_arrow_with_hook:",
             "Restored an isolated instance".to_owned(),
         ),
+        Outcome::Assessed => (":clipboard:", "Readiness".to_owned()),
         Outcome::Skipped | Outcome::AlreadyRemediated => return None,
     };
     let f = &report.finding;
@@ -121,6 +141,10 @@ pub fn chat_notification(report: &Report) -> Option<Value> {
     }
     if let Some(link) = console_link(report) {
         description.push_str(&format!("\n<{link}|The finding in GuardDuty>"));
+    }
+    // Readiness: the table a person pastes into a ticket, as far as the message holds it.
+    if let Some(readiness) = &report.readiness {
+        description.push_str(&format!("\n\n{}", readiness.summary));
     }
     let mut related: Vec<Value> = report
         .role

@@ -18,6 +18,12 @@ pub const INSTANCES_LEFT_REVOKED: &str = "InstancesLeftRevoked";
 pub const INSTANCES_NEEDING_ATTENTION: &str = "InstancesNeedingAttention";
 pub const FAILURES: &str = "Failures";
 pub const CONTAINMENT_LATENCY: &str = "ContainmentLatency";
+/// Readiness: roles an instance uses, those a containment could not revoke, the instances a
+/// revocation would leave without credentials until their rotation, and the parts not read.
+pub const READINESS_ROLES: &str = "ReadinessRoles";
+pub const READINESS_NOT_CONTAINABLE: &str = "ReadinessRolesNotContainable";
+pub const READINESS_WITHOUT_CREDENTIALS: &str = "ReadinessInstancesWithoutCredentials";
+pub const READINESS_UNREAD: &str = "ReadinessPartsNotRead";
 
 /// The figures one report contributes.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -56,7 +62,10 @@ impl Figures {
             .zip(report.finding.event_time)
             .map(|(written, published)| millis_between(published, written));
         Self {
-            handled: u64::from(!matches!(report.outcome, Outcome::Skipped | Outcome::Refused)),
+            handled: u64::from(!matches!(
+                report.outcome,
+                Outcome::Skipped | Outcome::Refused | Outcome::Assessed
+            )),
             skipped: u64::from(report.outcome == Outcome::Skipped),
             refused: u64::from(report.outcome == Outcome::Refused),
             revoked: u64::from(revoked),
@@ -100,6 +109,16 @@ pub fn emf(report: &Report, namespace: &str, function_name: &str, now: DateTime<
     // Declared only when measured: a declared metric without a value invalidates the line.
     if let Some(ms) = figures.containment_latency_ms {
         values.push((CONTAINMENT_LATENCY, ms, "Milliseconds"));
+    }
+    if let Some(r) = &report.readiness {
+        let roles = r.accounts.iter().flat_map(|a| &a.roles);
+        let dark: usize = roles.clone().map(|role| role.radius.without_credentials).sum();
+        values.extend([
+            (READINESS_ROLES, roles.count() as u64, "Count"),
+            (READINESS_NOT_CONTAINABLE, r.not_containable() as u64, "Count"),
+            (READINESS_WITHOUT_CREDENTIALS, dark as u64, "Count"),
+            (READINESS_UNREAD, r.unread() as u64, "Count"),
+        ]);
     }
     let definitions: Vec<Value> = values
         .iter()
@@ -309,6 +328,39 @@ mod tests {
                 .unwrap()
                 .len(),
             9
+        );
+    }
+
+    #[test]
+    fn readiness_counts_what_cannot_be_contained_and_is_no_finding_handled() {
+        use crate::report::readiness::{AccountReadiness, ReadinessReport};
+        let report = Report {
+            outcome: Outcome::Assessed,
+            readiness: Some(ReadinessReport {
+                accounts: vec![AccountReadiness::unread("111122223333", "denied".into())],
+                summary: String::new(),
+            }),
+            ..Report::new(FindingSummary::default(), false)
+        };
+        let line = emf(&report, "ExfilResponder", "fn", at(0, 0));
+        assert_eq!(line[FINDINGS_HANDLED], 0);
+        assert_eq!(
+            (&line[READINESS_ROLES], &line[READINESS_UNREAD]),
+            (&json!(0), &json!(1))
+        );
+        let declared = line["_aws"]["CloudWatchMetrics"][0]["Metrics"].to_string();
+        for name in [
+            READINESS_ROLES,
+            READINESS_NOT_CONTAINABLE,
+            READINESS_WITHOUT_CREDENTIALS,
+            READINESS_UNREAD,
+        ] {
+            assert!(declared.contains(name), "{name} not declared: {declared}");
+        }
+        let contained = emf(&remediated(), "ExfilResponder", "fn", at(0, 0));
+        assert!(
+            contained.get(READINESS_ROLES).is_none(),
+            "only a readiness report counts them"
         );
     }
 }

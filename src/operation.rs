@@ -1,18 +1,48 @@
 //! The operations after containment, as a responder asks for them (the manual payload's
 //! `operation`, or the CLI's `release` and `restore`): release a role's revocation once its old
 //! tokens have expired, and restore an instance this function isolated; and what a follow-up
-//! schedule delivers: another walk of a stolen key's trail. Every other payload is a containment.
+//! schedule delivers: another walk of a stolen key's trail; and, before any incident, readiness:
+//! what a containment would do to every role and instance now. Every other payload is a
+//! containment.
 
+use crate::error::{Error, Result};
 use crate::names::{InstanceId, RoleName};
 
 /// The longest `requestedBy` taken: who asked, as the report and the audit trail keep it.
 pub const MAX_REQUESTED_BY_CHARS: usize = 512;
+
+/// The longest free-text `reason` taken.
+const MAX_REASON_CHARS: usize = 1024;
+
+/// A payload's `reason`, if any, is at most [`MAX_REASON_CHARS`] long.
+pub fn check_reason(reason: Option<&str>) -> Result<()> {
+    match reason {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Error::bad_input(
+            "reason",
+            format!("longer than {MAX_REASON_CHARS} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An operation's `reason` and `requestedBy`, if any, are within their lengths.
+pub fn check_asked(reason: Option<&str>, requested_by: Option<&str>) -> Result<()> {
+    check_reason(reason)?;
+    match requested_by {
+        Some(r) if r.chars().count() > MAX_REQUESTED_BY_CHARS => Err(Error::bad_input(
+            "requestedBy",
+            format!("longer than {MAX_REQUESTED_BY_CHARS} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     Release(Release),
     Restore(Restore),
     FollowUp(FollowUp),
+    Readiness(Readiness),
 }
 
 /// Who asked and why, and where: what every operation's report records.
@@ -49,6 +79,15 @@ pub struct Restore {
     pub asked: Asked,
 }
 
+/// Read every role an instance uses, in the accounts named, and report what a containment would
+/// do now: read only (`respond::readiness`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readiness {
+    /// The accounts to assess; none: the function's own.
+    pub accounts: Vec<String>,
+    pub asked: Asked,
+}
+
 /// Walk a contained finding's stolen key's trail again (`CHAIN`): what a follow-up schedule
 /// delivers, as CloudTrail delivers more of the trail.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +110,7 @@ impl Operation {
             Self::Release(_) => "release",
             Self::Restore(_) => "restore",
             Self::FollowUp(_) => "follow-up",
+            Self::Readiness(_) => "readiness",
         }
     }
 
@@ -79,6 +119,7 @@ impl Operation {
             Self::Release(r) => &r.asked,
             Self::Restore(r) => &r.asked,
             Self::FollowUp(f) => &f.asked,
+            Self::Readiness(r) => &r.asked,
         }
     }
 
@@ -88,6 +129,7 @@ impl Operation {
             Self::Release(r) => r.role.as_str(),
             Self::Restore(r) => r.instance.as_str(),
             Self::FollowUp(f) => f.key.as_str(),
+            Self::Readiness(_) => "accounts",
         }
     }
 }

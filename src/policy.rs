@@ -70,6 +70,14 @@ pub fn document(cutoff: DateTime<Utc>) -> String {
     serde_json::to_string(&doc).expect("a struct of strings always serialises")
 }
 
+/// A policy's size as IAM's quotas count it: characters, white space not counted. An inline
+/// document as IAM returns it is URL-encoded; one that does not decode is counted as it stands.
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html>
+pub fn quota_chars(encoded: &str) -> usize {
+    let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+    decoded.chars().filter(|c| !c.is_whitespace()).count()
+}
+
 /// What an existing `AWSRevokeOlderSessions` document says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Existing {
@@ -292,6 +300,18 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_quota_counts_decoded_characters_without_white_space() {
+        assert_eq!(quota_chars("%7B%22a%22%3A%20%22b%22%7D"), "{\"a\":\"b\"}".len());
+        assert_eq!(quota_chars("{ \"a\" :\n\t\"b\" }"), 9);
+        let deny = document(at("2026-11-22T10:00:07.250Z"));
+        assert_eq!(
+            quota_chars(&deny),
+            deny.len(),
+            "the deny is written without white space"
+        );
     }
 
     #[test]

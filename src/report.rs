@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub mod chain;
+pub mod readiness;
 pub mod schedule;
 
 pub use crate::api::{StepOutcome, StepRecord};
@@ -33,6 +34,8 @@ pub enum Outcome {
     Released,
     /// A restore gave an isolated instance its recorded profile back.
     Restored,
+    /// Readiness: what a containment would do now, read only; nothing was written.
+    Assessed,
     /// A step failed or the input was bad. Lambda retries.
     Failed,
 }
@@ -223,6 +226,9 @@ pub struct Report {
     /// `AUTO_RELEASE=true`: the schedule that releases the role once its hold is over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_release: Option<ScheduleReport>,
+    /// Readiness: what a containment would do now to every role an instance uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<readiness::ReadinessReport>,
     /// `CHAIN`: the stolen key's trail, what it reached and what was done about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain: Option<chain::ChainReport>,
@@ -326,6 +332,7 @@ impl Report {
             operation: None,
             hardening: None,
             auto_release: None,
+            readiness: None,
             chain: None,
             security_hub: None,
             notification: None,

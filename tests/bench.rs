@@ -3,7 +3,7 @@
 //! logs every request. A benchmark, not a test: it asserts nothing about time, and `cargo test`
 //! leaves it out (`test = false` in Cargo.toml). It does check that every run did what it measures.
 //!
-//! Five parts, each printed as a table. Parts 1 to 4 run the function with `CHAIN` and
+//! Six parts, each printed as a table. Parts 1 to 4 run the function with `CHAIN` and
 //! `FLEET_CONCURRENCY` from the environment (unset: the product's defaults); part 5 sets `CHAIN`.
 //! 1. the process: start-up, CPU, memory, requests, on the bare emulator (`BENCH_RUNS` processes
 //!    per scenario);
@@ -14,8 +14,12 @@
 //! 4. 200 instances with EC2's request throttling injected (a token bucket per mutating action,
 //!    `BENCH_THROTTLE=size/refill`), at each `BENCH_THROTTLE_CONCURRENCY`;
 //! 5. the walk of a 3-hop chain in CloudTrail's stand-in (`CHAIN`), each answer
-//!    `BENCH_CHAIN_LATENCY_MS` late (50 ms), beside the same containment with `CHAIN=off`.
+//!    `BENCH_CHAIN_LATENCY_MS` late (50 ms), beside the same containment with `CHAIN=off`;
+//! 6. readiness over 1,000 instances and 200 roles in 4 of 17 regions, each answer
+//!    `BENCH_LATENCY_MS` late (`bench/readiness.rs`; `BENCH_READINESS_RUNS`, 1).
 
+#[path = "bench/readiness.rs"]
+mod readiness;
 mod support;
 
 use std::sync::atomic::Ordering;
@@ -604,6 +608,23 @@ fn main() {
         println!("|---|---|---|---|---|---|");
         for f in &chain.figures {
             println!("{}", f.row());
+        }
+        let mut ready = Figures::default();
+        for _ in 0..setting("BENCH_READINESS_RUNS", 1) {
+            let run = readiness::readiness_at_scale(&moto, &guardduty, latency).await;
+            for f in run.figures {
+                for v in f.values {
+                    ready.add(f.name.clone(), f.unit, f.target, v);
+                }
+            }
+        }
+        if !ready.figures.is_empty() {
+            println!();
+            println!("| readiness at scale | median | min | max | n | target |");
+            println!("|---|---|---|---|---|---|");
+            for f in &ready.figures {
+                println!("{}", f.row());
+            }
         }
     });
 }

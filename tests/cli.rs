@@ -197,3 +197,44 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
     assert!(stderr.contains("DEFAULT_ACTION") && stderr.contains("nuke"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn readiness_prints_the_table_and_exits_3_once_a_role_cannot_be_contained() {
+    let aws = Aws::start();
+    let (account, _role, named) = web_app(&aws.moto, "cycle").await;
+    let before = account.association(&named).await;
+
+    let out = exfil_responder(&aws, &["readiness"], &[], None);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{table}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("## Account 123456789012"), "{table}");
+    assert!(
+        table.contains("| WebAppRole | inline | 0 (0) | - | 1 | 0 | 0 | 0 |"),
+        "{table}"
+    );
+    // No finding held yet, so the GuardDuty stand-in has no detector for the account.
+    assert!(
+        table.contains(&format!(
+            "region {REGION} has 1 instance(s) with an instance profile and no GuardDuty detector"
+        )),
+        "{table}"
+    );
+    assert_eq!(account.association(&named).await, before, "readiness changed nothing");
+    assert_eq!(account.revocation("WebAppRole").await, None);
+
+    let vault = account
+        .role("VaultRole", &[("exfil-responder:protected", "true")])
+        .await;
+    account.instance(Some(&vault.profile_arn), &[]).await;
+    let out = exfil_responder(&aws, &["readiness", "--json"], &[], None);
+    assert_eq!(out.status.code(), Some(3), "a role that cannot be contained");
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "assessed");
+    let roles = &report["readiness"]["accounts"][0]["roles"];
+    assert!(roles.to_string().contains("\"revocation\":\"refused\""), "{roles:#}");
+}

@@ -31,6 +31,8 @@ enum Expect {
     Restore,
     /// What a `CHAIN` follow-up schedule delivers: walk outside-aws.json's key again, planned only.
     FollowUp,
+    /// Readiness of the function's own account, asked by a person with a reason.
+    Readiness,
 }
 
 fn expectations(file: &str) -> Option<Vec<Expect>> {
@@ -71,6 +73,7 @@ fn expectations(file: &str) -> Option<Vec<Expect>> {
         "scheduled-release.json" => vec![ScheduledRelease],
         "manual-restore.json" => vec![Restore],
         "chain-follow-up.json" => vec![FollowUp],
+        "readiness.json" => vec![Readiness],
         _ => return None,
     })
 }
@@ -197,11 +200,18 @@ fn every_event_file_parses_to_its_expected_decision() {
                     assert_eq!(f.role.as_ref().map(|r| r.as_str()), Some("WebAppRole"), "{file}");
                     assert!(f.asked.dry_run && f.schedule.is_some(), "{file}");
                 }
+                (Triage::Operate(Operation::Readiness(r)), Expect::Readiness) => {
+                    assert!(r.accounts.is_empty(), "{file}: the function's own account");
+                    assert!(
+                        r.asked.reason.as_deref().is_some_and(|why| why.starts_with("CHG-")),
+                        "{file}"
+                    );
+                }
                 (Triage::Skip { reason, .. }, Expect::Skip(text)) => assert!(reason.contains(text), "{file}: {reason}"),
                 (got, want) => panic!("{file}: expected {want:?}, got {got:?}"),
             }
         }
         seen += 1;
     }
-    assert_eq!(seen, 21, "every scenario file is checked");
+    assert_eq!(seen, 22, "every scenario file is checked");
 }

@@ -145,7 +145,13 @@ pub async fn describe_instances(
                 .map(|n| n.as_str().to_owned())
                 .unwrap_or_default();
             let association = associations.get(&id).cloned();
-            let http_tokens = instance.metadata_options.and_then(|m| m.http_tokens);
+            let spot = instance
+                .instance_lifecycle
+                .as_ref()
+                .is_some_and(|l| l.as_str() == "spot");
+            let metadata = instance.metadata_options;
+            let hop_limit = metadata.as_ref().and_then(|m| m.http_put_response_hop_limit);
+            let http_tokens = metadata.and_then(|m| m.http_tokens);
             facts.push(InstanceFacts {
                 id,
                 region: region.to_owned(),
@@ -153,6 +159,8 @@ pub async fn describe_instances(
                 tags,
                 association,
                 http_tokens: http_tokens.map(|t| t.as_str().to_owned()),
+                hop_limit,
+                spot,
             });
         }
     }

@@ -60,6 +60,19 @@ pub async fn own_detector(guardduty: &Client) -> Result<Option<GuardDutyId>> {
     }
 }
 
+/// Whether the detector is monitoring: a suspended GuardDuty keeps its detector, `DISABLED`, and
+/// generates no findings.
+/// <https://docs.aws.amazon.com/guardduty/latest/APIReference/API_GetDetector.html>
+pub async fn detector_enabled(guardduty: &Client, detector: &GuardDutyId) -> Result<bool> {
+    let out = guardduty
+        .get_detector()
+        .detector_id(detector.as_str())
+        .send()
+        .await
+        .map_err(|e| Error::aws("guardduty", "GetDetector", e))?;
+    Ok(out.status() == Some(&aws_sdk_guardduty::types::DetectorStatus::Enabled))
+}
+
 pub async fn archive(guardduty: &Client, detector: &GuardDutyId, id: &GuardDutyId) -> Result<()> {
     guardduty
         .archive_findings()

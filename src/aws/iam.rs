@@ -152,27 +152,31 @@ pub async fn get_managed_document(iam: &Client, role: &RoleName) -> Result<Optio
         });
     }
     let Some(arn) = arn else { return Ok(None) };
+    let document = policy_document(iam, &arn).await?;
+    Ok(Some((arn, document)))
+}
+
+/// A managed policy's default version's document, as IAM returns it (URL-encoded, as
+/// GetRolePolicy's).
+pub async fn policy_document(iam: &Client, arn: &str) -> Result<String> {
     let default_version = iam
         .get_policy()
-        .policy_arn(&arn)
+        .policy_arn(arn)
         .send()
         .await
         .map_err(|e| Error::aws("iam", "GetPolicy", e))?
         .policy
         .and_then(|p| p.default_version_id)
         .ok_or_else(|| Error::Unexpected(format!("GetPolicy answered without a default version for {arn}")))?;
-    let document = iam
-        .get_policy_version()
-        .policy_arn(&arn)
+    iam.get_policy_version()
+        .policy_arn(arn)
         .version_id(default_version)
         .send()
         .await
         .map_err(|e| Error::aws("iam", "GetPolicyVersion", e))?
         .policy_version
         .and_then(|v| v.document)
-        .ok_or_else(|| Error::Unexpected(format!("GetPolicyVersion answered without a document for {arn}")))?;
-    // URL-encoded, as GetRolePolicy's.
-    Ok(Some((arn, document)))
+        .ok_or_else(|| Error::Unexpected(format!("GetPolicyVersion answered without a document for {arn}")))
 }
 
 /// The managed fallback written for a permit: only [`put_managed_revocation`] makes one, so that

@@ -13,6 +13,7 @@ pub mod ec2;
 pub mod evidence;
 pub mod guardduty;
 pub mod iam;
+pub mod inventory;
 pub mod metadata;
 pub mod scheduler;
 pub mod securityhub;

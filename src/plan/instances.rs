@@ -145,6 +145,8 @@ mod tests {
                 since: None,
             }),
             http_tokens: Some("optional".into()),
+            hop_limit: None,
+            spot: false,
         }
     }
 

@@ -12,6 +12,9 @@
 //! [`auto_release`] names the schedule that asks for a release once the hold is over; [`chain`]
 //! decides the walk of the stolen key's trail and its follow-ups.
 //!
+//! And before any incident: [`readiness`](mod@readiness), what a containment would do now to every
+//! role and instance, through the gate and the plans above.
+//!
 //! Every instance plan is idempotent against the marker tags it writes ([`model`]): a retry after
 //! a crash finishes what is left and never repeats a finished step.
 
@@ -21,6 +24,7 @@ pub mod chain;
 pub mod hardening;
 pub mod instances;
 pub mod model;
+pub mod readiness;
 pub mod release;
 pub mod restore;
 pub mod workflow;

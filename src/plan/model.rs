@@ -63,6 +63,11 @@ pub struct InstanceFacts {
     pub association: Option<Association>,
     /// The metadata service's `HttpTokens` (`required`: IMDSv2 only; `optional`: IMDSv1 too).
     pub http_tokens: Option<String>,
+    /// The metadata service's `HttpPutResponseHopLimit`: how many network hops IMDSv2's token
+    /// travels (1 keeps it from containers behind a bridge).
+    pub hop_limit: Option<i32>,
+    /// A Spot Instance (`InstanceLifecycle`): EC2 may reclaim it at any time.
+    pub spot: bool,
 }
 
 pub struct FleetFacts<'a> {

@@ -143,6 +143,8 @@ mod tests {
                 since: None,
             }),
             http_tokens: None,
+            hop_limit: None,
+            spot: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! After containment: a release or a restore, reached in its account as a finding's is (the
 //! account lists, then our own credentials or the member role), run through the step executor,
-//! and reported like a remediation, with what was asked and removed or given back.
+//! and reported like a remediation, with what was asked and removed or given back. A follow-up
+//! and readiness are handed to their own modules.
 
 use tracing::{Instrument, info_span, warn};
 
@@ -13,14 +14,16 @@ use crate::report::{Ended, OperationReport, Report};
 use crate::respond::establish;
 use crate::respond::journal::Journal;
 use crate::respond::undo::{Undoing, Undone};
-use crate::respond::{follow_up, release, restore};
+use crate::respond::{follow_up, readiness, release, restore};
 use crate::wait::Deadline;
 
 /// Release a role or restore an instance (or walk a follow-up), and report it.
 pub async fn respond(app: &App, op: Operation, deadline: Deadline) -> (Report, Option<Error>) {
-    if let Operation::FollowUp(f) = op {
-        return Box::pin(follow_up::follow_up(app, f, deadline)).await;
-    }
+    let op = match op {
+        Operation::FollowUp(f) => return Box::pin(follow_up::follow_up(app, f, deadline)).await,
+        Operation::Readiness(r) => return Box::pin(readiness::readiness(app, r, deadline)).await,
+        op => op,
+    };
     let asked = op.asked().clone();
     let dry_run = app.config.dry_run || asked.dry_run;
     let id = format!("{}-{}", op.name(), op.subject());
@@ -48,7 +51,7 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Journal, done: &m
     let home = app.home_for(asked.account_id.as_deref()).await?;
     let region = match op {
         Operation::Restore(r) => r.region.clone(),
-        Operation::Release(_) | Operation::FollowUp(_) => None,
+        Operation::Release(_) | Operation::FollowUp(_) | Operation::Readiness(_) => None,
     };
     let summary = FindingSummary {
         account_id: asked.account_id.clone(),
@@ -75,7 +78,9 @@ async fn run(app: &App, op: &Operation, dry_run: bool, steps: &Journal, done: &m
     match op {
         Operation::Release(r) => release::release(app, &undoing, r, done).await,
         Operation::Restore(r) => restore::restore(app, &undoing, r, done).await,
-        Operation::FollowUp(_) => Err(Error::Unexpected("a follow-up is run by respond::follow_up".into())),
+        Operation::FollowUp(_) | Operation::Readiness(_) => {
+            Err(Error::Unexpected(format!("a {} is run by its own module", op.name())))
+        }
     }
 }
 

@@ -12,6 +12,9 @@
 //!    ([`auto_release`]), the stolen key's trail ([`chain`], [`follow_up`]).
 //!
 //! [`journal`] runs and records every AWS call; [`announce`] tells Security Hub and people.
+//!
+//! Before any incident, [`readiness`] reads every role and instance and reports what a
+//! containment would do now, writing nothing.
 
 pub mod administrator;
 pub mod after;
@@ -28,6 +31,7 @@ pub mod follow_up;
 pub mod journal;
 pub mod prefetch;
 pub mod progress;
+pub mod readiness;
 pub mod release;
 pub mod restore;
 pub mod revoke;

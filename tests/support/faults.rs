@@ -83,6 +83,8 @@ impl Rule {
 pub struct Seen {
     pub service: String,
     pub operation: String,
+    /// The region it was signed for.
+    pub region: String,
     pub fault: Option<Fault>,
     /// When the request arrived: anything it created was created no earlier.
     pub at: DateTime<Utc>,
@@ -314,6 +316,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
         state.seen.push(Seen {
             service: service.clone(),
             operation: operation.clone(),
+            region: region.clone(),
             fault,
             at: Utc::now(),
             arrived: Instant::now(),
@@ -431,6 +434,19 @@ fn operation_of((method, path): (&str, &str), target: Option<&str>, body: &[u8])
     }
     if path.ends_with("/findings/archive") {
         return "ArchiveFindings".into();
+    }
+    if method == "GET" && path.starts_with("/detector") {
+        let detector = path
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("/detector");
+        return if detector.is_empty() {
+            "ListDetectors"
+        } else {
+            "GetDetector"
+        }
+        .into();
     }
     String::from_utf8_lossy(body)
         .split('&')

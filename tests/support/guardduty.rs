@@ -1,7 +1,8 @@
 //! A stand-in for GuardDuty's findings API, which moto does not implement. The real SDK client
 //! reaches it through `AWS_ENDPOINT_URL_GUARDDUTY` (or an endpoint override) and speaks GuardDuty's
 //! REST-JSON protocol to it: `GetFindings` and `ArchiveFindings`, per region (read from the
-//! request's SigV4 credential scope) and detector, and `ListDetectors`. It holds only the findings a
+//! request's SigV4 credential scope) and detector, `ListDetectors`, and `GetDetector` (its status:
+//! `ENABLED`, or `DISABLED` once [`GuardDuty::suspend`]ed). It holds only the findings a
 //! test publishes. Each detector belongs to the account of the findings it holds, and a request
 //! is answered for the account that signed it (asked of moto, whose STS knows every key it
 //! issued): a detector of another account is refused, as GuardDuty refuses it. An organisation's
@@ -57,6 +58,8 @@ struct State {
     owners: HashSet<(String, String, String)>,
     /// region -> the organisation's administrator there: (account, its detector).
     administrators: HashMap<String, (String, String)>,
+    /// (region, detector) suspended: GetDetector answers `DISABLED`, as for a suspended GuardDuty.
+    suspended: HashSet<(String, String)>,
     /// Access key -> the account moto says it belongs to.
     callers: HashMap<String, String>,
     moto: String,
@@ -160,6 +163,18 @@ impl GuardDuty {
             .insert((region.to_owned(), detector.to_owned()));
     }
 
+    /// `account`'s detector in `region`, with no findings: GuardDuty enabled there.
+    pub fn enabled(&self, account: &str, region: &str, detector: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.detectors.insert((region.to_owned(), detector.to_owned()));
+        (state.owners).insert((region.to_owned(), detector.to_owned(), account.to_owned()));
+    }
+
+    /// GuardDuty suspended in `region`: the detector is still listed, and GetDetector says `DISABLED`.
+    pub fn suspend(&self, region: &str, detector: &str) {
+        (self.state.lock().unwrap().suspended).insert((region.to_owned(), detector.to_owned()));
+    }
+
     /// GuardDuty answers every request with a 500 until told otherwise.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.state.lock().unwrap().unavailable = unavailable;
@@ -249,6 +264,43 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                     ids.sort();
                     ids.dedup();
                     (200, json!({ "detectorIds": ids }))
+                }
+            }
+            ("GET", ["detector", detector]) => {
+                let mut state = state.lock().unwrap();
+                state.seen.push(Seen {
+                    operation: "GetDetector".into(),
+                    region: region.clone(),
+                    access_key_id,
+                    detector: (*detector).to_owned(),
+                    finding_ids: Vec::new(),
+                });
+                let key = (region.clone(), (*detector).to_owned());
+                let owned = (caller.as_ref())
+                    .is_some_and(|c| state.owners.contains(&(key.0.clone(), key.1.clone(), c.clone())));
+                match (state.unavailable, owned) {
+                    (true, _) => unavailable(),
+                    (false, false) => error(
+                        400,
+                        "BadRequestException",
+                        "The request is rejected because the input detectorId is not owned by the current account.",
+                    ),
+                    (false, true) => {
+                        let status = if state.suspended.contains(&key) {
+                            "DISABLED"
+                        } else {
+                            "ENABLED"
+                        };
+                        let role = format!(
+                            "arn:aws:iam::{}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty",
+                            caller.as_deref().unwrap_or_default()
+                        );
+                        (
+                            200,
+                            json!({"createdAt": "2026-01-01T00:00:00.000Z", "findingPublishingFrequency": "SIX_HOURS",
+                                     "serviceRole": role, "status": status, "updatedAt": "2026-01-01T00:00:00.000Z"}),
+                        )
+                    }
                 }
             }
             ("POST", ["detector", detector, "findings", op @ ("get" | "archive")]) => {
