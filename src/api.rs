@@ -31,7 +31,7 @@ pub enum ApiCall {
     ListInstanceProfilesForRole,
     GetInstanceProfile,
     /// Readiness: every role with its profiles, policies and tags; the account's IAM quotas; and
-    /// the managed fallback's document where it is attached.
+    /// the managed fallback's document where it is attached (its `GetPolicy`, then this).
     GetAccountAuthorizationDetails,
     GetAccountSummary,
     GetPolicyVersion,

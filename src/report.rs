@@ -421,7 +421,7 @@ pub fn log_json_line(report: &Report) {
     } else {
         "INFO"
     };
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "level": level,
         "target": "exfil_responder::report",
         "message": "exfil-responder report",
@@ -429,6 +429,12 @@ pub fn log_json_line(report: &Report) {
         "findingId": report.finding.id,
         "report": report,
     });
+    if let Some(r) = &report.readiness {
+        // A role per line, the report without its instances: readiness over a thousand instances
+        // as one line would pass CloudWatch Logs' 256 KB event limit.
+        readiness::log_roles(r);
+        readiness::without_instances(&mut line["report"]["readiness"]);
+    }
     crate::logging::print_json_line(&line);
 }
 

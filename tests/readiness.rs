@@ -246,6 +246,12 @@ async fn readiness_sends_only_reads_and_each_containment_then_does_what_it_said(
         assert!(handled.failure.is_none(), "{contained:#}");
         let after = associations(&scene, &everyone).await;
         let said = role(acct, role_name);
+        // The role revoked where readiness said it could be, and refused where it said not.
+        let containable = said["containable"].as_bool().unwrap();
+        let outcome = if containable { "remediated" } else { "skipped" };
+        assert_eq!(contained["outcome"], outcome, "{role_name}: {contained:#}");
+        let revoked = scene.account.revocation(role_name).await.is_some();
+        assert_eq!(revoked, containable, "{role_name}'s AWSRevokeOlderSessions");
         for entry in said["instances"].as_array().unwrap() {
             let id = entry["id"].as_str().unwrap();
             let experience = match id == named {
@@ -266,10 +272,13 @@ async fn what_cannot_be_read_is_named_and_the_rest_is_still_assessed() {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
     let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
-    // An SCP denies the far region; IAM's quotas are refused; GuardDuty throttles every ask in the
-    // home region; and the member account's role cannot be assumed.
+    scene.proxy.enable_regions(&[REGION, MEMBER_REGION, SUSPENDED_REGION]);
+    // EC2 fails in the far region; an SCP denies a third (nothing can run there, so nothing is
+    // missing); IAM's quotas are refused; GuardDuty throttles every ask in the home region; and
+    // the member account's role cannot be assumed.
     for rule in [
-        Rule::always("DescribeIamInstanceProfileAssociations", Fault::AccessDenied).in_region(MEMBER_REGION),
+        Rule::always("DescribeIamInstanceProfileAssociations", Fault::ServerError).in_region(MEMBER_REGION),
+        Rule::always("DescribeIamInstanceProfileAssociations", Fault::AccessDenied).in_region(SUSPENDED_REGION),
         Rule::always("GetAccountSummary", Fault::AccessDenied),
         Rule::always("ListDetectors", Fault::Throttle).in_region(REGION),
         Rule::always("AssumeRole", Fault::AccessDenied),
@@ -296,6 +305,12 @@ async fn what_cannot_be_read_is_named_and_the_rest_is_still_assessed() {
         assert!(unread.contains(&said), "{said:?} not in {unread}");
     }
     assert_eq!(own["unread"].as_array().unwrap().len(), 3, "{unread}");
+    let denied = own["problems"].to_string();
+    assert!(
+        denied.contains(&format!("region {SUSPENDED_REGION} is denied to this account"))
+            && !unread.contains(SUSPENDED_REGION),
+        "{denied}"
+    );
     // What could be read is assessed all the same, with IAM's default quotas.
     let web = role(own, "WebAppRole");
     assert_eq!(instance(web, &scene.expects[0].id)["experience"], "cycled");

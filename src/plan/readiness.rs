@@ -11,7 +11,9 @@ use crate::config::Config;
 use crate::gate::{self, Act, Case, Stolen, Verdict};
 use crate::names::RoleName;
 use crate::plan::release::{self, Documents, ReleaseFacts, ReleasePlan};
-use crate::plan::{self, FleetFacts, ISOLATED_AT_TAG, InstanceFacts, InstancePlan, PROFILE_TAG, RoleFacts, Step};
+use crate::plan::{
+    self, FleetFacts, ISOLATED_AT_TAG, InstanceFacts, InstancePlan, PROFILE_TAG, Profile, RoleFacts, Step,
+};
 use crate::policy::{self, Existing, Holder, InForce, quota_chars, read_cutoff};
 use crate::report::readiness::{
     DARK_HOURS_OBSERVED, Experience, InForceReadiness, InstanceReadiness, Radius, RevocationReadiness, RoleReadiness,
@@ -77,7 +79,7 @@ pub struct AccountFacts<'a> {
     /// Every instance holding an instance profile, in every region read.
     pub instances: &'a [InstanceFacts],
     /// Each region read, and whether GuardDuty watches there (None: it could not be told).
-    pub detectors: &'a [(String, Option<Watch>)],
+    pub watched: &'a [(String, Option<Watch>)],
 }
 
 /// Each role an instance uses, its readiness, sorted by outage radius; and what is wrong
@@ -96,7 +98,7 @@ pub fn assess(facts: &AccountFacts<'_>) -> (Vec<RoleReadiness>, Vec<String>) {
         )
     });
     let mut problems = Vec::new();
-    for (region, watch) in facts.detectors {
+    for (region, watch) in facts.watched {
         let here = facts.instances.iter().filter(|i| i.region == *region).count();
         let why = match watch {
             _ if here == 0 => continue,
@@ -191,8 +193,11 @@ fn ruling(
     };
     let cutoff = act.cutoff();
     if let Act::Keep(kept) = act {
+        // Only a cut-off in the future covers a key first used now: it denies fresh credentials
+        // too, until then (the gate's warning says so).
         let why = format!(
-            "a cut-off in force ({}) already covers now: it is kept and nothing is written",
+            "a cut-off in force ({}) already covers now: it is kept and nothing is written, and instances \
+             cycled get credentials it still denies until then",
             policy::iso_millis(kept.cutoff)
         );
         return (RevocationReadiness::Kept, Some(why), Some(cutoff));
@@ -245,8 +250,11 @@ fn planned(
     let mut out = Vec::new();
     for (inst, plan) in mine.iter().zip(as_siblings) {
         let as_named = fleet(Some((&inst.id, Some(inst))), &[]).pop();
-        let as_sibling = experience(&plan);
-        let if_named = as_named.as_ref().map(experience).filter(|e| *e != as_sibling);
+        let holds = inst.association.as_ref().is_some_and(|a| a.is_current());
+        let as_sibling = experience(&plan, holds);
+        let if_named = (as_named.as_ref())
+            .map(|p| experience(p, holds))
+            .filter(|e| *e != as_sibling);
         let named_steps = as_named.as_ref().map_or(&[][..], |p| &p.steps[..]);
         for note in notes(inst, &plan, named_steps) {
             problems.push(format!("instance {} ({}): {note}", inst.id, inst.region));
@@ -266,14 +274,18 @@ fn planned(
     out
 }
 
-/// What the instance would experience, read from its plan's steps.
-pub fn experience(plan: &InstancePlan) -> Experience {
+/// What the instance would experience, read from its plan's steps and whether it holds a profile
+/// now (one that holds none loses nothing to the revocation).
+pub fn experience(plan: &InstancePlan, holds_profile: bool) -> Experience {
     let state = plan.state.as_deref().unwrap_or_default();
+    // An isolation marks the instance isolated, or (marked before) attaches the quarantine
+    // profile, which it names; a cycle re-attaches the role's own profile, by its ARN.
     let isolates = plan.steps.iter().any(|s| match s {
         Step::Tag(tags) => tags.iter().any(|(k, _)| *k == ISOLATED_AT_TAG),
+        Step::Associate(Profile::Name(_)) => true,
         _ => false,
     });
-    let associates = plan.steps.iter().any(|s| matches!(s, Step::Associate(_)));
+    let associates = (plan.steps.iter()).any(|s| matches!(s, Step::Associate(Profile::Arn(_))));
     if plan.needs_attention {
         Experience::NeedsAttention
     } else if matches!(state, "terminated" | "shutting-down") {
@@ -282,6 +294,8 @@ pub fn experience(plan: &InstancePlan) -> Experience {
         Experience::Isolated
     } else if associates {
         Experience::Cycled
+    } else if !holds_profile {
+        Experience::Unaffected
     } else if state == "stopped" {
         Experience::FreshAtStart
     } else {
@@ -297,7 +311,9 @@ fn notes(inst: &InstanceFacts, plan: &InstancePlan, named_steps: &[Step]) -> Vec
         notes.push(warning);
     }
     let asked_cycle = chosen.is_some_and(|c| matches!(c.action, Action::Cycle | Action::CycleReboot));
-    if asked_cycle && !matches!(experience(plan), Experience::Cycled | Experience::FreshAtStart) {
+    let holds = inst.association.as_ref().is_some_and(|a| a.is_current());
+    let cycled = matches!(experience(plan, holds), Experience::Cycled | Experience::FreshAtStart);
+    if asked_cycle && !cycled {
         notes.push(format!("asked to be cycled, but: {}", plan.result));
     }
     if inst.spot {
@@ -330,7 +346,7 @@ fn unrevoked(inst: &InstanceFacts) -> InstanceReadiness {
         state: inst.state.clone(),
         action: None,
         source: None,
-        experience: Experience::Unaffected,
+        experience: Experience::RoleNotRevoked,
         if_named: None,
         result: "the role would not be revoked: a stolen copy of its credentials stays valid until it expires".into(),
     }
@@ -456,7 +472,7 @@ mod tests {
             quotas: Quotas::default(),
             roles,
             instances,
-            detectors: &[("us-east-1".into(), Some(Watch::Enabled))],
+            watched: &[("us-east-1".into(), Some(Watch::Enabled))],
         };
         assess(&facts).0
     }
@@ -489,7 +505,7 @@ mod tests {
             (RevocationReadiness::Impossible, false)
         );
         assert!(none.problems[0].contains("10 of 10 managed policies"), "{none:?}");
-        assert_eq!(none.instances[0].experience, Experience::Unaffected);
+        assert_eq!(none.instances[0].experience, Experience::RoleNotRevoked);
         // The fallback already attached takes a new version: no attachment needed.
         let arn = format!(
             "arn:aws:iam::123456789012:policy{FALLBACK_PATH}{}",
@@ -623,7 +639,7 @@ mod tests {
             (RevocationReadiness::Refused, false)
         );
         assert!(role.problems[0].contains("protected"), "{:?}", role.problems);
-        assert_eq!(role.instances[0].experience, Experience::Unaffected);
+        assert_eq!(role.instances[0].experience, Experience::RoleNotRevoked);
         assert_eq!(role.radius, Radius::default());
     }
 
@@ -687,6 +703,41 @@ mod tests {
     }
 
     #[test]
+    fn an_isolation_that_attaches_the_quarantine_profile_is_an_isolation() {
+        let config = Config {
+            quarantine_profile: Some("Quarantine".into()),
+            ..Config::default()
+        };
+        // Marked isolated by an earlier run that stopped before the quarantine profile went on.
+        let marked = InstanceFacts {
+            association: None,
+            ..instance(
+                "i-marked",
+                "running",
+                &[
+                    ("exfil-responder:action", "isolate"),
+                    (PROFILE_TAG, PROFILE),
+                    (ISOLATED_AT_TAG, "2026-12-06T09:00:00.000Z"),
+                ],
+            )
+        };
+        let attached = instance("i-attached", "running", &[("exfil-responder:action", "isolate")]);
+        let role = &assessed(&config, &[inventory(&[])], &[marked, attached])[0];
+        let said: Vec<(&str, Experience, Option<Experience>)> = (role.instances.iter())
+            .map(|i| (i.id.as_str(), i.experience, i.if_named))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                // It holds no profile: the revocation takes nothing from it.
+                ("i-marked", Experience::Unaffected, Some(Experience::Isolated)),
+                ("i-attached", Experience::WithoutCredentials, Some(Experience::Isolated)),
+            ]
+        );
+        assert_eq!(role.radius.without_credentials, 1);
+    }
+
+    #[test]
     fn regions_guardduty_does_not_watch_are_named_where_instances_run() {
         let config = Config::default();
         let far = |id: &str, region: &str| InstanceFacts {
@@ -698,7 +749,7 @@ mod tests {
             far("i-2", "sa-east-1"),
             far("i-3", "us-east-1"),
         ];
-        let detectors = [
+        let watched = [
             ("eu-west-1".to_owned(), Some(Watch::NoDetector)),
             ("sa-east-1".to_owned(), Some(Watch::Suspended)),
             ("us-east-1".to_owned(), Some(Watch::Enabled)),
@@ -714,7 +765,7 @@ mod tests {
             quotas: Quotas::default(),
             roles: &roles,
             instances: &instances,
-            detectors: &detectors,
+            watched: &watched,
         };
         let problems = assess(&facts).1;
         assert_eq!(problems.len(), 2, "{problems:?}");

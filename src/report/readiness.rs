@@ -43,7 +43,8 @@ pub struct AccountReadiness {
     pub regions: Vec<String>,
     /// Sorted by outage radius: the most instances without credentials first.
     pub roles: Vec<RoleReadiness>,
-    /// What is wrong account-wide: regions with instances but no GuardDuty detector.
+    /// What is wrong account-wide: regions with instances that GuardDuty does not watch (no
+    /// detector, or suspended), and regions EC2 denies (an SCP).
     pub problems: Vec<String>,
     /// What could not be read, and why: the report is partial there.
     pub unread: Vec<String>,
@@ -129,6 +130,9 @@ pub enum Experience {
     FreshAtStart,
     /// Not affected (terminated, or its profile does not hold the role).
     Unaffected,
+    /// Its role would not be revoked (refused, or no room for the deny): a stolen copy of its
+    /// credentials stays valid until it expires.
+    RoleNotRevoked,
     /// Not done as asked: a person must look (the result says why).
     NeedsAttention,
 }
@@ -141,6 +145,7 @@ impl Experience {
             Self::WithoutCredentials => "without credentials",
             Self::FreshAtStart => "fresh at start",
             Self::Unaffected => "unaffected",
+            Self::RoleNotRevoked => "role not revoked",
             Self::NeedsAttention => "needs attention",
         }
     }
@@ -178,6 +183,33 @@ pub struct InForceReadiness {
     pub release: String,
 }
 
+/// Log each role's readiness, its instances included, as a line of its own.
+pub fn log_roles(readiness: &ReadinessReport) {
+    for account in &readiness.accounts {
+        for role in &account.roles {
+            crate::logging::print_json_line(&serde_json::json!({
+                "level": "INFO",
+                "target": "exfil_responder::report",
+                "message": "exfil-responder readiness role",
+                "account": account.account,
+                "role": role,
+            }));
+        }
+    }
+}
+
+/// The readiness report as JSON, with each role's instances left out (logged per role).
+pub fn without_instances(readiness: &mut serde_json::Value) {
+    let roles = (readiness["accounts"].as_array_mut().into_iter().flatten())
+        .filter_map(|a| a["roles"].as_array_mut())
+        .flatten();
+    for role in roles {
+        if let Some(role) = role.as_object_mut() {
+            role.remove("instances");
+        }
+    }
+}
+
 /// The summary a person reads: per account, a table of roles sorted by outage radius, then what
 /// would go wrong and what could not be read.
 pub fn markdown(accounts: &[AccountReadiness], at: DateTime<Utc>) -> String {
@@ -185,7 +217,7 @@ pub fn markdown(accounts: &[AccountReadiness], at: DateTime<Utc>) -> String {
     for account in accounts {
         let _ = write!(
             out,
-            "\n## Account {}\n\n{} role(s) used by instances in {} region(s); {} cannot be contained.\n",
+            "\n## Account {}\n\n{} role(s) used by instances, {} region(s) read; {} cannot be contained.\n",
             account.account,
             account.roles.len(),
             account.regions.len(),
@@ -283,6 +315,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_logged_report_leaves_each_role_s_instances_to_the_role_s_own_line() {
+        let instance = InstanceReadiness {
+            id: "i-1".into(),
+            region: "us-east-1".into(),
+            state: "running".into(),
+            action: None,
+            source: None,
+            experience: Experience::WithoutCredentials,
+            if_named: None,
+            result: String::new(),
+        };
+        let role = RoleReadiness {
+            name: "WebAppRole".into(),
+            arn: String::new(),
+            containable: true,
+            revocation: RevocationReadiness::Inline,
+            reason: None,
+            radius: Radius::default(),
+            instances: vec![instance],
+            in_force: Vec::new(),
+            problems: Vec::new(),
+        };
+        let report = ReadinessReport {
+            accounts: vec![AccountReadiness {
+                account: "111122223333".into(),
+                roles: vec![role],
+                ..AccountReadiness::default()
+            }],
+            summary: String::new(),
+        };
+        let mut logged = serde_json::to_value(&report).unwrap();
+        assert_eq!(logged["accounts"][0]["roles"][0]["instances"][0]["id"], "i-1");
+        without_instances(&mut logged);
+        let role = &logged["accounts"][0]["roles"][0];
+        assert_eq!(
+            (role["name"].as_str(), role.get("instances")),
+            (Some("WebAppRole"), None)
+        );
+    }
+
+    #[test]
     fn the_summary_is_a_table_per_account_then_what_would_go_wrong_and_what_was_not_read() {
         let role = RoleReadiness {
             name: "WebAppRole".into(),
@@ -323,13 +396,13 @@ mod tests {
             .with_timezone(&Utc);
         let text = markdown(&accounts, at);
         let expected = "# Readiness, 2026-12-06T10:00:00.000Z\n\n## Account 111122223333\n\n\
-            1 role(s) used by instances in 1 region(s); 1 cannot be contained.\n\n\
+            1 role(s) used by instances, 1 region(s) read; 1 cannot be contained.\n\n\
             | Role | Revocation | Without credentials (≈ h) | Regions | Cycled | Isolated if named | Needs attention | Problems |\n\
             |---|---|---|---|---|---|---|---|\n\
             | WebAppRole | **IMPOSSIBLE** | 2 (6) | eu-west-1, us-east-1 | 1 | 1 | 0 | 1 |\n\n\
             ### What would go wrong\n\n- region eu-west-1 has no detector\n- WebAppRole: no room\n\n\
             ### Revocations in force\n\n- WebAppRole: AWSRevokeOlderSessions in force; not ours\n\n\
-            ## Account 444455556666\n\n0 role(s) used by instances in 0 region(s); 0 cannot be contained.\n\n\
+            ## Account 444455556666\n\n0 role(s) used by instances, 0 region(s) read; 0 cannot be contained.\n\n\
             ### Not read (this report is partial)\n\n- the member role could not be assumed\n";
         assert_eq!(text, expected);
     }

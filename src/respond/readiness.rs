@@ -39,7 +39,8 @@ const FALLBACKS_AT_ONCE: usize = 8;
 pub async fn readiness(app: &App, request: Readiness, deadline: Deadline) -> (Report, Option<Error>) {
     let steps = Journal::new("readiness", deadline);
     let at = Utc::now();
-    // Owned: a future spawned with this one must hold for any lifetime of what it borrows.
+    // Owned: the handler's future may be spawned (`tokio::spawn` needs it `Send` for any lifetime),
+    // which a stream over borrowed `&str` accounts is not.
     let named: Vec<Option<String>> = match request.accounts.is_empty() {
         true => vec![None],
         false => request.accounts.iter().cloned().map(Some).collect(),
@@ -75,8 +76,9 @@ pub async fn readiness(app: &App, request: Readiness, deadline: Deadline) -> (Re
             ..OperationReport::default()
         }),
         readiness: Some(readiness),
-        // Readiness writes nothing either way; the report says how the function is configured.
-        ..Report::new(finding, app.config.dry_run)
+        // Not a dry run even under DRY_RUN: readiness writes nothing either way, and its summary
+        // is still sent (announce sends nothing for a dry run).
+        ..Report::new(finding, false)
     };
     (report, None)
 }
@@ -123,13 +125,13 @@ async fn assess(app: &App, requested: Option<&str>, steps: &Journal) -> Result<A
         quotas: read.quotas,
         roles: &read.roles,
         instances: &read.instances,
-        detectors: &read.detectors,
+        watched: &read.watched,
     });
     Ok(AccountReadiness {
         account,
-        regions: read.detectors.into_iter().map(|(region, _)| region).collect(),
+        regions: read.watched.into_iter().map(|(region, _)| region).collect(),
         roles,
-        problems,
+        problems: problems.into_iter().chain(read.denied).collect(),
         unread: read.unread,
     })
 }
@@ -141,7 +143,9 @@ struct Read {
     quotas: Quotas,
     instances: Vec<InstanceFacts>,
     /// Each region whose instances were read, and whether GuardDuty watches there.
-    detectors: Vec<(String, Option<Watch>)>,
+    watched: Vec<(String, Option<Watch>)>,
+    /// Regions EC2 denies outright (an SCP): nothing runs there, so nothing is missing.
+    denied: Vec<String>,
     unread: Vec<String>,
 }
 
@@ -172,12 +176,17 @@ async fn read_account(target: &Target, place: &Place, steps: &Journal) -> Read {
     let (regions, unread) = regions;
     read.unread.extend(unread);
     for (region, instances, watch) in regions {
-        if let Some(instances) = instances {
-            read.instances.extend(instances);
-            read.detectors.push((region, watch));
+        match instances {
+            Ok(instances) => {
+                read.instances.extend(instances);
+                read.watched.push((region, watch));
+            }
+            Err(Some(denied)) => read.denied.push(denied),
+            Err(None) => {}
         }
     }
-    read.detectors.sort_by(|a, b| a.0.cmp(&b.0));
+    read.watched.sort_by(|a, b| a.0.cmp(&b.0));
+    read.denied.sort();
     read
 }
 
@@ -228,8 +237,13 @@ async fn read_fallback(
     }
 }
 
-/// One region's instances (None where they could not be read), and whether GuardDuty watches it.
-type Regional = (String, Option<Vec<InstanceFacts>>, Option<Watch>);
+/// One region's instances (or, where they could not be read, the note if EC2 denies the region
+/// outright), and whether GuardDuty watches it.
+type Regional = (
+    String,
+    std::result::Result<Vec<InstanceFacts>, Option<String>>,
+    Option<Watch>,
+);
 
 /// Every enabled region: the instances holding a profile, and whether GuardDuty watches there.
 /// If the regions cannot be listed, the target's own region is read, and the report says so.
@@ -271,17 +285,30 @@ async fn read_region(target: &Target, region: String, steps: &Journal) -> (Regio
         watch(&guardduty_client, &region, steps)
     );
     let mut gaps = Vec::new();
-    let instances = instances.map_err(|e| {
-        gaps.push(format!(
-            "region {region}: its instances could not be read ({e}): any there using a role are not in this report"
-        ));
+    let instances = instances.map_err(|e| match e.aws_code() {
+        // Organisations deny unused regions with an SCP, which DescribeRegions does not show: no
+        // instance can run there, so nothing is missing (a containment skips them alike).
+        Some("UnauthorizedOperation") => Some(format!(
+            "region {region} is denied to this account ({e}; an SCP?): no instance can run there"
+        )),
+        _ => {
+            gaps.push(format!(
+                "region {region}: its instances could not be read ({e}): any there using a role are not in this report"
+            ));
+            None
+        }
     });
-    let watch = watch.map_err(|e| {
-        gaps.push(format!(
-            "region {region}: whether GuardDuty watches it could not be read ({e})"
-        ));
-    });
-    ((region, instances.ok(), watch.ok()), gaps)
+    let watch = match (watch, &instances) {
+        (Ok(watch), _) => Some(watch),
+        (Err(_), Err(Some(_))) => None,
+        (Err(e), _) => {
+            gaps.push(format!(
+                "region {region}: whether GuardDuty watches it could not be read ({e})"
+            ));
+            None
+        }
+    };
+    ((region, instances, watch), gaps)
 }
 
 /// The region's instances holding a profile, and those our marker says an interrupted cycle
