@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::App;
 use crate::error::Error;
+use crate::report::Response;
 use crate::respond::handle;
 
 #[derive(Debug, Parser)]
@@ -149,14 +150,22 @@ pub fn read_payload(path: &PathBuf) -> Result<serde_json::Value, Error> {
 /// Run the handler on the payload and print the response; the exit code tells the outcome.
 pub async fn invoke(app: &App, payload: serde_json::Value) -> ExitCode {
     let handled = handle(app, payload).await;
-    match serde_json::to_string_pretty(&handled.response) {
+    print_json(&handled.response);
+    handled.failure.as_ref().map_or(ExitCode::SUCCESS, failed)
+}
+
+fn print_json(response: &Response) {
+    match serde_json::to_string_pretty(response) {
         Ok(json) => println!("{json}"),
         Err(e) => eprintln!("error: cannot print the report: {e}"),
     }
-    match handled.failure {
-        None => ExitCode::SUCCESS,
-        Some(Error::BadInput { .. }) => ExitCode::from(EXIT_BAD_INPUT),
-        Some(_) => ExitCode::from(EXIT_FAILED),
+}
+
+/// The exit status of a run that failed: bad input, or anything else.
+fn failed(e: &Error) -> ExitCode {
+    match e {
+        Error::BadInput { .. } => ExitCode::from(EXIT_BAD_INPUT),
+        _ => ExitCode::from(EXIT_FAILED),
     }
 }
 
@@ -168,14 +177,11 @@ pub async fn readiness(app: &App, payload: serde_json::Value, json: bool) -> Exi
     let readiness = reports.first().and_then(|r| r.readiness.as_ref());
     match (json, readiness) {
         (false, Some(r)) => print!("{}", r.summary),
-        _ => match serde_json::to_string_pretty(&handled.response) {
-            Ok(text) => println!("{text}"),
-            Err(e) => eprintln!("error: cannot print the report: {e}"),
-        },
+        _ => print_json(&handled.response),
     }
-    match (handled.failure, readiness) {
-        (Some(Error::BadInput { .. }), _) => ExitCode::from(EXIT_BAD_INPUT),
-        (Some(_), _) | (None, None) => ExitCode::from(EXIT_FAILED),
+    match (&handled.failure, readiness) {
+        (Some(e), _) => failed(e),
+        (None, None) => ExitCode::from(EXIT_FAILED),
         (None, Some(r)) if r.not_containable() > 0 || r.unread() > 0 => ExitCode::from(EXIT_NOT_READY),
         (None, Some(_)) => ExitCode::SUCCESS,
     }

@@ -81,15 +81,13 @@ fn readiness_line(report: &Report) -> String {
     let Some(r) = &report.readiness else {
         return "Readiness: nothing assessed".into();
     };
-    let roles: usize = r.accounts.iter().map(|a| a.roles.len()).sum();
-    let dark: usize = (r.accounts.iter().flat_map(|a| &a.roles))
-        .map(|role| role.radius.without_credentials)
-        .sum();
     format!(
-        "Readiness: {roles} role(s) in {} account(s); {} cannot be contained; {dark} instance(s) would be left \
+        "Readiness: {} role(s) in {} account(s); {} cannot be contained; {} instance(s) would be left \
          without credentials until their next rotation; {} part(s) not read",
+        r.roles(),
         r.accounts.len(),
         r.not_containable(),
+        r.without_credentials(),
         r.unread()
     )
 }

@@ -111,12 +111,10 @@ pub fn emf(report: &Report, namespace: &str, function_name: &str, now: DateTime<
         values.push((CONTAINMENT_LATENCY, ms, "Milliseconds"));
     }
     if let Some(r) = &report.readiness {
-        let roles = r.accounts.iter().flat_map(|a| &a.roles);
-        let dark: usize = roles.clone().map(|role| role.radius.without_credentials).sum();
         values.extend([
-            (READINESS_ROLES, roles.count() as u64, "Count"),
+            (READINESS_ROLES, r.roles() as u64, "Count"),
             (READINESS_NOT_CONTAINABLE, r.not_containable() as u64, "Count"),
-            (READINESS_WITHOUT_CREDENTIALS, dark as u64, "Count"),
+            (READINESS_WITHOUT_CREDENTIALS, r.without_credentials() as u64, "Count"),
             (READINESS_UNREAD, r.unread() as u64, "Count"),
         ]);
     }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::plan::RoleFacts;
 use crate::plan::readiness::{Quotas, RoleInventory};
 use crate::plan::release::Documents;
-use crate::policy::{FALLBACK_PATH, POLICY_NAME, fallback_name, quota_chars};
+use crate::policy::{POLICY_NAME, fallback_arn, quota_chars};
 
 /// The most items a page may hold (the API's own default is 100).
 const PAGE_ITEMS: i32 = 1000;
@@ -60,12 +60,9 @@ fn role_inventory(detail: aws_sdk_iam::types::RoleDetail) -> Option<RoleInventor
         }
     }
     let attached = detail.attached_managed_policies.unwrap_or_default();
-    let ours = fallback_name(&facts.name);
-    let fallback = attached
-        .iter()
-        .find(|p| p.policy_name.as_deref() == Some(ours.as_str()))
-        .and_then(|p| p.policy_arn.clone())
-        .filter(|arn| arn.contains(&format!(":policy{FALLBACK_PATH}")));
+    // Ours: the fallback's own ARN, in the role's account, at our path, by its name.
+    let fallback = fallback_arn(&facts.arn, &facts.name)
+        .filter(|ours| attached.iter().any(|p| p.policy_arn.as_deref() == Some(ours.as_str())));
     Some(RoleInventory {
         facts,
         profiles,

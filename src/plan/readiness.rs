@@ -172,7 +172,7 @@ fn role(facts: &AccountFacts<'_>, inv: &RoleInventory) -> RoleReadiness {
         reason,
         radius: radius(&instances),
         instances,
-        in_force: held(facts, inv),
+        in_force: held(facts, inv, &in_force),
         problems,
     }
 }
@@ -256,7 +256,7 @@ fn planned(
             .map(|p| experience(p, holds))
             .filter(|e| *e != as_sibling);
         let named_steps = as_named.as_ref().map_or(&[][..], |p| &p.steps[..]);
-        for note in notes(inst, &plan, named_steps) {
+        for note in notes(inst, (&plan, as_sibling), named_steps) {
             problems.push(format!("instance {} ({}): {note}", inst.id, inst.region));
         }
         let chosen = plan.chosen.as_ref();
@@ -303,16 +303,16 @@ pub fn experience(plan: &InstancePlan, holds_profile: bool) -> Experience {
     }
 }
 
-/// What would go wrong for the instance that its plan does not already say.
-fn notes(inst: &InstanceFacts, plan: &InstancePlan, named_steps: &[Step]) -> Vec<String> {
+/// What would go wrong for the instance that its plan (as a sibling, and what it experiences so)
+/// does not already say.
+fn notes(inst: &InstanceFacts, (plan, as_sibling): (&InstancePlan, Experience), named_steps: &[Step]) -> Vec<String> {
     let mut notes = Vec::new();
     let chosen = plan.chosen.as_ref();
     if let Some(warning) = chosen.and_then(|c| c.warning.clone()) {
         notes.push(warning);
     }
     let asked_cycle = chosen.is_some_and(|c| matches!(c.action, Action::Cycle | Action::CycleReboot));
-    let holds = inst.association.as_ref().is_some_and(|a| a.is_current());
-    let cycled = matches!(experience(plan, holds), Experience::Cycled | Experience::FreshAtStart);
+    let cycled = matches!(as_sibling, Experience::Cycled | Experience::FreshAtStart);
     if asked_cycle && !cycled {
         notes.push(format!("asked to be cycled, but: {}", plan.result));
     }
@@ -372,22 +372,18 @@ fn radius(instances: &[InstanceReadiness]) -> Radius {
     }
 }
 
-/// The revocations on the role now, and what a release would say of them.
-fn held(facts: &AccountFacts<'_>, inv: &RoleInventory) -> Vec<InForceReadiness> {
-    let docs = &inv.documents;
-    let found: Vec<(Holder, &str)> = (docs.inline.as_deref().map(|d| (Holder::inline(), d)).into_iter())
-        .chain(
-            docs.managed
-                .as_ref()
-                .map(|(arn, d)| (Holder::Managed { arn: arn.clone() }, d.as_str())),
-        )
+/// The revocations on the role now (`in_force`, read from its documents), and what a release would
+/// say of them.
+fn held(facts: &AccountFacts<'_>, inv: &RoleInventory, in_force: &InForce) -> Vec<InForceReadiness> {
+    let found: Vec<(Holder, &Existing)> = (in_force.inline.iter().map(|e| (Holder::inline(), e)))
+        .chain((in_force.managed.iter()).map(|(arn, e)| (Holder::Managed { arn: arn.clone() }, e)))
         .collect();
     if found.is_empty() {
         return Vec::new();
     }
     let decided = release::release(&ReleaseFacts {
         role: Some(&inv.facts),
-        documents: docs,
+        documents: &inv.documents,
         own_role: facts.own_role,
         protected_roles: &facts.config.protected_roles,
         hold: facts.config.revoke_hold(),
@@ -403,9 +399,9 @@ fn held(facts: &AccountFacts<'_>, inv: &RoleInventory) -> Vec<InForceReadiness> 
     };
     found
         .into_iter()
-        .map(|(holder, doc)| {
-            let cutoff = match read_cutoff(doc) {
-                Existing::Cutoff(at) => Some(at),
+        .map(|(holder, existing)| {
+            let cutoff = match existing {
+                Existing::Cutoff(at) => Some(*at),
                 Existing::Unrecognised(_) => None,
             };
             let age = cutoff.map(|c| facts.now.signed_duration_since(c));

@@ -29,6 +29,19 @@ impl ReadinessReport {
         self.accounts.iter().map(AccountReadiness::not_containable).sum()
     }
 
+    /// Roles an instance uses, over every account.
+    pub fn roles(&self) -> usize {
+        self.accounts.iter().map(|a| a.roles.len()).sum()
+    }
+
+    /// Instances a revocation would leave without credentials until their rotation, over every
+    /// account.
+    pub fn without_credentials(&self) -> usize {
+        (self.accounts.iter().flat_map(|a| &a.roles))
+            .map(|role| role.radius.without_credentials)
+            .sum()
+    }
+
     /// What could not be read, over every account: a gap may hide a role that cannot be contained.
     pub fn unread(&self) -> usize {
         self.accounts.iter().map(|a| a.unread.len()).sum()
