@@ -61,21 +61,23 @@ async fn a_full_inline_quota_contains_through_the_managed_fallback_which_the_nex
     );
 }
 
+/// The victim in the finding's region, a `cycle` sibling in another: the scene, that region's
+/// client, and the sibling.
+async fn with_a_sibling_elsewhere(moto: &Moto, guardduty: &GuardDuty) -> (Scene, aws_sdk_ec2::Client, String) {
+    let scene = Scene::new(moto, guardduty, &["cycle"]).await;
+    let elsewhere = scene.account.in_region(MEMBER_REGION);
+    let tags = [("exfil-responder:action", "cycle")];
+    let sibling = (scene.account)
+        .instance_in(&elsewhere, Some(&scene.role.profile_arn), &tags)
+        .await;
+    (scene, elsewhere, sibling)
+}
+
 #[tokio::test]
 async fn the_revocation_is_global_so_siblings_in_another_region_are_cycled_after_the_cutoff() {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
-    // The victim in the finding's region, a `cycle` sibling in another.
-    let scene = Scene::new(&moto, &guardduty, &["cycle"]).await;
-    let elsewhere = scene.account.in_region(MEMBER_REGION);
-    let sibling = scene
-        .account
-        .instance_in(
-            &elsewhere,
-            Some(&scene.role.profile_arn),
-            &[("exfil-responder:action", "cycle")],
-        )
-        .await;
+    let (scene, elsewhere, sibling) = with_a_sibling_elsewhere(&moto, &guardduty).await;
     let (before, _) = scene.account.association_in(&elsewhere, &sibling).await.unwrap();
     let event = scene.event(&guardduty, "two-regions");
 
@@ -107,6 +109,51 @@ async fn the_revocation_is_global_so_siblings_in_another_region_are_cycled_after
     assert_eq!(report["instances"][0]["region"], REGION);
     let tags = scene.account.tags_in(&elsewhere, &sibling).await;
     assert!(tags.contains_key("exfil-responder:cycled-at"), "{tags:?}");
+}
+
+/// Each region cycles on its own: the named instance's profile is re-attached while another
+/// region (here, one that does not answer until released: as far away as can be) has not even
+/// listed its associations; that region's sibling is cycled once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_named_instance_is_cycled_while_another_region_has_not_answered() {
+    let moto = Moto::start();
+    let guardduty = GuardDuty::start(&moto);
+    let (scene, elsewhere, sibling) = with_a_sibling_elsewhere(&moto, &guardduty).await;
+    scene
+        .proxy
+        .add(Rule::always("DescribeIamInstanceProfileAssociations", Fault::Hold).in_region(MEMBER_REGION));
+    let event = scene.event(&guardduty, "far-region-held");
+    let first = first_seen(&event);
+    let app = scene.app(patient_config()).await;
+    let running = tokio::spawn(async move { handle(&app, event).await });
+
+    tokio::task::block_in_place(|| scene.proxy.wait_for("AssociateIamInstanceProfile", REGION));
+    let unanswered = |s: &support::faults::Seen| {
+        s.operation == "DescribeIamInstanceProfileAssociations" && s.region == MEMBER_REGION && s.answered.is_none()
+    };
+    let seen = scene.proxy.seen();
+    assert!(
+        seen.iter().any(unanswered),
+        "the other region had answered before the named instance was re-attached"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.operation == "CreateTags" && s.region == MEMBER_REGION),
+        "nothing was written in a region not yet read"
+    );
+
+    scene.proxy.heal();
+    let handled = running.await.unwrap();
+    let report = report(&handled.response);
+    assert!(handled.failure.is_none(), "{report:#}");
+    assert_eq!(report["outcome"], "remediated");
+    let cutoff = scene.account.cutoff_in_force("WebAppRole").await.unwrap();
+    assert_eq!(scene.violations(&[first]).await, vec![], "the named instance");
+    let (after, profile) = scene.account.association_in(&elsewhere, &sibling).await.unwrap();
+    assert_eq!(profile, scene.role.profile_arn);
+    let made = scene.proxy.associated_at(&after).expect("associated through the proxy");
+    assert!(made >= cutoff, "associated at {made}, before the cut-off {cutoff}");
 }
 
 #[tokio::test]

@@ -16,10 +16,15 @@
 //! 5. the walk of a 3-hop chain in CloudTrail's stand-in (`CHAIN`), each answer
 //!    `BENCH_CHAIN_LATENCY_MS` late (50 ms), beside the same containment with `CHAIN=off`;
 //! 6. readiness over 1,000 instances and 200 roles in 4 of 17 regions, each answer
-//!    `BENCH_LATENCY_MS` late (`bench/readiness.rs`; `BENCH_READINESS_RUNS`, 1).
+//!    `BENCH_LATENCY_MS` late (`bench/readiness.rs`; `BENCH_READINESS_RUNS`, 1);
+//! 7. the named instance first: the 17 default regions at their distances, the named instance at
+//!    home and a sibling in Sydney, cold and warm, beside the same with every region at the home
+//!    distance and the Python peer (`bench/regions.rs`; `BENCH_REGIONS_RUNS`, 5).
 
 #[path = "bench/readiness.rs"]
 mod readiness;
+#[path = "bench/regions.rs"]
+mod regions;
 mod support;
 
 use std::sync::atomic::Ordering;
@@ -335,7 +340,7 @@ fn print_comparison(out: &Figures, runs: usize, latency: Duration) {
     }
 }
 
-/// One cold invocation request by request: its round, when it arrived, the operation.
+/// One cold invocation request by request: its round, when it arrived, the operation, where.
 fn print_timeline(who: &str, seen: &[Seen]) {
     let Some(first) = seen.first().map(|s| s.arrived) else {
         return;
@@ -345,15 +350,16 @@ fn print_timeline(who: &str, seen: &[Seen]) {
         "{who}, one cold `cycle` invocation, request by request (round: sent after that many answers in sequence)"
     );
     println!();
-    println!("| round | arrived (ms after the first request) | request |");
-    println!("|---|---|---|");
+    println!("| round | arrived (ms after the first request) | request | region |");
+    println!("|---|---|---|---|");
     for (s, round) in seen.iter().zip(rounds(seen)) {
         println!(
-            "| {} | {:.0} | {} {} |",
+            "| {} | {:.0} | {} {} | {} |",
             round + 1,
             ms(s.arrived - first),
             s.service,
-            s.operation
+            s.operation,
+            s.region
         );
     }
 }
@@ -625,6 +631,22 @@ fn main() {
             for f in &ready.figures {
                 println!("{}", f.row());
             }
+        }
+        let mut apart = Figures::default();
+        let mut timeline = None;
+        for run in 0..regions::runs() {
+            // Rotate who goes first, so that none always meets a busier emulator.
+            for i in 0..regions::RUNS.len() {
+                let measured = regions::RUNS[(run + i) % regions::RUNS.len()];
+                let seen = regions::named_first(&moto, &guardduty, measured, run, &mut apart).await;
+                if run == 0 && measured == regions::RUNS[0] {
+                    timeline = Some(seen);
+                }
+            }
+        }
+        regions::print(&apart, regions::runs());
+        if let Some(seen) = timeline {
+            print_timeline("exfil-responder, regions apart", &seen);
         }
     });
 }

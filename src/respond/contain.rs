@@ -133,29 +133,21 @@ async fn contain_confirmed(
     let intended = act.cutoff();
     let named_region = fleet::named_region(&incident, place);
     let named = rounds::named_in(&about, &named_region);
-    let fleet_read = prefetch.take_fleet();
+    let (fleet, reading) = prefetch.take_fleet().or_discover(target, &about.role, named, steps);
     let claim = (incident.finding_id(), prefetch.claim());
-    let (revocation, fleet) = tokio::join!(
-        revoke::carry_out(app, &target.iam, (&about.role, act), claim, steps),
-        fleet_read.or_discover(target, &about.role, named, steps)
-    );
-    let failed = || (revoke::failed(intended), None);
-    progress.revocation = Some(revocation.as_ref().map_or_else(|_| failed(), Revocation::report));
-    // If the revocation failed, the instances' credentials still work: leave them alone.
-    let revocation = revocation?;
-    // 8. The rounds, and beside them the key's record, the release's schedule and the walk.
-    let cycling = Cycling {
-        app,
-        target,
-        incident: &incident,
-        about: &about,
-        named_region: &named_region,
-        role_tags: &role.tags,
-        covers_from: revocation.covers_from(),
-        dry_run,
+    let written = async {
+        let revocation = revoke::carry_out(app, &target.iam, (&about.role, act), claim, steps).await;
+        let failed = || (revoke::failed(intended), None);
+        progress.revocation = Some(revocation.as_ref().map_or_else(|_| failed(), Revocation::report));
+        // If the revocation failed, the instances' credentials still work: leave them alone.
+        let revocation = revocation?;
+        // 8. The rounds, and beside them the key's record, the release's schedule and the walk.
+        let cycled = ((&incident, &about, named_region.as_str(), dry_run), fleet);
+        let after = after_the_write(app, reached, cycled, (&revocation, role, stolen), steps);
+        progress.keep_after(Box::pin(after).await)
     };
-    let after = after_the_write(app, reached, (&cycling, fleet), (&revocation, role, stolen), steps);
-    progress.keep_after(Box::pin(after).await)?;
+    // The fleet is read region by region beside the write, and beside the rounds that use it.
+    prefetch::beside(reading, Box::pin(written)).await?;
     // 9. Archive the finding GuardDuty confirmed, once it is contained.
     let ended = Ended::finished(dry_run, steps.wrote_anything());
     progress.archive_warning = archive(app, reached, (&incident, verification), &ended, steps).await;
@@ -306,12 +298,21 @@ fn repeat_delivery(
 async fn after_the_write(
     app: &App,
     reached: &Reached,
-    (cycling, fleet): (&Cycling<'_>, Result<fleet::Fleet>),
+    ((incident, about, named_region, dry_run), fleet): ((&Incident, &About, &str, bool), fleet::Discovery),
     (revocation, role, stolen): (&Revocation, &crate::plan::RoleFacts, Stolen<'_>),
     steps: &Journal,
 ) -> (After, Result<()>) {
-    let (place, dry_run) = (&reached.place, cycling.dry_run);
-    let (about, cutoff) = (cycling.about, revocation.cutoff());
+    let (place, cutoff) = (&reached.place, revocation.cutoff());
+    let cycling = Cycling {
+        app,
+        target: &reached.target,
+        incident,
+        about,
+        named_region,
+        role_tags: &role.tags,
+        covers_from: revocation.covers_from(),
+        dry_run,
+    };
     let cycle = Box::pin(cycling.discovered(fleet, cutoff, steps));
     // The key's record names the cut-off in force, so it follows the write; nothing waits for it.
     let record = revoke::record(
@@ -324,7 +325,6 @@ async fn after_the_write(
     );
     let safe_at = cutoff + app.config.revoke_hold();
     let release = auto_release::schedule(app, (&place.account, &about.role), safe_at, dry_run, steps);
-    let incident = cycling.incident;
     let walk = follow_up::after_containment(
         app,
         (&reached.home, place),

@@ -2,10 +2,11 @@
 //! run's fresh association is adopted rather than replaced, and a failure stops that instance only.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{SecondsFormat, Utc};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
 
 use crate::api::ApiCall;
@@ -14,7 +15,8 @@ use crate::aws::ec2::{self, Attached};
 use crate::aws::{evidence, metadata};
 use crate::error::{Error, Result};
 use crate::plan::{
-    Association, EVIDENCE_OF_TAG, Evidence, FINDING_TAG, InstancePlan, Profile, SNAPSHOTTED_AT_TAG, Step, TagValue,
+    Association, EVIDENCE_OF_TAG, Evidence, FINDING_TAG, InstancePlan, Profile, Relation, SNAPSHOTTED_AT_TAG, Step,
+    TagValue,
 };
 use crate::report::InstanceReport;
 use crate::respond::batch::Batches;
@@ -34,60 +36,110 @@ pub struct Running {
     pub cycle_timeout: std::time::Duration,
 }
 
-/// What the instances of one round share: the count of new associations made (one permit each,
-/// added once its attach step is done, or once it is known it will not be: the instance failed or
-/// stopped earlier), the slots of the instances being worked on, and the marks and association
-/// reads sent for several at once ([`batch`](crate::respond::batch)). What reads the cut-off again
-/// waits for [`Round::all_made`], not for the marks after.
+/// What the instances of one round share, in every region: the count of new associations still
+/// to be made (one for each instance with an attach step, counted before its steps start, and let
+/// go once its attach step is done or known never to be: the instance failed or stopped earlier;
+/// plus one more until every region has been read), the slots of the instances being worked on,
+/// and the marks and association reads sent for several at once
+/// ([`batch`](crate::respond::batch)). What reads the cut-off again waits for
+/// [`Round::all_made`], not for the marks after.
 pub struct Round {
-    made: Semaphore,
-    expected: u32,
-    /// `FLEET_CONCURRENCY` of them: an instance holds one from its first step other than a mark to
-    /// its attach (to its last step, if it attaches nothing). So at most that many are between
-    /// detach and attach at once, and the next instance starts while the one before waits for its
-    /// new association to show and is marked, rather than after. Marks take none: they change no
-    /// credentials, and the marks of instances waiting for a place go out as one request with the
-    /// marks of those starting (the profile marker of all the fleet at once), so an instance that
-    /// gets its place later begins at its detach.
+    /// New associations still to be made, plus one while regions are still being read.
+    pending: watch::Sender<usize>,
+    /// Whether any plan counted attaches a profile.
+    attaching: AtomicBool,
+    /// `FLEET_CONCURRENCY` of them, across every region: an instance holds one from its first
+    /// step other than a mark to its attach (to its last step, if it attaches nothing). So at most
+    /// that many are between detach and attach at once, and the next instance starts while the one
+    /// before waits for its new association to show and is marked, rather than after. Marks take
+    /// none: they change no credentials, and the marks of instances waiting for a place go out as
+    /// one request with the marks of those starting (the profile marker of a region's fleet at
+    /// once), so an instance that gets its place later begins at its detach. The named instance
+    /// has a place of its own, one of them, whenever there are two or more: regions are read in
+    /// any order, and its own must not wait for a place behind another region's siblings.
     slots: Semaphore,
+    /// The named instance's place, if it has one of its own.
+    named_slot: Option<Semaphore>,
     /// By region and tags.
     marks: Batches<(String, Vec<(String, String)>), ()>,
     /// By region.
     reads: Batches<String, Vec<Association>>,
 }
 
+/// Plans counted in a [`Round`]: the only plans [`all`] runs.
+pub struct Counted(Vec<InstancePlan>);
+
 impl Round {
-    /// For `plans`, `concurrency` of them worked on at once: those with an attach step are counted.
-    pub fn of(plans: &[InstancePlan], concurrency: usize) -> Self {
-        let expected = plans.iter().filter(|p| attaches(p));
+    /// A round whose regions are still being read, `concurrency` instances worked on at once.
+    pub fn new(concurrency: usize) -> Self {
+        let own = usize::from(concurrency >= 2);
         Self {
-            made: Semaphore::new(0),
-            expected: expected.count() as u32,
-            slots: Semaphore::new(concurrency.max(1)),
+            pending: watch::Sender::new(1),
+            attaching: AtomicBool::new(false),
+            slots: Semaphore::new(concurrency.max(1) - own),
+            named_slot: (own == 1).then(|| Semaphore::new(1)),
             marks: Batches::default(),
             reads: Batches::default(),
         }
     }
 
-    /// Whether any of its plans attaches a profile.
-    pub fn attaches(&self) -> bool {
-        self.expected > 0
+    /// A round of `plans` alone.
+    pub fn of(plans: Vec<InstancePlan>, concurrency: usize) -> (Self, Counted) {
+        let round = Self::new(concurrency);
+        let counted = round.count(plans);
+        round.all_read();
+        (round, counted)
     }
 
-    /// Once every attach step has been answered (or will never be sent).
+    /// Count `plans` in: their attaches are waited for by [`Round::all_made`].
+    pub fn count(&self, plans: Vec<InstancePlan>) -> Counted {
+        let attaching = plans.iter().filter(|p| attaches(p)).count();
+        if attaching > 0 {
+            self.attaching.store(true, Ordering::SeqCst);
+            self.pending.send_modify(|n| *n += attaching);
+        }
+        Counted(plans)
+    }
+
+    /// Every region has been read: no more plans are counted.
+    pub fn all_read(&self) {
+        self.made_one();
+    }
+
+    /// Whether any plan counted attaches a profile.
+    pub fn attaches(&self) -> bool {
+        self.attaching.load(Ordering::SeqCst)
+    }
+
+    /// Once every region has been read and every attach step counted has been answered (or will
+    /// never be sent).
     pub async fn all_made(&self) {
-        // The semaphore is never closed, so the wait only ends with every permit added.
-        let _ = self.made.acquire_many(self.expected).await;
+        // The sender lives as long as the round, so the wait only ends at zero.
+        let _ = self.pending.subscribe().wait_for(|n| *n == 0).await;
+    }
+
+    /// A place to work on an instance: the named instance's own if it has one.
+    async fn place(&self, relation: Relation) -> tokio::sync::SemaphorePermit<'_> {
+        let own = self.named_slot.as_ref().filter(|_| relation == Relation::Named);
+        own.unwrap_or(&self.slots)
+            .acquire()
+            .await
+            .expect("the slots are never closed")
+    }
+
+    fn made_one(&self) {
+        self.pending
+            .send_modify(|n| *n = n.checked_sub(1).expect("only what was counted is let go"));
     }
 }
 
-/// One instance's place in [`Round`]'s count: adds its permit when released, or when dropped.
-struct Attach<'a>(Option<&'a Semaphore>);
+/// One instance's place in [`Round`]'s count: let go when released, or when dropped.
+struct Attach<'a>(Option<&'a Round>);
 
 impl Attach<'_> {
     fn release(&mut self) {
-        if let Some(made) = self.0.take() {
-            made.add_permits(1);
+        if let Some(round) = self.0.take() {
+            round.made_one();
         }
     }
 }
@@ -101,12 +153,12 @@ impl Drop for Attach<'_> {
 /// Each plan in its instance's region (`ec2` is the same client for any region).
 pub async fn all(
     ec2: &aws_sdk_ec2::Client,
-    plans: Vec<InstancePlan>,
+    Counted(plans): Counted,
     (running, round): (Running, &Round),
     steps: &Journal,
 ) -> Executed {
     // Every plan starts at once; the round's slots decide which goes ahead (in plan order: tokio's
-    // semaphore is fair), so the named instance is first.
+    // semaphore is fair), the named instance in a place of its own.
     let executed: Vec<(InstanceReport, Option<Error>)> =
         futures::future::join_all(plans.into_iter().map(|p| async move {
             let regional = p.region.as_deref().map(|r| ec2_in(ec2, r));
@@ -123,16 +175,27 @@ pub async fn all(
     }
 }
 
+/// One plan, in a round of its own.
+pub async fn alone(
+    ec2: &aws_sdk_ec2::Client,
+    plan: InstancePlan,
+    running: Running,
+    steps: &Journal,
+) -> (InstanceReport, Option<Error>) {
+    let (round, Counted(mut plans)) = Round::of(vec![plan], 1);
+    one(ec2, plans.remove(0), running, (steps, &round)).await
+}
+
 /// Run one instance's steps in order; the first failure stops that instance, not the others. A
 /// best-effort step's failure ([`Step::best_effort`]) does not stop it: the report says what is
 /// left for a person.
-pub async fn one(
+async fn one(
     ec2: &aws_sdk_ec2::Client,
     plan: InstancePlan,
     running: Running,
     (steps, round): (&Journal, &Round),
 ) -> (InstanceReport, Option<Error>) {
-    let mut attach = Attach(attaches(&plan).then_some(&round.made));
+    let mut attach = Attach(attaches(&plan).then_some(round));
     let mut out = as_planned(&plan);
     let id = plan.instance_id.as_str();
     if running.dry_run {
@@ -166,7 +229,7 @@ pub async fn one(
     let mut pending = plan.steps.iter().enumerate().peekable();
     while let Some((i, step)) = pending.next() {
         if Some(i) == takes_place {
-            slot = Some(round.slots.acquire().await.expect("the slots are never closed"));
+            slot = Some(round.place(plan.relation).await);
         }
         // A mark after a wait for an association goes out beside it: it states a fact already
         // true, taken as proof only once that association shows (`plan_cycle`).
@@ -538,9 +601,8 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f", Deadline::none());
-        let plan = cycle_plan();
-        let round = Round::of(std::slice::from_ref(&plan), 4);
-        let (report, err) = one(&rules.target().ec2, plan, running(false), (&steps, &round)).await;
+        let (round, Counted(mut plans)) = Round::of(vec![cycle_plan()], 4);
+        let (report, err) = one(&rules.target().ec2, plans.remove(0), running(false), (&steps, &round)).await;
         (report, err, steps)
     }
 
@@ -663,9 +725,8 @@ mod tests {
             result: "detached".into(),
             ..cycle_plan()
         };
-        let plans = vec![cycle_plan(), next];
         let steps = Journal::new("f", Deadline::none());
-        let round = Round::of(&plans, 1);
+        let (round, plans) = Round::of(vec![cycle_plan(), next], 1);
         let executed = all(&rules.target().ec2, plans, (running(false), &round), &steps).await;
         assert!(executed.failures.is_empty(), "{:?}", executed.failures);
         let order: Vec<(ApiCall, String)> = steps.into_records().into_iter().map(|r| (r.step, r.target)).collect();
@@ -678,6 +739,48 @@ mod tests {
         assert_eq!(tags.num_calls(), 1, "{order:?}");
     }
 
+    /// Regions are read in any order: siblings read first must not keep the named instance from a
+    /// place. It has its own, one of `FLEET_CONCURRENCY`; with one alone, it shares it.
+    #[test]
+    fn the_named_instance_has_a_place_of_its_own() {
+        use futures::FutureExt;
+        let round = Round::new(2);
+        let sibling = round.place(Relation::Sibling).now_or_never().expect("a place");
+        assert!(
+            round.place(Relation::Sibling).now_or_never().is_none(),
+            "one for siblings"
+        );
+        let named = round.place(Relation::Named).now_or_never();
+        assert!(named.is_some(), "the named instance's own");
+        drop((sibling, named));
+        let alone = Round::new(1);
+        let _sibling = alone.place(Relation::Sibling).now_or_never().expect("a place");
+        assert!(
+            alone.place(Relation::Named).now_or_never().is_none(),
+            "shared with one alone"
+        );
+    }
+
+    /// Regions are read one by one, each counted as it comes: the cut-off is read again only once
+    /// the last has been read and every attach counted is done.
+    #[tokio::test]
+    async fn the_attaches_are_awaited_only_once_every_region_is_read() {
+        use futures::FutureExt;
+        let (rules, steps) = (Rules::default(), Journal::new("f", Deadline::none()));
+        let round = Round::new(4);
+        assert!(!round.attaches());
+        let first = round.count(vec![cycle_plan()]);
+        assert!(round.attaches());
+        assert!(round.all_made().now_or_never().is_none(), "its attach is not done");
+        all(&rules.target().ec2, first, (running(true), &round), &steps).await;
+        assert!(
+            round.all_made().now_or_never().is_none(),
+            "another region may still be read"
+        );
+        round.all_read();
+        assert!(round.all_made().now_or_never().is_some());
+    }
+
     #[tokio::test]
     async fn a_dry_run_records_each_step_as_planned_and_calls_nothing() {
         let tags = tags();
@@ -686,8 +789,7 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f", Deadline::none());
-        let plans = vec![cycle_plan()];
-        let round = Round::of(&plans, 4);
+        let (round, plans) = Round::of(vec![cycle_plan()], 4);
         let executed = all(&rules.target().ec2, plans, (running(true), &round), &steps).await;
         assert!(executed.failures.is_empty());
         assert_eq!(executed.reports[0].result, "planned: cycled");
@@ -731,9 +833,8 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f1", Deadline::none());
-        let plan = isolation_keeping_evidence();
-        let round = Round::of(std::slice::from_ref(&plan), 4);
-        let (report, err) = one(&rules.target().ec2, plan, running(false), (&steps, &round)).await;
+        let (round, Counted(mut plans)) = Round::of(vec![isolation_keeping_evidence()], 4);
+        let (report, err) = one(&rules.target().ec2, plans.remove(0), running(false), (&steps, &round)).await;
         (report, err, ops(steps))
     }
 

@@ -1,11 +1,16 @@
 //! The fleet: every instance whose profile holds the revoked role (and the named instance however
-//! it stands), read from EC2 and IAM, and the plan for each (`plan::instances`).
+//! it stands), read from EC2 and IAM region by region, and the plan for each (`plan::instances`).
+//! Each region is given to the rounds as soon as it is read, so that its instances' cycles wait
+//! on no other region's reads: the named instance's region is not held up by the far side of the
+//! world.
 
 use std::collections::HashMap;
+use std::pin::pin;
 
 use chrono::{DateTime, Utc};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::channel::mpsc;
+use futures::{FutureExt, SinkExt, StreamExt};
 
 use crate::api::ApiCall;
 use crate::aws::clients::{Target, ec2_in, region_of};
@@ -19,15 +24,33 @@ use crate::respond::establish::Place;
 use crate::respond::journal::Journal;
 use crate::rules::Tags;
 
-pub struct Fleet {
+/// The fleet being read, region by region: each as it answers, then the end.
+pub struct Discovery {
     /// Taken before the first read: any association made later is newer than this.
     pub observed_at: DateTime<Utc>,
+    pub regions: mpsc::UnboundedReceiver<RegionRead>,
+}
+
+/// What one region answered.
+pub enum RegionRead {
+    Instances(Box<RegionFleet>),
+    /// Skipped (an SCP denies it), and the warning that says what was not looked at.
+    Denied(String),
+    /// Not read: what (a region, or the list of regions), and why. The run fails, so that a
+    /// retry reads it.
+    Unread(String, Error),
+}
+
+/// One region's instances: the role's holders and the stranded, and the named instance if it was
+/// looked for here.
+pub struct RegionFleet {
+    pub region: String,
     /// ARNs of the instance profiles that hold the role.
     pub profiles: Vec<String>,
-    pub named: Option<InstanceFacts>,
+    /// `Some` where the named instance was looked for: its facts, or `None` if EC2 has no such
+    /// instance here.
+    pub named: Option<Option<InstanceFacts>>,
     pub siblings: Vec<InstanceFacts>,
-    /// Regions that could not be read, and why: what the report must say was not looked at.
-    pub warnings: Vec<String>,
 }
 
 /// Regions whose instances are read at once: DescribeRegions lists up to about 30, each costing
@@ -46,43 +69,85 @@ pub struct Named<'a> {
 pub struct EarlyFleet {
     role: RoleName,
     named: Option<(InstanceId, String)>,
-    read: Result<Fleet>,
+    read: Discovery,
 }
 
 impl EarlyFleet {
-    /// `named`: the instance and its region.
-    pub async fn read(
-        (iam, ec2): (&aws_sdk_iam::Client, &aws_sdk_ec2::Client),
+    /// The fleet of `role` with `named` (the instance and its region), and the future that reads
+    /// it: to be run beside whatever uses it.
+    pub fn read<'a>(
+        (iam, ec2): (&'a aws_sdk_iam::Client, &'a aws_sdk_ec2::Client),
         role: RoleName,
         named: Option<(InstanceId, String)>,
-        steps: &Journal,
-    ) -> Self {
-        let of = named.as_ref().map(|(id, region)| Named { id, region });
-        let read = discover(iam, ec2, &role, of, steps).await;
-        Self { role, named, read }
+        steps: &'a Journal,
+    ) -> (Self, impl Future<Output = ()> + Send + 'a) {
+        let (role_read, named_read) = (role.clone(), named.clone());
+        let (read, sender) = channel();
+        let reading = async move {
+            let of = named_read.as_ref().map(|(id, region)| Named { id, region });
+            forward(discover(iam, ec2, &role_read, of, steps), sender).await;
+        };
+        (Self { role, named, read }, reading)
     }
 
-    /// What was read, if it is the fleet of `role` with `named`; else the fleet read now.
-    pub async fn or_discover(
+    /// What is being read, if it is the fleet of `role` with `named`; else the fleet read now,
+    /// with the future that reads it.
+    pub fn or_discover<'a>(
         early: Option<Self>,
-        (iam, ec2): (&aws_sdk_iam::Client, &aws_sdk_ec2::Client),
-        role: &RoleName,
-        named: Option<Named<'_>>,
-        steps: &Journal,
-    ) -> Result<Fleet> {
+        (iam, ec2): (&'a aws_sdk_iam::Client, &'a aws_sdk_ec2::Client),
+        role: &'a RoleName,
+        named: Option<Named<'a>>,
+        steps: &'a Journal,
+    ) -> (Discovery, futures::future::BoxFuture<'a, ()>) {
         match early.and_then(|f| f.of(role, named.as_ref())) {
-            Some(read) => read,
-            None => discover(iam, ec2, role, named, steps).await,
+            Some(read) => (read, futures::future::ready(()).boxed()),
+            None => {
+                let (read, reading) = self::read((iam, ec2), role, named, steps);
+                (read, reading.boxed())
+            }
         }
     }
 
-    fn of(self, role: &RoleName, named: Option<&Named<'_>>) -> Option<Result<Fleet>> {
+    fn of(self, role: &RoleName, named: Option<&Named<'_>>) -> Option<Discovery> {
         let same_named = match (&self.named, named) {
             (Some((id, region)), Some(n)) => id == n.id && region == n.region,
             (None, None) => true,
             _ => false,
         };
         (self.role == *role && same_named).then_some(self.read)
+    }
+}
+
+/// The fleet of `role` (and `named`), and the future that reads it region by region into it: to
+/// be run beside whatever uses it.
+pub fn read<'a>(
+    (iam, ec2): (&'a aws_sdk_iam::Client, &'a aws_sdk_ec2::Client),
+    role: &'a RoleName,
+    named: Option<Named<'a>>,
+    steps: &'a Journal,
+) -> (Discovery, impl Future<Output = ()> + Send + 'a) {
+    let (read, sender) = channel();
+    (read, forward(discover(iam, ec2, role, named, steps), sender))
+}
+
+fn channel() -> (Discovery, mpsc::UnboundedSender<RegionRead>) {
+    let (sender, regions) = mpsc::unbounded();
+    let observed_at = Utc::now();
+    (Discovery { observed_at, regions }, sender)
+}
+
+/// Send each region `regions` reads as it is read.
+async fn forward(
+    regions: impl futures::Stream<Item = RegionRead> + Send,
+    mut sender: mpsc::UnboundedSender<RegionRead>,
+) {
+    let mut regions = pin!(regions);
+    while let Some(read) = regions.next().await {
+        // The receiver gone: what it was read for ended without it (the run was refused or
+        // skipped, or the fleet was not of the role established, or read before the cut-off).
+        if sender.send(read).await.is_err() {
+            break;
+        }
     }
 }
 
@@ -99,10 +164,14 @@ pub fn named_fleet(incident: Option<&Incident>, place: &Place) -> Option<NamedFl
 }
 
 /// The fleet the request names, read with the first reads: used if the role and instance
-/// established are the same.
-pub async fn early_fleet(target: &Target, named: Option<NamedFleet>, steps: &Journal) -> Option<EarlyFleet> {
+/// established are the same. With the future that reads it.
+pub fn early_fleet<'a>(
+    target: &'a Target,
+    named: Option<NamedFleet>,
+    steps: &'a Journal,
+) -> Option<(EarlyFleet, impl Future<Output = ()> + Send + 'a)> {
     let (role, instance) = named?;
-    Some(EarlyFleet::read((&target.iam, &target.ec2), role, instance, steps).await)
+    Some(EarlyFleet::read((&target.iam, &target.ec2), role, instance, steps))
 }
 
 /// The finding's region may not be the named instance's (global-service events): its zone says.
@@ -113,69 +182,77 @@ pub fn named_region(incident: &Incident, place: &Place) -> String {
 }
 
 /// Every instance whose current profile holds the role, in every enabled region of the account
-/// (IAM is global: the revocation cuts them all off), plus the named instance however it stands.
-/// `ec2` is in the finding's region. The role's profiles, the enabled regions and the finding's
-/// region (the named instance described with it) are read at once; then each other region;
-/// then the instances found, where any are left to describe.
-pub async fn discover(
-    iam: &aws_sdk_iam::Client,
-    ec2: &aws_sdk_ec2::Client,
-    role: &RoleName,
-    named: Option<Named<'_>>,
-    steps: &Journal,
-) -> Result<Fleet> {
-    let observed_at = Utc::now();
+/// (IAM is global: the revocation cuts them all off), plus the named instance however it stands:
+/// a region at a time, each as soon as it is read. `ec2` is in the finding's region. The role's
+/// profiles, the enabled regions and the finding's region (the named instance described with it)
+/// are read at once; each other region once the enabled regions are known; a region's instances,
+/// where any are left to describe, once it and the profiles are read. A region that fails is an
+/// `Err` for that region only.
+pub fn discover<'a>(
+    iam: &'a aws_sdk_iam::Client,
+    ec2: &'a aws_sdk_ec2::Client,
+    role: &'a RoleName,
+    named: Option<Named<'a>>,
+    steps: &'a Journal,
+) -> impl futures::Stream<Item = RegionRead> + Send + 'a {
     let here = region_of(ec2);
-    let named_in = |region: &str| named.as_ref().filter(|n| n.region == region).map(|n| n.id);
-    let read_in = |region: String| async move {
-        let read = read_region(&ec2_in(ec2, &region), &region, named_in(&region), steps).await;
-        read.map_err(|e| (region, e))
+    let named_region = named.as_ref().map(|n| n.region.to_owned());
+    let named_id = named.as_ref().map(|n| n.id);
+    let profiles = steps
+        .run(
+            ApiCall::ListInstanceProfilesForRole,
+            role.as_str(),
+            iam::instance_profiles_for_role(iam, role),
+        )
+        .shared();
+    let (here_at, named_at) = (here.clone(), named_region.clone());
+    let one = move |region: String| {
+        let (profiles, here, named_region) = (profiles.clone(), here_at.clone(), named_at.clone());
+        async move {
+            let looked_for = named_id.filter(|_| named_region.as_deref() == Some(region.as_str()));
+            let regional = ec2_in(ec2, &region);
+            let (read, profiles) = tokio::join!(read_region(&regional, &region, looked_for, steps), profiles);
+            let read = match (read, profiles) {
+                (Ok(read), Ok(profiles)) => describe_region(&regional, profiles, read, steps).await,
+                (Err(e), _) => return denied(e, region, role, (&here, named_region.as_deref())),
+                (_, Err(e)) => Err(e),
+            };
+            match read {
+                Ok(fleet) => RegionRead::Instances(Box::new(fleet)),
+                Err(e) => RegionRead::Unread(region, e),
+            }
+        }
     };
-    let others = async {
+    let here_read = futures::stream::once(one(here.clone()));
+    let others = futures::stream::once(async move {
         let enabled = steps.run(ApiCall::DescribeRegions, "enabled regions", ec2::enabled_regions(ec2));
-        let others = other_regions(enabled.await?, &here, named.as_ref());
-        let reads = futures::stream::iter(others)
-            .map(read_in)
-            .buffer_unordered(REGIONS_AT_ONCE);
-        Ok::<_, Error>(reads.collect::<Vec<_>>().await)
-    };
-    let profiles = steps.run(
-        ApiCall::ListInstanceProfilesForRole,
-        role.as_str(),
-        iam::instance_profiles_for_role(iam, role),
-    );
-    let (profiles, others, here_read) = tokio::join!(profiles, others, read_in(here.clone()));
-    let (profiles, mut reads) = (profiles?, others?);
-    reads.push(here_read);
-    let (read, warnings) = denied_regions(reads, role, (&here, named.as_ref()))?;
-    let found: Vec<Vec<InstanceFacts>> = futures::stream::iter(read)
-        .map(|read| describe_region(ec2, &profiles, read, steps))
-        .buffer_unordered(REGIONS_AT_ONCE)
-        .try_collect()
-        .await?;
-    let (named_facts, siblings): (Vec<_>, Vec<_>) = found.into_iter().flatten().partition(|f| {
-        named
-            .as_ref()
-            .is_some_and(|n| n.id.as_str() == f.id && n.region == f.region)
-    });
-    Ok(Fleet {
-        observed_at,
-        profiles,
-        named: named_facts.into_iter().next(),
-        siblings,
-        warnings,
+        enabled
+            .await
+            .map(|enabled| other_regions(enabled, &here, named_region.as_deref()))
     })
+    .flat_map(move |listed| match listed {
+        Ok(regions) => futures::stream::iter(regions)
+            .map(one.clone())
+            .buffer_unordered(REGIONS_AT_ONCE)
+            .boxed(),
+        Err(e) => futures::stream::once(futures::future::ready(RegionRead::Unread(
+            "the enabled regions".into(),
+            e,
+        )))
+        .boxed(),
+    });
+    futures::stream::select(here_read, others)
 }
 
 /// The enabled regions other than `here`, and the named instance's even if not listed as enabled:
 /// the finding places it there, so look anyway.
-fn other_regions(enabled: Vec<String>, here: &str, named: Option<&Named<'_>>) -> Vec<String> {
+fn other_regions(enabled: Vec<String>, here: &str, named: Option<&str>) -> Vec<String> {
     let mut others: Vec<String> = enabled.into_iter().filter(|r| r != here).collect();
     if let Some(n) = named
-        && n.region != here
-        && !others.iter().any(|r| r == n.region)
+        && n != here
+        && !others.iter().any(|r| r == n)
     {
-        others.push(n.region.to_owned());
+        others.push(n.to_owned());
     }
     others
 }
@@ -184,28 +261,13 @@ fn other_regions(enabled: Vec<String>, here: &str, named: Option<&Named<'_>>) ->
 /// answers `UnauthorizedOperation` there. Such a region is skipped with a warning rather than
 /// failing every delivery. Not the finding's region (`here`), nor the named instance's, nor any
 /// other error.
-fn denied_regions(
-    reads: Vec<std::result::Result<Regional, (String, Error)>>,
-    role: &RoleName,
-    (here, named): (&str, Option<&Named<'_>>),
-) -> Result<(Vec<Regional>, Vec<String>)> {
-    let (mut read, mut warnings) = (Vec::new(), Vec::new());
-    for result in reads {
-        match result {
-            Ok(regional) => read.push(regional),
-            Err((region, e))
-                if e.aws_code() == Some("UnauthorizedOperation")
-                    && region != here
-                    && named.is_none_or(|n| n.region != region) =>
-            {
-                warnings.push(format!(
-                    "region {region} could not be read ({e}; an SCP denying the region?): any instance there using role {role} lost its credentials to the revocation and was neither cycled nor reported; check by hand"
-                ));
-            }
-            Err((_, e)) => return Err(e),
-        }
+fn denied(e: Error, region: String, role: &RoleName, (here, named): (&str, Option<&str>)) -> RegionRead {
+    if e.aws_code() != Some("UnauthorizedOperation") || region == here || named == Some(region.as_str()) {
+        return RegionRead::Unread(region, e);
     }
-    Ok((read, warnings))
+    RegionRead::Denied(format!(
+        "region {region} could not be read ({e}; an SCP denying the region?): any instance there using role {role} lost its credentials to the revocation and was neither cycled nor reported; check by hand"
+    ))
 }
 
 /// One region's current associations, the instances our marker says a cycle stranded, and the
@@ -257,21 +319,26 @@ async fn read_region(
 /// (already described with the region's reads).
 async fn describe_region(
     ec2: &aws_sdk_ec2::Client,
-    profiles: &[String],
+    profiles: Vec<String>,
     read: Regional,
     steps: &Journal,
-) -> Result<Vec<InstanceFacts>> {
-    let mut found = read.named.unwrap_or_default();
-    let mut ids = instance_ids(profiles, &read.associations, read.marked);
-    ids.retain(|id| !found.iter().any(|f| f.id == *id));
-    if ids.is_empty() {
-        return Ok(found);
+) -> Result<RegionFleet> {
+    let named = read.named.map(|described| described.into_iter().next());
+    let is_named = |id: &str| named.as_ref().and_then(Option::as_ref).is_some_and(|n| n.id == id);
+    let mut ids = instance_ids(&profiles, &read.associations, read.marked);
+    ids.retain(|id| !is_named(id));
+    let mut siblings = Vec::new();
+    if !ids.is_empty() {
+        let what = format!("{} instance(s) in {}", ids.len(), read.region);
+        let describe = ec2::describe_instances(ec2, (&read.region, &ids), &read.associations);
+        siblings = steps.run(ApiCall::DescribeInstances, &what, describe).await?;
     }
-    let regional = ec2_in(ec2, &read.region);
-    let what = format!("{} instance(s) in {}", ids.len(), read.region);
-    let describe = ec2::describe_instances(&regional, (&read.region, &ids), &read.associations);
-    found.extend(steps.run(ApiCall::DescribeInstances, &what, describe).await?);
-    Ok(found)
+    Ok(RegionFleet {
+        region: read.region,
+        profiles,
+        named,
+        siblings,
+    })
 }
 
 /// The instances to describe: those holding one of the role's profiles, those our marker says an
@@ -304,15 +371,20 @@ pub struct RoleOf<'a> {
     pub tags: &'a Tags,
 }
 
-/// Each instance's plan against `cutoff`, and the warnings its chosen actions carry.
+/// Each instance's plan in one region against `cutoff`, and the warnings its chosen actions carry.
+/// The named instance is planned in the region it was looked for in.
 pub fn plan(
     config: &Config,
-    cutoff: DateTime<Utc>,
+    (cutoff, observed_at): (DateTime<Utc>, DateTime<Utc>),
     incident: &Incident,
     role: RoleOf<'_>,
     named: Option<&InstanceId>,
-    fleet: &Fleet,
+    fleet: &RegionFleet,
 ) -> (Vec<InstancePlan>, Vec<String>) {
+    let looked_for = fleet
+        .named
+        .as_ref()
+        .and_then(|found| Some((named?.as_str(), found.as_ref())));
     let plans = plan::instances(&FleetFacts {
         config,
         cutoff,
@@ -320,13 +392,15 @@ pub fn plan(
         role_name: role.name.as_str(),
         role_tags: role.tags,
         role_profiles: &fleet.profiles,
-        named: named.map(|id| (id.as_str(), fleet.named.as_ref())),
+        named: looked_for,
         siblings: &fleet.siblings,
         action_override: incident.action_override,
-        observed_at: fleet.observed_at,
+        observed_at,
     });
-    let chosen = plans.iter().filter_map(|p| p.chosen.as_ref()?.warning.clone());
-    let warnings = fleet.warnings.iter().cloned().chain(chosen).collect();
+    let warnings = plans
+        .iter()
+        .filter_map(|p| p.chosen.as_ref()?.warning.clone())
+        .collect();
     (plans, warnings)
 }
 
@@ -442,13 +516,18 @@ mod tests {
             id: &named,
             region: &region,
         };
-        let fleet = discover(&target.iam, &target.ec2, &role, Some(named), &steps)
-            .await
-            .unwrap();
-        assert_eq!(fleet.named.as_ref().map(|n| n.id.as_str()), Some("i-0000000000000000f"));
+        let read: Vec<_> = discover(&target.iam, &target.ec2, &role, Some(named), &steps)
+            .collect()
+            .await;
+        // One region, read once.
+        let [RegionRead::Instances(fleet)] = read.as_slice() else {
+            panic!("one region read")
+        };
+        let named = fleet.named.as_ref().expect("looked for here").as_ref();
+        assert_eq!(named.map(|n| n.id.as_str()), Some("i-0000000000000000f"));
         let siblings: Vec<&str> = fleet.siblings.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(siblings, ["i-0000000000000000a"]);
-        assert_eq!(fleet.named.unwrap().association.unwrap().id, "iip-assoc-f");
+        assert_eq!(named.unwrap().association.as_ref().unwrap().id, "iip-assoc-f");
         let described = (described_named.num_calls(), described_sibling.num_calls());
         assert_eq!((marked.num_calls(), described), (1, (1, 1)));
     }

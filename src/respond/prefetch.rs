@@ -19,7 +19,8 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use crate::app::App;
 use crate::aws::clients::Target;
@@ -29,7 +30,7 @@ use crate::names::RoleName;
 use crate::policy::cutoff_at;
 use crate::respond::early_claim::EarlyClaim;
 use crate::respond::establish::Place;
-use crate::respond::fleet::{self, EarlyFleet, Fleet};
+use crate::respond::fleet::{self, Discovery, EarlyFleet};
 use crate::respond::journal::Journal;
 use crate::respond::revoke::{self, RoleRead};
 
@@ -40,26 +41,23 @@ pub struct Prefetch {
     claim: Option<EarlyClaim>,
     /// The role the request names, and its facts once read.
     role: Option<(RoleName, Option<Result<RoleRead>>)>,
-    fleet: Option<oneshot::Receiver<EarlyFleet>>,
+    fleet: Option<EarlyFleet>,
 }
 
 /// The fleet being read with the first reads.
-pub struct FleetRead(Option<oneshot::Receiver<EarlyFleet>>);
+pub struct FleetRead(Option<EarlyFleet>);
 
 impl FleetRead {
-    /// The fleet read with the first reads if it is of `role` and `named`, else read now.
-    pub async fn or_discover(
+    /// The fleet being read with the first reads if it is of `role` and `named`, else read now,
+    /// with the future that reads it (to run beside what uses it).
+    pub fn or_discover<'a>(
         self,
-        target: &Target,
-        role: &RoleName,
-        named: Option<fleet::Named<'_>>,
-        steps: &Journal,
-    ) -> Result<Fleet> {
-        let early = match self.0 {
-            Some(read) => read.await.ok(),
-            None => None,
-        };
-        EarlyFleet::or_discover(early, (&target.iam, &target.ec2), role, named, steps).await
+        target: &'a Target,
+        role: &'a RoleName,
+        named: Option<fleet::Named<'a>>,
+        steps: &'a Journal,
+    ) -> (Discovery, BoxFuture<'a, ()>) {
+        EarlyFleet::or_discover(self.0, (&target.iam, &target.ec2), role, named, steps)
     }
 }
 
@@ -76,20 +74,13 @@ impl Prefetch {
     ) -> (Self, impl Future<Output = ()> + use<'a>) {
         let at = cutoff_at(Utc::now());
         let claim = EarlyClaim::new(app, &place.account, incident, (at, dry_run));
-        let (sender, fleet) = oneshot::channel();
         let named = fleet::named_fleet(incident, place);
         let role = named.as_ref().map(|(role, _)| (role.clone(), None));
-        let read_fleet = async move {
-            if let Some(read) = fleet::early_fleet(target, named, steps).await {
-                let _ = sender.send(read);
-            }
+        let (fleet, read_fleet) = match fleet::early_fleet(target, named, steps) {
+            Some((fleet, reading)) => (Some(fleet), reading.boxed()),
+            None => (None, futures::future::ready(()).boxed()),
         };
-        let prefetch = Self {
-            at,
-            claim,
-            role,
-            fleet: Some(fleet),
-        };
+        let prefetch = Self { at, claim, role, fleet };
         (prefetch, read_fleet)
     }
 

@@ -13,7 +13,7 @@ use crate::operation::Restore;
 use crate::plan::restore::{self as plan, Recorded, RestoreFacts};
 use crate::plan::{InstanceFacts, InstancePlan, RoleFacts};
 use crate::report::{Ended, Outcome, RoleSummary};
-use crate::respond::execute::{self, Round, Running};
+use crate::respond::execute::{self, Running};
 use crate::respond::journal::Journal;
 use crate::respond::undo::{Undoing, Undone};
 
@@ -64,8 +64,7 @@ pub async fn restore(app: &App, reached: &Undoing<'_>, request: &Restore, done: 
         dry_run: reached.dry_run,
         cycle_timeout: app.config.cycle_timeout,
     };
-    let round = Round::of(std::slice::from_ref(&plan), 1);
-    let (report, failed) = execute::one(&target.ec2, plan, running, (steps, &round)).await;
+    let (report, failed) = execute::alone(&target.ec2, plan, running, steps).await;
     done.instances.push(report);
     if let Some(e) = failed {
         return Err(e);

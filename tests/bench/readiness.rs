@@ -16,28 +16,8 @@ use serde_json::Value;
 use crate::support::guardduty::GuardDuty;
 use crate::support::measure::{Figures, ms, setting};
 use crate::support::scene::Scene;
+use crate::support::world::default_regions;
 use crate::support::{AMI, Moto};
-
-/// AWS's 17 default regions (those enabled in every account without opting in).
-pub const DEFAULT_REGIONS: [&str; 17] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-north-1",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "sa-east-1",
-];
 
 /// The regions the instances run in.
 const WITH_INSTANCES: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"];
@@ -49,9 +29,9 @@ pub async fn readiness_at_scale(moto: &Moto, guardduty: &GuardDuty, latency: Dur
     let instances: usize = setting("BENCH_READINESS_INSTANCES", 1000);
     let roles: usize = setting("BENCH_READINESS_ROLES", 200);
     let scene = Scene::new(moto, guardduty, &[]).await;
-    scene.proxy.enable_regions(&DEFAULT_REGIONS);
+    scene.proxy.enable_regions(&default_regions());
     // GuardDuty on in every region, as an organisation enables it: a detector to list and ask after.
-    for region in DEFAULT_REGIONS {
+    for region in default_regions() {
         guardduty.enabled(&scene.account_id, region, "bench0detector0000000000000000000");
     }
     let seeded = Instant::now();

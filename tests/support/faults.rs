@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::runtime_api::read_request;
+use super::world::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -90,6 +91,8 @@ pub struct Seen {
     pub at: DateTime<Utc>,
     /// The same moment, for measuring.
     pub arrived: Instant,
+    /// What it spent opening a connection before it arrived ([`World`]; zero on a pooled one).
+    pub handshake: Duration,
     /// When its answer was handed to the client (None: never answered).
     pub answered: Option<Instant>,
     /// For an AssociateIamInstanceProfile that EC2 answered: the association it made.
@@ -114,6 +117,8 @@ struct State {
     enabled_regions: Option<Vec<String>>,
     /// EC2's request throttling, if set: a token bucket per action.
     throttling: Option<Throttling>,
+    /// The regions' distances, the connections' cost, the empty regions: see [`World`].
+    world: Option<World>,
 }
 
 /// EC2 throttles each API action per account and region with a token bucket: each request takes
@@ -226,6 +231,13 @@ impl Proxy {
         self.shared.state.lock().unwrap().latency = latency;
     }
 
+    /// Give every region its distance, connections their cost, and empty regions AWS's empty
+    /// answers ([`World`]); the enabled regions are the world's.
+    pub fn place(&self, world: World) {
+        self.enable_regions(&world.regions());
+        self.shared.state.lock().unwrap().world = Some(world);
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.state.lock().unwrap().seen.clone()
     }
@@ -243,6 +255,23 @@ impl Proxy {
             .into_iter()
             .find(|s| s.association_id.as_deref() == Some(association_id))
             .map(|s| s.at)
+    }
+
+    /// Block until a request for `operation` signed for `region` has arrived (the proxy's own
+    /// signal, not a guess), for at most 60 s.
+    pub fn wait_for(&self, operation: &str, region: &str) {
+        let arrived = |s: &State| s.seen.iter().any(|r| r.operation == operation && r.region == region);
+        let state = self.shared.state.lock().unwrap();
+        let (state, timeout) = self
+            .shared
+            .changed
+            .wait_timeout_while(state, Duration::from_secs(60), |s| !arrived(s))
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "no {operation} in {region} within 60 s: {:?}",
+            state.seen.iter().map(|s| (&s.operation, &s.region)).collect::<Vec<_>>()
+        );
     }
 
     /// Block until a request is held (the proxy's own signal, not a guess), for at most 60 s.
@@ -291,6 +320,18 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     let (region, service) = (scope(2), scope(3));
     let operation = operation_of((&method, &path), header("x-amz-target"), &body);
+    // How far its region is; a request that opens a connection arrives only after the handshake.
+    let (trip, handshake) = {
+        let mut state = shared.state.lock().unwrap();
+        let otherwise = state.latency;
+        match state.world.as_mut() {
+            Some(world) => world.connect(&service, &region, otherwise),
+            None => (otherwise, Duration::ZERO),
+        }
+    };
+    if !handshake.is_zero() {
+        std::thread::sleep(handshake);
+    }
     // The request's place in the log is taken under the same lock that logs it: concurrent
     // requests must not stamp their association or answer time on each other's entries.
     let (fault, index) = {
@@ -320,6 +361,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             fault,
             at: Utc::now(),
             arrived: Instant::now(),
+            handshake,
             answered: None,
             association_id: None,
             with_moto: None,
@@ -329,17 +371,21 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     let mut client = stream;
     let answer = |client: &mut TcpStream, response: &[u8]| {
-        let latency = shared.state.lock().unwrap().latency;
-        if !latency.is_zero() {
-            std::thread::sleep(latency);
+        if !trip.is_zero() {
+            std::thread::sleep(trip);
         }
         if client.write_all(response).is_ok() {
-            shared.state.lock().unwrap().seen[index].answered = Some(Instant::now());
+            let mut state = shared.state.lock().unwrap();
+            state.seen[index].answered = Some(Instant::now());
+            if let Some(world) = state.world.as_mut() {
+                world.release(&service, &region);
+            }
         }
     };
     // The upstream's answer (or the regions the proxy answers itself), logged.
     let relay = || {
-        let (response, with_moto) = regions_or_forward(shared, &operation, (&service, &method, &path), &headers, &body);
+        let request = (service.as_str(), region.as_str(), method.as_str(), path.as_str());
+        let (response, with_moto) = regions_or_forward(shared, &operation, request, &headers, &body);
         shared.state.lock().unwrap().seen[index].with_moto = with_moto;
         record_association(shared, index, &operation, &response);
         response
@@ -369,16 +415,24 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let _ = client.shutdown(Shutdown::Both);
 }
 
-/// The enabled regions, if set and asked for; otherwise the upstream's answer. With the answer,
-/// while moto had the request, if moto answered it ([`forward`]).
+/// The enabled regions, if set and asked for; an empty region's empty answer ([`World`]);
+/// otherwise the upstream's answer. With the answer, while moto had the request, if moto answered
+/// it ([`forward`]).
 fn regions_or_forward(
     shared: &Shared,
     operation: &str,
-    (service, method, path): (&str, &str, &str),
+    (service, region, method, path): (&str, &str, &str, &str),
     headers: &[(String, String)],
     body: &[u8],
 ) -> (Vec<u8>, Option<(Instant, Instant)>) {
-    let regions = shared.state.lock().unwrap().enabled_regions.clone();
+    let (regions, empty) = {
+        let state = shared.state.lock().unwrap();
+        let empty = (state.world.as_ref()).and_then(|w| w.empty_answer(region, operation));
+        (state.enabled_regions.clone(), empty)
+    };
+    if let Some(empty) = empty {
+        return (empty, None);
+    }
     let (Some(regions), "DescribeRegions") = (regions, operation) else {
         return forward(shared, service, method, path, headers, body);
     };

@@ -11,6 +11,7 @@ pub mod rie;
 pub mod runtime_api;
 pub mod scene;
 pub mod securityhub;
+pub mod world;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
