@@ -66,8 +66,11 @@ pub struct Round {
     reads: Batches<String, Vec<Association>>,
 }
 
-/// Plans counted in a [`Round`]: the only plans [`all`] runs.
-pub struct Counted(Vec<InstancePlan>);
+/// Plans counted in a [`Round`], which [`all`] runs in that round and no other.
+pub struct Counted<'r> {
+    round: &'r Round,
+    plans: Vec<InstancePlan>,
+}
 
 impl Round {
     /// A round whose regions are still being read, `concurrency` instances worked on at once.
@@ -83,22 +86,14 @@ impl Round {
         }
     }
 
-    /// A round of `plans` alone.
-    pub fn of(plans: Vec<InstancePlan>, concurrency: usize) -> (Self, Counted) {
-        let round = Self::new(concurrency);
-        let counted = round.count(plans);
-        round.all_read();
-        (round, counted)
-    }
-
     /// Count `plans` in: their attaches are waited for by [`Round::all_made`].
-    pub fn count(&self, plans: Vec<InstancePlan>) -> Counted {
+    pub fn count(&self, plans: Vec<InstancePlan>) -> Counted<'_> {
         let attaching = plans.iter().filter(|p| attaches(p)).count();
         if attaching > 0 {
             self.attaching.store(true, Ordering::SeqCst);
             self.pending.send_modify(|n| *n += attaching);
         }
-        Counted(plans)
+        Counted { round: self, plans }
     }
 
     /// Every region has been read: no more plans are counted.
@@ -153,8 +148,8 @@ impl Drop for Attach<'_> {
 /// Each plan in its instance's region (`ec2` is the same client for any region).
 pub async fn all(
     ec2: &aws_sdk_ec2::Client,
-    Counted(plans): Counted,
-    (running, round): (Running, &Round),
+    Counted { round, plans }: Counted<'_>,
+    running: Running,
     steps: &Journal,
 ) -> Executed {
     // Every plan starts at once; the round's slots decide which goes ahead (in plan order: tokio's
@@ -182,8 +177,10 @@ pub async fn alone(
     running: Running,
     steps: &Journal,
 ) -> (InstanceReport, Option<Error>) {
-    let (round, Counted(mut plans)) = Round::of(vec![plan], 1);
-    one(ec2, plans.remove(0), running, (steps, &round)).await
+    let round = Round::new(1);
+    let mut counted = round.count(vec![plan]);
+    round.all_read();
+    one(ec2, counted.plans.remove(0), running, (steps, &round)).await
 }
 
 /// Run one instance's steps in order; the first failure stops that instance, not the others. A
@@ -601,8 +598,7 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f", Deadline::none());
-        let (round, Counted(mut plans)) = Round::of(vec![cycle_plan()], 4);
-        let (report, err) = one(&rules.target().ec2, plans.remove(0), running(false), (&steps, &round)).await;
+        let (report, err) = alone(&rules.target().ec2, cycle_plan(), running(false), &steps).await;
         (report, err, steps)
     }
 
@@ -726,8 +722,10 @@ mod tests {
             ..cycle_plan()
         };
         let steps = Journal::new("f", Deadline::none());
-        let (round, plans) = Round::of(vec![cycle_plan(), next], 1);
-        let executed = all(&rules.target().ec2, plans, (running(false), &round), &steps).await;
+        let round = Round::new(1);
+        let plans = round.count(vec![cycle_plan(), next]);
+        round.all_read();
+        let executed = all(&rules.target().ec2, plans, running(false), &steps).await;
         assert!(executed.failures.is_empty(), "{:?}", executed.failures);
         let order: Vec<(ApiCall, String)> = steps.into_records().into_iter().map(|r| (r.step, r.target)).collect();
         let at = |op: ApiCall, id: &str| order.iter().position(|(o, t)| *o == op && t == id).unwrap();
@@ -772,7 +770,7 @@ mod tests {
         let first = round.count(vec![cycle_plan()]);
         assert!(round.attaches());
         assert!(round.all_made().now_or_never().is_none(), "its attach is not done");
-        all(&rules.target().ec2, first, (running(true), &round), &steps).await;
+        all(&rules.target().ec2, first, running(true), &steps).await;
         assert!(
             round.all_made().now_or_never().is_none(),
             "another region may still be read"
@@ -789,8 +787,10 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f", Deadline::none());
-        let (round, plans) = Round::of(vec![cycle_plan()], 4);
-        let executed = all(&rules.target().ec2, plans, (running(true), &round), &steps).await;
+        let round = Round::new(4);
+        let plans = round.count(vec![cycle_plan()]);
+        round.all_read();
+        let executed = all(&rules.target().ec2, plans, running(true), &steps).await;
         assert!(executed.failures.is_empty());
         assert_eq!(executed.reports[0].result, "planned: cycled");
         assert_eq!(tags.num_calls(), 0);
@@ -833,8 +833,13 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f1", Deadline::none());
-        let (round, Counted(mut plans)) = Round::of(vec![isolation_keeping_evidence()], 4);
-        let (report, err) = one(&rules.target().ec2, plans.remove(0), running(false), (&steps, &round)).await;
+        let (report, err) = alone(
+            &rules.target().ec2,
+            isolation_keeping_evidence(),
+            running(false),
+            &steps,
+        )
+        .await;
         (report, err, ops(steps))
     }
 

@@ -132,7 +132,7 @@ impl Cycling<'_> {
                 async move {
                     match part {
                         Counting::Counted(plans, warnings) => {
-                            let executed = execute::all(&self.target.ec2, plans, (running, together), steps);
+                            let executed = execute::all(&self.target.ec2, plans, running, steps);
                             Part::Executed(executed.await, warnings)
                         }
                         Counting::Done(part) => part,
@@ -153,12 +153,12 @@ impl Cycling<'_> {
     }
 
     /// One region's read, planned and counted in `together`; or what it came to without plans.
-    fn count(
+    fn count<'r>(
         &self,
         read: Option<RegionRead>,
         (cutoff, observed_at): (DateTime<Utc>, DateTime<Utc>),
-        together: &Round,
-    ) -> Counting {
+        together: &'r Round,
+    ) -> Counting<'r> {
         let fleet = match read {
             None => {
                 together.all_read();
@@ -223,8 +223,8 @@ impl Cycling<'_> {
 }
 
 /// A region's read, counted in the round or done without plans.
-enum Counting {
-    Counted(Counted, Vec<String>),
+enum Counting<'r> {
+    Counted(Counted<'r>, Vec<String>),
     Done(Part),
 }
 
