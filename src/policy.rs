@@ -179,28 +179,64 @@ pub fn read_cutoff(encoded: &str) -> Existing {
     }
 }
 
-/// The cut-off of a document only if it is exactly the one [`document`] writes (compared as JSON,
-/// so whitespace and key order do not matter): a release removes nothing else. The IAM console's
-/// own "Revoke active sessions" document, or one edited by hand, is refused with the reason.
-pub fn own_cutoff(encoded: &str) -> Result<DateTime<Utc>, String> {
+/// The cut-off of a document only if it means exactly "deny everything to sessions issued before
+/// T": what [`document`] writes, and the IAM console's own "Revoke active sessions" (arrays
+/// where ours has strings), in any key order, with any date form IAM reads. One statement (`Sid`
+/// allowed), `Deny`, every action (`"*"` or `["*"]`) on every resource, and the one condition
+/// with one date; at the top only `Version` and `Id` beside it. Anything more (another statement,
+/// condition or action) or less (a narrower deny) is refused with the reason: a release removes
+/// nothing else.
+pub fn revocation_only(encoded: &str) -> Result<DateTime<Utc>, String> {
+    let decoded = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .map_err(|_| "the document is not valid UTF-8 once URL-decoded".to_owned())?;
+    let doc: Value = serde_json::from_str(&decoded).map_err(|e| format!("the document is not JSON: {e}"))?;
     let cutoff = match read_cutoff(encoded) {
         Existing::Cutoff(at) => at,
         Existing::Unrecognised(why) => return Err(why),
     };
-    let decoded = percent_encoding::percent_decode_str(encoded)
-        .decode_utf8()
-        .map_err(|_| "the document is not valid UTF-8 once URL-decoded".to_owned())?;
-    let found: Value = serde_json::from_str(&decoded).map_err(|e| format!("the document is not JSON: {e}"))?;
-    let ours: Value = serde_json::from_str(&document(cutoff)).expect("our own document is JSON");
-    if found == ours {
-        Ok(cutoff)
-    } else {
+    let more = |what: &str| {
         Err(format!(
-            "it denies sessions issued before {}, but is not the exact document exfil-responder writes \
-             (the IAM console's, or edited by hand)",
+            "it denies sessions issued before {}, but {what}: more or less than a revocation",
             iso_millis(cutoff)
         ))
+    };
+    let top = doc.as_object().ok_or("the document is not a JSON object")?;
+    if let Some(key) = top
+        .keys()
+        .find(|k| !["Version", "Id", "Statement"].contains(&k.as_str()))
+    {
+        return more(&format!("it also has {key}"));
     }
+    let statement = match &top["Statement"] {
+        Value::Array(list) if list.len() == 1 => &list[0],
+        Value::Array(_) => return more("it has more than one statement"),
+        single => single,
+    };
+    let keys = statement
+        .as_object()
+        .map(|s| s.keys().collect::<Vec<_>>())
+        .unwrap_or_default();
+    let allowed = ["Sid", "Effect", "Action", "Resource", "Condition"];
+    if let Some(key) = keys.iter().find(|k| !allowed.contains(&k.as_str())) {
+        return more(&format!("its statement also has {key}"));
+    }
+    let only_star = |v: &Value| match v {
+        Value::String(s) => s == "*",
+        Value::Array(items) => items.len() == 1 && items[0] == "*",
+        _ => false,
+    };
+    if !only_star(&statement["Action"]) || !only_star(&statement["Resource"]) {
+        return more("it names actions or resources beside *");
+    }
+    // `read_cutoff` took the statement's one condition; here it must also hold one date.
+    let dates = statement["Condition"]["DateLessThan"]
+        .as_object()
+        .and_then(|k| k.values().next());
+    if matches!(dates, Some(Value::Array(items)) if items.len() != 1) {
+        return more("its condition holds several dates");
+    }
+    Ok(cutoff)
 }
 
 fn deny_all_cutoff(statement: &Value) -> Option<DateTime<Utc>> {
@@ -387,22 +423,37 @@ mod tests {
     }
 
     #[test]
-    fn only_the_exact_document_we_write_is_recognised_as_ours() {
+    fn every_document_that_only_revokes_is_recognised_and_nothing_more_or_less() {
         let cutoff = at("2026-11-22T10:00:07.250Z");
         let encoded: String =
             percent_encoding::utf8_percent_encode(&document(cutoff), percent_encoding::NON_ALPHANUMERIC).to_string();
-        assert_eq!(own_cutoff(&encoded), Ok(cutoff));
-        let reordered = r#"{"Statement":[{"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}},"Resource":"*","Action":"*","Effect":"Deny"}], "Version":"2012-10-17"}"#;
-        assert_eq!(own_cutoff(reordered), Ok(cutoff));
-        for foreign in [
-            // The console's: the same deny with arrays.
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}}]}"#,
-            // Ours with a statement added, or the date written another way.
+        for same in [
+            encoded.as_str(),
+            // Ours, its keys in another order.
+            r#"{"Statement":[{"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}},"Resource":"*","Action":"*","Effect":"Deny"}], "Version":"2012-10-17"}"#,
+            // The IAM console's "Revoke active sessions": arrays, its own date form.
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.25Z"}}}]}"#,
+            // A single statement object, a Sid, the key in another case, the date in an array of one.
+            r#"{"Version":"2012-10-17","Statement":{"Sid":"Revoke","Effect":"Deny","Action":"*","Resource":["*"],"Condition":{"DateLessThan":{"AWS:TokenIssueTime":["2026-11-22T10:00:07.250Z"]}}}}"#,
+        ] {
+            assert_eq!(revocation_only(same), Ok(cutoff), "{same}");
+        }
+        for more_or_less in [
+            // A statement added.
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}},{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.25Z"}}}]}"#,
+            // Two revocations in one document: not what any revocation writes.
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}},{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-21T10:00:07.250Z"}}}]}"#,
+            // An action or a resource beside *.
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*","s3:GetObject"],"Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":["*","arn:aws:s3:::b"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}}]}"#,
+            // A principal, several dates, a narrower condition, no condition at all, an allow.
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"}}}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":["2026-11-22T10:00:07.250Z","2026-11-21T10:00:07.250Z"]}}}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:07.250Z"},"NotIpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
         ] {
-            assert!(own_cutoff(foreign).is_err(), "{foreign}");
+            assert!(revocation_only(more_or_less).is_err(), "{more_or_less}");
         }
     }
 
@@ -485,6 +536,6 @@ mod tests {
             ]
         );
         // Never the revocation document, which this function does write.
-        assert!(own_cutoff(&guard.to_string()).is_err());
+        assert!(revocation_only(&guard.to_string()).is_err());
     }
 }

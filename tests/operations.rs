@@ -116,12 +116,30 @@ async fn after_the_hold_a_release_needs_no_force_and_a_dry_run_only_plans_it() {
     assert_skipped_without_writes(&held, &w.recorder, "24 h after the cut-off");
 }
 
+/// A role revoked through the IAM console's "Revoke active sessions" is released like one revoked
+/// here, once its hold is over: the console's document means exactly the same (arrays, its own
+/// date form).
 #[tokio::test]
-async fn a_document_this_function_did_not_write_is_never_removed_even_forced() {
+async fn the_console_s_revocation_is_released_after_the_hold() {
     let w = World::start().await;
-    // The IAM console's "Revoke active sessions": the same deny, written with arrays.
-    let console = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00.000Z"}}}]}"#;
-    w.account.put_revocation(&w.role.name, console).await;
+    let cutoff = (Utc::now() - Duration::hours(13)).format("%Y-%m-%dT%H:%M:%SZ");
+    let console = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{cutoff}"}}}}}}]}}"#
+    );
+    w.account.put_revocation(&w.role.name, &console).await;
+    let (released, ok) = w.run(w.release(json!({})), Config::default()).await;
+    assert!(ok, "{released:#}");
+    assert_eq!(released["outcome"], "released", "{released:#}");
+    assert_eq!(w.recorder.writes(), ["DeleteRolePolicy"]);
+    assert_eq!(w.account.revocation(&w.role.name).await, None);
+}
+
+#[tokio::test]
+async fn a_document_that_is_more_than_a_revocation_is_never_removed_even_forced() {
+    let w = World::start().await;
+    // The console's revocation with a statement added by hand: removing it removes that too.
+    let more = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00.000Z"}}},{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+    w.account.put_revocation(&w.role.name, more).await;
     let (report, ok) = w
         .run(
             w.release(json!({"force": true, "reason": "cleanup"})),
@@ -129,8 +147,8 @@ async fn a_document_this_function_did_not_write_is_never_removed_even_forced() {
         )
         .await;
     assert!(ok, "{report:#}");
-    assert_skipped_without_writes(&report, &w.recorder, "was not written by exfil-responder");
-    assert_eq!(w.account.revocation(&w.role.name).await.as_deref(), Some(console));
+    assert_skipped_without_writes(&report, &w.recorder, "is not a revocation alone");
+    assert_eq!(w.account.revocation(&w.role.name).await.as_deref(), Some(more));
 }
 
 #[tokio::test]

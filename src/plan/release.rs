@@ -3,14 +3,15 @@
 //! Removing `AWSRevokeOlderSessions` revives every token issued before its cut-off that has not
 //! expired. Role sessions last at most 12 hours (`MaxSessionDuration`), and AWS documents no
 //! maximum for instance credentials (about 6 hours is observed), so a release waits
-//! `REVOKE_HOLD_HOURS` past the cut-off unless forced with a reason. Only the exact documents this
-//! function writes are removed ([`crate::policy::own_cutoff`]); anything else stops the release.
+//! `REVOKE_HOLD_HOURS` past the cut-off unless forced with a reason. Only documents that do nothing
+//! but revoke are removed, ours or the IAM console's ([`crate::policy::revocation_only`]); anything
+//! more or less stops the release.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::plan::RoleFacts;
-use crate::policy::{Holder, iso_millis, own_cutoff};
+use crate::policy::{Holder, iso_millis, revocation_only};
 use crate::rules::{RoleIdentity, protection_reason};
 
 /// What IAM holds where a revocation may be, as IAM returns it (URL-encoded documents).
@@ -80,12 +81,12 @@ pub fn release(facts: &ReleaseFacts<'_>) -> ReleasePlan {
     }
     let mut removals = Vec::new();
     for (holder, doc) in found {
-        match own_cutoff(doc) {
+        match revocation_only(doc) {
             Ok(cutoff) => removals.push(Removal { holder, cutoff }),
             // Removing only ours would leave the other in force: a release in name only.
             Err(why) => {
                 return ReleasePlan::Refuse(format!(
-                    "role {}'s {} was not written by exfil-responder: {why}; nothing removed (remove it by hand if intended)",
+                    "role {}'s {} is not a revocation alone: {why}; nothing removed (remove it by hand if intended)",
                     role.name,
                     describe(&holder)
                 ));
@@ -191,15 +192,30 @@ mod tests {
     }
 
     #[test]
-    fn a_document_not_exactly_ours_stops_the_whole_release() {
+    fn the_console_s_revocation_is_released_like_ours() {
         let console = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:00.000Z"}}}]}"#;
+        let docs = Documents {
+            inline: Some(console.into()),
+            managed: None,
+        };
+        let got = decide(Some(&role(&[])), &docs, "2026-11-24T00:00:00Z", None);
+        let ReleasePlan::Remove { removals, forced, .. } = got else {
+            panic!("{got:?}")
+        };
+        assert!(!forced);
+        assert_eq!(removals[0].cutoff, at("2026-11-22T10:00:00Z"));
+    }
+
+    #[test]
+    fn a_document_that_is_more_than_a_revocation_stops_the_whole_release() {
+        let more = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-11-22T10:00:00.000Z"}}},{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
         for docs in [
             Documents {
-                inline: Some(console.into()),
+                inline: Some(more.into()),
                 managed: None,
             },
             Documents {
-                inline: Some(console.into()),
+                inline: Some(more.into()),
                 managed: Some((ARN.into(), ours("2026-11-22T09:00:00Z"))),
             },
             Documents {
@@ -211,7 +227,7 @@ mod tests {
             let ReleasePlan::Refuse(why) = got else {
                 panic!("{docs:?}")
             };
-            assert!(why.contains("was not written by exfil-responder"), "{why}");
+            assert!(why.contains("is not a revocation alone"), "{why}");
         }
     }
 
