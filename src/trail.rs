@@ -39,6 +39,21 @@ pub struct TrailEvent {
     pub call: Call,
 }
 
+impl TrailEvent {
+    /// The latest moment what the call issued (a session, a key) can have been issued. CloudTrail's
+    /// `eventTime` is "the date and time the request was completed", to the whole second
+    /// (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html):
+    /// a session recorded at 10:00:07Z was issued before 10:00:08Z, perhaps after a cut-off at
+    /// 10:00:07.500Z. So a time with no fraction is taken as the end of its second, and a cut-off
+    /// covers the session only if it is at or after that; a time with one is taken as given.
+    pub fn issued_by(&self) -> DateTime<Utc> {
+        match self.at.timestamp_subsec_nanos() {
+            0 => self.at + chrono::TimeDelta::seconds(1),
+            _ => self.at,
+        }
+    }
+}
+
 /// A role ARN: its partition, account and name (the path is not kept: IAM names are unique).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RoleArn {
@@ -77,7 +92,11 @@ impl RoleArn {
     }
 }
 
-const ASSUME: [&str; 3] = ["AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"];
+/// Only `AssumeRole`: `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML` are not signed with
+/// an access key (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html,
+/// "Calling AssumeRoleWithWebIdentity does not require the use of AWS security credentials"), so a
+/// stolen key's trail never holds them.
+const ASSUME: &str = "AssumeRole";
 
 /// IAM and STS calls that leave a way back in: reported with their event id, never undone here.
 const PERSISTENCE: [&str; 22] = [
@@ -152,7 +171,7 @@ pub fn read(raw: &str, key: &str, account: &str) -> Result<TrailEvent, String> {
 fn call(record: &Value, (source, name): (&str, &str)) -> Result<Call, String> {
     let text = |path: &str| record.pointer(path).and_then(Value::as_str);
     match (source, name) {
-        ("sts.amazonaws.com", name) if ASSUME.contains(&name) => {
+        ("sts.amazonaws.com", name) if name == ASSUME => {
             let asked = text("/requestParameters/roleArn").ok_or(format!("{name} names no roleArn string"))?;
             let role = RoleArn::parse(asked).ok_or(format!("{name}'s roleArn {asked:?} is not a role ARN"))?;
             let session_key = text("/responseElements/credentials/accessKeyId")
@@ -259,6 +278,34 @@ mod tests {
         assert_eq!(role_id.as_deref(), Some("AROAB000000000000001"));
         assert_eq!(session_key, "ASIASESSIONKEY000001");
         assert_eq!(event.id, "e-1");
+    }
+
+    /// CloudTrail records whole seconds: what the call issued may be from any moment of that
+    /// second. A time with a fraction is taken as given.
+    #[test]
+    fn a_whole_second_is_taken_as_its_end() {
+        let mut record = assume(
+            "arn:aws:iam::111111111111:role/RoleB",
+            "arn:aws:sts::111111111111:assumed-role/RoleB/x",
+        );
+        let event = read_it(&record).unwrap();
+        assert_eq!(event.issued_by(), event.at + chrono::TimeDelta::seconds(1));
+        record["eventTime"] = json!("2026-12-03T10:00:00.250Z");
+        let event = read_it(&record).unwrap();
+        assert_eq!(event.issued_by(), event.at);
+    }
+
+    /// Not signed with a key, so never in a key's trail: one claiming to be is nothing to act on.
+    #[test]
+    fn web_identity_and_saml_are_not_taken_as_sessions_of_the_key() {
+        for name in ["AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"] {
+            let mut record = assume(
+                "arn:aws:iam::111111111111:role/RoleB",
+                "arn:aws:sts::111111111111:assumed-role/RoleB/x",
+            );
+            record["eventName"] = json!(name);
+            assert!(matches!(read_it(&record).unwrap().call, Call::Other), "{name}");
+        }
     }
 
     #[test]

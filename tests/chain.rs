@@ -231,6 +231,26 @@ async fn a_protected_role_in_the_chain_is_refused_and_reported() {
     assert!(s.member.revocation("RoleC").await.is_some());
 }
 
+/// CloudTrail's `eventTime` is whole seconds: a session recorded at 10:00:07Z may have been issued
+/// after a cut-off at 10:00:07.500Z, which therefore does not cover it.
+#[tokio::test]
+async fn a_cutoff_within_the_second_of_the_assume_role_does_not_cover_its_session() {
+    use chrono::SubsecRound;
+    let s = scene().await;
+    let at = (Utc::now() - Duration::minutes(3)).trunc_subsecs(0);
+    s.record(
+        (HOME, REGION, STOLEN),
+        assume_role(STOLEN, (HOME, REGION), (&s.b.arn, &s.b.id), KEY_B, at),
+    );
+    let within = exfil_responder::policy::document(at + Duration::milliseconds(500));
+    s.w.account.put_revocation("RoleB", &within).await;
+    let report = s.contain(config(ChainMode::Contain)).await;
+    let b = &children(&report["chain"]["root"])[0];
+    assert_eq!(b["action"], "revoked", "{b:#}");
+    let in_force = s.w.account.cutoff_in_force("RoleB").await.unwrap();
+    assert!(in_force >= at + Duration::seconds(1), "{in_force}");
+}
+
 #[tokio::test]
 async fn a_cycle_in_the_trail_terminates() {
     let s = scene().await;

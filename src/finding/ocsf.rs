@@ -1,10 +1,11 @@
 //! Security Hub's `Findings Imported V2` event: one finding in the Open Cybersecurity Schema
 //! Framework (OCSF), <https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-v2-cwe-event-formats.html>.
 //! A GuardDuty finding there (`metadata.product.name` GuardDuty, `finding_info.uid` its ARN,
-//! `finding_info.types` its type) names the access key, but not the principal id that carries the
-//! role id and the instance's session, which the rules need to tell the role and the instance
-//! apart. So it is never acted on as carried: it locates GuardDuty's copy, which is fetched and
-//! handled as a manual finding id would be, whatever `VERIFY_FINDINGS` says.
+//! `finding_info.types` its type) names the access key. The principal id that carries the role id
+//! and the instance's session, which the rules need to tell the role and the instance apart, can
+//! be carried too, in a resource's `data`, but that is free-form: OCSF does not fix its shape. So
+//! it is never acted on as carried: it locates GuardDuty's copy, which is fetched and handled as a
+//! manual finding id would be, whatever `VERIFY_FINDINGS` says.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;

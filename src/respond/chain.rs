@@ -110,6 +110,7 @@ impl Walk<'_> {
         let count = events.len();
         let mut children = Vec::new();
         for event in events {
+            let issued_by = event.issued_by();
             let via = TrailCall {
                 event_id: event.id.clone(),
                 event_name: event.name.clone(),
@@ -125,7 +126,7 @@ impl Walk<'_> {
                     session_key,
                 } => {
                     let (action, detail) = self
-                        .contain_role(&role, role_id.as_deref(), event.at, &session_key)
+                        .contain_role(&role, role_id.as_deref(), issued_by, &session_key)
                         .await;
                     let node = ChainNode {
                         account: role.account.clone(),
@@ -293,12 +294,13 @@ impl Walk<'_> {
     }
 
     /// Revoke the sessions of a role the chain assumed: the gate rules on it as on the instance's
-    /// role. Another partition's role cannot be reached from ours.
+    /// role, its session taken as issued by `issued_by` ([`TrailEvent::issued_by`]). Another
+    /// partition's role cannot be reached from ours.
     async fn contain_role(
         &self,
         role: &RoleArn,
         role_id: Option<&str>,
-        at: DateTime<Utc>,
+        issued_by: DateTime<Utc>,
         key: &str,
     ) -> (NodeStatus, Option<String>) {
         if self.app.config.chain.mode == ChainMode::Report {
@@ -327,7 +329,7 @@ impl Walk<'_> {
             in_force: &read.in_force,
             stolen: Stolen {
                 role_id,
-                first_seen: Some(at),
+                first_seen: Some(issued_by),
                 key: Some(key),
                 last_seen: None,
             },
