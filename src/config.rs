@@ -15,6 +15,10 @@ use values::{bad, is_arn, parse_in_range};
 pub const DEFAULT_ACTION_TAG_KEY: &str = "exfil-responder:action";
 pub const DEFAULT_METRICS_NAMESPACE: &str = "ExfilResponder";
 
+/// The shortest `REVOKE_HOLD_HOURS`: a role session's longest life (`MaxSessionDuration`,
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-role-settings.html).
+pub const MIN_REVOKE_HOLD_HOURS: u64 = 12;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `ACTION_TAG_KEY`: the tag that chooses an instance's action.
@@ -33,7 +37,9 @@ pub struct Config {
     /// `DRY_RUN`: read and plan, never write.
     pub dry_run: bool,
     /// `REVOKE_HOLD_HOURS`: how long after its cut-off a revocation may be released unforced:
-    /// by then every token issued before it has expired (role sessions last at most 12 hours).
+    /// by then every token issued before it has expired. Role sessions last at most 12 hours
+    /// (`MaxSessionDuration`), so it is 12 at least: a shorter hold would let a release give a
+    /// stolen session its power back. A release sooner is for a person to force, with a reason.
     pub revoke_hold_hours: u32,
     /// `FORENSICS=snapshot`: before isolating an instance, protect it from termination, make a
     /// shutdown stop it, and snapshot its EBS volumes (`off`, the default: none of that).
@@ -216,7 +222,7 @@ impl Config {
             self.fleet_concurrency = parse_in_range("FLEET_CONCURRENCY", &value, 1, 50)? as usize;
         }
         if let Some(value) = get("REVOKE_HOLD_HOURS") {
-            self.revoke_hold_hours = parse_in_range("REVOKE_HOLD_HOURS", &value, 1, 720)? as u32;
+            self.revoke_hold_hours = parse_in_range("REVOKE_HOLD_HOURS", &value, MIN_REVOKE_HOLD_HOURS, 720)? as u32;
         }
         if let Some(value) = get("FORENSICS") {
             self.forensic_snapshots = parse_switch("FORENSICS", &value, "snapshot")?;
@@ -500,6 +506,7 @@ mod tests {
             ("CYCLE_TIMEOUT_SECONDS", "ten"),
             ("FLEET_CONCURRENCY", "51"),
             ("REVOKE_HOLD_HOURS", "0"),
+            ("REVOKE_HOLD_HOURS", "11"),
             ("REVOKE_HOLD_HOURS", "721"),
             ("DRY_RUN", "maybe"),
             ("FORENSICS", "true"),
