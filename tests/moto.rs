@@ -1169,6 +1169,10 @@ async fn harden_requires_imdsv2_where_asked_and_reports_what_still_allows_imdsv1
     let ignored = w
         .instance(&[(KEY, "ignore"), ("exfil-responder:harden", "imdsv2")])
         .await;
+    // A hop limit of 1 keeps a token from containers behind a bridge network: raised to 2 with
+    // IMDSv2. (Any other is left as it is, by not sending it: the plan's unit test checks that,
+    // since moto resets an option the call leaves out, where EC2 keeps it.)
+    w.account.set_hop_limit(&named, 1).await;
     let config = Config {
         require_imdsv2: true,
         ..Config::default()
@@ -1181,6 +1185,9 @@ async fn harden_requires_imdsv2_where_asked_and_reports_what_still_allows_imdsv1
     assert!(ok, "{report:#}");
     assert!(requires_imdsv2(&w.account, &named).await);
     assert!(requires_imdsv2(&w.account, &tagged).await);
+    assert_eq!(w.account.hop_limit(&named).await, Some(2));
+    let result = instance_report(&report, &named)["result"].as_str().unwrap().to_owned();
+    assert!(result.contains("hop limit raised from 1 to 2"), "{result}");
     assert!(!requires_imdsv2(&w.account, &untagged).await);
     assert!(
         !requires_imdsv2(&w.account, &ignored).await,

@@ -103,8 +103,17 @@ fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFact
     plan.steps = steps;
     let mut result = format!("{prefix}{result}");
     if requires_imdsv2(facts, relation, inst, action) {
-        plan.steps.insert(0, Step::RequireImdsv2);
-        result.push_str("; IMDSv2 required first");
+        // A hop limit of 1 keeps IMDSv2's token from containers behind a bridge network, which
+        // IMDSv1 served: requiring tokens alone would cut them off, on an instance the business
+        // asked to keep serving. Raised to 2 in the same call, as the EC2 user guide advises for
+        // containers ("Configure the instance metadata options",
+        // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html).
+        let hop_limit = (inst.hop_limit == Some(1)).then_some(2);
+        plan.steps.insert(0, Step::RequireImdsv2 { hop_limit });
+        result.push_str(match hop_limit {
+            Some(_) => "; IMDSv2 required first, its hop limit raised from 1 to 2 for containers",
+            None => "; IMDSv2 required first",
+        });
     }
     note(&mut plan, result, attention);
     plan
@@ -650,18 +659,18 @@ mod tests {
         let plans = hardened(&on, &[], &none);
         assert_eq!(
             plans[0].steps[0],
-            Step::RequireImdsv2,
+            Step::RequireImdsv2 { hop_limit: None },
             "before the cycle's fresh credentials"
         );
         assert!(plans[0].steps.len() > 1 && plans[0].result.ends_with("IMDSv2 required first"));
         assert!(
-            !plans[1].steps.contains(&Step::RequireImdsv2),
+            !plans[1].steps.contains(&Step::RequireImdsv2 { hop_limit: None }),
             "an untagged sibling is left as it is"
         );
         let tagged = hardened(&on, &[(HARDEN_TAG, "IMDSv2")], &none);
-        assert_eq!(tagged[1].steps[0], Step::RequireImdsv2);
+        assert_eq!(tagged[1].steps[0], Step::RequireImdsv2 { hop_limit: None });
         let by_role = hardened(&on, &[], &tags(&[(HARDEN_TAG, "imdsv2")]));
-        assert_eq!(by_role[1].steps[0], Step::RequireImdsv2);
+        assert_eq!(by_role[1].steps[0], Step::RequireImdsv2 { hop_limit: None });
         // Off by default, even where a tag asks.
         let off = Config {
             default_action: Action::Cycle,
@@ -670,7 +679,7 @@ mod tests {
         assert!(
             hardened(&off, &[(HARDEN_TAG, "imdsv2")], &none)
                 .iter()
-                .all(|p| !p.steps.contains(&Step::RequireImdsv2))
+                .all(|p| !p.steps.iter().any(|s| matches!(s, Step::RequireImdsv2 { .. })))
         );
     }
 
@@ -688,9 +697,23 @@ mod tests {
             one(&on, facts, None).steps
         };
         // Revoke only: the one step is the hardening.
-        assert_eq!(with("running", &[], Some("optional")), [Step::RequireImdsv2]);
-        assert_eq!(with("stopped", &[], None), [Step::RequireImdsv2]);
+        assert_eq!(
+            with("running", &[], Some("optional")),
+            [Step::RequireImdsv2 { hop_limit: None }]
+        );
+        assert_eq!(with("stopped", &[], None), [Step::RequireImdsv2 { hop_limit: None }]);
         assert!(with("running", &[], Some("required")).is_empty());
+        // A hop limit of 1 is raised to 2 in the same call; any other is left as it is.
+        let hops = |limit: Option<i32>| {
+            let facts = InstanceFacts {
+                http_tokens: Some("optional".into()),
+                hop_limit: limit,
+                ..inst("i-1", "running", &[], Some(PROFILE))
+            };
+            one(&on, facts, None).steps
+        };
+        assert_eq!(hops(Some(1)), [Step::RequireImdsv2 { hop_limit: Some(2) }]);
+        assert_eq!(hops(Some(3)), [Step::RequireImdsv2 { hop_limit: None }]);
         assert!(with("running", &[(KEY, "ignore")], Some("optional")).is_empty());
         assert!(with("pending", &[], Some("optional")).is_empty());
     }

@@ -114,8 +114,12 @@ pub enum Step {
     Untag(Vec<&'static str>),
     /// Evidence kept before an isolation (`FORENSICS=snapshot`).
     Preserve(Evidence),
-    /// `HttpTokens=required`: the metadata service serves credentials only through IMDSv2.
-    RequireImdsv2,
+    /// `HttpTokens=required`: the metadata service serves credentials only through IMDSv2. With
+    /// `hop_limit`, `HttpPutResponseHopLimit` set to it in the same call: 2 where it was 1, so that
+    /// containers behind a bridge network (one hop more) still reach a token.
+    RequireImdsv2 {
+        hop_limit: Option<i32>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,14 +146,14 @@ impl Step {
             Self::Untag(_) => ApiCall::DeleteTags,
             Self::Preserve(Evidence::Snapshots { .. }) => ApiCall::CreateSnapshots,
             Self::Preserve(_) => ApiCall::ModifyInstanceAttribute,
-            Self::RequireImdsv2 => ApiCall::ModifyInstanceMetadataOptions,
+            Self::RequireImdsv2 { .. } => ApiCall::ModifyInstanceMetadataOptions,
         }
     }
 
     /// A step whose failure does not stop the instance's plan: containment comes first, and the
     /// report asks a person to finish what failed.
     pub fn best_effort(&self) -> bool {
-        matches!(self, Self::Preserve(_) | Self::RequireImdsv2)
+        matches!(self, Self::Preserve(_) | Self::RequireImdsv2 { .. })
     }
 }
 

@@ -255,8 +255,7 @@ fn planned(
         let if_named = (as_named.as_ref())
             .map(|p| experience(p, holds))
             .filter(|e| *e != as_sibling);
-        let named_steps = as_named.as_ref().map_or(&[][..], |p| &p.steps[..]);
-        for note in notes(inst, (&plan, as_sibling), named_steps) {
+        for note in notes(inst, (&plan, as_sibling)) {
             problems.push(format!("instance {} ({}): {note}", inst.id, inst.region));
         }
         let chosen = plan.chosen.as_ref();
@@ -305,7 +304,7 @@ pub fn experience(plan: &InstancePlan, holds_profile: bool) -> Experience {
 
 /// What would go wrong for the instance that its plan (as a sibling, and what it experiences so)
 /// does not already say.
-fn notes(inst: &InstanceFacts, (plan, as_sibling): (&InstancePlan, Experience), named_steps: &[Step]) -> Vec<String> {
+fn notes(inst: &InstanceFacts, (plan, as_sibling): (&InstancePlan, Experience)) -> Vec<String> {
     let mut notes = Vec::new();
     let chosen = plan.chosen.as_ref();
     if let Some(warning) = chosen.and_then(|c| c.warning.clone()) {
@@ -326,14 +325,6 @@ fn notes(inst: &InstanceFacts, (plan, as_sibling): (&InstancePlan, Experience), 
              without credentials or isolated, terminating the evidence; put it in Standby (or suspend the group's \
              ReplaceUnhealthy) before isolating; scale-in protection does not stop a health-check replacement"
         ));
-    }
-    let hardens = |steps: &[Step]| steps.contains(&Step::RequireImdsv2);
-    if inst.hop_limit == Some(1) && (hardens(&plan.steps) || hardens(named_steps)) {
-        notes.push(
-            "HARDEN would require IMDSv2 with a hop limit of 1: containers behind a bridge network on it cannot \
-             get a token and lose their credentials; set HttpPutResponseHopLimit to 2 first"
-                .into(),
-        );
     }
     notes
 }
@@ -573,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn spot_auto_scaling_and_a_hop_limit_harden_would_break_are_named() {
+    fn spot_and_auto_scaling_are_named_and_a_hop_limit_of_one_is_no_problem_to_harden() {
         let config = Config {
             require_imdsv2: true,
             ..Config::default()
@@ -606,8 +597,9 @@ mod tests {
             "{:?}",
             role.problems
         );
-        // HARDEN requires IMDSv2 of the named instance: a hop limit of 1 would cut off its containers.
-        assert!(about("i-hop")[0].contains("hop limit of 1"), "{:?}", role.problems);
+        // HARDEN requires IMDSv2 of the named instance and raises a hop limit of 1 to 2 with it:
+        // its containers keep their way to a token.
+        assert_eq!(about("i-hop"), Vec::<String>::new());
         // Already IMDSv2 only: nothing changes, nothing breaks.
         assert_eq!(about("i-v2"), Vec::<String>::new());
         let off = &assessed(

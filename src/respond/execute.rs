@@ -241,7 +241,7 @@ async fn one(
             drop(slot.take());
         }
         match result {
-            Ok(()) if *step == Step::RequireImdsv2 => out.metadata_tokens = Some("required".into()),
+            Ok(()) if matches!(step, Step::RequireImdsv2 { .. }) => out.metadata_tokens = Some("required".into()),
             Ok(()) => {}
             Err(e) if failed.best_effort() => {
                 warn!(instance = id, role = steps.role(), step = failed.op().name(), error = %e, "best-effort step failed; going on");
@@ -390,8 +390,8 @@ impl Interpreter<'_> {
                 .await
                 .map(|()| false),
             Step::Preserve(Evidence::Snapshots { finding_id }) => self.snapshot(finding_id).await.map(|()| false),
-            Step::RequireImdsv2 => steps
-                .run(op, id, metadata::require_imdsv2(ec2, id))
+            Step::RequireImdsv2 { hop_limit } => steps
+                .run(op, id, metadata::require_imdsv2(ec2, id, *hop_limit))
                 .await
                 .map(|()| false),
         }
@@ -480,7 +480,10 @@ fn describe(step: &Step) -> String {
         Step::Preserve(Evidence::Snapshots { finding_id }) => {
             format!("snapshot every attached EBS volume, tagged with finding {finding_id}")
         }
-        Step::RequireImdsv2 => "require IMDSv2 (HttpTokens=required)".into(),
+        Step::RequireImdsv2 { hop_limit: None } => "require IMDSv2 (HttpTokens=required)".into(),
+        Step::RequireImdsv2 { hop_limit: Some(n) } => {
+            format!("require IMDSv2 (HttpTokens=required), hop limit {n} (HttpPutResponseHopLimit)")
+        }
     }
 }
 
@@ -804,7 +807,7 @@ mod tests {
         let finding_id = "f1".to_owned();
         InstancePlan {
             steps: vec![
-                Step::RequireImdsv2,
+                Step::RequireImdsv2 { hop_limit: None },
                 Step::Preserve(Evidence::TerminationProtection),
                 Step::Preserve(Evidence::StopOnShutdown),
                 Step::Preserve(Evidence::Snapshots { finding_id }),

@@ -619,6 +619,31 @@ impl Account {
         inst.metadata_options()?.http_tokens().map(|t| t.as_str().to_owned())
     }
 
+    /// The instance's metadata `HttpPutResponseHopLimit`.
+    pub async fn hop_limit(&self, instance: &str) -> Option<i32> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .unwrap();
+        out.reservations()[0].instances()[0]
+            .metadata_options()?
+            .http_put_response_hop_limit()
+    }
+
+    /// Set the instance's metadata `HttpPutResponseHopLimit`, straight in the emulator.
+    pub async fn set_hop_limit(&self, instance: &str, hops: i32) {
+        self.ec2
+            .modify_instance_metadata_options()
+            .instance_id(instance)
+            .http_put_response_hop_limit(hops)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The instance's state name (`running`, `terminated`, ...).
     pub async fn state(&self, instance: &str) -> String {
         let out = self
