@@ -186,8 +186,8 @@ pub fn named_region(incident: &Incident, place: &Place) -> String {
 /// a region at a time, each as soon as it is read. `ec2` is in the finding's region. The role's
 /// profiles, the enabled regions and the finding's region (the named instance described with it)
 /// are read at once; each other region once the enabled regions are known; a region's instances,
-/// where any are left to describe, once it and the profiles are read. A region that fails is an
-/// `Err` for that region only.
+/// where any are left to describe, once it and the profiles are read. A region that fails is
+/// [`RegionRead::Unread`], that region only.
 pub fn discover<'a>(
     iam: &'a aws_sdk_iam::Client,
     ec2: &'a aws_sdk_ec2::Client,
