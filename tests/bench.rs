@@ -578,13 +578,10 @@ fn main() {
         );
         println!("{runs} runs per scenario ({fleet_runs} per fleet size); each run is a fresh process");
         let chain = std::env::var("CHAIN").unwrap_or_else(|_| "the default (contain)".into());
-        println!("CHAIN: {chain}, but for the last table's runs, which set it themselves");
-        println!();
-        println!("| figure | median | min | max | n | target |");
-        println!("|---|---|---|---|---|---|");
-        for f in &process.figures {
-            println!("{}", f.row());
-        }
+        println!(
+            "CHAIN: {chain}, but for the runs of the trail's table and the regions' table, which set it themselves"
+        );
+        print_table("figure", &process);
         for arch in ["arm64", "x86_64"] {
             match package(arch) {
                 Some(bytes) => println!(
@@ -609,12 +606,7 @@ fn main() {
         for run in 0..setting("BENCH_CHAIN_RUNS", 3) {
             chain_walk(&moto, &guardduty, chain_latency, run, &mut chain).await;
         }
-        println!();
-        println!("| the stolen key's trail (CHAIN) | median | min | max | n | target |");
-        println!("|---|---|---|---|---|---|");
-        for f in &chain.figures {
-            println!("{}", f.row());
-        }
+        print_table("the stolen key's trail (CHAIN)", &chain);
         let mut ready = Figures::default();
         for _ in 0..setting("BENCH_READINESS_RUNS", 1) {
             let run = readiness::readiness_at_scale(&moto, &guardduty, latency).await;
@@ -625,12 +617,7 @@ fn main() {
             }
         }
         if !ready.figures.is_empty() {
-            println!();
-            println!("| readiness at scale | median | min | max | n | target |");
-            println!("|---|---|---|---|---|---|");
-            for f in &ready.figures {
-                println!("{}", f.row());
-            }
+            print_table("readiness at scale", &ready);
         }
         let mut apart = Figures::default();
         let mut timeline = None;
@@ -651,16 +638,21 @@ fn main() {
     });
 }
 
+/// A table of figures under `heading`: each one's median, min, max, count and target.
+fn print_table(heading: &str, figures: &Figures) {
+    println!();
+    println!("| {heading} | median | min | max | n | target |");
+    println!("|---|---|---|---|---|---|");
+    for f in &figures.figures {
+        println!("{}", f.row());
+    }
+}
+
 fn print_fleets(fleet: &Figures, throttled: &Figures, (size, refill): (u32, u32)) {
     if fleet.figures.is_empty() {
         return;
     }
-    println!();
-    println!("| fleet | median | min | max | n | target |");
-    println!("|---|---|---|---|---|---|");
-    for f in &fleet.figures {
-        println!("{}", f.row());
-    }
+    print_table("fleet", fleet);
     let alone = fleet.figures[0].median();
     for f in &fleet.figures[1..] {
         println!("| {}: median ÷ alone | {:.2}× | | | | |", f.name, f.median() / alone);

@@ -4,8 +4,8 @@
 use crate::config::Config;
 use crate::names::profile_name_from_arn;
 use crate::plan::actions::{left_revoked, plan_cycle, plan_isolate};
-use crate::plan::hardening::requires_imdsv2;
-use crate::plan::model::{FleetFacts, InstanceFacts, InstancePlan, Relation, Step};
+use crate::plan::hardening;
+use crate::plan::model::{FleetFacts, InstanceFacts, InstancePlan, Relation};
 use crate::rules::{Action, choose_action};
 
 pub fn instances(facts: &FleetFacts<'_>) -> Vec<InstancePlan> {
@@ -102,33 +102,12 @@ fn plan_instance(facts: &FleetFacts<'_>, relation: Relation, inst: &InstanceFact
     };
     plan.steps = steps;
     let mut result = format!("{prefix}{result}");
-    if let Some((step, said)) = hardening(facts, relation, inst, action) {
+    if let Some((step, said)) = hardening::first_step(facts, relation, inst, action) {
         plan.steps.insert(0, step);
         result.push_str(said);
     }
     note(&mut plan, result, attention);
     plan
-}
-
-/// `HARDEN=imdsv2`'s first step, where it applies, and what the result says of it. A hop limit of
-/// 1 keeps IMDSv2's token from containers behind a bridge network, which IMDSv1 served: requiring
-/// tokens alone would cut them off, on an instance the business may have asked to keep serving.
-/// So it is raised to 2 in the same call, as the EC2 user guide advises for containers ("Configure
-/// the instance metadata options",
-/// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html).
-fn hardening(
-    facts: &FleetFacts<'_>,
-    relation: Relation,
-    inst: &InstanceFacts,
-    action: Action,
-) -> Option<(Step, &'static str)> {
-    requires_imdsv2(facts, relation, inst, action).then_some(())?;
-    let hop_limit = (inst.hop_limit == Some(1)).then_some(2);
-    let said = match hop_limit {
-        Some(_) => "; IMDSv2 required first, its hop limit raised from 1 to 2 for containers",
-        None => "; IMDSv2 required first",
-    };
-    Some((Step::RequireImdsv2 { hop_limit }, said))
 }
 
 fn note(plan: &mut InstancePlan, result: String, attention: bool) {

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::faults::Seen;
+use crate::support::faults::{Seen, covered};
 use crate::support::guardduty::GuardDuty;
 use crate::support::measure::{Figures, ms, setting};
 use crate::support::runtime_api::{RuntimeApi, imds_counter};
@@ -164,22 +164,11 @@ fn add(out: &mut Figures, who: &str, when: &str, e: &Event) {
 /// How long, from `from` to `to`, no request to `region` was in flight (its connection being
 /// opened counts): the time its instances waited on something other than their own region.
 fn idle(seen: &[Seen], region: &str, (from, to): (Instant, Instant)) -> Duration {
-    let mut spans: Vec<(Instant, Instant)> = seen
+    let spans = seen
         .iter()
         .filter(|s| s.region == region)
-        .filter_map(|s| Some(((s.arrived - s.handshake).max(from), s.answered?.min(to))))
-        .filter(|(start, end)| start < end)
-        .collect();
-    spans.sort();
-    let (mut covered, mut reached) = (Duration::ZERO, from);
-    for (start, end) in spans {
-        let start = start.max(reached);
-        if end > start {
-            covered += end - start;
-            reached = end;
-        }
-    }
-    (to - from).saturating_sub(covered)
+        .filter_map(|s| Some(((s.arrived - s.handshake).max(from), s.answered?.min(to))));
+    (to - from).saturating_sub(covered(spans.collect()))
 }
 
 /// The table: each figure's median (min–max) for the three runs, and the targets' ratios.

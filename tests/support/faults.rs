@@ -646,12 +646,16 @@ pub fn round_trips_before(seen: &[Seen], operation: &str) -> Option<usize> {
 /// requests sent together queue there; AWS's services would serve them side by side.
 pub fn moto_busy_before(seen: &[Seen], operation: &str) -> Option<Duration> {
     let until = seen.iter().find(|s| s.operation == operation)?.arrived;
-    let mut spans: Vec<(Instant, Instant)> = seen
+    let spans = seen
         .iter()
         .filter_map(|s| s.with_moto)
         .filter(|(start, _)| *start < until)
-        .map(|(start, end)| (start, end.min(until)))
-        .collect();
+        .map(|(start, end)| (start, end.min(until)));
+    Some(covered(spans.collect()))
+}
+
+/// The length of the union of `spans`: time covered by at least one of them.
+pub fn covered(mut spans: Vec<(Instant, Instant)>) -> Duration {
     spans.sort();
     let mut busy = Duration::ZERO;
     let mut reached: Option<Instant> = None;
@@ -662,7 +666,7 @@ pub fn moto_busy_before(seen: &[Seen], operation: &str) -> Option<Duration> {
             reached = Some(end);
         }
     }
-    Some(busy)
+    busy
 }
 
 /// Each request's round: how many sequential round trips the caller had waited on when it sent

@@ -606,8 +606,8 @@ impl Account {
         assert_eq!(self.state(instance).await, InstanceStateName::Terminated.as_str());
     }
 
-    /// The instance's metadata `HttpTokens` (`required`: IMDSv2 only).
-    pub async fn http_tokens(&self, instance: &str) -> Option<String> {
+    /// The instance as EC2 describes it.
+    pub async fn described(&self, instance: &str) -> aws_sdk_ec2::types::Instance {
         let out = self
             .ec2
             .describe_instances()
@@ -615,22 +615,19 @@ impl Account {
             .send()
             .await
             .unwrap();
-        let inst = &out.reservations()[0].instances()[0];
+        out.reservations()[0].instances()[0].clone()
+    }
+
+    /// The instance's metadata `HttpTokens` (`required`: IMDSv2 only).
+    pub async fn http_tokens(&self, instance: &str) -> Option<String> {
+        let inst = self.described(instance).await;
         inst.metadata_options()?.http_tokens().map(|t| t.as_str().to_owned())
     }
 
     /// The instance's metadata `HttpPutResponseHopLimit`.
     pub async fn hop_limit(&self, instance: &str) -> Option<i32> {
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance)
-            .send()
-            .await
-            .unwrap();
-        out.reservations()[0].instances()[0]
-            .metadata_options()?
-            .http_put_response_hop_limit()
+        let inst = self.described(instance).await;
+        inst.metadata_options()?.http_put_response_hop_limit()
     }
 
     /// Set the instance's metadata `HttpPutResponseHopLimit`, straight in the emulator.
@@ -646,20 +643,8 @@ impl Account {
 
     /// The instance's state name (`running`, `terminated`, ...).
     pub async fn state(&self, instance: &str) -> String {
-        let out = self
-            .ec2
-            .describe_instances()
-            .instance_ids(instance)
-            .send()
-            .await
-            .unwrap();
-        let inst = &out.reservations.unwrap()[0].instances.clone().unwrap()[0];
-        inst.state
-            .as_ref()
-            .and_then(|s| s.name.clone())
-            .unwrap()
-            .as_str()
-            .to_owned()
+        let inst = self.described(instance).await;
+        inst.state().and_then(|s| s.name()).unwrap().as_str().to_owned()
     }
 
     /// Everything the function may change, to compare before and after.
