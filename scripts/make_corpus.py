@@ -325,6 +325,24 @@ for name, change in {
 }.items():
     raw(f"custodian-{name}", json.dumps({**CUSTODIAN, **change}))
 
+# A follow-up anyone allowed to invoke the function can send: it must stand on a key a containment
+# of the role revoked, in that incident's window, or be refused without a read or a write.
+FOLLOW_UP = {**event_file("chain-follow-up.json"), "dryRun": False}
+for name, change in {
+    "key-not-revoked": {"accessKeyId": "ASIAOTHERPRINCIPAL01"},
+    "key-long-lived": {"accessKeyId": "AKIAOTHERPRINCIPAL01"},
+    "key-lowercase": {"accessKeyId": "asiaqx3examplekey7n2"},
+    "role-not-contained": {"roleName": "OtherRole"},
+    "role-path": {"roleName": "../WebAppRole"},
+    "since-after-cutoff": {"since": "2030-01-01T00:00:00Z"},
+    "since-garbled": {"since": "yesterday"},
+    "account-other": {"accountId": "999999999999"},
+    "walked-too-many": {"walked": [f"ASIAWALKED{n:010d}" for n in range(201)]},
+    "schedule-traversal": {"schedule": "../release"},
+    "unknown-field": {"action": "isolate"},
+}.items():
+    raw(f"follow-up-{name}", json.dumps({**FOLLOW_UP, **change}))
+
 OUT.mkdir(parents=True, exist_ok=True)
 for old in OUT.glob("*.json"):
     old.unlink()

@@ -99,7 +99,7 @@ impl RoleArn {
 const ASSUME: &str = "AssumeRole";
 
 /// IAM and STS calls that leave a way back in: reported with their event id, never undone here.
-const PERSISTENCE: [&str; 22] = [
+const PERSISTENCE: [&str; 26] = [
     "CreateUser",
     "CreateLoginProfile",
     "UpdateLoginProfile",
@@ -122,6 +122,12 @@ const PERSISTENCE: [&str; 22] = [
     "CreateOpenIDConnectProvider",
     "CreateSAMLProvider",
     "UpdateAccessKey",
+    // What undoes a containment elsewhere: a revocation deleted, a role's policies or trust
+    // changed, or the tags that decide this function's response.
+    "DeleteRolePolicy",
+    "DetachRolePolicy",
+    "TagRole",
+    "UntagRole",
 ];
 
 /// STS calls that hand out credentials a role's revocation does not reach.
@@ -143,11 +149,6 @@ pub fn read(raw: &str, key: &str, account: &str) -> Result<TrailEvent, String> {
         return Err(within(format!("signed with {signed:?}, not the key looked up ({key})")));
     }
     let recipient = text("/recipientAccountId");
-    if recipient != Some(account) {
-        return Err(within(format!(
-            "recorded for account {recipient:?}, not {account} whose trail holds it"
-        )));
-    }
     if let Some(code) = record.get("errorCode").filter(|c| !c.is_null()) {
         return Err(within(format!("{name} failed ({code}): nothing came of it")));
     }
@@ -157,6 +158,16 @@ pub fn read(raw: &str, key: &str, account: &str) -> Result<TrailEvent, String> {
         .with_timezone(&Utc);
     let region = text("/awsRegion").ok_or_else(|| within("no awsRegion string".into()))?;
     let call = call(&record, (source, name)).map_err(within)?;
+    // LookupEvents answers only the account asked (its trail), so a record there is that
+    // account's. Its copy of an AssumeRole into another account is recorded for the role's owner
+    // (IAM user guide, "Logging IAM and AWS STS API calls with AWS CloudTrail", the cross-account
+    // example): that recipient is accepted when it is the account of the role the call names.
+    let cross_account = matches!(&call, Call::AssumedRole { role, .. } if Some(role.account.as_str()) == recipient);
+    if recipient != Some(account) && !cross_account {
+        return Err(within(format!(
+            "recorded for account {recipient:?}, not {account} whose trail holds it nor the account of a role it assumed"
+        )));
+    }
     Ok(TrailEvent {
         id,
         name: name.to_owned(),
@@ -280,6 +291,18 @@ mod tests {
         assert_eq!(event.id, "e-1");
     }
 
+    /// The caller's copy of a cross-account AssumeRole is recorded for the role's owner.
+    #[test]
+    fn a_cross_account_assume_role_is_recorded_for_the_roles_account() {
+        let mut record = assume(
+            "arn:aws:iam::222222222222:role/RoleC",
+            "arn:aws:sts::222222222222:assumed-role/RoleC/x",
+        );
+        record["recipientAccountId"] = json!("222222222222");
+        let event = read_it(&record).unwrap();
+        assert!(matches!(event.call, Call::AssumedRole { ref role, .. } if role.account == "222222222222"));
+    }
+
     /// CloudTrail records whole seconds: what the call issued may be from any moment of that
     /// second. A time with a fraction is taken as given.
     #[test]
@@ -323,6 +346,13 @@ mod tests {
         assert!(read(truncated, KEY, "111111111111").unwrap_err().contains("not JSON"));
         assert!(with("/userIdentity/accessKeyId", json!("ASIAOTHER00000000001")).contains("not the key"));
         assert!(with("/recipientAccountId", json!("333333333333")).contains("not 111111111111"));
+        // Only an AssumeRole may be recorded for another account, and only for the role's.
+        let mut created = good.clone();
+        created["eventSource"] = json!("iam.amazonaws.com");
+        created["eventName"] = json!("CreateAccessKey");
+        created["responseElements"] = json!({"accessKey": {"accessKeyId": "AKIANEWKEY0000000001", "userName": "u"}});
+        created["recipientAccountId"] = json!("222222222222");
+        assert!(read_it(&created).unwrap_err().contains("not 111111111111"));
         assert!(with("/requestParameters/roleArn", json!(7)).contains("no roleArn"));
         assert!(with("/requestParameters/roleArn", json!("arn:aws:iam::1:role/B")).contains("not a role ARN"));
         assert!(

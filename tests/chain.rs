@@ -347,6 +347,80 @@ async fn an_empty_trail_at_first_is_found_by_the_follow_up_which_writes_once() {
     assert_eq!(s.w.recorder.writes(), Vec::<String>::new());
 }
 
+/// A follow-up naming a contained role and a key its containment did not revoke: the key's
+/// trail says it assumed RoleB, yet nothing is walked or written.
+#[tokio::test]
+async fn a_follow_up_for_a_key_the_roles_record_does_not_hold_acts_on_nothing() {
+    let s = scene().await;
+    s.contain(config(ChainMode::Contain)).await;
+    const OTHER: &str = "ASIAOTHERPRINCIPAL01";
+    let at = Utc::now() - Duration::minutes(3);
+    s.record(
+        (HOME, REGION, OTHER),
+        assume_role(OTHER, (HOME, REGION), (&s.b.arn, &s.b.id), KEY_B, at),
+    );
+    let mut payload = support::event_file("chain-follow-up.json");
+    payload["accessKeyId"] = json!(OTHER);
+    payload["dryRun"] = json!(false);
+    s.w.recorder.clear();
+    let (report, ok) = s.w.run(payload.clone(), config(ChainMode::Contain)).await;
+    assert!(ok, "{report:#}");
+    assert_skipped_without_writes(
+        &report,
+        &s.w.recorder,
+        "not in role WebAppRole's record of revoked keys",
+    );
+    assert!(s.w.account.revocation("RoleB").await.is_none());
+    // The key the containment revoked stands: its follow-up walks (and finds nothing of OTHER's).
+    payload["accessKeyId"] = json!(STOLEN);
+    let (report, ok) = s.w.run(payload, config(ChainMode::Contain)).await;
+    assert!(ok, "{report:#}");
+    assert!(children(&report["chain"]["root"]).is_empty(), "{report:#}");
+}
+
+/// An attacker's script goes on calling: 1,100 calls after the `AssumeRole` it made first, 23
+/// pages newest first. The walk reads every page and finds it (it read 20 pages at most before).
+#[tokio::test]
+async fn an_assume_role_buried_under_a_thousand_later_calls_is_found() {
+    let s = scene().await;
+    let first = Utc::now() - Duration::minutes(10);
+    s.record(
+        (HOME, REGION, STOLEN),
+        assume_role(STOLEN, (HOME, REGION), (&s.b.arn, &s.b.id), KEY_B, first),
+    );
+    let trail = s.w.guardduty.trail();
+    for n in 0..1_100 {
+        let at = first + Duration::milliseconds(400 * (n + 1));
+        let id = format!("noise-{n}");
+        let mut call = iam_call(STOLEN, HOME, "ListRoles", json!(null), at);
+        call["eventID"] = json!(id);
+        let recorded = Recorded {
+            account: HOME,
+            region: REGION,
+            key: STOLEN,
+            at,
+            id: &id,
+        };
+        trail.record(&recorded, &call);
+    }
+    let report = s.contain(config(ChainMode::Contain)).await;
+    let chain = &report["chain"];
+    assert_eq!(chain["complete"], true, "{:#}", chain["unread"]);
+    let b = &children(&chain["root"])[0];
+    assert_eq!(
+        (b["key"].as_str(), b["action"].as_str()),
+        (Some(KEY_B), Some("revoked")),
+        "{b:#}"
+    );
+    assert!(s.w.account.revocation("RoleB").await.is_some());
+    let read = &chain["root"]["read"];
+    assert_eq!(read["events"], 1_101, "{read:#}");
+    // 23 pages here, and one in each other region (RoleB's session key made no call: one page
+    // in each region).
+    let regions = b["read"]["pages"].as_u64().unwrap();
+    assert_eq!(read["pages"].as_u64(), Some(22 + regions), "{read:#}");
+}
+
 #[tokio::test]
 async fn a_follow_up_for_a_role_never_contained_acts_on_nothing() {
     let s = scene().await;

@@ -145,6 +145,48 @@ async fn every_bad_payload_ends_in_an_error_or_a_skip_without_a_write() {
     );
 }
 
+/// The corpus's follow-ups again, once a containment has revoked the role for the events' key:
+/// only that key, in that incident's window, stands; every forged one is refused before any read
+/// of the trail, and nothing is written.
+#[tokio::test]
+async fn a_forged_follow_up_on_a_contained_role_is_refused_without_a_write() {
+    let w = world().await;
+    let base = std::fs::read_to_string(repo().join("events/outside-aws.json")).unwrap();
+    let contained = w.handle(serde_json::from_str(&w.aimed(&base)).unwrap(), false).await;
+    assert_eq!(contained["outcome"], "remediated", "{contained:#}");
+    let written = w.writes().len();
+    let mut follow_up = support::event_file("chain-follow-up.json");
+    follow_up["dryRun"] = json!(false);
+    // Control: the key the containment revoked stands (and then meets CHAIN=off).
+    let control = w.handle(follow_up, false).await;
+    assert!(
+        control["outcomeReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CHAIN is off"),
+        "{control:#}"
+    );
+    let mut forged = 0;
+    for entry in std::fs::read_dir(repo().join("tests/corpus")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("follow-up-") {
+            continue;
+        }
+        forged += 1;
+        let Ok(payload) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap()) else {
+            continue;
+        };
+        let report = w.handle(payload, false).await;
+        assert_rejected(&name, &report);
+        let reason = report["outcomeReason"].as_str().unwrap_or_default();
+        assert!(!reason.contains("CHAIN is off"), "{name} stood: {report:#}");
+    }
+    assert!(forged >= 10, "{forged} forged follow-ups");
+    assert_eq!(w.writes().len(), written, "{:?}", w.writes());
+    assert_eq!(w.proxy.count("LookupEvents"), 0);
+}
+
 #[tokio::test]
 async fn huge_and_deeply_nested_payloads_are_rejected_cleanly() {
     let w = world().await;

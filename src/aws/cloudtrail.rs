@@ -48,10 +48,19 @@ impl Pace {
     }
 }
 
-/// One page of events, as LookupEvents answered it.
+/// One event as LookupEvents lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub id: String,
+    /// `EventTime`: where the event falls in the window (the record's own time is checked apart).
+    pub time: Option<DateTime<Utc>>,
+    /// `CloudTrailEvent`: the record, the JSON string CloudTrail keeps.
+    pub record: Option<String>,
+}
+
+/// One page of events, as LookupEvents answered it: newest first.
 pub struct Page {
-    /// `(EventId, CloudTrailEvent)`: the record is the JSON string CloudTrail keeps.
-    pub events: Vec<(String, Option<String>)>,
+    pub events: Vec<Listed>,
     pub next: Option<String>,
 }
 
@@ -90,9 +99,12 @@ pub async fn page(cloudtrail: &Client, pace: &Pace, ask: Ask<'_>) -> Result<Page
                 let events = out
                     .events()
                     .iter()
-                    .map(|e| {
-                        let id = e.event_id().unwrap_or_default().to_owned();
-                        (id, e.cloud_trail_event().map(str::to_owned))
+                    .map(|e| Listed {
+                        id: e.event_id().unwrap_or_default().to_owned(),
+                        time: e
+                            .event_time()
+                            .and_then(|t| DateTime::from_timestamp_millis(t.to_millis().ok()?)),
+                        record: e.cloud_trail_event().map(str::to_owned),
                     })
                     .collect();
                 return Ok(Page {
@@ -165,7 +177,12 @@ mod tests {
         let pace = Pace::default();
         let started = Instant::now();
         let got = super::page(&client, &pace, ask(Some("t1"))).await.unwrap();
-        assert_eq!(got.events, [("e-1".to_owned(), Some("{}".to_owned()))]);
+        let listed = Listed {
+            id: "e-1".into(),
+            time: None,
+            record: Some("{}".into()),
+        };
+        assert_eq!(got.events, [listed]);
         assert_eq!(got.next.as_deref(), Some("t2"));
         assert_eq!((throttled.num_calls(), page.num_calls()), (1, 1));
         // The retry waited its turn and a backoff: never two requests within CloudTrail's gap.

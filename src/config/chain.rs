@@ -40,8 +40,6 @@ pub struct FollowUps {
 
 pub const DEFAULT_DEPTH: usize = 3;
 pub const DEFAULT_FOLLOW_UP_MINUTES: [u32; 2] = [15, 60];
-/// Pages of 50 events per key and region, in one walk: 1,000 events.
-pub const MAX_PAGES: usize = 20;
 
 impl Chain {
     pub fn off() -> Self {

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::aws::access_keys::KeyState;
+use crate::plan::RoleFacts;
 use crate::plan::auto_release::ceil_minute;
+use crate::policy::Existing;
+use crate::revoked_keys::RevokedKeys;
 
 /// Who a follow-up says asked for it.
 pub const REQUESTED_BY: &str = "exfil-responder CHAIN follow-up (EventBridge Scheduler)";
@@ -24,7 +27,62 @@ const HISTORY: Duration = Duration::days(90);
 
 /// The start of the window the trail is read in.
 pub fn since(first_seen: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
-    (first_seen.unwrap_or(now) - LOOKBACK).max(now - HISTORY + Duration::minutes(1))
+    in_history(first_seen.unwrap_or(now) - LOOKBACK, now)
+}
+
+/// `since`, or the oldest moment CloudTrail's event history still holds.
+pub fn in_history(since: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    since.max(now - HISTORY + Duration::minutes(1))
+}
+
+/// How long after a revocation its key's calls are still read: IAM's changes "can take a few
+/// minutes to propagate" (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html),
+/// and until then a call with the key may still succeed.
+pub const SETTLE: Duration = Duration::minutes(5);
+
+/// The end of the window a key's calls are read in: `SETTLE` after the cut-off that denies the
+/// key, or now if nothing does (yet). Past it the key's calls are denied, and an attacker's
+/// script that goes on calling only adds records of refusals: the window stays the same size
+/// for every later walk, however long the script runs.
+pub fn until(cutoff: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    cutoff.map_or(now, |c| (c + SETTLE).min(now))
+}
+
+/// Whether a follow-up may walk `key`'s trail from `since` on the role it names: only for a key
+/// a containment of that role revoked. Anyone allowed to invoke the function can send a
+/// follow-up, and a walk revokes every role its key assumed and deactivates every key it made, so
+/// the key must be in the role's record of revoked keys ([`RevokedKeys`]) under the cut-off in
+/// force, and the window must start before that cut-off (a key revoked then made its calls
+/// before it). Ok: the cut-off in force, where the window ends ([`until`]); Err: why not.
+///
+/// An earlier start reads nothing more: the record names sessions, which live 12 hours at most.
+pub fn standing(
+    key: &str,
+    since: DateTime<Utc>,
+    role: Option<&RoleFacts>,
+    in_force: Option<&Existing>,
+) -> Result<DateTime<Utc>, String> {
+    let role = role.ok_or("the role does not exist")?;
+    let Some(Existing::Cutoff(cutoff)) = in_force else {
+        return Err(format!(
+            "role {} holds no revocation of ours or the console's",
+            role.name
+        ));
+    };
+    if !RevokedKeys::of(&role.tags).is_some_and(|r| r.answers(key, *cutoff)) {
+        return Err(format!(
+            "key {key} is not in role {}'s record of revoked keys (tag {}) under the cut-off in force: \
+             no containment of this role revoked it",
+            role.name,
+            crate::revoked_keys::TAG
+        ));
+    }
+    if since >= *cutoff {
+        return Err(format!(
+            "the window starts at {since}, after the cut-off {cutoff} that revoked key {key}: not that incident's"
+        ));
+    }
+    Ok(*cutoff)
 }
 
 /// Whether a key found in the trail is walked in turn.
@@ -133,6 +191,43 @@ mod tests {
             since: at("2026-12-03T09:45:00Z"),
             keys,
         }
+    }
+
+    #[test]
+    fn a_follow_up_stands_only_for_a_key_the_roles_record_holds_within_its_window() {
+        let cutoff = at("2026-12-03T10:00:00.500Z");
+        let held = |keys: &str| crate::plan::testing::web_app_role(&[(crate::revoked_keys::TAG, keys)]);
+        let role = held("2026-12-03T10:00:00.500Z ASIAROOTKEY000000001");
+        let in_force = Existing::Cutoff(cutoff);
+        let since = at("2026-12-03T09:45:00Z");
+        let key = "ASIAROOTKEY000000001";
+        assert_eq!(standing(key, since, Some(&role), Some(&in_force)), Ok(cutoff));
+        let refused =
+            |key, since, role: Option<&RoleFacts>, in_force| standing(key, since, role, in_force).unwrap_err();
+        assert!(refused("ASIAOTHERKEY00000001", since, Some(&role), Some(&in_force)).contains("not in role"));
+        assert!(refused(key, at("2026-12-03T10:01:00Z"), Some(&role), Some(&in_force)).contains("after the cut-off"));
+        assert!(refused(key, since, None, Some(&in_force)).contains("does not exist"));
+        assert!(refused(key, since, Some(&role), None).contains("no revocation"));
+        let unknown = Existing::Unrecognised("x".into());
+        assert!(refused(key, since, Some(&role), Some(&unknown)).contains("no revocation"));
+        // A cut-off in force earlier than the record's may not deny the key.
+        let earlier = Existing::Cutoff(at("2026-12-03T09:59:00Z"));
+        assert!(refused(key, since, Some(&role), Some(&earlier)).contains("not in role"));
+        assert!(refused(key, since, Some(&held("junk")), Some(&in_force)).contains("not in role"));
+    }
+
+    #[test]
+    fn a_keys_window_ends_once_its_revocation_has_settled() {
+        let cutoff = at("2026-12-03T10:00:00.500Z");
+        assert_eq!(
+            until(Some(cutoff), at("2026-12-03T10:00:02Z")),
+            at("2026-12-03T10:00:02Z")
+        );
+        assert_eq!(
+            until(Some(cutoff), at("2026-12-03T11:00:00Z")),
+            at("2026-12-03T10:05:00.500Z")
+        );
+        assert_eq!(until(None, at("2026-12-03T11:00:00Z")), at("2026-12-03T11:00:00Z"));
     }
 
     #[test]

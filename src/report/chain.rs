@@ -12,13 +12,19 @@ pub struct ChainReport {
     pub mode: ChainModeName,
     /// How many hops of AssumeRole were followed at most.
     pub depth: usize,
-    /// The trail was read from here until `until`.
+    /// The trail was read from here; the stolen key's calls until `until` (each key's own end
+    /// is in its node's `read`).
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
-    /// Every key's trail was read to its end in every region (else `incomplete` says why).
+    /// Every key's window was read whole in every region (else `incomplete` and `unread` say
+    /// what was not, and why).
     pub complete: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<Unread>,
+    /// LookupEvents pages read, in every account and region.
+    pub pages: usize,
     pub root: ChainNode,
     /// Calls that leave a way back in: a person must judge them; nothing was changed.
     pub needs_attention: Vec<TrailCall>,
@@ -93,9 +99,9 @@ pub struct ChainNode {
     pub action: NodeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Events read signed with the key (none if it was not walked).
+    /// What was read of the key's own calls (none if it was not walked).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub events: Option<usize>,
+    pub read: Option<KeyRead>,
     pub children: Vec<ChainNode>,
 }
 
@@ -118,6 +124,32 @@ impl ChainNode {
         }
         self.children.iter().for_each(|c| c.collect_failures(failed));
     }
+}
+
+/// What was read of one key's calls.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRead {
+    /// Records signed with the key, in every region read.
+    pub events: usize,
+    /// LookupEvents pages read for them.
+    pub pages: usize,
+    /// The end of the key's window: `SETTLE` after the cut-off that denies it, or when it was
+    /// read ([`crate::plan::chain::until`]).
+    pub until: DateTime<Utc>,
+}
+
+/// A part of a key's window that was not read in one region, and why: the calls from `from` to
+/// `to` (both included) may hold what the walk looks for.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Unread {
+    pub key: String,
+    pub account: String,
+    pub region: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub why: String,
 }
 
 /// What was done about a node.
@@ -174,7 +206,7 @@ mod tests {
             via: None,
             action,
             detail: None,
-            events: None,
+            read: None,
             children,
         }
     }
@@ -201,6 +233,8 @@ mod tests {
             until: at,
             complete: true,
             incomplete: Vec::new(),
+            unread: Vec::new(),
+            pages: 0,
             root: tree,
             needs_attention: vec![TrailCall {
                 event_id: "e-1".into(),

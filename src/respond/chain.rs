@@ -6,8 +6,11 @@
 //!
 //! A key's calls are read in every enabled region of that account (STS serves and logs a call in
 //! the caller's region; IAM's global calls are logged in us-east-1), each region at CloudTrail's
-//! rate ([`cloudtrail`]). A region that cannot be read leaves the walk incomplete, which the
-//! report says and the follow-up walks read again: a lookup never fails the containment.
+//! rate, every page of the key's window ([`lookup`]). The window ends once the revocation that
+//! denies the key has settled ([`crate::plan::chain::until`]), so the follow-up walks read the
+//! same window again, not a longer one. What is not read (a region that fails, time that runs
+//! out) leaves the walk incomplete, which the report says with the part of the window not read,
+//! and the follow-up walks read again: a lookup never fails the containment.
 
 use std::collections::HashMap;
 
@@ -19,16 +22,17 @@ use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::access_keys::{self, KeyState};
 use crate::aws::clients::{Target, cloudtrail_in};
-use crate::aws::{cloudtrail, ec2};
-use crate::config::{ChainMode, chain::MAX_PAGES};
+use crate::aws::ec2;
+use crate::config::ChainMode;
 use crate::error::Result;
 use crate::gate::{self, Act, Case, Stolen, Verdict};
 use crate::names::RoleName;
-use crate::plan::chain::{Follow, follow};
+use crate::plan::chain::{Follow, follow, until};
 use crate::policy::{cutoff_at, iso_millis};
-use crate::report::chain::{ChainModeName, ChainNode, ChainReport, NodeStatus, TrailCall};
+use crate::report::chain::{ChainModeName, ChainNode, ChainReport, KeyRead, NodeStatus, TrailCall, Unread};
 use crate::respond::establish::{self, Place};
 use crate::respond::journal::Journal;
+use crate::respond::lookup::{self, Window};
 use crate::respond::revoke::{self, Written};
 use crate::trail::{self, Call, RoleArn, TrailEvent};
 
@@ -40,6 +44,8 @@ pub struct Root<'a> {
     /// The role the key is a session of: contained already.
     pub role: Option<&'a RoleName>,
     pub since: DateTime<Utc>,
+    /// The cut-off in force on `role`: the key's calls are read until it has settled.
+    pub cutoff: Option<DateTime<Utc>>,
 }
 
 /// One walk's context, and what it gathered besides the tree.
@@ -49,12 +55,19 @@ pub struct Walk<'a> {
     root: &'a Root<'a>,
     dry_run: bool,
     steps: &'a Journal,
-    until: DateTime<Utc>,
     seen: Vec<String>,
     regions: HashMap<String, Vec<String>>,
     attention: Vec<TrailCall>,
     skipped: Vec<String>,
     incomplete: Vec<String>,
+    unread: Vec<Unread>,
+    pages: usize,
+}
+
+/// What became of one key: its calls read, and the nodes for what they made.
+struct Walked {
+    read: Option<KeyRead>,
+    children: Vec<ChainNode>,
 }
 
 /// Walk the trail from `root`; None while `CHAIN` is off.
@@ -66,14 +79,16 @@ pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps:
         root,
         dry_run,
         steps,
-        until: Utc::now(),
         seen: vec![root.key.to_owned()],
         regions: HashMap::new(),
         attention: Vec::new(),
         skipped: Vec::new(),
         incomplete: Vec::new(),
+        unread: Vec::new(),
+        pages: 0,
     };
-    let (events, children) = Box::pin(walk.key(root.key, &root.place.account, 0)).await;
+    let end = until(root.cutoff, Utc::now());
+    let walked = Box::pin(walk.key(root.key, &root.place.account, end, 0)).await;
     let root_node = ChainNode {
         key: root.key.to_owned(),
         account: root.place.account.clone(),
@@ -84,16 +99,18 @@ pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps:
         via: None,
         action: NodeStatus::Contained,
         detail: None,
-        events,
-        children,
+        read: walked.read,
+        children: walked.children,
     };
     Some(ChainReport {
         mode,
         depth: app.config.chain.depth,
         since: root.since,
-        until: walk.until,
-        complete: walk.incomplete.is_empty(),
+        until: end,
+        complete: walk.incomplete.is_empty() && walk.unread.is_empty(),
         incomplete: walk.incomplete,
+        unread: walk.unread,
+        pages: walk.pages,
         root: root_node,
         needs_attention: walk.attention,
         skipped: walk.skipped,
@@ -102,12 +119,20 @@ pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps:
 }
 
 impl Walk<'_> {
-    /// Read `key`'s calls in `account` and act on each; `depth` hops from the stolen key.
-    async fn key(&mut self, key: &str, account: &str, depth: usize) -> (Option<usize>, Vec<ChainNode>) {
-        let Some(events) = self.read(key, account).await else {
-            return (None, Vec::new());
+    /// Read `key`'s calls in `account` until `end` and act on each; `depth` hops from the
+    /// stolen key.
+    async fn key(&mut self, key: &str, account: &str, end: DateTime<Utc>, depth: usize) -> Walked {
+        let Some((events, pages)) = self.read(key, account, end).await else {
+            return Walked {
+                read: None,
+                children: Vec::new(),
+            };
         };
-        let count = events.len();
+        let read = KeyRead {
+            events: events.len(),
+            pages,
+            until: end,
+        };
         let mut children = Vec::new();
         for event in events {
             let issued_by = event.issued_by();
@@ -125,7 +150,7 @@ impl Walk<'_> {
                     role_id,
                     session_key,
                 } => {
-                    let (action, detail) = self
+                    let (action, detail, cutoff) = self
                         .contain_role(&role, role_id.as_deref(), issued_by, &session_key)
                         .await;
                     let node = ChainNode {
@@ -133,7 +158,8 @@ impl Walk<'_> {
                         role_arn: Some(role.arn()),
                         ..node(session_key, via, (action, detail))
                     };
-                    children.push(Box::pin(self.follow(node, depth)).await);
+                    let end = until(cutoff, Utc::now());
+                    children.push(Box::pin(self.follow(node, end, depth)).await);
                 }
                 Call::CreatedKey { user, key: created } => {
                     let (action, detail) = self.deactivate(account, &user, &created).await;
@@ -142,17 +168,21 @@ impl Walk<'_> {
                         user: Some(user),
                         ..node(created, via, (action, detail))
                     };
-                    children.push(Box::pin(self.follow(node, depth)).await);
+                    // A deactivated key is refused from now: its window ends when it is read.
+                    children.push(Box::pin(self.follow(node, Utc::now(), depth)).await);
                 }
                 Call::Persistence => self.attention.push(via),
                 Call::Other => {}
             }
         }
-        (Some(count), children)
+        Walked {
+            read: Some(read),
+            children,
+        }
     }
 
-    /// Walk the node's own key in turn, unless seen already or too deep.
-    async fn follow(&mut self, mut node: ChainNode, depth: usize) -> ChainNode {
+    /// Walk the node's own key in turn until `end`, unless seen already or too deep.
+    async fn follow(&mut self, mut node: ChainNode, end: DateTime<Utc>, depth: usize) -> ChainNode {
         match follow(&node.key, depth, self.app.config.chain.depth, &self.seen) {
             Follow::Seen => {
                 node.detail = Some(join(node.detail, "its key is already in the chain: not walked again"));
@@ -169,17 +199,17 @@ impl Walk<'_> {
             }
             Follow::Walk => {
                 self.seen.push(node.key.clone());
-                let (events, children) = Box::pin(self.key(&node.key, &node.account, depth + 1)).await;
-                node.events = events;
-                node.children = children;
+                let walked = Box::pin(self.key(&node.key, &node.account, end, depth + 1)).await;
+                node.read = walked.read;
+                node.children = walked.children;
             }
         }
         node
     }
 
-    /// Every record signed with `key` in `account`'s trail, checked; None if the account is not
-    /// reached. A record that fails a check is listed as skipped.
-    async fn read(&mut self, key: &str, account: &str) -> Option<Vec<TrailEvent>> {
+    /// Every record signed with `key` in `account`'s trail until `end`, checked, and the pages
+    /// read; None if the account is not reached. A record that fails a check is listed as skipped.
+    async fn read(&mut self, key: &str, account: &str, end: DateTime<Utc>) -> Option<(Vec<TrailEvent>, usize)> {
         let target = match self.target(account).await {
             Ok((_, target)) => target,
             Err(why) => {
@@ -205,28 +235,39 @@ impl Walk<'_> {
                 }
             }
         };
-        let reads = regions
-            .iter()
-            .map(|region| self.region(&target, (account, region), key));
-        let results = join_all(reads).await;
+        let (since, pace, steps) = (self.root.since, &self.app.trail_pace, self.steps);
+        let reads = regions.iter().map(|region| {
+            let window = Window {
+                account,
+                region,
+                key,
+                since,
+                until: end,
+            };
+            let client = cloudtrail_in(&target.cloudtrail, region);
+            async move { (region, lookup::window(&client, pace, steps, window).await) }
+        });
         let mut events = Vec::new();
-        for read in results {
-            match read {
-                Ok((raws, complete)) => {
-                    events.extend(
-                        raws.into_iter()
-                            .filter_map(|(id, raw)| self.checked(&id, raw, key, account)),
-                    );
-                    if let Some(why) = complete {
-                        self.incomplete.push(why);
-                    }
-                }
-                Err(why) => self.incomplete.push(why),
+        let mut pages = 0;
+        for (region, read) in join_all(reads).await {
+            pages += read.pages;
+            events.extend((read.events.into_iter()).filter_map(|e| self.checked(&e.id, e.record, key, account)));
+            if let Some((from, to, why)) = read.unread {
+                tracing::warn!(key, account, region, %from, %to, %why, "part of a key's window not read");
+                self.unread.push(Unread {
+                    key: key.to_owned(),
+                    account: account.to_owned(),
+                    region: region.clone(),
+                    from,
+                    to,
+                    why,
+                });
             }
         }
+        self.pages += pages;
         events.sort_by(|a: &TrailEvent, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         events.dedup_by(|a, b| a.id == b.id);
-        Some(events)
+        Some((events, pages))
     }
 
     fn checked(&mut self, id: &str, raw: Option<String>, key: &str, account: &str) -> Option<TrailEvent> {
@@ -243,41 +284,6 @@ impl Walk<'_> {
                 None
             }
         }
-    }
-
-    /// One region's pages, up to [`MAX_PAGES`]: the raw records, and why the read stopped short.
-    async fn region(
-        &self,
-        target: &Target,
-        (account, region): (&str, &str),
-        key: &str,
-    ) -> Result<(Vec<(String, Option<String>)>, Option<String>), String> {
-        let client = cloudtrail_in(&target.cloudtrail, region);
-        let mut token = None;
-        let mut raws = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let ask = cloudtrail::Ask {
-                account,
-                region,
-                key,
-                since: self.root.since,
-                until: self.until,
-                token: token.take(),
-            };
-            let page = cloudtrail::page(&client, &self.app.trail_pace, ask);
-            let page = (self
-                .steps
-                .run(ApiCall::LookupEvents, &format!("{key} in {region}"), page)
-                .await)
-                .map_err(|e| format!("key {key}'s trail in {account} {region} was not read: {e}"))?;
-            raws.extend(page.events);
-            match page.next {
-                Some(next) => token = Some(next),
-                None => return Ok((raws, None)),
-            }
-        }
-        let cap = format!("key {key}'s trail in {account} {region}: more than {MAX_PAGES} pages, the rest not read");
-        Ok((raws, Some(cap)))
     }
 
     /// The account's clients (our own or the member role's), or why it is not ours to act in.
@@ -302,26 +308,26 @@ impl Walk<'_> {
         role_id: Option<&str>,
         issued_by: DateTime<Utc>,
         key: &str,
-    ) -> (NodeStatus, Option<String>) {
+    ) -> (NodeStatus, Option<String>, Option<DateTime<Utc>>) {
         if self.app.config.chain.mode == ChainMode::Report {
-            return (NodeStatus::Found, Some("CHAIN=report: not revoked".into()));
+            return (NodeStatus::Found, Some("CHAIN=report: not revoked".into()), None);
         }
         if role.partition != self.home.partition {
-            return refused(format!(
+            return uncut(refused(format!(
                 "role {} is in partition {}, not ours",
                 role.arn(),
                 role.partition
-            ));
+            )));
         }
         let (reach, target) = match self.target(&role.account).await {
             Ok(reached) => reached,
-            Err(why) => return refused(why),
+            Err(why) => return uncut(refused(why)),
         };
         let read = revoke::read_role(&target.iam, &role.name, self.steps);
         let (read, own_role) = tokio::join!(read, self.app.own_role(&reach, self.home));
         let (read, own_role) = match (read, own_role) {
             (Ok(read), Ok(own)) => (read, own),
-            (Err(e), _) | (_, Err(e)) => return (NodeStatus::Failed, Some(e.to_string())),
+            (Err(e), _) | (_, Err(e)) => return (NodeStatus::Failed, Some(e.to_string()), None),
         };
         let case = Case {
             role_name: &role.name,
@@ -341,16 +347,16 @@ impl Walk<'_> {
         };
         let permit = match gate::decide(&case).0 {
             Verdict::Act(_, Act::Write(permit)) => permit,
-            Verdict::Missing(why) => return (NodeStatus::Gone, Some(why)),
-            Verdict::Refuse(_, why) => return refused(why),
+            Verdict::Missing(why) => return (NodeStatus::Gone, Some(why), None),
+            Verdict::Refuse(_, why) => return uncut(refused(why)),
             Verdict::Act(_, Act::Keep(kept)) => {
                 let covers = format!("cut-off {} covers the session", iso_millis(kept.cutoff));
-                return (NodeStatus::AlreadyRevoked, Some(covers));
+                return (NodeStatus::AlreadyRevoked, Some(covers), Some(kept.cutoff));
             }
             Verdict::Act(_, Act::Plan(planned)) => {
                 revoke::plan(&role.name, planned.clone(), self.steps);
                 let plan = format!("deny sessions issued before {}", iso_millis(planned.cutoff));
-                return (NodeStatus::Planned, Some(plan));
+                return (NodeStatus::Planned, Some(plan), None);
             }
         };
         let finding_id = self.root.finding_id;
@@ -410,11 +416,12 @@ impl Walk<'_> {
 }
 
 /// What became of a chain role's revocation write, for its node.
-fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Option<String>) {
+fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Option<String>, Option<DateTime<Utc>>) {
     match written {
         Ok(Written::Adopted { cutoff: theirs, .. }) => (
             NodeStatus::AlreadyRevoked,
             Some(format!("another run's cut-off {}", iso_millis(theirs))),
+            Some(theirs),
         ),
         Ok(Written::Ours {
             cutoff,
@@ -423,6 +430,7 @@ fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Opti
         }) => (
             NodeStatus::Revoked,
             Some(format!("sessions issued before {} denied", iso_millis(cutoff))),
+            Some(cutoff),
         ),
         Ok(Written::Ours {
             cutoff,
@@ -434,10 +442,12 @@ fn written_status(written: Result<Written>, role: &RoleArn) -> (NodeStatus, Opti
                 "sessions issued before {} denied, written without a claim ({why})",
                 iso_millis(cutoff)
             )),
+            Some(cutoff),
         ),
         Err(e) => (
             NodeStatus::Failed,
             Some(format!("role {}'s sessions were NOT revoked: {e}", role.arn())),
+            None,
         ),
     }
 }
@@ -451,7 +461,7 @@ fn node(key: String, via: TrailCall, (action, detail): (NodeStatus, Option<Strin
         via: Some(via),
         action,
         detail,
-        events: None,
+        read: None,
         children: Vec::new(),
     }
 }
@@ -459,6 +469,11 @@ fn node(key: String, via: TrailCall, (action, detail): (NodeStatus, Option<Strin
 fn refused(why: String) -> (NodeStatus, Option<String>) {
     tracing::warn!(%why, "a role or key in the chain was not changed");
     (NodeStatus::Refused, Some(why))
+}
+
+/// Nothing denies the key: its window ends when it is read.
+fn uncut((action, detail): (NodeStatus, Option<String>)) -> (NodeStatus, Option<String>, Option<DateTime<Utc>>) {
+    (action, detail, None)
 }
 
 fn join(detail: Option<String>, more: &str) -> String {

@@ -3,8 +3,9 @@
 //! deliver the follow-up payload ([`crate::plan::chain::follow_ups`]); and that payload's run:
 //! the same walk, from the same stolen key, over the trail CloudTrail has delivered since.
 //!
-//! A follow-up acts only where the role it names holds a revocation: anyone allowed to invoke the
-//! function can send the payload, and a role never contained is no finding's to follow. A
+//! A follow-up acts only for a key a containment of the role it names revoked, in that incident's
+//! window ([`standing`]): anyone allowed to invoke the function can send the payload, and a key
+//! not in the role's record of revoked keys is no finding's to follow. A
 //! follow-up delivered twice walks twice and writes once: every action it takes is decided on
 //! what is in place ([`chain`]).
 
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::finding::{FindingSummary, Incident};
 use crate::names::RoleName;
 use crate::operation::FollowUp;
-use crate::plan::chain::{Walked, follow_ups};
+use crate::plan::chain::{Walked, follow_ups, standing};
 use crate::report::chain::ChainReport;
 use crate::report::{Ended, OperationReport, Report, ScheduleReport, ScheduleStatus};
 use crate::respond::chain::{self, Root};
@@ -144,18 +145,23 @@ async fn run(app: &App, f: &FollowUp, dry_run: bool, steps: &Journal, report: &m
         .as_ref()
         .ok_or_else(|| Error::bad_input("roleName", "a follow-up names the contained role"))?;
     let read = revoke::read_role(&target.iam, role, steps).await?;
-    if read.role.is_none() || read.in_force.effective().is_none() {
-        return Ok(Ended::skipped(format!(
-            "role {role} in account {} holds no revocation: a follow-up walks only a contained finding's trail",
-            place.account
-        )));
-    }
+    let cutoff = match standing(&f.key, f.since, read.role.as_ref(), read.in_force.existing().as_ref()) {
+        Ok(cutoff) => cutoff,
+        Err(why) => {
+            warn!(%why, "a follow-up refused");
+            return Ok(Ended::skipped(format!(
+                "refused in account {}: {why}; a follow-up walks only the trail of a key a containment revoked",
+                place.account
+            )));
+        }
+    };
     let root = Root {
         finding_id: &f.finding_id,
         place: &place,
         key: &f.key,
         role: Some(role),
-        since: f.since,
+        since: crate::plan::chain::in_history(f.since, Utc::now()),
+        cutoff: Some(cutoff),
     };
     let Some(chain) = Box::pin(chain::walk(app, &home, &root, dry_run, steps)).await else {
         return Ok(Ended::skipped("CHAIN is off: no follow-up walk".into()));
@@ -205,6 +211,7 @@ pub async fn after_containment(
         key,
         role: Some(role),
         since: crate::plan::chain::since(incident.first_seen, Utc::now()),
+        cutoff: Some(cutoff),
     };
     let Some(mut walked) = chain::walk(app, home, &root, dry_run, steps).await else {
         return none();

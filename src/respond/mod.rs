@@ -29,6 +29,7 @@ pub mod execute;
 pub mod fleet;
 pub mod follow_up;
 pub mod journal;
+pub mod lookup;
 pub mod prefetch;
 pub mod progress;
 pub mod readiness;

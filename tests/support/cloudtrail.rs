@@ -127,7 +127,7 @@ impl Trail {
 }
 
 /// CloudTrail's record of an `AssumeRole` made with `key` in `account`, answering `session_key`
-/// for `role_arn` (whose id is `role_id`).
+/// for `role_arn` (whose id is `role_id`), as the caller's account keeps it.
 pub fn assume_role(
     key: &str,
     (account, region): (&str, &str),
@@ -157,7 +157,9 @@ pub fn assume_role(
         },
         "eventID": format!("assume-{session_key}"),
         "eventType": "AwsApiCall",
-        "recipientAccountId": account
+        // The caller's copy of a cross-account AssumeRole is recorded for the role's owner (IAM
+        // user guide, "Logging IAM and AWS STS API calls with AWS CloudTrail").
+        "recipientAccountId": role_account
     })
 }
 
