@@ -54,6 +54,10 @@ pub struct Stolen<'a> {
     /// The key, and when its latest activity was seen.
     pub key: Option<&'a str>,
     pub last_seen: Option<DateTime<Utc>>,
+    /// A periodic Cloud Custodian policy handed the instance over: its envelope carries no
+    /// sighting, nothing that tells a theft after the revocation in force from the one it
+    /// answered, so that revocation is kept (see [`decide`]).
+    pub periodic: bool,
 }
 
 /// The gate's ruling.
@@ -155,7 +159,8 @@ impl Permit {
 ///    tagged protected, or the member role this function acts through;
 /// 4. a cut-off in force at or after the first sighting already denies the stolen token: keep it
 ///    (moving it would revoke the fresh credentials of instances already cycled), unless the
-///    finding's key was used after it and no revocation answered that key (stolen again);
+///    finding's key was used after it and no revocation answered that key (stolen again); a
+///    periodic Cloud Custodian delivery, which has no sighting, keeps any cut-off in force;
 /// 5. otherwise write a cut-off of `now`; a dry run only plans it.
 pub fn decide<'a>(case: &Case<'a>) -> (Verdict<'a>, Vec<String>) {
     let mut warnings = Vec::new();
@@ -185,8 +190,18 @@ pub fn decide<'a>(case: &Case<'a>) -> (Verdict<'a>, Vec<String>) {
     };
     let new = cutoff_at(case.now);
     let (cutoff, covers_from) = match existing {
-        // At or after first sighting: the stolen token was issued before it, so it is denied.
-        Some((cutoff, holder)) if cutoff >= first_seen => {
+        // At or after first sighting: the stolen token was issued before it, so it is denied. A
+        // periodic policy's delivery has no sighting: each run would otherwise write a fresh
+        // cut-off and kill the credentials the last run's cycle handed out. A later theft comes
+        // as a finding, with its own first sighting.
+        Some((cutoff, holder)) if cutoff >= first_seen || stolen.periodic => {
+            if stolen.periodic {
+                warnings.push(format!(
+                    "a periodic Cloud Custodian delivery carries no sighting: role {name}'s revocation in force \
+                     (cut-off {}) is kept, and the instance handled against it; send a manual payload to revoke again",
+                    iso_millis(cutoff)
+                ));
+            }
             if cutoff > case.now + Duration::minutes(5) {
                 warnings.push(format!(
                     "the existing cut-off {} is in the future: every session of the role, fresh ones included, is denied until then",
@@ -393,6 +408,31 @@ mod tests {
             "a kept cut-off covers from the first sighting"
         );
         assert_eq!(revoke_with(Some(Existing::Unrecognised("x".into()))), new_cutoff);
+    }
+
+    /// A periodic Cloud Custodian delivery carries no sighting: any cut-off in force stands (a
+    /// fresh one each run would kill the credentials the last run's cycle handed out).
+    #[test]
+    fn a_periodic_delivery_keeps_the_revocation_in_force_and_writes_only_where_none_is() {
+        let periodic = Stolen {
+            periodic: true,
+            ..Stolen::default()
+        };
+        let old = "2026-11-01T00:00:00Z";
+        let (kept, warnings) = rule(Some(&role()), Some(Existing::Cutoff(at(old))), periodic);
+        assert_eq!(kept, act("keep", old, old));
+        assert!(
+            warnings.iter().any(|w| w.contains("periodic Cloud Custodian")),
+            "{warnings:?}"
+        );
+        // A manual request (no sighting either) means now: it revokes again.
+        let manual = rule(Some(&role()), Some(Existing::Cutoff(at(old))), Stolen::default()).0;
+        assert_eq!(
+            manual,
+            act("write", "2026-11-22T10:00:07.250Z", "2026-11-22T10:00:07.250Z")
+        );
+        let none = rule(Some(&role()), None, periodic).0;
+        assert!(none.starts_with("write"), "{none}");
     }
 
     #[test]

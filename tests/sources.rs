@@ -210,6 +210,21 @@ async fn custodian_hands_over_a_finding_event_or_instances_and_each_is_contained
             .contains("contain-exfiltrated-credentials")
     );
     assert!(w.account.revocation(&other.name).await.is_some());
+    // The periodic policy runs again: the instance was cycled against that revocation since, and
+    // the envelope carries no sighting of a later theft. Nothing changes, and the report says so.
+    let cutoff = w.account.cutoff_in_force(&other.name).await;
+    w.recorder.clear();
+    let (again, ok) = w
+        .run(custodian(None, json!([{"InstanceId": instance}])), Config::default())
+        .await;
+    assert!(ok, "{again:#}");
+    assert_eq!(again["outcome"], "already-remediated", "{again:#}");
+    assert_eq!(w.recorder.writes(), Vec::<String>::new());
+    assert_eq!(w.account.cutoff_in_force(&other.name).await, cutoff);
+    assert!(
+        again.to_string().contains("periodic Cloud Custodian delivery"),
+        "{again:#}"
+    );
 
     // Another account's instance, which no finding vouches for: not acted on, even reachable.
     let member = Account::other(&w.moto, MEMBER, MEMBER_REGION).await;

@@ -338,6 +338,7 @@ impl Walk<'_> {
                 first_seen: Some(issued_by),
                 key: Some(key),
                 last_seen: None,
+                periodic: false,
             },
             own_role: own_role.as_deref(),
             member_role: self.app.config.member_role_name.as_deref(),

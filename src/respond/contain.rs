@@ -261,6 +261,7 @@ fn stolen<'a>(incident: &'a Incident, about: &'a About) -> Stolen<'a> {
         first_seen: incident.first_seen,
         key: incident.summary.access_key_id.as_deref(),
         last_seen: incident.last_seen,
+        periodic: incident.summary.source == crate::input::custodian::REPORTED_SOURCE,
     }
 }
 
