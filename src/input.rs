@@ -142,6 +142,7 @@ fn manual_finding(value: Value) -> Result<Triage> {
         region: m.region,
         dry_run_requested: m.dry_run.unwrap_or(false),
         request_reason: m.reason,
+        ocsf: None,
     }))
 }
 

@@ -11,9 +11,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use exfil_responder::Config;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::runtime_api::read_request;
-use support::securityhub::{asff, security_hub_event};
+use support::securityhub::{asff, ocsf, security_hub_event};
 use support::*;
 
 const KEY: &str = "exfil-responder:action";
@@ -178,6 +178,42 @@ async fn a_containment_is_resolved_in_security_hub_and_told_in_the_chat_channel(
         "RESOLVED"
     );
     assert_eq!(channel.messages().len(), 1);
+}
+
+/// A finding that came in OCSF is updated through the API of that format: BatchUpdateFindingsV2,
+/// named by its OCSF identifiers, with OCSF's status (the ASFF call may not reach it).
+#[tokio::test]
+async fn an_ocsf_finding_is_resolved_through_batch_update_findings_v2() {
+    let w = World::start().await;
+    let channel = Channel::subscribed(&w.sdk).await;
+    let event = w.cycled_finding().await;
+    w.guardduty.publish(&event);
+    let delivered = security_hub_event("Findings Imported V2", vec![ocsf(&event)]);
+
+    let (report, _) = w.run(delivered, announcing(&channel)).await;
+
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    let updates = w.guardduty.workflow_updates();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].operation, "BatchUpdateFindingsV2");
+    assert!(updates[0].processed, "{updates:?}");
+    let sent = &updates[0].request;
+    assert_eq!(
+        sent["FindingIdentifiers"],
+        json!([{
+            "CloudAccountUid": ACCOUNT,
+            "FindingInfoUid": event["detail"]["arn"],
+            "MetadataProductUid": "arn:aws:securityhub:us-east-1::productv2/aws/guardduty",
+        }])
+    );
+    assert_eq!(sent["StatusId"], 4, "Resolved");
+    let comment = sent["Comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with("exfil-responder: Contained WebAppRole at "),
+        "{comment}"
+    );
+    assert_eq!(report["securityHub"]["status"], "updated", "{report:#}");
+    assert_eq!(report["securityHub"]["workflow"], "RESOLVED", "{report:#}");
 }
 
 #[tokio::test]

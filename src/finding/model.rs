@@ -51,6 +51,21 @@ pub struct FindingSummary {
     /// findings are grouped under it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attack_sequence: Option<String>,
+    /// How Security Hub names the finding, when it came in OCSF: its workflow is updated there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocsf: Option<OcsfIdentifier>,
+}
+
+/// A finding as Security Hub's OCSF findings are named for `BatchUpdateFindingsV2`
+/// (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsV2.html):
+/// `cloud.account.uid`, `finding_info.uid` and `metadata.product.uid`. A finding that came in
+/// OCSF is updated through that API, which the ASFF `BatchUpdateFindings` may not reach.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OcsfIdentifier {
+    pub cloud_account_uid: String,
+    pub finding_info_uid: String,
+    pub metadata_product_uid: String,
 }
 
 impl FindingSummary {
@@ -147,6 +162,8 @@ pub struct FindingRequest {
     pub region: Option<String>,
     pub dry_run_requested: bool,
     pub request_reason: Option<String>,
+    /// How Security Hub names it, when it came in OCSF.
+    pub ocsf: Option<OcsfIdentifier>,
 }
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::identity::{FindingArn, Locator, finding_arn};
-use super::model::{FindingRequest, FindingSummary, HANDLED_TYPES, Triage, typed};
+use super::model::{FindingRequest, FindingSummary, HANDLED_TYPES, OcsfIdentifier, Triage, typed};
 use crate::error::{Error, Result};
 use crate::names::{GuardDutyId, is_account_id};
 
@@ -116,6 +116,16 @@ fn triage_one(ocsf: Ocsf, mut summary: FindingSummary, prefix: &str) -> Result<T
         return skip(summary, reason);
     }
     let (locator, account, region) = locate(&ocsf, prefix)?;
+    // Security Hub sets the product's uid on every finding; GuardDuty's, where one does not say.
+    let product_uid = product.uid.clone().unwrap_or_else(|| {
+        let partition = finding_arn(&ocsf.finding_info.uid).map_or("aws", |a| a.partition);
+        format!("arn:{partition}:securityhub:{region}::productv2/aws/guardduty")
+    });
+    let ocsf = Some(OcsfIdentifier {
+        cloud_account_uid: account.clone(),
+        finding_info_uid: ocsf.finding_info.uid.clone(),
+        metadata_product_uid: product_uid,
+    });
     Ok(Triage::Fetch(FindingRequest {
         source: summary.source,
         event_id: summary.event_id,
@@ -126,6 +136,7 @@ fn triage_one(ocsf: Ocsf, mut summary: FindingSummary, prefix: &str) -> Result<T
         region: Some(region),
         dry_run_requested: false,
         request_reason: None,
+        ocsf,
     }))
 }
 

@@ -164,6 +164,7 @@ fn request(finding: &SequenceFinding, signal: &Signal, summary: &FindingSummary,
         region: Some(region.to_owned()),
         dry_run_requested: false,
         request_reason: Some(format!("named by GuardDuty attack sequence {}", finding.id)),
+        ocsf: None,
     }))
 }
 

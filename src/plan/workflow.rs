@@ -4,7 +4,13 @@
 //! (Lambda retries it). A skip, a refusal or a dry run changes nothing there: a finding that is
 //! not ours, or not GuardDuty's, keeps its workflow.
 //! <https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindings.html>
+//!
+//! A finding that came in OCSF (`Findings Imported V2`) is updated through the API of that format,
+//! `BatchUpdateFindingsV2`, which names it by [`OcsfIdentifier`] and takes OCSF's `status_id`
+//! (<https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsV2.html>):
+//! the ASFF call may not reach it, and then it stays New and its rule fires on every update.
 
+use crate::finding::OcsfIdentifier;
 use crate::finding::{FindingArn, finding_arn as parse_finding_arn};
 use crate::message;
 use crate::report::{Outcome, Report};
@@ -22,6 +28,19 @@ pub struct WorkflowUpdate {
     pub region: String,
     pub status: &'static str,
     pub note: String,
+    /// Set when the finding came in OCSF: it is updated by these, with [`Self::status_id`].
+    pub ocsf: Option<OcsfIdentifier>,
+}
+
+impl WorkflowUpdate {
+    /// OCSF's `status_id` for the status: 4 Resolved; 2 In Progress for work a person must finish
+    /// (what ASFF's NOTIFIED says).
+    pub fn status_id(&self) -> i32 {
+        match self.status {
+            "RESOLVED" => 4,
+            _ => 2,
+        }
+    }
 }
 
 pub fn workflow_update(report: &Report) -> Option<WorkflowUpdate> {
@@ -47,6 +66,7 @@ pub fn workflow_update(report: &Report) -> Option<WorkflowUpdate> {
         product_arn,
         status,
         note: message::clipped(&note, MAX_NOTE_CHARS),
+        ocsf: report.finding.ocsf.clone(),
     })
 }
 
@@ -100,6 +120,12 @@ mod tests {
         let mut pending = report(Outcome::Remediated);
         pending.instances.push(attention());
         assert_eq!(workflow_update(&pending).unwrap().status, "NOTIFIED");
+        // OCSF's status: Resolved (4), or In Progress (2) while a person has work.
+        assert_eq!(
+            (update.status_id(), workflow_update(&pending).unwrap().status_id()),
+            (4, 2)
+        );
+        assert_eq!(update.ocsf, None, "a finding that came in ASFF");
         assert_eq!(workflow_update(&report(Outcome::Failed)).unwrap().status, "NOTIFIED");
         assert_eq!(
             workflow_update(&report(Outcome::AlreadyRemediated)).unwrap().status,

@@ -25,7 +25,7 @@ pub enum Alleged {
     /// From an event, or a manual `instanceId` or `roleName` payload.
     Incident(Box<Incident>),
     /// A manual payload naming a GuardDuty finding.
-    Fetch(FindingRequest),
+    Fetch(Box<FindingRequest>),
 }
 
 /// What the request itself says, as the report shows it until GuardDuty's copy replaces it.
@@ -111,6 +111,7 @@ impl Alleged {
                     event_id: r.event_id.clone(),
                     event_time: r.event_time,
                     attack_sequence: r.attack_sequence.clone(),
+                    ocsf: r.ocsf.clone(),
                     id: Some(r.locator.finding_id.to_string()),
                     account_id: r.account_id.clone(),
                     region: r.region.clone(),
@@ -236,7 +237,7 @@ pub async fn establish(
                 (_, established) => established,
             })
         }
-        Alleged::Fetch(request) => fetched(target, request, (place, read), steps).await,
+        Alleged::Fetch(request) => fetched(target, *request, (place, read), steps).await,
     }
 }
 
@@ -267,6 +268,7 @@ async fn fetched(
         event_id: request.event_id.clone(),
         event_time: request.event_time,
         attack_sequence: request.attack_sequence.clone(),
+        ocsf: request.ocsf.clone(),
         ..FindingSummary::default()
     };
     let mut established = from_triage(triage_finding(actual, summary)?, Verification::Fetched)?;

@@ -88,7 +88,7 @@ pub fn alleged_of(file: &str) -> crate::respond::establish::Alleged {
         .unwrap()
     {
         Triage::Act(incident) => Alleged::Incident(Box::new(incident)),
-        Triage::Fetch(request) => Alleged::Fetch(request),
+        Triage::Fetch(request) => Alleged::Fetch(Box::new(request)),
         Triage::Skip { reason, .. } => panic!("{file} is skipped: {reason}"),
         Triage::Operate(op) => panic!("{file} is an operation: {op:?}"),
     }

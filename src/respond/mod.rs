@@ -135,7 +135,7 @@ pub async fn respond(app: &App, item: Result<Triage>, deadline: Deadline) -> (Re
             return (report, None);
         }
         Ok(Triage::Act(incident)) => Alleged::Incident(Box::new(incident)),
-        Ok(Triage::Fetch(request)) => Alleged::Fetch(request),
+        Ok(Triage::Fetch(request)) => Alleged::Fetch(Box::new(request)),
         Ok(Triage::Operate(operation)) => return Box::pin(after::respond(app, operation, deadline)).await,
     };
     contain::contain(app, alleged, deadline).await

@@ -15,7 +15,11 @@
 //! It also answers Security Hub's `BatchUpdateFindings` (moto's Security Hub has
 //! `BatchImportFindings` and `GetFindings`, not this): a GuardDuty finding it holds is in Security
 //! Hub too, and may be updated by its own account or by the region's administrator; any other is
-//! an `UnprocessedFindings` entry, as Security Hub answers. Each update is kept for the tests.
+//! an `UnprocessedFindings` entry, as Security Hub answers. So is `BatchUpdateFindingsV2`, for the
+//! same finding in OCSF, named as the API reference names it (`CloudAccountUid`, `FindingInfoUid`,
+//! `MetadataProductUid`: GuardDuty's `productv2` in the region), with an OCSF `StatusId` of 0 to 5
+//! or 99 (else `ValidationException`); an unknown one is `ResourceNotFoundException`. Each update
+//! is kept for the tests.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Write};
@@ -37,9 +41,10 @@ pub struct Seen {
     pub finding_ids: Vec<String>,
 }
 
-/// One `BatchUpdateFindings` as Security Hub's stand-in took it.
+/// One `BatchUpdateFindings` or `BatchUpdateFindingsV2` as Security Hub's stand-in took it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowUpdate {
+    pub operation: &'static str,
     pub region: String,
     pub access_key_id: String,
     /// The request as sent (PascalCase): `FindingIdentifiers`, `Workflow`, `Note`.
@@ -318,6 +323,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 let mut state = state.lock().unwrap();
                 batch_update(&mut state, (&region, &access_key_id), caller.as_deref(), request)
             }
+            ("PATCH", ["findingsv2", "batchupdatev2"]) => {
+                let mut state = state.lock().unwrap();
+                batch_update_v2(&mut state, (&region, &access_key_id), caller.as_deref(), request)
+            }
             _ => error(404, "NotFound", &format!("the stand-in does not serve {method} {path}")),
         };
         let body = answer.to_string();
@@ -343,21 +352,11 @@ fn batch_update(state: &mut State, (region, key): (&str, &str), caller: Option<&
         return unavailable();
     }
     let identifiers = request["FindingIdentifiers"].as_array().cloned().unwrap_or_default();
-    let admin = state.administrators.get(region).map(|(account, _)| account.clone());
     let (mut processed, mut unprocessed) = (Vec::new(), Vec::new());
     for identifier in identifiers {
         let arn = identifier["Id"].as_str().unwrap_or_default();
-        let parts: Vec<&str> = arn.split([':', '/']).collect();
-        // arn:aws:guardduty:<region>:<account>:detector/<d>/finding/<id>
-        let held = match parts.as_slice() {
-            ["arn", _, "guardduty", r, account, "detector", d, "finding", id] if *r == region => state
-                .findings
-                .contains_key(&(r.to_string(), d.to_string(), id.to_string()))
-                .then_some(*account),
-            _ => None,
-        };
+        let allowed = updatable(state, region, arn, caller).is_some();
         let product = format!("arn:aws:securityhub:{region}::product/aws/guardduty");
-        let allowed = held.is_some_and(|account| caller.is_none_or(|c| c == account || admin.as_deref() == Some(c)));
         if allowed && identifier["ProductArn"] == product.as_str() {
             processed.push(identifier);
         } else {
@@ -366,6 +365,71 @@ fn batch_update(state: &mut State, (region, key): (&str, &str), caller: Option<&
         }
     }
     state.updates.push(WorkflowUpdate {
+        operation: "BatchUpdateFindings",
+        region: region.to_owned(),
+        access_key_id: key.to_owned(),
+        request,
+        processed: unprocessed.is_empty(),
+    });
+    (
+        200,
+        json!({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}),
+    )
+}
+
+/// Whether the caller may update the GuardDuty finding `arn` in `region`: held here, and the
+/// caller's own or the region's administrator's; Some(its account).
+fn updatable(state: &State, region: &str, arn: &str, caller: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = arn.split([':', '/']).collect();
+    // arn:aws:guardduty:<region>:<account>:detector/<d>/finding/<id>
+    let held = match parts.as_slice() {
+        ["arn", _, "guardduty", r, account, "detector", d, "finding", id] if *r == region => state
+            .findings
+            .contains_key(&(r.to_string(), d.to_string(), id.to_string()))
+            .then_some(*account),
+        _ => None,
+    };
+    let admin = state.administrators.get(region).map(|(account, _)| account.as_str());
+    held.filter(|account| caller.is_none_or(|c| c == *account || admin == Some(c)))
+        .map(str::to_owned)
+}
+
+/// Security Hub's BatchUpdateFindingsV2 of GuardDuty's OCSF findings, as [`batch_update`].
+fn batch_update_v2(
+    state: &mut State,
+    (region, key): (&str, &str),
+    caller: Option<&str>,
+    request: Value,
+) -> (u16, Value) {
+    if state.unavailable {
+        return unavailable();
+    }
+    let status = request["StatusId"].as_i64();
+    if status.is_some_and(|s| !matches!(s, 0..=5 | 99)) {
+        return error(
+            400,
+            "ValidationException",
+            "StatusId must be one of 0, 1, 2, 3, 4, 5, 99",
+        );
+    }
+    let product = format!("arn:aws:securityhub:{region}::productv2/aws/guardduty");
+    let (mut processed, mut unprocessed) = (Vec::new(), Vec::new());
+    for identifier in request["FindingIdentifiers"].as_array().cloned().unwrap_or_default() {
+        let arn = identifier["FindingInfoUid"].as_str().unwrap_or_default();
+        let account = updatable(state, region, arn, caller);
+        let named = account.is_some_and(|a| identifier["CloudAccountUid"] == a.as_str())
+            && identifier["MetadataProductUid"] == product.as_str();
+        if named {
+            processed.push(json!({"FindingIdentifier": identifier}));
+        } else {
+            unprocessed.push(
+                json!({"FindingIdentifier": identifier, "ErrorCode": "ResourceNotFoundException",
+                                    "ErrorMessage": "Finding not found"}),
+            );
+        }
+    }
+    state.updates.push(WorkflowUpdate {
+        operation: "BatchUpdateFindingsV2",
         region: region.to_owned(),
         access_key_id: key.to_owned(),
         request,
