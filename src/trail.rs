@@ -22,6 +22,10 @@ pub enum Call {
     },
     /// `iam:CreateAccessKey` with the key: a long-lived key for `user`.
     CreatedKey { user: String, key: String },
+    /// `iam:TagRole` or `iam:UntagRole` with the key: the tag keys it wrote or removed on `role`
+    /// (of the account whose trail holds it). Listed for a person, as persistence is; a tag that
+    /// decides this function's response is then not honoured on that role (`respond::tamper`).
+    RoleTags { role: RoleName, keys: Vec<String> },
     /// A call that leaves a way back in, which a person must judge (never changed).
     Persistence,
     /// Anything else: read and counted, nothing to do.
@@ -99,7 +103,7 @@ impl RoleArn {
 const ASSUME: &str = "AssumeRole";
 
 /// IAM and STS calls that leave a way back in: reported with their event id, never undone here.
-const PERSISTENCE: [&str; 26] = [
+const PERSISTENCE: [&str; 24] = [
     "CreateUser",
     "CreateLoginProfile",
     "UpdateLoginProfile",
@@ -123,11 +127,9 @@ const PERSISTENCE: [&str; 26] = [
     "CreateSAMLProvider",
     "UpdateAccessKey",
     // What undoes a containment elsewhere: a revocation deleted, a role's policies or trust
-    // changed, or the tags that decide this function's response.
+    // changed (its tags: `Call::RoleTags`).
     "DeleteRolePolicy",
     "DetachRolePolicy",
-    "TagRole",
-    "UntagRole",
 ];
 
 /// STS calls that hand out credentials a role's revocation does not reach.
@@ -220,6 +222,29 @@ fn call(record: &Value, (source, name): (&str, &str)) -> Result<Call, String> {
                 user: user.to_owned(),
                 key: key.to_owned(),
             })
+        }
+        ("iam.amazonaws.com", name @ ("TagRole" | "UntagRole")) => {
+            // TagRole names `tags: [{key, value}]`, UntagRole `tagKeys: [key]`
+            // (https://docs.aws.amazon.com/IAM/latest/APIReference/API_TagRole.html).
+            let role = text("/requestParameters/roleName")
+                .and_then(|r| RoleName::parse(r).ok())
+                .ok_or(format!("{name} names no role"))?;
+            let keys: Option<Vec<String>> = match name {
+                "TagRole" => record
+                    .pointer("/requestParameters/tags")
+                    .and_then(Value::as_array)
+                    .map(|tags| {
+                        (tags.iter())
+                            .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+                            .collect()
+                    }),
+                _ => record
+                    .pointer("/requestParameters/tagKeys")
+                    .and_then(Value::as_array)
+                    .map(|keys| keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect()),
+            };
+            let keys = keys.ok_or(format!("{name} names no tag keys"))?;
+            Ok(Call::RoleTags { role, keys })
         }
         ("iam.amazonaws.com", name) if PERSISTENCE.contains(&name) => Ok(Call::Persistence),
         ("sts.amazonaws.com", name) if OTHER_CREDENTIALS.contains(&name) => Ok(Call::Persistence),
@@ -408,6 +433,30 @@ mod tests {
         record["eventSource"] = json!("sts.amazonaws.com");
         record["eventName"] = json!("GetFederationToken");
         assert_eq!(read_it(&record).unwrap().call, Call::Persistence);
+    }
+
+    #[test]
+    fn tags_written_or_removed_on_a_role_are_read_with_their_keys() {
+        let mut record = assume("x", "y");
+        record["eventSource"] = json!("iam.amazonaws.com");
+        record["eventName"] = json!("TagRole");
+        record["requestParameters"] =
+            json!({"roleName": "WebAppRole", "tags": [{"key": "exfil-responder:protected", "value": "true"}]});
+        let role = RoleName::parse("WebAppRole").unwrap();
+        let tagged = Call::RoleTags {
+            role: role.clone(),
+            keys: vec!["exfil-responder:protected".into()],
+        };
+        assert_eq!(read_it(&record).unwrap().call, tagged);
+        record["eventName"] = json!("UntagRole");
+        record["requestParameters"] = json!({"roleName": "WebAppRole", "tagKeys": ["exfil-responder:action"]});
+        let untagged = Call::RoleTags {
+            role,
+            keys: vec!["exfil-responder:action".into()],
+        };
+        assert_eq!(read_it(&record).unwrap().call, untagged);
+        record["requestParameters"] = json!({"roleName": "a/b", "tagKeys": []});
+        assert!(read_it(&record).unwrap_err().contains("names no role"));
     }
 
     #[test]

@@ -231,6 +231,74 @@ async fn a_protected_role_in_the_chain_is_refused_and_reported() {
     assert!(s.member.revocation("RoleC").await.is_some());
 }
 
+impl Scene {
+    /// `key` tags `role` (in HOME) `exfil-responder:protected=true`: IAM has the tag, and
+    /// CloudTrail's record of the call is in us-east-1, where IAM's calls are logged.
+    async fn protect_with(&self, key: &str, role: &str) {
+        (self.w.account.iam.tag_role().role_name(role))
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(PROTECTED)
+                    .value("true")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut call = iam_call(key, HOME, "TagRole", json!(null), Utc::now() - Duration::minutes(4));
+        call["requestParameters"] = json!({"roleName": role, "tags": [{"key": PROTECTED, "value": "true"}]});
+        call["eventID"] = json!(format!("tag-{role}-{key}"));
+        self.record((HOME, REGION, key), call);
+    }
+}
+
+const PROTECTED: &str = "exfil-responder:protected";
+
+/// The stolen key tagged its own role protected before the finding arrived: the tag is not
+/// honoured, the role is contained, and the report names the record. Tagged by anyone else, the
+/// role is refused as before.
+#[tokio::test]
+async fn a_protection_tag_the_stolen_key_wrote_is_not_honoured() {
+    let s = scene().await;
+    s.protect_with(STOLEN, &s.w.role.name).await;
+    let report = s.contain(config(ChainMode::Contain)).await;
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    assert!(s.w.account.revocation(&s.w.role.name).await.is_some());
+    let warned = report["warnings"].to_string();
+    assert!(
+        warned.contains(&format!(
+            "tag {PROTECTED} was written or removed by a key of this incident"
+        )) && warned.contains(&format!("tag-{}-{STOLEN}", s.w.role.name)),
+        "{warned}"
+    );
+    // The TagRole record is also listed for a person.
+    let attention = report["chain"]["needsAttention"].to_string();
+    assert!(attention.contains("TagRole"), "{attention}");
+
+    // Another key's tag on RoleB stands: RoleB is protected, the walk refuses it.
+    let s = scene().await;
+    s.two_hops();
+    s.protect_with("ASIAADMINISTRATOR001", "RoleB").await;
+    let report = s.contain(config(ChainMode::Contain)).await;
+    let b = &children(&report["chain"]["root"])[0];
+    assert_eq!(b["action"], "refused", "{b:#}");
+    assert!(s.w.account.revocation("RoleB").await.is_none());
+}
+
+/// A key of the chain tagged a role it then assumed: the walk contains it anyway.
+#[tokio::test]
+async fn a_protection_tag_a_key_of_the_chain_wrote_on_a_role_it_reached_is_not_honoured() {
+    let s = scene().await;
+    s.two_hops();
+    s.protect_with(STOLEN, "RoleB").await;
+    let report = s.contain(config(ChainMode::Contain)).await;
+    let b = &children(&report["chain"]["root"])[0];
+    assert_eq!(b["action"], "revoked", "{b:#}");
+    assert!(b["detail"].as_str().unwrap().contains("not honoured"), "{b:#}");
+    assert!(s.w.account.revocation("RoleB").await.is_some());
+}
+
 /// CloudTrail's `eventTime` is whole seconds: a session recorded at 10:00:07Z may have been issued
 /// after a cut-off at 10:00:07.500Z, which therefore does not cover it.
 #[tokio::test]

@@ -64,21 +64,51 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// The one lookup attribute a request takes: the events signed with a key, or those of a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    AccessKeyId(&'a str),
+    EventName(&'a str),
+}
+
+impl std::fmt::Display for Lookup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AccessKeyId(key) => f.write_str(key),
+            Self::EventName(name) => write!(f, "{name} events"),
+        }
+    }
+}
+
+/// The IAM region of a partition: CloudTrail logs IAM's global calls there
+/// (https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html).
+pub fn iam_region(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "cn-north-1",
+        "aws-us-gov" => "us-gov-west-1",
+        _ => "us-east-1",
+    }
+}
+
 /// What one page asks for.
 pub struct Ask<'a> {
     pub account: &'a str,
     pub region: &'a str,
-    pub key: &'a str,
+    pub lookup: Lookup<'a>,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
     pub token: Option<String>,
 }
 
-/// One page of the events signed with `ask.key`, retried in turn when throttled or failed.
+/// One page of the events `ask.lookup` names, retried in turn when throttled or failed.
 pub async fn page(cloudtrail: &Client, pace: &Pace, ask: Ask<'_>) -> Result<Page> {
+    let (key, value) = match ask.lookup {
+        Lookup::AccessKeyId(key) => (LookupAttributeKey::AccessKeyId, key),
+        Lookup::EventName(name) => (LookupAttributeKey::EventName, name),
+    };
     let attribute = LookupAttribute::builder()
-        .attribute_key(LookupAttributeKey::AccessKeyId)
-        .attribute_value(ask.key)
+        .attribute_key(key)
+        .attribute_value(value)
         .build()
         .map_err(|e| Error::Unexpected(format!("a lookup attribute: {e}")))?;
     let mut backoff = Duration::ZERO;
@@ -151,7 +181,7 @@ mod tests {
         Ask {
             account: "111111111111",
             region: "us-east-1",
-            key: "ASIAROOTKEY000000001",
+            lookup: Lookup::AccessKeyId("ASIAROOTKEY000000001"),
             since: Utc::now() - chrono::Duration::hours(1),
             until: Utc::now(),
             token: token.map(str::to_owned),

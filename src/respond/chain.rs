@@ -22,6 +22,7 @@ use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::access_keys::{self, KeyState};
 use crate::aws::clients::{Target, cloudtrail_in};
+use crate::aws::cloudtrail::Lookup;
 use crate::aws::ec2;
 use crate::config::ChainMode;
 use crate::error::Result;
@@ -34,6 +35,7 @@ use crate::respond::establish::{self, Place};
 use crate::respond::journal::Journal;
 use crate::respond::lookup::{self, Window};
 use crate::respond::revoke::{self, Written};
+use crate::respond::tamper;
 use crate::trail::{self, Call, RoleArn, TrailEvent};
 
 /// The stolen key the walk starts from, and where.
@@ -62,6 +64,8 @@ pub struct Walk<'a> {
     incomplete: Vec<String>,
     unread: Vec<Unread>,
     pages: usize,
+    /// Tags deciding the response that a key of the chain wrote or removed, per (account, role).
+    tampered: HashMap<(String, RoleName), Vec<tamper::Written>>,
 }
 
 /// What became of one key: its calls read, and the nodes for what they made.
@@ -86,6 +90,7 @@ pub async fn walk(app: &App, home: &Home, root: &Root<'_>, dry_run: bool, steps:
         incomplete: Vec::new(),
         unread: Vec::new(),
         pages: 0,
+        tampered: HashMap::new(),
     };
     let end = until(root.cutoff, Utc::now());
     let walked = Box::pin(walk.key(root.key, &root.place.account, end, 0)).await;
@@ -133,6 +138,17 @@ impl Walk<'_> {
             pages,
             until: end,
         };
+        // Before acting on any: a tag the key wrote on a role it also assumed is not honoured.
+        for event in &events {
+            if let Call::RoleTags { role, keys } = &event.call {
+                let written = keys.iter().filter(|t| tamper::decides_response(t, &self.app.config));
+                let entry = self.tampered.entry((account.to_owned(), role.clone())).or_default();
+                entry.extend(written.map(|tag| tamper::Written {
+                    tag: tag.clone(),
+                    event_id: event.id.clone(),
+                }));
+            }
+        }
         let mut children = Vec::new();
         for event in events {
             let issued_by = event.issued_by();
@@ -171,7 +187,7 @@ impl Walk<'_> {
                     // A deactivated key is refused from now: its window ends when it is read.
                     children.push(Box::pin(self.follow(node, Utc::now(), depth)).await);
                 }
-                Call::Persistence => self.attention.push(via),
+                Call::Persistence | Call::RoleTags { .. } => self.attention.push(via),
                 Call::Other => {}
             }
         }
@@ -240,7 +256,7 @@ impl Walk<'_> {
             let window = Window {
                 account,
                 region,
-                key,
+                lookup: Lookup::AccessKeyId(key),
                 since,
                 until: end,
             };
@@ -300,8 +316,9 @@ impl Walk<'_> {
     }
 
     /// Revoke the sessions of a role the chain assumed: the gate rules on it as on the instance's
-    /// role, its session taken as issued by `issued_by` ([`TrailEvent::issued_by`]). Another
-    /// partition's role cannot be reached from ours.
+    /// role, its session taken as issued by `issued_by` ([`TrailEvent::issued_by`]), without the
+    /// tags a key of the chain wrote on it ([`tamper`]). Another partition's role cannot be
+    /// reached from ours.
     async fn contain_role(
         &self,
         role: &RoleArn,
@@ -325,21 +342,43 @@ impl Walk<'_> {
         };
         let read = revoke::read_role(&target.iam, &role.name, self.steps);
         let (read, own_role) = tokio::join!(read, self.app.own_role(&reach, self.home));
-        let (read, own_role) = match (read, own_role) {
+        let (mut read, own_role) = match (read, own_role) {
             (Ok(read), Ok(own)) => (read, own),
             (Err(e), _) | (_, Err(e)) => return (NodeStatus::Failed, Some(e.to_string()), None),
         };
+        let mut notes = Vec::new();
+        if let Some(written) = self.tampered.get(&(role.account.clone(), role.name.clone()))
+            && let Some(facts) = read.role.take()
+        {
+            let (facts, said) = tamper::discount(facts, written);
+            (read.role, notes) = (Some(facts), said);
+        }
+        let stolen = Stolen {
+            role_id,
+            first_seen: Some(issued_by),
+            key: Some(key),
+            last_seen: None,
+            periodic: false,
+        };
+        let (action, detail, cutoff) = self.rule(role, stolen, &target, read, own_role).await;
+        notes.extend(detail);
+        (action, (!notes.is_empty()).then(|| notes.join("; ")), cutoff)
+    }
+
+    /// The gate's ruling on a chain role, and its write.
+    async fn rule(
+        &self,
+        role: &RoleArn,
+        stolen: Stolen<'_>,
+        target: &Target,
+        read: revoke::RoleRead,
+        own_role: Option<String>,
+    ) -> (NodeStatus, Option<String>, Option<DateTime<Utc>>) {
         let case = Case {
             role_name: &role.name,
             role: read.role.as_ref(),
             in_force: &read.in_force,
-            stolen: Stolen {
-                role_id,
-                first_seen: Some(issued_by),
-                key: Some(key),
-                last_seen: None,
-                periodic: false,
-            },
+            stolen,
             own_role: own_role.as_deref(),
             member_role: self.app.config.member_role_name.as_deref(),
             protected_roles: &self.app.config.protected_roles,

@@ -20,9 +20,9 @@ use crate::respond::establish::{self, About, Alleged, Established, Place};
 use crate::respond::journal::Journal;
 use crate::respond::prefetch::{self, Prefetch};
 use crate::respond::progress::{After, Confirmation, Progress};
-use crate::respond::revoke::{self, Revocation};
+use crate::respond::revoke::{self, Revocation, RoleRead};
 use crate::respond::rounds::{self, Cycling};
-use crate::respond::{auto_release, fleet, follow_up};
+use crate::respond::{auto_release, fleet, follow_up, tamper};
 use crate::wait::Deadline;
 
 /// Contain what `alleged` names, and report what was done.
@@ -101,7 +101,7 @@ async fn contain_confirmed(
     // 5. The role's facts.
     let about = establish::about(target, &incident.subject, &place.region, steps).await?;
     progress.role = Some((RoleSummary::named(&about.role), Vec::new()));
-    let read = prefetch.role(&about.role, target, steps).await?;
+    let (read, tampered) = role_facts(app, reached, prefetch, (&incident, &about), steps).await?;
     // 6. The gate: every rule that allows a write.
     let stolen = stolen(&incident, &about);
     let (verdict, warnings) = gate::decide(&Case {
@@ -115,6 +115,7 @@ async fn contain_confirmed(
         now: prefetch.at,
         dry_run,
     });
+    let warnings = [tampered, warnings].concat();
     if let Some(why) = archived {
         let (kept, ended) = repeat_delivery(&incident, &about, verdict, why);
         if let Some((role, cutoff)) = kept {
@@ -252,6 +253,29 @@ async fn confirm(
         None => own_role?,
     };
     Ok(Ok((incident, verification, own_role, archived)))
+}
+
+/// The role's facts, read with the first reads; a tag that decides the response and that the
+/// stolen key wrote is not among them ([`tamper`]), and what the report says of it.
+async fn role_facts(
+    app: &App,
+    reached: &Reached,
+    prefetch: &mut Prefetch,
+    (incident, about): (&Incident, &About),
+    steps: &Journal,
+) -> Result<(RoleRead, Vec<String>)> {
+    let read = prefetch.role(&about.role, &reached.target, steps).await?;
+    let Some(key) = incident.summary.access_key_id.as_deref() else {
+        return Ok((read, Vec::new()));
+    };
+    let sought = tamper::Sought {
+        account: &reached.place.account,
+        partition: &reached.home.partition,
+        key,
+        role: &about.role,
+        since: crate::plan::chain::since(incident.first_seen, prefetch.at),
+    };
+    Ok(tamper::checked(app, &reached.target, sought, read, steps).await)
 }
 
 /// What the gate is told of the stolen credentials: the finding's, as confirmed.

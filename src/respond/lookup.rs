@@ -1,6 +1,7 @@
-//! One key's calls in one account and region: every page of its window, newest first as
-//! `LookupEvents` answers (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html),
-//! at CloudTrail's rate ([`cloudtrail::Pace`]).
+//! One key's calls (or one call's records) in one account and region: every page of a window,
+//! newest first as `LookupEvents` answers
+//! (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html), at
+//! CloudTrail's rate ([`cloudtrail::Pace`]).
 //!
 //! There is no cap on the pages: an attacker's script that makes thousands of calls must not hide
 //! the one `AssumeRole` among them. What bounds the read is the window (its end settles after the
@@ -15,7 +16,7 @@ use aws_sdk_cloudtrail::Client;
 use chrono::{DateTime, Utc};
 
 use crate::api::ApiCall;
-use crate::aws::cloudtrail::{self, Listed, Pace};
+use crate::aws::cloudtrail::{self, Listed, Lookup, Pace};
 use crate::respond::journal::Journal;
 
 /// What a read leaves before the invocation's reserve, for the actions on what it found and the
@@ -26,7 +27,7 @@ pub const MARGIN: Duration = Duration::from_secs(20);
 pub struct Window<'a> {
     pub account: &'a str,
     pub region: &'a str,
-    pub key: &'a str,
+    pub lookup: Lookup<'a>,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
 }
@@ -54,12 +55,12 @@ pub async fn window(client: &Client, pace: &Pace, steps: &Journal, window: Windo
         let ask = cloudtrail::Ask {
             account: window.account,
             region: window.region,
-            key: window.key,
+            lookup: window.lookup,
             since: window.since,
             until: window.until,
             token: token.take(),
         };
-        let target = format!("{} in {}", window.key, window.region);
+        let target = format!("{} in {}", window.lookup, window.region);
         let page = steps.run(ApiCall::LookupEvents, &target, cloudtrail::page(client, pace, ask));
         match page.await {
             Ok(page) => {
@@ -99,7 +100,7 @@ mod tests {
         Window {
             account: "111111111111",
             region: "us-east-1",
-            key: "ASIAROOTKEY000000001",
+            lookup: Lookup::AccessKeyId("ASIAROOTKEY000000001"),
             since: at("2026-12-03T09:45:00Z"),
             until: at("2026-12-03T10:05:00Z"),
         }

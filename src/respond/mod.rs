@@ -37,6 +37,7 @@ pub mod release;
 pub mod restore;
 pub mod revoke;
 pub mod rounds;
+pub mod tamper;
 pub mod undo;
 
 #[cfg(test)]

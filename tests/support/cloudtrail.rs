@@ -2,8 +2,9 @@
 //! served beside GuardDuty's stand-in (the SDK client reaches it through
 //! `AWS_ENDPOINT_URL_CLOUDTRAIL` or an endpoint override, speaking CloudTrail's JSON 1.1 protocol).
 //! It holds the events a test records, per account (the one that signed the request, as moto's
-//! STS says) and region (the request's SigV4 scope), and answers as CloudTrail does: events
-//! signed with the key asked for, newest first, within the time range, in pages of at most 50
+//! STS says) and region (the request's SigV4 scope), and answers as CloudTrail does: the events of
+//! the one lookup attribute asked for (`AccessKeyId` or `EventName`), newest first, within the
+//! time range, in pages of at most 50
 //! with a `NextToken`, each with its record as the JSON string `CloudTrailEvent`. It can answer
 //! `ThrottlingException` to the next requests, and keeps when each request came. It is this
 //! project's emulation, not AWS's: the README says so.
@@ -85,14 +86,22 @@ impl Trail {
             );
         }
         let attributes = request["LookupAttributes"].as_array().cloned().unwrap_or_default();
-        let key = match attributes.as_slice() {
-            [a] if a["AttributeKey"] == "AccessKeyId" => a["AttributeValue"].as_str().unwrap_or_default().to_owned(),
+        // One attribute per request: the key that signed, or the event's name.
+        let (attribute, value) = match attributes.as_slice() {
+            [a] if a["AttributeKey"] == "AccessKeyId" || a["AttributeKey"] == "EventName" => (
+                a["AttributeKey"].as_str().unwrap_or_default().to_owned(),
+                a["AttributeValue"].as_str().unwrap_or_default().to_owned(),
+            ),
             _ => {
                 return (
                     400,
-                    json!({"__type": "InvalidLookupAttributesException", "message": "one AccessKeyId"}),
+                    json!({"__type": "InvalidLookupAttributesException", "message": "one AccessKeyId or EventName"}),
                 );
             }
+        };
+        let named = |e: &Held| match attribute.as_str() {
+            "AccessKeyId" => e.key == value,
+            _ => serde_json::from_str::<Value>(&e.record).is_ok_and(|r| r["eventName"] == value.as_str()),
         };
         let time = |field: &str| {
             request[field]
@@ -103,7 +112,7 @@ impl Trail {
         let page = request["MaxResults"].as_u64().unwrap_or(50).min(50) as usize;
         let offset: usize = request["NextToken"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
         let mut matching: Vec<&Held> = (state.events.iter())
-            .filter(|e| e.account == account && e.region == region && e.key == key)
+            .filter(|e| e.account == account && e.region == region && named(e))
             .filter(|e| since.is_none_or(|s| e.at >= s) && until.is_none_or(|u| e.at <= u))
             .collect();
         matching.sort_by_key(|e| std::cmp::Reverse(e.at));
