@@ -57,6 +57,9 @@ pub enum ApiCall {
     CreateSnapshots,
     /// `HARDEN=imdsv2`.
     ModifyInstanceMetadataOptions,
+    // Auto Scaling
+    /// `FORENSICS=snapshot`: an isolated member of a group on standby (after reading its state).
+    EnterStandby,
     // EventBridge Scheduler
     /// `AUTO_RELEASE=true`: the one-time schedule that releases the role once its hold is over;
     /// `CHAIN`: the follow-up walks of the stolen key's trail.
@@ -89,6 +92,7 @@ impl ApiCall {
             | Self::ModifyInstanceAttribute
             | Self::CreateSnapshots
             | Self::ModifyInstanceMetadataOptions
+            | Self::EnterStandby
             | Self::UpdateAccessKey => true,
             // The claim is a DynamoDB item in our own account, not a change to the finding's; the
             // record of revoked keys is bookkeeping about a revocation, not a remediation.
@@ -155,6 +159,7 @@ impl ApiCall {
             Self::ModifyInstanceAttribute => "ModifyInstanceAttribute",
             Self::CreateSnapshots => "CreateSnapshots",
             Self::ModifyInstanceMetadataOptions => "ModifyInstanceMetadataOptions",
+            Self::EnterStandby => "EnterStandby",
             Self::CreateSchedule => "CreateSchedule",
             Self::LookupEvents => "LookupEvents",
             Self::ListAccessKeys => "ListAccessKeys",

@@ -132,6 +132,8 @@ impl Fake {
                 sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, []),
                 // Nor CHAIN (the default library config walks no trail).
                 cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, []),
+                // Nor FORENSICS.
+                autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, []),
             },
         )
     }

@@ -4,11 +4,12 @@
 //! emulator after each case:
 //! - containment first: the role is revoked and the instance isolated, whatever these steps met,
 //!   and a fault in them never fails the invocation;
-//! - what is not done is said: unless termination protection is on, the instance's snapshots exist
-//!   and IMDSv2 is required, the instance's report needs attention and says what is left;
+//! - what is not done is said: unless the instance is on standby in its Auto Scaling group,
+//!   termination protection is on, its snapshots exist and IMDSv2 is required, the instance's
+//!   report needs attention and says what is left;
 //! - every snapshot the report lists exists, tagged with the finding and the instance;
-//! - a transient fault the SDK or the tag-visibility retry absorbs (all but EC2's
-//!   `UnauthorizedOperation` on the metadata options, which no retry changes) leaves it all done.
+//! - a transient fault the SDK or the tag-visibility retry absorbs (all but a refusal of the
+//!   metadata options or of Auto Scaling, which no retry changes) leaves it all done.
 //!
 //! moto applies `InstanceInitiatedShutdownBehavior` in no way these tests can read (see README):
 //! the shutdown step's effect is not checked here, only that its failure is reported.
@@ -22,8 +23,10 @@ use support::guardduty::GuardDuty;
 use support::scene::{Scene, test_config};
 use support::*;
 
-const OPERATIONS: [&str; 3] = [
+const OPERATIONS: [&str; 5] = [
     "ModifyInstanceMetadataOptions",
+    "DescribeAutoScalingInstances",
+    "EnterStandby",
     "ModifyInstanceAttribute",
     "CreateSnapshots",
 ];
@@ -46,13 +49,25 @@ fn config() -> Config {
 
 /// What the emulator holds of the instance's evidence and hardening.
 struct Kept {
+    standby: bool,
     protected: bool,
     snapshots: Vec<(String, Option<String>)>,
     imdsv2: bool,
 }
 
-async fn kept(account: &Account, instance: &str) -> Kept {
+async fn kept(account: &Account, autoscaling: &aws_sdk_autoscaling::Client, instance: &str) -> Kept {
     let ec2 = &account.ec2;
+    let member = autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    let standby = member
+        .auto_scaling_instances()
+        .first()
+        .and_then(|m| m.lifecycle_state())
+        == Some("Standby");
     let attribute = ec2
         .describe_instance_attribute()
         .instance_id(instance)
@@ -74,6 +89,7 @@ async fn kept(account: &Account, instance: &str) -> Kept {
     });
     let tokens = account.http_tokens(instance).await;
     Kept {
+        standby,
         protected: attribute.disable_api_termination().and_then(|v| v.value()) == Some(true),
         snapshots: snapshots.collect(),
         imdsv2: tokens.as_deref() == Some("required"),
@@ -84,6 +100,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
     let name = format!("{op} × {fault:?} × persistent={persistent}");
     let scene = Scene::new(moto, guardduty, &["isolate"]).await;
     let instance = scene.expects[0].id.clone();
+    let autoscaling = in_a_group(moto, &scene, &instance).await;
     let finding_id = format!("evidence-{}", scene.account_id);
     let event = scene.event(guardduty, &finding_id);
     scene.proxy.add(Rule::case(op, fault, persistent));
@@ -121,7 +138,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
     {
         return Err(format!("{name}: not contained\n{report:#}"));
     }
-    let kept = kept(&scene.account, &instance).await;
+    let kept = kept(&scene.account, &autoscaling, &instance).await;
     if let Some((id, finding)) = kept
         .snapshots
         .iter()
@@ -145,7 +162,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
             return Err(format!("{name}: the report lists {listed}, which does not exist"));
         }
     }
-    let complete = kept.protected && !taken.is_empty() && kept.imdsv2;
+    let complete = kept.standby && kept.protected && !taken.is_empty() && kept.imdsv2;
     let said = reports
         .iter()
         .filter_map(named)
@@ -153,12 +170,56 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
     if !complete && !said {
         return Err(format!("{name}: left undone without saying so\n{report:#}"));
     }
-    // No retry of ours changes EC2's UnauthorizedOperation on the metadata options.
-    let final_answer = fault == Fault::AccessDenied && op == "ModifyInstanceMetadataOptions";
+    // No retry of ours changes EC2's UnauthorizedOperation on the metadata options, nor Auto
+    // Scaling's refusal: neither permission has a condition a tag still being written could meet.
+    let final_answer = fault == Fault::AccessDenied
+        && [
+            "ModifyInstanceMetadataOptions",
+            "DescribeAutoScalingInstances",
+            "EnterStandby",
+        ]
+        .contains(&op);
     if !persistent && !final_answer && !complete {
         return Err(format!("{name}: a transient fault left it undone\n{report:#}"));
     }
     Ok(())
+}
+
+/// The named instance made a member of an Auto Scaling group (moto's `AttachInstances` tags it, as
+/// AWS does); the scene's own Auto Scaling client, past the proxy.
+async fn in_a_group(moto: &Moto, scene: &Scene, instance: &str) -> aws_sdk_autoscaling::Client {
+    let sdk = moto.sdk_with(scene.credentials.clone(), REGION).await;
+    let autoscaling = aws_sdk_autoscaling::Client::new(&sdk);
+    let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(AMI)
+        .build();
+    let template = (scene.account.ec2.create_launch_template())
+        .launch_template_name("evidence")
+        .launch_template_data(data)
+        .send()
+        .await
+        .unwrap();
+    let id = template.launch_template().unwrap().launch_template_id().unwrap();
+    let spec = aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+        .launch_template_id(id)
+        .build();
+    (autoscaling.create_auto_scaling_group())
+        .auto_scaling_group_name("evidence")
+        .launch_template(spec)
+        .min_size(0)
+        .max_size(2)
+        .desired_capacity(0)
+        .availability_zones(format!("{REGION}a"))
+        .send()
+        .await
+        .unwrap();
+    (autoscaling.attach_instances())
+        .auto_scaling_group_name("evidence")
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    autoscaling
 }
 
 async fn matrix(persistent: bool) {

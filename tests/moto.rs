@@ -1214,6 +1214,133 @@ async fn harden_requires_imdsv2_where_asked_and_reports_what_still_allows_imdsv1
     assert_eq!(w.account.policy_names(&w.role.name).await, ["AWSRevokeOlderSessions"]);
 }
 
+/// An isolated member of an Auto Scaling group is put on standby before anything else:
+/// termination protection does not stop the group from replacing it (EC2 user guide, "Enable
+/// termination protection"), and an isolated instance soon fails its health checks. A Spot
+/// Instance gets no termination protection, which EC2 does not take for one, and the report says so.
+#[tokio::test]
+async fn forensics_puts_a_groups_member_on_standby_and_asks_no_protection_for_spot() {
+    let w = world(&[]).await;
+    let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
+    let template = w
+        .account
+        .ec2
+        .create_launch_template()
+        .launch_template_name("web")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(AMI)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let template_id = template.launch_template().unwrap().launch_template_id().unwrap();
+    autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("web")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(template_id)
+                .build(),
+        )
+        .min_size(1)
+        .max_size(2)
+        .desired_capacity(1)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+    let members = autoscaling.describe_auto_scaling_instances().send().await.unwrap();
+    let member = members.auto_scaling_instances()[0].instance_id().unwrap().to_owned();
+    let profile = aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+        .arn(&w.role.profile_arn)
+        .build();
+    (w.account.ec2.associate_iam_instance_profile())
+        .instance_id(&member)
+        .iam_instance_profile(profile)
+        .send()
+        .await
+        .unwrap();
+    w.account.tag(&member, &[(KEY, "isolate")]).await;
+    let config = || Config {
+        forensic_snapshots: true,
+        ..Config::default()
+    };
+
+    let (report, ok) = w
+        .run_with(finding("outside-aws.json", &w.role, Some(&member)), config())
+        .await;
+
+    assert!(ok, "{report:#}");
+    let state = autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(&member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        state.auto_scaling_instances()[0].lifecycle_state(),
+        Some("Standby"),
+        "{report:#}"
+    );
+    let result = instance_report(&report, &member)["result"].as_str().unwrap().to_owned();
+    assert!(result.contains("standby in its Auto Scaling group"), "{result}");
+    assert_eq!(w.account.association(&member).await, None, "isolated all the same");
+    // The group keeps its capacity: the standby instance was not counted out.
+    let group = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.auto_scaling_groups()[0].desired_capacity(), Some(1));
+
+    // A Spot Instance: no termination protection asked for, and the report says why.
+    let market = aws_sdk_ec2::types::InstanceMarketOptionsRequest::builder()
+        .market_type(aws_sdk_ec2::types::MarketType::Spot)
+        .build();
+    let spot = (w.account.ec2.run_instances().image_id(AMI).min_count(1).max_count(1))
+        .instance_market_options(market)
+        .iam_instance_profile(
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .arn(&w.role.profile_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_owned();
+    w.account.tag(&spot, &[(KEY, "isolate")]).await;
+    w.recorder.clear();
+    let (report, ok) = w
+        .run_with(finding("outside-aws.json", &w.role, Some(&spot)), config())
+        .await;
+    assert!(ok, "{report:#}");
+    let result = instance_report(&report, &spot)["result"].as_str().unwrap().to_owned();
+    assert!(
+        result.contains("a Spot Instance: EC2 takes no termination protection"),
+        "{result}"
+    );
+    let protection = (w.account.ec2.describe_instance_attribute())
+        .instance_id(&spot)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(protection.disable_api_termination().and_then(|v| v.value()), Some(true));
+    // One ModifyInstanceAttribute: stop on shutdown, not protection.
+    assert_eq!(
+        w.recorder.count("ModifyInstanceAttribute"),
+        1,
+        "{:?}",
+        w.recorder.writes()
+    );
+}
+
 #[tokio::test]
 async fn forensics_and_harden_in_a_dry_run_plan_and_write_nothing() {
     let w = world(&[]).await;

@@ -35,6 +35,8 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     /// The stolen key's trail (`CHAIN`), in our own account; other accounts' through [`Target`].
     pub cloudtrail: aws_sdk_cloudtrail::Client,
+    /// An isolated instance's Auto Scaling group (`FORENSICS=snapshot`); through [`Target`].
+    pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
 impl Clients {
@@ -59,6 +61,7 @@ impl Clients {
                     .retry_config(RetryConfig::disabled())
                     .build(),
             ),
+            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
         }
     }
 
@@ -115,6 +118,8 @@ in_region! {
     cloudtrail_in: aws_sdk_cloudtrail;
     /// The same SNS client for another region.
     sns_in: aws_sdk_sns;
+    /// The same Auto Scaling client for another region.
+    autoscaling_in: aws_sdk_autoscaling;
 }
 
 /// A call that hangs (a dropped connection, an unanswered request) fails and is retried instead.
@@ -144,6 +149,8 @@ pub struct Target {
     pub guardduty: aws_sdk_guardduty::Client,
     /// The account's trail in this region (the walk asks every enabled region: `cloudtrail_in`).
     pub cloudtrail: aws_sdk_cloudtrail::Client,
+    /// Auto Scaling in this region (an instance's own region: `autoscaling_in`).
+    pub autoscaling: aws_sdk_autoscaling::Client,
     /// Set when the finding's account is not ours.
     pub session: Option<Session>,
 }
@@ -188,6 +195,7 @@ impl Pool {
                     ec2: ec2_in(&home.ec2, region),
                     guardduty: guardduty_in(&home.guardduty, region),
                     cloudtrail: cloudtrail_in(&home.cloudtrail, region),
+                    autoscaling: autoscaling_in(&home.autoscaling, region),
                     session: None,
                 });
                 return Ok(target.clone());
@@ -303,6 +311,14 @@ fn member_target(home: &Clients, cached: &Cached, region: &str) -> Target {
         .cloudtrail
         .config()
         .to_builder()
+        .region(region.clone())
+        .credentials_provider(cached.credentials.clone())
+        .identity_cache(IdentityCache::no_cache())
+        .build();
+    let autoscaling = home
+        .autoscaling
+        .config()
+        .to_builder()
         .region(region)
         .credentials_provider(cached.credentials.clone())
         .identity_cache(IdentityCache::no_cache())
@@ -312,6 +328,7 @@ fn member_target(home: &Clients, cached: &Cached, region: &str) -> Target {
         ec2: aws_sdk_ec2::Client::from_conf(ec2),
         guardduty: aws_sdk_guardduty::Client::from_conf(guardduty),
         cloudtrail: aws_sdk_cloudtrail::Client::from_conf(cloudtrail),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
         session: Some(cached.session.clone()),
     }
 }
@@ -362,6 +379,7 @@ mod tests {
             securityhub: mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, []),
             sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, []),
             cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, []),
+            autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, []),
         }
     }
 

@@ -6,6 +6,7 @@
 //! each enabled region of the account whose trail it reads.
 
 pub mod access_keys;
+pub mod autoscaling;
 pub mod claim;
 pub mod clients;
 pub mod cloudtrail;

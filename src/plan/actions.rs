@@ -247,16 +247,38 @@ fn evidence(facts: &FleetFacts<'_>, inst: &InstanceFacts) -> (Vec<Step>, String)
     if let Some(at) = taken {
         return (Vec::new(), format!("; evidence snapshots taken at {}", iso_millis(at)));
     }
-    let steps = vec![
-        Step::Preserve(Evidence::TerminationProtection),
-        Step::Preserve(Evidence::StopOnShutdown),
-        Step::Preserve(Evidence::Snapshots {
-            finding_id: facts.finding_id.to_owned(),
-        }),
-    ];
-    let kept = "; evidence kept first: termination protection, stop on shutdown, EBS snapshots";
-    (steps, kept.to_owned())
+    // A group's member first: termination protection does not stop Auto Scaling from replacing it.
+    let member = inst.tags.contains_key(AUTO_SCALING_GROUP_TAG);
+    let mut steps: Vec<Step> = member
+        .then_some(Step::Preserve(Evidence::Standby))
+        .into_iter()
+        .collect();
+    // EC2 enables termination protection on no Spot Instance (EC2 user guide, "Enable termination
+    // protection"); EC2 may reclaim it at any time whatever is done here.
+    if !inst.spot {
+        steps.push(Step::Preserve(Evidence::TerminationProtection));
+    }
+    steps.push(Step::Preserve(Evidence::StopOnShutdown));
+    steps.push(Step::Preserve(Evidence::Snapshots {
+        finding_id: facts.finding_id.to_owned(),
+    }));
+    let kept = match (member, inst.spot) {
+        (true, false) => "standby in its Auto Scaling group, termination protection, stop on shutdown, EBS snapshots",
+        (false, false) => "termination protection, stop on shutdown, EBS snapshots",
+        (true, true) => "standby in its Auto Scaling group, stop on shutdown, EBS snapshots",
+        (false, true) => "stop on shutdown, EBS snapshots",
+    };
+    let spot = if inst.spot {
+        " (a Spot Instance: EC2 takes no termination protection for it, and may reclaim it at any time)"
+    } else {
+        ""
+    };
+    (steps, format!("; evidence kept first: {kept}{spot}"))
 }
+
+/// EC2 tags every instance an Auto Scaling group launches with its group's name; `aws:` tags
+/// cannot be written by anyone else.
+pub const AUTO_SCALING_GROUP_TAG: &str = "aws:autoscaling:groupName";
 
 pub(super) fn plan_isolate(facts: &FleetFacts<'_>, inst: &InstanceFacts, current: Option<&Association>) -> ActionPlan {
     if !matches!(inst.state.as_str(), "running" | "stopped") {

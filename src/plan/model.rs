@@ -124,6 +124,9 @@ pub enum Step {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
+    /// On standby in its Auto Scaling group (`aws:autoscaling:groupName`), which termination
+    /// protection does not stop: neither health-checked nor scaled in ([`crate::aws::autoscaling`]).
+    Standby,
     /// Termination protection on: nobody terminates the evidence by API or console.
     TerminationProtection,
     /// A shutdown from inside the instance stops it rather than terminating it.
@@ -145,6 +148,7 @@ impl Step {
             Self::Reboot => ApiCall::RebootInstances,
             Self::Untag(_) => ApiCall::DeleteTags,
             Self::Preserve(Evidence::Snapshots { .. }) => ApiCall::CreateSnapshots,
+            Self::Preserve(Evidence::Standby) => ApiCall::EnterStandby,
             Self::Preserve(_) => ApiCall::ModifyInstanceAttribute,
             Self::RequireImdsv2 { .. } => ApiCall::ModifyInstanceMetadataOptions,
         }

@@ -10,7 +10,8 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
 
 use crate::api::ApiCall;
-use crate::aws::clients::{ec2_in, region_of};
+use crate::aws::autoscaling;
+use crate::aws::clients::{Target, autoscaling_in, ec2_in, region_of};
 use crate::aws::ec2::{self, Attached};
 use crate::aws::{evidence, metadata};
 use crate::error::{Error, Result};
@@ -145,9 +146,9 @@ impl Drop for Attach<'_> {
     }
 }
 
-/// Each plan in its instance's region (`ec2` is the same client for any region).
+/// Each plan in its instance's region, with the target's clients moved there.
 pub async fn all(
-    ec2: &aws_sdk_ec2::Client,
+    target: &Target,
     Counted { round, plans }: Counted<'_>,
     running: Running,
     steps: &Journal,
@@ -156,8 +157,13 @@ pub async fn all(
     // semaphore is fair), the named instance in a place of its own.
     let executed: Vec<(InstanceReport, Option<Error>)> =
         futures::future::join_all(plans.into_iter().map(|p| async move {
-            let regional = p.region.as_deref().map(|r| ec2_in(ec2, r));
-            one(regional.as_ref().unwrap_or(ec2), p, running, (steps, round)).await
+            let regional =
+                (p.region.as_deref()).map(|r| (ec2_in(&target.ec2, r), autoscaling_in(&target.autoscaling, r)));
+            let clients = match &regional {
+                Some((ec2, autoscaling)) => (ec2, autoscaling),
+                None => (&target.ec2, &target.autoscaling),
+            };
+            one(clients, p, running, (steps, round)).await
         }))
         .await;
     let failures = executed
@@ -172,7 +178,7 @@ pub async fn all(
 
 /// One plan, in a round of its own.
 pub async fn alone(
-    ec2: &aws_sdk_ec2::Client,
+    target: &Target,
     plan: InstancePlan,
     running: Running,
     steps: &Journal,
@@ -180,14 +186,15 @@ pub async fn alone(
     let round = Round::new(1);
     let mut counted = round.count(vec![plan]);
     round.all_read();
-    one(ec2, counted.plans.remove(0), running, (steps, &round)).await
+    let clients = (&target.ec2, &target.autoscaling);
+    one(clients, counted.plans.remove(0), running, (steps, &round)).await
 }
 
 /// Run one instance's steps in order; the first failure stops that instance, not the others. A
 /// best-effort step's failure ([`Step::best_effort`]) does not stop it: the report says what is
 /// left for a person.
 async fn one(
-    ec2: &aws_sdk_ec2::Client,
+    (ec2, autoscaling): (&aws_sdk_ec2::Client, &aws_sdk_autoscaling::Client),
     plan: InstancePlan,
     running: Running,
     (steps, round): (&Journal, &Round),
@@ -206,12 +213,9 @@ async fn one(
     }
     let cycle = Interpreter {
         ec2,
+        autoscaling,
         plan: &plan,
-        // The association this cycle replaces: any other current one appeared after our facts.
-        replaced: plan.steps.iter().find_map(|s| match s {
-            Step::Disassociate { association_id } => Some(association_id.as_str()),
-            _ => None,
-        }),
+        replaced: replaced(&plan),
         timeout: running.cycle_timeout,
         steps,
         round,
@@ -267,6 +271,14 @@ async fn one(
     }
 }
 
+/// The association the plan's cycle replaces: any other current one appeared after our facts.
+fn replaced(plan: &InstancePlan) -> Option<&str> {
+    plan.steps.iter().find_map(|s| match s {
+        Step::Disassociate { association_id } => Some(association_id.as_str()),
+        _ => None,
+    })
+}
+
 /// The instance's report before any step has run.
 fn as_planned(plan: &InstancePlan) -> InstanceReport {
     let chosen = plan.chosen.as_ref();
@@ -309,6 +321,8 @@ fn failed_at(
 /// One instance's plan being run.
 struct Interpreter<'a> {
     ec2: &'a aws_sdk_ec2::Client,
+    /// For an isolated member of an Auto Scaling group.
+    autoscaling: &'a aws_sdk_autoscaling::Client,
     plan: &'a InstancePlan,
     replaced: Option<&'a str>,
     timeout: std::time::Duration,
@@ -390,6 +404,10 @@ impl Interpreter<'_> {
                 .await
                 .map(|()| false),
             Step::Preserve(Evidence::Snapshots { finding_id }) => self.snapshot(finding_id).await.map(|()| false),
+            Step::Preserve(Evidence::Standby) => steps
+                .run(op, id, autoscaling::standby(self.autoscaling, id))
+                .await
+                .map(|_| false),
             Step::RequireImdsv2 { hop_limit } => steps
                 .run(op, id, metadata::require_imdsv2(ec2, id, *hop_limit))
                 .await
@@ -476,6 +494,9 @@ fn describe(step: &Step) -> String {
         Step::Reboot => "reboot".into(),
         Step::Untag(keys) => format!("remove tags {}", keys.join(", ")),
         Step::Preserve(Evidence::TerminationProtection) => "enable termination protection".into(),
+        Step::Preserve(Evidence::Standby) => {
+            "put it on standby in its Auto Scaling group (not health-checked nor scaled in)".into()
+        }
         Step::Preserve(Evidence::StopOnShutdown) => "make a shutdown from inside stop the instance".into(),
         Step::Preserve(Evidence::Snapshots { finding_id }) => {
             format!("snapshot every attached EBS volume, tagged with finding {finding_id}")
@@ -601,7 +622,7 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f", Deadline::none());
-        let (report, err) = alone(&rules.target().ec2, cycle_plan(), running(false), &steps).await;
+        let (report, err) = alone(&rules.target(), cycle_plan(), running(false), &steps).await;
         (report, err, steps)
     }
 
@@ -728,7 +749,7 @@ mod tests {
         let round = Round::new(1);
         let plans = round.count(vec![cycle_plan(), next]);
         round.all_read();
-        let executed = all(&rules.target().ec2, plans, running(false), &steps).await;
+        let executed = all(&rules.target(), plans, running(false), &steps).await;
         assert!(executed.failures.is_empty(), "{:?}", executed.failures);
         let order: Vec<(ApiCall, String)> = steps.into_records().into_iter().map(|r| (r.step, r.target)).collect();
         let at = |op: ApiCall, id: &str| order.iter().position(|(o, t)| *o == op && t == id).unwrap();
@@ -773,7 +794,7 @@ mod tests {
         let first = round.count(vec![cycle_plan()]);
         assert!(round.attaches());
         assert!(round.all_made().now_or_never().is_none(), "its attach is not done");
-        all(&rules.target().ec2, first, running(true), &steps).await;
+        all(&rules.target(), first, running(true), &steps).await;
         assert!(
             round.all_made().now_or_never().is_none(),
             "another region may still be read"
@@ -793,7 +814,7 @@ mod tests {
         let round = Round::new(4);
         let plans = round.count(vec![cycle_plan()]);
         round.all_read();
-        let executed = all(&rules.target().ec2, plans, running(true), &steps).await;
+        let executed = all(&rules.target(), plans, running(true), &steps).await;
         assert!(executed.failures.is_empty());
         assert_eq!(executed.reports[0].result, "planned: cycled");
         assert_eq!(tags.num_calls(), 0);
@@ -836,13 +857,7 @@ mod tests {
             ..Rules::default()
         };
         let steps = Journal::new("f1", Deadline::none());
-        let (report, err) = alone(
-            &rules.target().ec2,
-            isolation_keeping_evidence(),
-            running(false),
-            &steps,
-        )
-        .await;
+        let (report, err) = alone(&rules.target(), isolation_keeping_evidence(), running(false), &steps).await;
         (report, err, ops(steps))
     }
 

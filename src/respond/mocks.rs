@@ -18,6 +18,7 @@ pub struct Rules<'a> {
     pub securityhub: Vec<&'a Rule>,
     pub sns: Vec<&'a Rule>,
     pub cloudtrail: Vec<&'a Rule>,
+    pub autoscaling: Vec<&'a Rule>,
 }
 
 impl Rules<'_> {
@@ -36,6 +37,11 @@ impl Rules<'_> {
             ),
             sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, self.sns.iter().copied()),
             cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, self.cloudtrail.iter().copied()),
+            autoscaling: mock_client!(
+                aws_sdk_autoscaling,
+                RuleMode::MatchAny,
+                self.autoscaling.iter().copied()
+            ),
         }
     }
 
@@ -47,6 +53,7 @@ impl Rules<'_> {
             ec2: c.ec2,
             guardduty: c.guardduty,
             cloudtrail: c.cloudtrail,
+            autoscaling: c.autoscaling,
             session: None,
         }
     }

@@ -64,7 +64,7 @@ pub async fn restore(app: &App, reached: &Undoing<'_>, request: &Restore, done: 
         dry_run: reached.dry_run,
         cycle_timeout: app.config.cycle_timeout,
     };
-    let (report, failed) = execute::alone(&target.ec2, plan, running, steps).await;
+    let (report, failed) = execute::alone(target, plan, running, steps).await;
     done.instances.push(report);
     if let Some(e) = failed {
         return Err(e);

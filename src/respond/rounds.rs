@@ -132,7 +132,7 @@ impl Cycling<'_> {
                 async move {
                     match part {
                         Counting::Counted(plans, warnings) => {
-                            let executed = execute::all(&self.target.ec2, plans, running, steps);
+                            let executed = execute::all(self.target, plans, running, steps);
                             Part::Executed(executed.await, warnings)
                         }
                         Counting::Done(part) => part,

@@ -191,7 +191,7 @@ impl Intercept for Recorder {
     }
 }
 
-pub const WRITES: [&str; 17] = [
+pub const WRITES: [&str; 18] = [
     "PutRolePolicy",
     "CreatePolicy",
     "AttachRolePolicy",
@@ -207,6 +207,7 @@ pub const WRITES: [&str; 17] = [
     "ModifyInstanceAttribute",
     "CreateSnapshots",
     "ModifyInstanceMetadataOptions",
+    "EnterStandby",
     "CreateSchedule",
     "UpdateAccessKey",
 ];
@@ -322,6 +323,9 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .interceptor(recorder.clone())
         .build();
+    let autoscaling = aws_sdk_autoscaling::config::Builder::from(sdk)
+        .interceptor(recorder.clone())
+        .build();
     App::new(
         config,
         Clients {
@@ -334,6 +338,7 @@ pub fn app_at(sdk: &SdkConfig, config: Config, recorder: &Recorder, guardduty_en
             securityhub: aws_sdk_securityhub::Client::from_conf(securityhub),
             sns: aws_sdk_sns::Client::from_conf(sns),
             cloudtrail: aws_sdk_cloudtrail::Client::from_conf(cloudtrail),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
         },
     )
 }
@@ -580,6 +585,16 @@ impl Account {
                     )
                 })
             })
+    }
+
+    /// Tag an instance (as a person, or what launched it, would).
+    pub async fn tag(&self, instance: &str, tags: &[(&str, &str)]) {
+        let tags = tags.iter().map(|(k, v)| Ec2Tag::builder().key(*k).value(*v).build());
+        (self.ec2.create_tags().resources(instance))
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .unwrap();
     }
 
     pub async fn tags(&self, instance: &str) -> BTreeMap<String, String> {
