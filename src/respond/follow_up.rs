@@ -172,10 +172,26 @@ async fn run(app: &App, f: &FollowUp, dry_run: bool, steps: &Journal, report: &m
             .warnings
             .push(format!("keys found since the walks before: {}", new.join(", ")));
     }
-    let failure = failed(&chain);
+    // Reading the trail is all a follow-up is for: one that could not read it all fails, so that
+    // Lambda delivers it again (a containment's walk does not: its follow-ups read again).
+    let failure = failed(&chain).or_else(|| unread(&chain));
     report.chain = Some(chain);
     failure.map_or(Ok(()), Err)?;
     Ok(Ended::finished(dry_run, steps.wrote_anything()))
+}
+
+/// Why the walk was not complete, as a failure.
+fn unread(chain: &ChainReport) -> Option<Error> {
+    let parts = (chain.incomplete.iter().cloned())
+        .chain(chain.unread.iter().map(|u| {
+            format!(
+                "key {}'s calls in {} {} from {} to {} were not read ({})",
+                u.key, u.account, u.region, u.from, u.to, u.why
+            )
+        }))
+        .collect::<Vec<_>>();
+    (!chain.complete)
+        .then(|| Error::RemediationFailed(format!("the follow-up walk was not complete: {}", parts.join("; "))))
 }
 
 /// What the walk after a containment returned.
