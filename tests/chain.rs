@@ -284,6 +284,53 @@ async fn a_protection_tag_the_stolen_key_wrote_is_not_honoured() {
     let b = &children(&report["chain"]["root"])[0];
     assert_eq!(b["action"], "refused", "{b:#}");
     assert!(s.w.account.revocation("RoleB").await.is_none());
+
+    // Another key's tag on the instance's own role stands, and the report says why.
+    let s = scene().await;
+    s.protect_with("ASIAADMINISTRATOR001", &s.w.role.name).await;
+    let instance = s.w.account.instance(Some(&s.w.role.profile_arn), &[]).await;
+    let event = finding("outside-aws.json", &s.w.role, Some(&instance));
+    let (report, ok) = s.w.run(event, config(ChainMode::Contain)).await;
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "skipped", "{report:#}");
+    assert!(s.w.account.revocation(&s.w.role.name).await.is_none());
+    let warned = report["warnings"].to_string();
+    assert!(
+        warned.contains("was honoured: CloudTrail shows no key of this incident writing it"),
+        "{warned}"
+    );
+}
+
+/// The stolen key floods TagRole on its own role (other tags) to push the call that protected it
+/// past what is read before the write: once the key is seen tagging the role and not every tag
+/// call is read, the role's protection is not honoured.
+#[tokio::test]
+async fn a_key_that_floods_tag_calls_on_its_role_loses_the_roles_protection() {
+    let s = scene().await;
+    s.protect_with("ASIAADMINISTRATOR001", &s.w.role.name).await;
+    let trail = s.w.guardduty.trail();
+    let first = Utc::now() - Duration::minutes(3);
+    for n in 0..201 {
+        let at = first + Duration::milliseconds(500 * n);
+        let id = format!("flood-{n}");
+        let mut call = iam_call(STOLEN, HOME, "TagRole", json!(null), at);
+        call["requestParameters"] =
+            json!({"roleName": s.w.role.name, "tags": [{"key": "noise", "value": n.to_string()}]});
+        call["eventID"] = json!(id);
+        let recorded = Recorded {
+            account: HOME,
+            region: REGION,
+            key: STOLEN,
+            at,
+            id: &id,
+        };
+        trail.record(&recorded, &call);
+    }
+    let report = s.contain(config(ChainMode::Contain)).await;
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    assert!(s.w.account.revocation(&s.w.role.name).await.is_some());
+    let warned = report["warnings"].to_string();
+    assert!(warned.contains("not all its tag calls were read"), "{warned}");
 }
 
 /// A key of the chain tagged a role it then assumed: the walk contains it anyway.

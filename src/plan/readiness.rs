@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config::Config;
 use crate::gate::{self, Act, Case, Stolen, Verdict};
 use crate::names::RoleName;
+use crate::plan::actions::AUTO_SCALING_GROUP_TAG;
 use crate::plan::release::{self, Documents, ReleaseFacts, ReleasePlan};
 use crate::plan::{
     self, FleetFacts, ISOLATED_AT_TAG, InstanceFacts, InstancePlan, PROFILE_TAG, Profile, RoleFacts, Step,
@@ -19,9 +20,6 @@ use crate::report::readiness::{
     DARK_HOURS_OBSERVED, Experience, InForceReadiness, InstanceReadiness, Radius, RevocationReadiness, RoleReadiness,
 };
 use crate::rules::Action;
-
-/// The tag EC2 Auto Scaling puts on the instances it launches.
-const AUTO_SCALING_TAG: &str = "aws:autoscaling:groupName";
 
 /// One role that an instance profile holds, as IAM has it.
 #[derive(Debug, Clone)]
@@ -319,11 +317,12 @@ fn notes(inst: &InstanceFacts, (plan, as_sibling): (&InstancePlan, Experience)) 
         notes
             .push("a Spot Instance: EC2 may reclaim it at any time, and its evidence with it if it is isolated".into());
     }
-    if let Some(group) = inst.tags.get(AUTO_SCALING_TAG) {
+    if let Some(group) = inst.tags.get(AUTO_SCALING_GROUP_TAG) {
         notes.push(format!(
             "in Auto Scaling group {group}: with ELB or custom health checks the group may replace it while it is \
-             without credentials or isolated, terminating the evidence; put it in Standby (or suspend the group's \
-             ReplaceUnhealthy) before isolating; scale-in protection does not stop a health-check replacement"
+             without credentials, or isolated; with FORENSICS=snapshot an isolation puts it on standby first, \
+             otherwise put it in Standby by hand before isolating; scale-in protection does not stop a health-check \
+             replacement"
         ));
     }
     notes

@@ -150,6 +150,8 @@ pub struct Unread {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub why: String,
+    /// Another attempt may read it (CloudTrail throttled or unavailable, not a refusal).
+    pub transient: bool,
 }
 
 /// What was done about a node.

@@ -65,7 +65,8 @@ pub struct Walk<'a> {
     unread: Vec<Unread>,
     pages: usize,
     /// Tags deciding the response that a key of the chain wrote or removed, per (account, role).
-    tampered: HashMap<(String, RoleName), Vec<tamper::Written>>,
+    /// IAM does not tell role names apart by case: kept in lower case.
+    tampered: HashMap<(String, String), Vec<tamper::Written>>,
 }
 
 /// What became of one key: its calls read, and the nodes for what they made.
@@ -142,7 +143,10 @@ impl Walk<'_> {
         for event in &events {
             if let Call::RoleTags { role, keys } = &event.call {
                 let written = keys.iter().filter(|t| tamper::decides_response(t, &self.app.config));
-                let entry = self.tampered.entry((account.to_owned(), role.clone())).or_default();
+                let entry = (self
+                    .tampered
+                    .entry((account.to_owned(), role.as_str().to_ascii_lowercase())))
+                .or_default();
                 entry.extend(written.map(|tag| tamper::Written {
                     tag: tag.clone(),
                     event_id: event.id.clone(),
@@ -259,6 +263,7 @@ impl Walk<'_> {
                 lookup: Lookup::AccessKeyId(key),
                 since,
                 until: end,
+                pages: None,
             };
             let client = cloudtrail_in(&target.cloudtrail, region);
             async move { (region, lookup::window(&client, pace, steps, window).await) }
@@ -268,15 +273,16 @@ impl Walk<'_> {
         for (region, read) in join_all(reads).await {
             pages += read.pages;
             events.extend((read.events.into_iter()).filter_map(|e| self.checked(&e.id, e.record, key, account)));
-            if let Some((from, to, why)) = read.unread {
-                tracing::warn!(key, account, region, %from, %to, %why, "part of a key's window not read");
+            if let Some(left) = read.unread {
+                tracing::warn!(key, account, region, ?left, "part of a key's window not read");
                 self.unread.push(Unread {
                     key: key.to_owned(),
                     account: account.to_owned(),
                     region: region.clone(),
-                    from,
-                    to,
-                    why,
+                    from: left.from,
+                    to: left.to,
+                    why: left.why,
+                    transient: left.transient,
                 });
             }
         }
@@ -347,7 +353,7 @@ impl Walk<'_> {
             (Err(e), _) | (_, Err(e)) => return (NodeStatus::Failed, Some(e.to_string()), None),
         };
         let mut notes = Vec::new();
-        if let Some(written) = self.tampered.get(&(role.account.clone(), role.name.clone()))
+        if let Some(written) = (self.tampered).get(&(role.account.clone(), role.name.as_str().to_ascii_lowercase()))
             && let Some(facts) = read.role.take()
         {
             let (facts, said) = tamper::discount(facts, written);

@@ -404,10 +404,11 @@ impl Interpreter<'_> {
                 .await
                 .map(|()| false),
             Step::Preserve(Evidence::Snapshots { finding_id }) => self.snapshot(finding_id).await.map(|()| false),
-            Step::Preserve(Evidence::Standby) => steps
-                .run(op, id, autoscaling::standby(self.autoscaling, id))
-                .await
-                .map(|_| false),
+            Step::Preserve(Evidence::Standby) => {
+                let standby = steps.run(op, id, autoscaling::standby(self.autoscaling, id)).await?;
+                info!(instance = id, ?standby, "Auto Scaling standby");
+                Ok(false)
+            }
             Step::RequireImdsv2 { hop_limit } => steps
                 .run(op, id, metadata::require_imdsv2(ec2, id, *hop_limit))
                 .await

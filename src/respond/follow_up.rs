@@ -172,25 +172,27 @@ async fn run(app: &App, f: &FollowUp, dry_run: bool, steps: &Journal, report: &m
             .warnings
             .push(format!("keys found since the walks before: {}", new.join(", ")));
     }
-    // Reading the trail is all a follow-up is for: one that could not read it all fails, so that
-    // Lambda delivers it again (a containment's walk does not: its follow-ups read again).
+    // Reading the trail is all a follow-up is for: one that CloudTrail failed (throttled,
+    // unavailable) fails, so that Lambda delivers it again. A refusal, an account out of reach or
+    // the invocation's time would be met again: the report says what was not read. A
+    // containment's own walk never fails the containment: its follow-ups read again.
     let failure = failed(&chain).or_else(|| unread(&chain));
     report.chain = Some(chain);
     failure.map_or(Ok(()), Err)?;
     Ok(Ended::finished(dry_run, steps.wrote_anything()))
 }
 
-/// Why the walk was not complete, as a failure.
+/// What CloudTrail failed to answer, as a failure another delivery may not meet.
 fn unread(chain: &ChainReport) -> Option<Error> {
-    let parts = (chain.incomplete.iter().cloned())
-        .chain(chain.unread.iter().map(|u| {
+    let parts: Vec<String> = (chain.unread.iter().filter(|u| u.transient))
+        .map(|u| {
             format!(
                 "key {}'s calls in {} {} from {} to {} were not read ({})",
                 u.key, u.account, u.region, u.from, u.to, u.why
             )
-        }))
-        .collect::<Vec<_>>();
-    (!chain.complete)
+        })
+        .collect();
+    (!parts.is_empty())
         .then(|| Error::RemediationFailed(format!("the follow-up walk was not complete: {}", parts.join("; "))))
 }
 

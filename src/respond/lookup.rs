@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::ApiCall;
 use crate::aws::cloudtrail::{self, Listed, Lookup, Pace};
+use crate::error::Error;
 use crate::respond::journal::Journal;
 
 /// What a read leaves before the invocation's reserve, for the actions on what it found and the
@@ -30,14 +31,27 @@ pub struct Window<'a> {
     pub lookup: Lookup<'a>,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
+    /// At most this many pages (a read before the write); the walk reads all.
+    pub pages: Option<usize>,
 }
 
 /// What was read of a window.
 pub struct Read {
     pub events: Vec<Listed>,
     pub pages: usize,
-    /// The part not read, `(from, to)` both included, and why; None: the window was read whole.
-    pub unread: Option<(DateTime<Utc>, DateTime<Utc>, String)>,
+    /// The part not read; None: the window was read whole.
+    pub unread: Option<Left>,
+}
+
+/// The part of a window not read: from `from` to `to`, both included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub why: String,
+    /// CloudTrail failed in a way another attempt may not meet (throttled, unavailable, no
+    /// answer): not a refusal, nor the time or page budget, which a new attempt meets again.
+    pub transient: bool,
 }
 
 /// Every page of `window`, until the last or until the invocation's time or CloudTrail stops it.
@@ -47,10 +61,18 @@ pub async fn window(client: &Client, pace: &Pace, steps: &Journal, window: Windo
         pages: 0,
         unread: None,
     };
+    // An empty window (its end settled before CloudTrail's history begins): nothing to ask for,
+    // and CloudTrail refuses a start after the end.
+    if window.since >= window.until {
+        return read;
+    }
     let mut token = None;
-    let stopped = loop {
+    let (why, transient) = loop {
         if steps.bounded(MARGIN) < MARGIN {
-            break "the invocation's time ran out".to_owned();
+            break ("the invocation's time ran out".to_owned(), false);
+        }
+        if window.pages.is_some_and(|most| read.pages >= most) {
+            break (format!("{} pages read, as many as this read takes", read.pages), false);
         }
         let ask = cloudtrail::Ask {
             account: window.account,
@@ -71,14 +93,25 @@ pub async fn window(client: &Client, pace: &Pace, steps: &Journal, window: Windo
                     None => return read,
                 }
             }
-            Err(e) => break format!("LookupEvents failed: {e}"),
+            Err(e) => {
+                let refused = e
+                    .aws_code()
+                    .is_some_and(|c| c.contains("AccessDenied") || c.starts_with("Invalid"));
+                let time = matches!(e, Error::DeadlineNear { .. });
+                break (format!("LookupEvents failed: {e}"), !refused && !time);
+            }
         }
     };
     // Newest first: what is left is older than the oldest event read (the same second may hold
     // more, so it is included).
     let oldest = read.events.iter().filter_map(|e| e.time).min();
     let to = oldest.unwrap_or(window.until).min(window.until);
-    read.unread = Some((window.since, to, stopped));
+    read.unread = Some(Left {
+        from: window.since,
+        to,
+        why,
+        transient,
+    });
     read
 }
 
@@ -103,6 +136,7 @@ mod tests {
             lookup: Lookup::AccessKeyId("ASIAROOTKEY000000001"),
             since: at("2026-12-03T09:45:00Z"),
             until: at("2026-12-03T10:05:00Z"),
+            pages: None,
         }
     }
 
@@ -135,11 +169,11 @@ mod tests {
         let read = super::window(&client, &Pace::default(), &steps, window()).await;
         assert!((80..=82).contains(&read.pages), "{} pages", read.pages);
         assert_eq!(read.events.len(), read.pages);
-        let (from, to, why) = read.unread.expect("the rest is named");
-        assert_eq!(from, window().since);
+        let left = read.unread.expect("the rest is named");
+        assert_eq!(left.from, window().since);
         let oldest = at("2026-12-03T10:00:00Z") - chrono::Duration::seconds(read.pages as i64 - 1);
-        assert_eq!(to, oldest);
-        assert!(why.contains("time ran out"), "{why}");
+        assert_eq!(left.to, oldest);
+        assert!(left.why.contains("time ran out") && !left.transient, "{left:?}");
         assert!(steps.bounded(MARGIN) >= MARGIN - Duration::from_secs(1));
     }
 

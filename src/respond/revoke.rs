@@ -279,7 +279,7 @@ pub async fn record(
     let put = iam::put_revoked_keys(iam, role, &record);
     let e = steps.run(ApiCall::TagRole, role.as_str(), put).await.err()?;
     Some(format!(
-        "the revocation holds, but the key it answered could not be recorded on role {role} ({e}): a later delivery naming that key, with activity after the cut-off, revokes again"
+        "the revocation holds, but the key it answered could not be recorded on role {role} ({e}): a later delivery naming that key, with activity after the cut-off, revokes again, and the CHAIN follow-up walks of that key are refused (they stand on this record): walk its trail again by hand"
     ))
 }
 
