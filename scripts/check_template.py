@@ -424,12 +424,34 @@ def check_replaced_lint_rules(templates: dict) -> None:
             fail(f"queues: {name} has no alarm on its depth")
 
 
+def check_documented(templates: dict) -> int:
+    """Every parameter of the template is in the README's parameter table, and the template's
+    version (its Serverless Application Repository metadata) is Cargo.toml's."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("Parameters (every one has a safe default):")
+    table = readme[start:readme.index("\n## ", start)]
+    listed = set(re.findall(r"^\| `([A-Za-z]+)`(?:, `([A-Za-z]+)`)? \|", table, re.M))
+    listed = {name for pair in listed for name in pair if name}
+    parameters = templates["main"]["Parameters"]
+    for name in sorted(set(parameters) - listed):
+        fail(f"docs: parameter {name} is not in the README's parameter table")
+    for name in sorted(listed - set(parameters)):
+        fail(f"docs: the README's parameter table lists {name}, which the template does not have")
+    cargo = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+    version = templates["main"].get("Metadata", {}).get("AWS::ServerlessRepo::Application", {}).get("SemanticVersion")
+    if version != cargo:
+        fail(f"version: the template says {version}, Cargo.toml {cargo}")
+    return len(parameters)
+
+
 def run_checks(templates: dict) -> str:
     n_policies = check_parliament(templates)
     called, allowed = check_least_privilege(templates)
     n_events = check_pattern(templates)
     check_replaced_lint_rules(templates)
+    n_parameters = check_documented(templates)
     return (f"parliament clean on {n_policies} policies; "
+            f"{n_parameters} parameters each in the README's table, the version Cargo.toml's; "
             f"{len(called)} operations called, {len(allowed)} actions allowed, none missing or unused, "
             "and the member role matches; "
             f"4 event patterns right for {n_events} events (those in events/ and variants), "
@@ -490,6 +512,9 @@ MUTATIONS = {
     "more than invoke the function": lambda t: statement(
         t["main"], "InvokeTheResponder", "ReleaseSchedulerPolicy").update(Resource="*"),
     "passed to another service": lambda t: statement(t["main"], "PassTheSchedulersRole").pop("Condition"),
+    "is not in the README's parameter table": lambda t: t["main"]["Parameters"].update(Undocumented={"Type": "String"}),
+    "version: the template says": lambda t: t["main"]["Metadata"]["AWS::ServerlessRepo::Application"].update(
+        SemanticVersion="9.9.9"),
 }
 
 
