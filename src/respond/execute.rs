@@ -1,27 +1,22 @@
-//! Execute the fleet plan: each instance's steps in order, through the step executor. A concurrent
-//! run's fresh association is adopted rather than replaced, and a failure stops that instance only.
+//! Execute the fleet plan: each instance's steps in order, through the step executor
+//! ([`interpret`]). A concurrent run's fresh association is adopted rather than replaced, and a
+//! failure stops that instance only.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::{SecondsFormat, Utc};
-
-use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
 
-use crate::api::ApiCall;
-use crate::aws::autoscaling;
-use crate::aws::clients::{Target, autoscaling_in, ec2_in, region_of};
-use crate::aws::ec2::{self, Attached};
-use crate::aws::{evidence, metadata};
-use crate::error::{Error, Result};
-use crate::plan::{
-    Association, EVIDENCE_OF_TAG, Evidence, FINDING_TAG, InstancePlan, Profile, Relation, SNAPSHOTTED_AT_TAG, Step,
-    TagValue,
-};
+use crate::aws::clients::{Target, autoscaling_in, ec2_in};
+use crate::error::Error;
+use crate::plan::{InstancePlan, Step};
 use crate::report::InstanceReport;
-use crate::respond::batch::Batches;
 use crate::respond::journal::Journal;
+
+mod interpret;
+mod round;
+use interpret::{Interpreter, describe};
+use round::{Attach, attaches};
+pub use round::{Counted, Round};
 
 /// What running the plans came to: each instance's report, and the failed ones by id and error kind.
 pub struct Executed {
@@ -35,115 +30,6 @@ pub struct Running {
     pub dry_run: bool,
     /// Each wait for a detach or attach, at most.
     pub cycle_timeout: std::time::Duration,
-}
-
-/// What the instances of one round share, in every region: the count of new associations still
-/// to be made (one for each instance with an attach step, counted before its steps start, and let
-/// go once its attach step is done or known never to be: the instance failed or stopped earlier;
-/// plus one more until every region has been read), the slots of the instances being worked on,
-/// and the marks and association reads sent for several at once
-/// ([`batch`](crate::respond::batch)). What reads the cut-off again waits for
-/// [`Round::all_made`], not for the marks after.
-pub struct Round {
-    /// New associations still to be made, plus one while regions are still being read.
-    pending: watch::Sender<usize>,
-    /// Whether any plan counted attaches a profile.
-    attaching: AtomicBool,
-    /// `FLEET_CONCURRENCY` of them, across every region: an instance holds one from its first
-    /// step other than a mark to its attach (to its last step, if it attaches nothing). So at most
-    /// that many are between detach and attach at once, and the next instance starts while the one
-    /// before waits for its new association to show and is marked, rather than after. Marks take
-    /// none: they change no credentials, and the marks of instances waiting for a place go out as
-    /// one request with the marks of those starting (the profile marker of a region's fleet at
-    /// once), so an instance that gets its place later begins at its detach. The named instance
-    /// has a place of its own, one of them, whenever there are two or more: regions are read in
-    /// any order, and its own must not wait for a place behind another region's siblings.
-    slots: Semaphore,
-    /// The named instance's place, if it has one of its own.
-    named_slot: Option<Semaphore>,
-    /// By region and tags.
-    marks: Batches<(String, Vec<(String, String)>), ()>,
-    /// By region.
-    reads: Batches<String, Vec<Association>>,
-}
-
-/// Plans counted in a [`Round`], which [`all`] runs in that round and no other.
-pub struct Counted<'r> {
-    round: &'r Round,
-    plans: Vec<InstancePlan>,
-}
-
-impl Round {
-    /// A round whose regions are still being read, `concurrency` instances worked on at once.
-    pub fn new(concurrency: usize) -> Self {
-        let own = usize::from(concurrency >= 2);
-        Self {
-            pending: watch::Sender::new(1),
-            attaching: AtomicBool::new(false),
-            slots: Semaphore::new(concurrency.max(1) - own),
-            named_slot: (own == 1).then(|| Semaphore::new(1)),
-            marks: Batches::default(),
-            reads: Batches::default(),
-        }
-    }
-
-    /// Count `plans` in: their attaches are waited for by [`Round::all_made`].
-    pub fn count(&self, plans: Vec<InstancePlan>) -> Counted<'_> {
-        let attaching = plans.iter().filter(|p| attaches(p)).count();
-        if attaching > 0 {
-            self.attaching.store(true, Ordering::SeqCst);
-            self.pending.send_modify(|n| *n += attaching);
-        }
-        Counted { round: self, plans }
-    }
-
-    /// Every region has been read: no more plans are counted.
-    pub fn all_read(&self) {
-        self.made_one();
-    }
-
-    /// Whether any plan counted attaches a profile.
-    pub fn attaches(&self) -> bool {
-        self.attaching.load(Ordering::SeqCst)
-    }
-
-    /// Once every region has been read and every attach step counted has been answered (or will
-    /// never be sent).
-    pub async fn all_made(&self) {
-        // The sender lives as long as the round, so the wait only ends at zero.
-        let _ = self.pending.subscribe().wait_for(|n| *n == 0).await;
-    }
-
-    /// A place to work on an instance: the named instance's own if it has one.
-    async fn place(&self, relation: Relation) -> tokio::sync::SemaphorePermit<'_> {
-        let own = self.named_slot.as_ref().filter(|_| relation == Relation::Named);
-        own.unwrap_or(&self.slots)
-            .acquire()
-            .await
-            .expect("the slots are never closed")
-    }
-
-    fn made_one(&self) {
-        self.pending
-            .send_modify(|n| *n = n.checked_sub(1).expect("only what was counted is let go"));
-    }
-}
-
-/// One instance's place in [`Round`]'s count: let go when released, or when dropped.
-struct Attach<'a>(Option<&'a Round>);
-
-impl Attach<'_> {
-    fn release(&mut self) {
-        if let Some(round) = self.0.take() {
-            round.made_one();
-        }
-    }
-}
-
-impl Drop for Attach<'_> {
-    fn drop(&mut self) {
-        self.release();
-    }
 }
 
 /// Each plan in its instance's region, with the target's clients moved there.
@@ -318,197 +204,6 @@ fn failed_at(
     (out, Some(e))
 }
 
-/// One instance's plan being run.
-struct Interpreter<'a> {
-    ec2: &'a aws_sdk_ec2::Client,
-    /// For an isolated member of an Auto Scaling group.
-    autoscaling: &'a aws_sdk_autoscaling::Client,
-    plan: &'a InstancePlan,
-    replaced: Option<&'a str>,
-    timeout: std::time::Duration,
-    steps: &'a Journal,
-    /// Shared with the round's other instances.
-    round: &'a Round,
-    /// The ids of the evidence snapshots taken.
-    taken: Mutex<Vec<String>>,
-}
-
-impl Interpreter<'_> {
-    /// Run `step`, and `mark` beside it if one goes there: the step that failed (else `step`),
-    /// and the result. Each step's future is boxed: one for every kind of step, inline,
-    /// overflowed a debug build's stack.
-    async fn run_beside<'s>(
-        &self,
-        step: &'s Step,
-        mark: Option<&'s Step>,
-        adopted: &mut bool,
-    ) -> (&'s Step, Result<()>) {
-        match (step, mark) {
-            (Step::Associate(_), _) if *adopted => (step, Ok(())),
-            (_, Some(mark)) => match tokio::join!(Box::pin(self.run(step)), Box::pin(self.run(mark))) {
-                (Err(e), _) => (step, Err(e)),
-                (_, Err(e)) => (mark, Err(e)),
-                _ => (step, Ok(())),
-            },
-            _ => (
-                step,
-                Box::pin(self.run(step)).await.map(|adopting| *adopted |= adopting),
-            ),
-        }
-    }
-
-    /// Run one step; true if it found a concurrent run's association to adopt.
-    async fn run(&self, step: &Step) -> Result<bool> {
-        let (ec2, id, steps) = (self.ec2, self.plan.instance_id.as_str(), self.steps);
-        let op = step.op();
-        match step {
-            Step::Tag(tags) => {
-                let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-                let values: Vec<(String, String)> = tags
-                    .iter()
-                    .map(|(k, v)| match v {
-                        TagValue::Text(t) => (k.to_string(), t.clone()),
-                        TagValue::Now => (k.to_string(), now.clone()),
-                    })
-                    .collect();
-                steps.run(op, id, self.mark(values)).await.map(|()| false)
-            }
-            Step::Disassociate { association_id } => steps
-                .run(op, id, ec2::disassociate(ec2, association_id))
-                .await
-                .map(|()| false),
-            Step::AwaitDisassociated => {
-                let read = || self.associations();
-                let wait = ec2::await_disassociated(read, id, self.replaced, steps.bounded(self.timeout));
-                match steps.run(op, id, wait).await? {
-                    Some(newer) => self.adopt(&newer).map(|()| true),
-                    None => Ok(false),
-                }
-            }
-            Step::Associate(profile) => match steps.run(op, id, ec2::associate(ec2, id, profile)).await? {
-                Attached::Made(_) => Ok(false),
-                Attached::Found(found) => self.adopt(&found).map(|()| false),
-            },
-            Step::AwaitAssociated(profile) => {
-                let wait = ec2::await_associated(|| self.associations(), id, profile, steps.bounded(self.timeout));
-                steps.run(op, id, wait).await.map(|()| false)
-            }
-            Step::Reboot => steps.run(op, id, ec2::reboot(ec2, id)).await.map(|()| false),
-            Step::Untag(keys) => steps.run(op, id, ec2::delete_tags(ec2, id, keys)).await.map(|()| false),
-            Step::Preserve(Evidence::TerminationProtection) => steps
-                .run(op, id, evidence::protect_from_termination(ec2, id))
-                .await
-                .map(|()| false),
-            Step::Preserve(Evidence::StopOnShutdown) => steps
-                .run(op, id, evidence::stop_on_shutdown(ec2, id))
-                .await
-                .map(|()| false),
-            Step::Preserve(Evidence::Snapshots { finding_id }) => self.snapshot(finding_id).await.map(|()| false),
-            Step::Preserve(Evidence::Standby) => {
-                let standby = steps.run(op, id, autoscaling::standby(self.autoscaling, id)).await?;
-                info!(instance = id, ?standby, "Auto Scaling standby");
-                Ok(false)
-            }
-            Step::RequireImdsv2 { hop_limit } => steps
-                .run(op, id, metadata::require_imdsv2(ec2, id, *hop_limit))
-                .await
-                .map(|()| false),
-        }
-    }
-
-    /// Snapshot the instance's volumes, then mark it so that a retry does not take them again.
-    async fn snapshot(&self, finding_id: &str) -> Result<()> {
-        let (ec2, id, steps) = (self.ec2, self.plan.instance_id.as_str(), self.steps);
-        let tags = [(FINDING_TAG, finding_id.to_owned()), (EVIDENCE_OF_TAG, id.to_owned())];
-        let description = format!("exfil-responder: evidence of {id} for finding {finding_id}, before isolation");
-        let taken = evidence::snapshot_volumes(ec2, id, &description, &tags);
-        let taken = steps.run(ApiCall::CreateSnapshots, id, taken).await?;
-        self.taken.lock().unwrap_or_else(|p| p.into_inner()).extend(taken);
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mark = self.mark(vec![(SNAPSHOTTED_AT_TAG.to_owned(), now)]);
-        steps.run(ApiCall::CreateTags, id, mark).await
-    }
-
-    /// Write `tags` on this instance: with the round's other instances writing the same, at once.
-    async fn mark(&self, tags: Vec<(String, String)>) -> Result<()> {
-        let (ec2, id) = (self.ec2, self.plan.instance_id.as_str());
-        let send = |ids: Vec<String>| {
-            let tags = &tags;
-            async move {
-                ec2::create_tags(ec2, &ids, tags).await?;
-                Ok(ids.into_iter().map(|i| (i, ())).collect())
-            }
-        };
-        self.round.marks.ask((region_of(ec2), tags.clone()), id, (), send).await
-    }
-
-    /// This instance's associations in any state: read with the round's other instances waiting.
-    async fn associations(&self) -> Result<Vec<Association>> {
-        let (ec2, id) = (self.ec2, self.plan.instance_id.as_str());
-        let send = |ids: Vec<String>| async move { ec2::associations_of_each(ec2, &ids).await };
-        self.round.reads.ask(region_of(ec2), id, Vec::new(), send).await
-    }
-
-    /// A profile another run attached after our facts were read is as fresh as ours would be: take
-    /// it if it is the one this plan attaches. Any other profile is not ours to replace.
-    fn adopt(&self, found: &Association) -> Result<()> {
-        let id = self.plan.instance_id.as_str();
-        let wanted = self.plan.steps.iter().find_map(|s| match s {
-            Step::Associate(p) => Some(p),
-            _ => None,
-        });
-        match wanted {
-            Some(p) if ec2::matches_profile(&found.profile_arn, p) && Some(found.id.as_str()) != self.replaced => {
-                info!(instance = id, association = %found.id, "a concurrent run attached the profile first; adopting it");
-                Ok(())
-            }
-            _ => Err(Error::Unexpected(format!(
-                "{id} holds profile {} (association {}), which this cycle did not attach and cannot take as fresh; not changed further",
-                found.profile_arn, found.id
-            ))),
-        }
-    }
-}
-
-/// Whether the plan attaches a profile.
-fn attaches(plan: &InstancePlan) -> bool {
-    plan.steps.iter().any(|s| matches!(s, Step::Associate(_)))
-}
-
-/// What a dry run says a step would do.
-fn describe(step: &Step) -> String {
-    match step {
-        Step::Tag(tags) => {
-            let shown: Vec<String> = tags
-                .iter()
-                .map(|(k, v)| match v {
-                    TagValue::Text(t) => format!("{k}={t}"),
-                    TagValue::Now => format!("{k}=<time of writing>"),
-                })
-                .collect();
-            shown.join(", ")
-        }
-        Step::Disassociate { association_id } => format!("detach association {association_id}"),
-        Step::AwaitDisassociated => "wait until no profile is attached".into(),
-        Step::Associate(Profile::Arn(p)) | Step::Associate(Profile::Name(p)) => format!("attach {p}"),
-        Step::AwaitAssociated(_) => "wait until the new association is associated".into(),
-        Step::Reboot => "reboot".into(),
-        Step::Untag(keys) => format!("remove tags {}", keys.join(", ")),
-        Step::Preserve(Evidence::TerminationProtection) => "enable termination protection".into(),
-        Step::Preserve(Evidence::Standby) => {
-            "put it on standby in its Auto Scaling group (not health-checked nor scaled in)".into()
-        }
-        Step::Preserve(Evidence::StopOnShutdown) => "make a shutdown from inside stop the instance".into(),
-        Step::Preserve(Evidence::Snapshots { finding_id }) => {
-            format!("snapshot every attached EBS volume, tagged with finding {finding_id}")
-        }
-        Step::RequireImdsv2 { hop_limit: None } => "require IMDSv2 (HttpTokens=required)".into(),
-        Step::RequireImdsv2 { hop_limit: Some(n) } => {
-            format!("require IMDSv2 (HttpTokens=required), hop limit {n} (HttpPutResponseHopLimit)")
-        }
-    }
-}
-
 /// Merge a round's reports into the run's: a later round's report of an instance replaces its earlier one.
 pub fn merge(into: &mut Vec<InstanceReport>, round: Vec<InstanceReport>) {
     for done in round {
@@ -537,7 +232,9 @@ mod tests {
 
     use super::*;
     use crate::api::{ApiCall, StepOutcome};
-    use crate::plan::{CYCLED_AT_TAG, PROFILE_TAG, Relation};
+    use crate::plan::{
+        CYCLED_AT_TAG, EVIDENCE_OF_TAG, Evidence, FINDING_TAG, PROFILE_TAG, Profile, Relation, TagValue,
+    };
     use crate::respond::mocks::{Rules, associations};
     use crate::wait::Deadline;
 
