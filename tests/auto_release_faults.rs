@@ -51,12 +51,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, fault: Fault, persistent: bool
     if let Some(failure) = handled.failure {
         return Err(format!("{name}: the invocation failed: {failure}\n{report:#}"));
     }
-    if !scene
-        .proxy
-        .seen()
-        .iter()
-        .any(|s| s.operation == "CreateSchedule" && s.fault.is_some())
-    {
+    if !scene.proxy.faulted("CreateSchedule") {
         return Err(format!(
             "{name}: the fault never applied; CreateSchedule was not called"
         ));

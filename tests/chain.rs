@@ -5,7 +5,7 @@
 
 mod support;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use exfil_responder::Config;
 use exfil_responder::config::chain::FollowUps;
 use exfil_responder::config::{Chain, ChainMode};
@@ -61,9 +61,14 @@ async fn scene() -> Scene {
 }
 
 impl Scene {
-    fn record(&self, (account, region, key): (&str, &str, &str), record: Value) {
+    fn record(&self, at: (&str, &str, &str), record: Value) {
+        self.record_at(at, record, Utc::now() - Duration::minutes(2));
+    }
+
+    /// `record` as CloudTrail holds it for `key` in `account` and `region`, listed at `at`, under
+    /// its own `eventID`.
+    fn record_at(&self, (account, region, key): (&str, &str, &str), record: Value, at: DateTime<Utc>) {
         let id = record["eventID"].as_str().unwrap_or("raw").to_owned();
-        let at = Utc::now() - Duration::minutes(2);
         self.w.guardduty.trail().record(
             &Recorded {
                 account,
@@ -246,10 +251,11 @@ impl Scene {
             .send()
             .await
             .unwrap();
-        let mut call = iam_call(key, HOME, "TagRole", json!(null), Utc::now() - Duration::minutes(4));
+        let at = Utc::now() - Duration::minutes(4);
+        let mut call = iam_call(key, HOME, "TagRole", json!(null), at);
         call["requestParameters"] = json!({"roleName": role, "tags": [{"key": PROTECTED, "value": "true"}]});
         call["eventID"] = json!(format!("tag-{role}-{key}"));
-        self.record((HOME, REGION, key), call);
+        self.record_at((HOME, REGION, key), call, at);
     }
 }
 
@@ -308,23 +314,14 @@ async fn a_protection_tag_the_stolen_key_wrote_is_not_honoured() {
 async fn a_key_that_floods_tag_calls_on_its_role_loses_the_roles_protection() {
     let s = scene().await;
     s.protect_with("ASIAADMINISTRATOR001", &s.w.role.name).await;
-    let trail = s.w.guardduty.trail();
     let first = Utc::now() - Duration::minutes(3);
     for n in 0..201 {
         let at = first + Duration::milliseconds(500 * n);
-        let id = format!("flood-{n}");
         let mut call = iam_call(STOLEN, HOME, "TagRole", json!(null), at);
         call["requestParameters"] =
             json!({"roleName": s.w.role.name, "tags": [{"key": "noise", "value": n.to_string()}]});
-        call["eventID"] = json!(id);
-        let recorded = Recorded {
-            account: HOME,
-            region: REGION,
-            key: STOLEN,
-            at,
-            id: &id,
-        };
-        trail.record(&recorded, &call);
+        call["eventID"] = json!(format!("flood-{n}"));
+        s.record_at((HOME, REGION, STOLEN), call, at);
     }
     let report = s.contain(config(ChainMode::Contain)).await;
     assert_eq!(report["outcome"], "remediated", "{report:#}");
@@ -503,20 +500,11 @@ async fn an_assume_role_buried_under_a_thousand_later_calls_is_found() {
         (HOME, REGION, STOLEN),
         assume_role(STOLEN, (HOME, REGION), (&s.b.arn, &s.b.id), KEY_B, first),
     );
-    let trail = s.w.guardduty.trail();
     for n in 0..1_100 {
         let at = first + Duration::milliseconds(400 * (n + 1));
-        let id = format!("noise-{n}");
         let mut call = iam_call(STOLEN, HOME, "ListRoles", json!(null), at);
-        call["eventID"] = json!(id);
-        let recorded = Recorded {
-            account: HOME,
-            region: REGION,
-            key: STOLEN,
-            at,
-            id: &id,
-        };
-        trail.record(&recorded, &call);
+        call["eventID"] = json!(format!("noise-{n}"));
+        s.record_at((HOME, REGION, STOLEN), call, at);
     }
     let report = s.contain(config(ChainMode::Contain)).await;
     let chain = &report["chain"];

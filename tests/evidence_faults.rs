@@ -119,11 +119,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
         }
         break;
     }
-    let met = scene
-        .proxy
-        .seen()
-        .iter()
-        .any(|s| s.operation == op && s.fault.is_some());
+    let met = scene.proxy.faulted(op);
     if !met {
         return Err(format!("{name}: the fault never applied; {op} was not called"));
     }

@@ -60,11 +60,7 @@ async fn case(moto: &Moto, guardduty: &GuardDuty, op: &str, fault: Fault, persis
         }
     }
     let (report, failure) = last.unwrap();
-    let hit = scene
-        .proxy
-        .seen()
-        .iter()
-        .any(|s| s.operation == op && s.fault.is_some());
+    let hit = scene.proxy.faulted(op);
     if !hit {
         return Err(format!(
             "{name}: the fault never applied; the handler did not call {op}"

@@ -142,12 +142,7 @@ async fn follow_up_case(
     let before = settled(&scene).await;
     scene.proxy.add(Rule::case(op, fault, persistent));
     let (report, failure) = with_retries(&scene, &payload, &config()).await;
-    if !scene
-        .proxy
-        .seen()
-        .iter()
-        .any(|s| s.operation == op && s.fault.is_some())
-    {
+    if !scene.proxy.faulted(op) {
         return Err(format!("{name}: the fault never applied; {op} was not called"));
     }
     if settled(&scene).await != before {
@@ -195,12 +190,7 @@ async fn custodian_case(
     let writes_before = writes(&scene);
     scene.proxy.add(Rule::case(op, fault, persistent));
     let (report, failure) = with_retries(&scene, &payload, &test_config()).await;
-    if !scene
-        .proxy
-        .seen()
-        .iter()
-        .any(|s| s.operation == op && s.fault.is_some())
-    {
+    if !scene.proxy.faulted(op) {
         return Err(format!("{name}: the fault never applied; {op} was not called"));
     }
     if writes(&scene) != writes_before || settled(&scene).await != before {

@@ -156,11 +156,7 @@ async fn release_case(
 
 /// The fault must have met its operation, or the case tested nothing.
 fn hit(scene: &Scene, name: &str, op: &str) -> Result<(), String> {
-    let met = scene
-        .proxy
-        .seen()
-        .iter()
-        .any(|s| s.operation == op && s.fault.is_some());
+    let met = scene.proxy.faulted(op);
     met.then_some(())
         .ok_or_else(|| format!("{name}: the fault never applied; {op} was not called"))
 }

@@ -242,6 +242,13 @@ impl Proxy {
         self.shared.state.lock().unwrap().seen.clone()
     }
 
+    /// Whether a fault was injected into a call of `operation`: else a fault case tested nothing.
+    pub fn faulted(&self, operation: &str) -> bool {
+        self.seen()
+            .iter()
+            .any(|s| s.operation == operation && s.fault.is_some())
+    }
+
     pub fn count(&self, operation: &str) -> usize {
         self.seen()
             .iter()
