@@ -21,7 +21,7 @@ LAMBDA_FLAG = $(if $(filter arm64,$(1)),--arm64,--x86-64)
 # The release bootstrap for this machine's architecture, run by the end-to-end tests.
 BOOTSTRAP := $(TARGET_DIR)/lambda/host/exfil-responder/bootstrap
 
-.PHONY: venv target build test lint validate bootstrap package sam-build demo watch invoke invoke-local cli fuzz bench clean
+.PHONY: venv checkov-venv target build test lint validate bootstrap package release sam-build docs terraform-check demo watch invoke invoke-local cli fuzz bench clean
 
 ## venv: the emulator, cargo-lambda, SAM CLI and the linters, pinned, in a project-local virtualenv
 venv: $(VENV)/.installed
@@ -62,11 +62,34 @@ lint:
 	$(PYTHON) scripts/check_layout.py --self-test
 
 ## validate: sam validate --lint, cfn-lint with the serverless rules, parliament and the
-##           project's own template checks (scripts/check_template.py)
-validate: venv
+##           project's own template checks (scripts/check_template.py: policies, permissions,
+##           event patterns, the dashboard), then samconfig.toml, the docs' parameter table and the
+##           Terraform module against the template (scripts/check_deploy.py), then checkov and
+##           terraform fmt (make terraform-check)
+validate: venv terraform-check
 	sam validate --lint --region us-east-1 --template template.yaml
 	cfn-lint
 	$(BIN)/python scripts/check_template.py --self-test
+	$(BIN)/python scripts/check_deploy.py --self-test
+
+## checkov-venv: checkov in a virtualenv of its own (its pins conflict with SAM CLI's: in one
+##               venv pip can only resolve a 2022 checkov), pinned by constraints-checkov.txt
+CHECKOV_VENV ?= $(VENV)-checkov
+checkov-venv: $(CHECKOV_VENV)/.installed
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check --quiet -r requirements-checkov.txt -c constraints-checkov.txt
+	touch $@
+
+## terraform-check: checkov over the Terraform module and the three templates (each skipped rule
+##                  says why, where it is skipped), and terraform fmt -check where terraform is
+##                  installed (terraform validate and plan need the AWS provider: not offline)
+terraform-check: checkov-venv
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d terraform
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  -f template.yaml -f member-role.yaml -f forwarding-rule.yaml
+	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -recursive terraform && echo "terraform fmt: clean"; \
+	  else echo "terraform fmt: skipped, no terraform binary on PATH"; fi
 
 ## bootstrap: the release bootstrap for this machine, as sam build makes it (for the tests)
 bootstrap: venv
@@ -77,6 +100,25 @@ package: venv target
 	cargo lambda build --release --locked $(call LAMBDA_FLAG,$(ARCH)) --output-format zip \
 	  --lambda-dir $(TARGET_DIR)/lambda/$(ARCH)
 	@ls -l $(TARGET_DIR)/lambda/$(ARCH)/exfil-responder/bootstrap.zip
+
+## release: RELEASE_DIR/exfil-responder-<version>/: bootstrap.zip and a packaged template for each
+##          architecture, the member role and forwarding templates, and SHA256SUMS (scripts/release.py),
+##          in dist/ (RELEASE_DIR)
+RELEASE_DIR ?= dist
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+release: venv
+	$(MAKE) package ARCH=arm64
+	$(MAKE) package ARCH=x86_64
+	$(BIN)/python scripts/release.py $(TARGET_DIR)/lambda $(RELEASE_DIR)
+	cd $(RELEASE_DIR)/exfil-responder-$(VERSION) && sha256sum -c --quiet SHA256SUMS && \
+	  for arch in arm64 x86_64; do sam validate --lint --region us-east-1 --template template-$$arch.yaml; done
+
+## docs: the docs site from docs/ (MkDocs, Material theme), into DOCS_DIR; strict, so a broken
+##       link or anchor fails the build
+DOCS_DIR ?= $(TARGET_DIR)/docs
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --config-file docs/mkdocs.yml --site-dir $(DOCS_DIR)
+	@echo "docs: $(DOCS_DIR)/index.html"
 
 ## sam-build: sam build (rust-cargolambda), into .aws-sam/build
 sam-build: venv target
@@ -105,7 +147,7 @@ invoke-local: venv bootstrap
 cli:
 	$(CARGO) run --locked --quiet -- invoke --event $(EVENT) $(if $(DRY_RUN),--dry-run,)
 
-## bench: the performance figures (README, Performance): the release bootstrap served events by
+## bench: the performance figures (docs/src/performance.md): the release bootstrap served events by
 ##        the Runtime API stand-in against moto, BENCH_RUNS fresh processes per scenario; beside
 ##        it the Python peer (tests/peer, under awslambdaric), every AWS answer BENCH_LATENCY_MS
 ##        (30) late; fleets of 1, 11, 51, and 200 under EC2 throttling (BENCH_THROTTLE=50/5) at
@@ -130,4 +172,4 @@ fuzz:
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv .aws-sam
+	rm -rf .venv .venv-checkov .aws-sam

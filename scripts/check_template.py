@@ -15,6 +15,8 @@
 4. What the cfn-lint rules disabled in .cfnlintrc.yaml would have checked, checked the way this
    template does it: the log group has a retention, the on-failure destination is set, and each
    dead-letter queue has an alarm on its depth.
+5. The template's version is Cargo.toml's, and the optional dashboard shows only metrics the function
+   emits (src/metrics.rs), in its namespace and under its FunctionName.
 
 Exit status 0 when every check passes; otherwise each failure is printed and the status is 1.
 `--self-test` first proves that each check fails on a template broken the way it looks for.
@@ -424,24 +426,49 @@ def check_replaced_lint_rules(templates: dict) -> None:
             fail(f"queues: {name} has no alarm on its depth")
 
 
-def check_documented(templates: dict) -> int:
-    """Every parameter of the template is in the README's parameter table, and the template's
-    version (its Serverless Application Repository metadata) is Cargo.toml's."""
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("Parameters (every one has a safe default):")
-    table = readme[start:readme.index("\n## ", start)]
-    listed = set(re.findall(r"^\| `([A-Za-z]+)`(?:, `([A-Za-z]+)`)? \|", table, re.M))
-    listed = {name for pair in listed for name in pair if name}
-    parameters = templates["main"]["Parameters"]
-    for name in sorted(set(parameters) - listed):
-        fail(f"docs: parameter {name} is not in the README's parameter table")
-    for name in sorted(listed - set(parameters)):
-        fail(f"docs: the README's parameter table lists {name}, which the template does not have")
+def check_version(templates: dict) -> None:
+    """The template's version (its Serverless Application Repository metadata) is Cargo.toml's."""
     cargo = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
     version = templates["main"].get("Metadata", {}).get("AWS::ServerlessRepo::Application", {}).get("SemanticVersion")
     if version != cargo:
         fail(f"version: the template says {version}, Cargo.toml {cargo}")
-    return len(parameters)
+
+
+def emitted_metrics() -> set[str]:
+    """The metric names src/metrics.rs gives CloudWatch."""
+    text = (ROOT / "src" / "metrics.rs").read_text()
+    return set(re.findall(r'^pub const [A-Z_]+: &str = "([A-Za-z]+)";', text, re.M))
+
+
+def check_dashboard(template: dict) -> int:
+    """The optional dashboard's body is JSON once substituted, and each of its metrics in the
+    function's namespace is one the function emits, under the one dimension it emits them with
+    (FunctionName, the function's). Returns how many such metrics it shows."""
+    resource = template["Resources"].get("ResponderDashboard")
+    if resource is None or resource.get("Condition") != "HasDashboard":
+        fail("dashboard: no ResponderDashboard under the HasDashboard condition")
+        return 0
+    try:
+        body = json.loads(resolve(resource["Properties"]["DashboardBody"], template))
+    except json.JSONDecodeError as error:
+        fail(f"dashboard: the body is not JSON once substituted: {error}")
+        return 0
+    namespace = resolve({"Ref": "MetricsNamespace"}, template)
+    function = resolve({"Ref": "ResponderFunction"}, template)
+    emitted, shown = emitted_metrics(), 0
+    for widget in body["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            names = [part for part in metric if isinstance(part, str)]
+            if names[0] != namespace:
+                continue
+            shown += 1
+            if names[1] not in emitted:
+                fail(f"dashboard: {names[1]} is not a metric the function emits ({sorted(emitted)})")
+            if names[2:] != ["FunctionName", function]:
+                fail(f"dashboard: {names[1]} is shown under {names[2:]}, not the function's FunctionName")
+    if shown == 0:
+        fail("dashboard: it shows none of the function's metrics")
+    return shown
 
 
 def run_checks(templates: dict) -> str:
@@ -449,9 +476,10 @@ def run_checks(templates: dict) -> str:
     called, allowed = check_least_privilege(templates)
     n_events = check_pattern(templates)
     check_replaced_lint_rules(templates)
-    n_parameters = check_documented(templates)
+    check_version(templates)
+    n_dashboard = check_dashboard(templates["main"])
     return (f"parliament clean on {n_policies} policies; "
-            f"{n_parameters} parameters each in the README's table, the version Cargo.toml's; "
+            f"the version Cargo.toml's; the dashboard's {n_dashboard} metrics emitted by the function; "
             f"{len(called)} operations called, {len(allowed)} actions allowed, none missing or unused, "
             "and the member role matches; "
             f"4 event patterns right for {n_events} events (those in events/ and variants), "
@@ -469,6 +497,12 @@ def statement(template: dict, sid: str, policy: str = "ResponderPolicy") -> dict
 def pattern_of(template: dict) -> dict:
     return template["Resources"]["ResponderFunction"]["Properties"]["Events"]["CredentialExfiltration"][
         "Properties"]["Pattern"]
+
+
+def edit_dashboard(templates: dict, old: str, new: str) -> None:
+    """Replace the first `old` in the dashboard's body (the text Fn::Sub substitutes)."""
+    body = templates["main"]["Resources"]["ResponderDashboard"]["Properties"]["DashboardBody"]
+    body["Fn::Sub"] = body["Fn::Sub"].replace(old, new, 1)
 
 
 def member_trust(templates: dict) -> dict:
@@ -512,7 +546,10 @@ MUTATIONS = {
     "more than invoke the function": lambda t: statement(
         t["main"], "InvokeTheResponder", "ReleaseSchedulerPolicy").update(Resource="*"),
     "passed to another service": lambda t: statement(t["main"], "PassTheSchedulersRole").pop("Condition"),
-    "is not in the README's parameter table": lambda t: t["main"]["Parameters"].update(Undocumented={"Type": "String"}),
+    "is not a metric the function emits": lambda t: edit_dashboard(t, '"FindingsHandled"', '"ContainmentsPerHour"'),
+    "not the function's FunctionName": lambda t: edit_dashboard(
+        t, '"FunctionName", "${ResponderFunction}"', '"FunctionName", "${AWS::StackName}"'),
+    "the body is not JSON": lambda t: edit_dashboard(t, '"widgets": [', '"widgets": [,'),
     "version: the template says": lambda t: t["main"]["Metadata"]["AWS::ServerlessRepo::Application"].update(
         SemanticVersion="9.9.9"),
 }

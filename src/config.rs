@@ -128,7 +128,7 @@ impl Default for Config {
             protected_roles: Vec::new(),
             quarantine_profile: None,
             cycle_timeout: Duration::from_secs(60),
-            // Chosen with make bench: see the README's Fleet scaling.
+            // Chosen with make bench: see docs/src/performance.md, Fleet scaling.
             fleet_concurrency: 50,
             dry_run: false,
             revoke_hold_hours: 12,

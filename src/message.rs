@@ -165,10 +165,10 @@ pub fn chat_notification(report: &Report) -> Option<Value> {
             "title": clipped(&format!("{icon} {title}"), MAX_TITLE_CHARS),
             "description": clipped(&description, MAX_DESCRIPTION_CHARS),
             "nextSteps": next_steps(report),
-            "keywords": [format!("{:?}", report.outcome).to_lowercase(), f.account_id.clone().unwrap_or_default()],
+            "keywords": keywords(report),
         },
         "metadata": {
-            "threadId": f.id.clone().unwrap_or_else(|| role.to_owned()),
+            "threadId": thread(report),
             "summary": clipped(&summary_line(report), MAX_TITLE_CHARS),
             "eventType": format!("exfil-responder/{}", serde_json::to_value(report.outcome).ok()?.as_str()?),
             "relatedResources": related,
@@ -179,6 +179,23 @@ pub fn chat_notification(report: &Report) -> Option<Value> {
         message["id"] = id.clone().into();
     }
     Some(message)
+}
+
+/// The outcome, and the account where one is known: the format's keywords are labels, and an empty
+/// one (readiness has no finding) shows as an empty label.
+fn keywords(report: &Report) -> Vec<String> {
+    let outcome = format!("{:?}", report.outcome).to_lowercase();
+    std::iter::once(outcome)
+        .chain(report.finding.account_id.clone().filter(|a| !a.is_empty()))
+        .collect()
+}
+
+/// A finding's messages share a thread; without a finding, a role's do; and what has neither
+/// (readiness) threads with the messages of its kind.
+fn thread(report: &Report) -> String {
+    (report.finding.id.clone())
+        .or_else(|| report.role.as_ref().map(|r| r.name.clone()))
+        .unwrap_or_else(|| format!("exfil-responder/{:?}", report.outcome).to_lowercase())
 }
 
 fn next_steps(report: &Report) -> Vec<String> {
@@ -326,6 +343,20 @@ mod tests {
         );
         assert_eq!(message["metadata"]["eventType"], "exfil-responder/remediated");
         assert_eq!(message["metadata"]["additionalContext"]["reportId"], "req-1#0");
+    }
+
+    #[test]
+    fn a_message_without_a_finding_or_a_role_has_no_empty_keyword_and_a_thread_of_its_kind() {
+        let mut readiness = contained();
+        (readiness.outcome, readiness.role) = (Outcome::Assessed, None);
+        (readiness.finding.id, readiness.finding.account_id) = (None, None);
+        let message = chat_notification(&readiness).unwrap();
+        assert_eq!(message["content"]["keywords"], json!(["assessed"]));
+        assert_eq!(message["metadata"]["threadId"], "exfil-responder/assessed");
+        let mut release = contained();
+        (release.outcome, release.finding.id) = (Outcome::Released, None);
+        let message = chat_notification(&release).unwrap();
+        assert_eq!(message["metadata"]["threadId"], "WebAppRole");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! After a response, what the people are told, against moto and the stand-ins: the finding's
 //! workflow in Security Hub (`SECURITY_HUB_UPDATES`; moto has no `BatchUpdateFindings`, so the
-//! GuardDuty stand-in answers it, as the README says) and the chat message on the topic
+//! GuardDuty stand-in answers it, as docs/src/emulator-gaps.md says) and the chat message on the topic
 //! (`NOTIFICATION_TOPIC_ARN`), read as AWS's chat integration receives it: moto's SNS delivers
 //! every message to an HTTPS-style subscriber, here a loopback endpoint of the test's own.
 

@@ -11,7 +11,7 @@
 //! - a transient fault the SDK or the tag-visibility retry absorbs (all but a refusal of the
 //!   metadata options or of Auto Scaling, which no retry changes) leaves it all done.
 //!
-//! moto applies `InstanceInitiatedShutdownBehavior` in no way these tests can read (see README):
+//! moto applies `InstanceInitiatedShutdownBehavior` in no way these tests can read (see docs/src/emulator-gaps.md):
 //! the shutdown step's effect is not checked here, only that its failure is reported.
 
 mod support;

@@ -2,7 +2,7 @@
 //! clients, and check the state left in the emulator and the operations that were sent.
 //!
 //! moto does not evaluate `aws:TokenIssueTime`, so these tests check that the right policy is
-//! written and the instances re-attached, not that old sessions fail (see README).
+//! written and the instances re-attached, not that old sessions fail (see docs/src/emulator-gaps.md).
 
 mod support;
 

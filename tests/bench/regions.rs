@@ -178,7 +178,7 @@ pub fn print(out: &Figures, runs: usize) {
     }
     println!();
     println!(
-        "The named instance first: 17 regions at their distances from us-east-1 (README, Performance), \
+        "The named instance first: 17 regions at their distances from us-east-1 (docs/src/performance.md), \
          the named instance at home, a sibling in {FAR}; {runs} fresh processes each; CHAIN=off"
     );
     println!();

@@ -7,7 +7,7 @@
 //! time range, in pages of at most 50
 //! with a `NextToken`, each with its record as the JSON string `CloudTrailEvent`. It can answer
 //! `ThrottlingException` to the next requests, and keeps when each request came. It is this
-//! project's emulation, not AWS's: the README says so.
+//! project's emulation, not AWS's: docs/src/testing.md says so.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

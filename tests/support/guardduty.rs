@@ -7,8 +7,8 @@
 //! is answered for the account that signed it (asked of moto, whose STS knows every key it
 //! issued): a detector of another account is refused, as GuardDuty refuses it. An organisation's
 //! administrator (set by [`GuardDuty::administrator`]) reads every finding in its region with its
-//! own detector, and only it may archive them. It is this project's emulation, not AWS's: the
-//! README says so.
+//! own detector, and only it may archive them. It is this project's emulation, not AWS's:
+//! docs/src/testing.md says so.
 //!
 //! It also serves CloudTrail's `LookupEvents` (moto has none): see [`super::cloudtrail`].
 //!
