@@ -36,7 +36,7 @@ target:
 	rustup target list --installed | grep -qx "$$triple" || rustup target add "$$triple" || { \
 	  echo "error: cannot install the Rust target $$triple (rustup could not fetch it)."; \
 	  echo "  Fetch it where rustup can reach static.rust-lang.org, or build for this machine's"; \
-	  echo "  architecture instead: make package ARCH=$(HOST_ARCH) (and deploy with Architecture=$(HOST_ARCH))."; \
+	  echo "  architecture instead: make sam-build ARCH=$(HOST_ARCH), and deploy with Architecture=$(HOST_ARCH)."; \
 	  exit 1; }
 
 ## build: the debug build (the CLI, target/debug/exfil-responder) and the release bootstrap for
@@ -64,7 +64,7 @@ lint:
 ## validate: sam validate --lint, cfn-lint with the serverless rules, parliament and the
 ##           project's own template checks (scripts/check_template.py: policies, permissions,
 ##           event patterns, the dashboard), then samconfig.toml, the docs' parameter table and the
-##           Terraform module against the template (scripts/check_deploy.py), then checkov and
+##           Terraform module against the template (scripts/check_deploy.py); first checkov and
 ##           terraform fmt (make terraform-check)
 validate: venv terraform-check
 	sam validate --lint --region us-east-1 --template template.yaml
@@ -120,9 +120,9 @@ docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --config-file docs/mkdocs.yml --site-dir $(DOCS_DIR)
 	@echo "docs: $(DOCS_DIR)/index.html"
 
-## sam-build: sam build (rust-cargolambda), into .aws-sam/build
+## sam-build: sam build (rust-cargolambda) for ARCH (default arm64), into .aws-sam/build
 sam-build: venv target
-	sam build
+	sam build --parameter-overrides Architecture=$(ARCH)
 
 ## demo: a real run against the emulator: seed an account, respond to findings, show before/after
 demo: venv

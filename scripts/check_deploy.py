@@ -10,7 +10,8 @@
    (nor the README) keeps a parameter row of its own; the README links to the table.
 3. The Terraform module (terraform/), parsed with python-hcl2: a variable of the same name and
    default for every template parameter, each passed to the stack under its own name, and none
-   the template lacks.
+   the template lacks; and terraform/parameters.tf is what scripts/terraform_parameters.py writes
+   from the template (descriptions and validations included).
 
 Exit status 0 when every check passes; `--self-test` first proves that each check fails on
 inputs broken the way it looks for.
@@ -27,6 +28,8 @@ import hcl2
 from cfnlint.decode import decode
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.lib.config.samconfig import SamConfig
+
+import terraform_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("sandbox", "account", "organization")
@@ -54,6 +57,7 @@ def load() -> dict:
     docs = {path.relative_to(ROOT).as_posix(): path.read_text() for path in (ROOT / "docs" / "src").glob("*.md")}
     docs["README.md"] = (ROOT / "README.md").read_text()
     terraform = terraform_module(ROOT / "terraform")
+    terraform["generated"] = terraform_parameters.TARGET.read_text()
     return {"parameters": template["Parameters"], "samconfig": environments, "docs": docs, "terraform": terraform}
 
 
@@ -147,6 +151,8 @@ def check_terraform(inputs: dict) -> None:
                 fail(f"terraform: variable {name} defaults to {default!r}, the template to {expected}")
         elif default is None or unquote(default) != str(expected):
             fail(f"terraform: variable {name} defaults to {default!r}, the template to {expected!r}")
+    if module["generated"] != terraform_parameters.parameters_tf(parameters):
+        fail("terraform: parameters.tf is not what scripts/terraform_parameters.py makes of template.yaml: run it")
     passed = module["parameters"]
     if passed is None:
         fail("terraform: no aws_cloudformation_stack.responder")
@@ -182,6 +188,8 @@ MUTATIONS = {
         MemberRoleName="bad role"),
     "CycleTimeoutSeconds=0, outside": lambda i: i["samconfig"]["account"]["parameter_overrides"].update(
         CycleTimeoutSeconds="0"),
+    "ChainFollowUpMinutes=1, does not match": lambda i: i["samconfig"]["sandbox"]["parameter_overrides"].update(
+        ChainFollowUpMinutes="1"),
     "the sandbox is not a dry run": lambda i: i["samconfig"]["sandbox"]["parameter_overrides"].pop("DryRun"),
     "does not acknowledge CAPABILITY_IAM": lambda i: i["samconfig"]["sandbox"].update(capabilities=""),
     "is not in the parameter table": lambda i: drop_row(i, "Chain"),
@@ -198,6 +206,7 @@ MUTATIONS = {
         FleetConcurrency=5),
     "terraform: the stack is not given Harden": lambda i: i["terraform"]["parameters"].pop("Harden"),
     "not var.Forensics": lambda i: i["terraform"]["parameters"].update(Forensics="${var.Harden}"),
+    "parameters.tf is not what": lambda i: i["parameters"]["Harden"].update(Description="changed"),
     "the stack is given Tuning": lambda i: i["terraform"]["parameters"].update(Tuning="${var.Tuning}"),
 }
 

@@ -241,8 +241,8 @@ def check_least_privilege(templates: dict) -> tuple[set[str], set[str]]:
 
 def check_release_scheduler(template: dict) -> None:
     """AutoRelease: Scheduler alone, for this account's schedules, may assume the role it invokes
-    the function as; the role may invoke the function and nothing else; and the function passes
-    that role to Scheduler alone."""
+    the function as; the role may invoke the function and nothing else; the function passes that
+    role to Scheduler alone, and may not write its policies."""
     resources = template["Resources"]
     trust = resolve(resources["ReleaseSchedulerRole"]["Properties"]["AssumeRolePolicyDocument"], template)
     expected = [{"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
@@ -266,6 +266,9 @@ def check_release_scheduler(template: dict) -> None:
     if resolve(passed, template).get("Condition") != {
             "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}:
         fail(f"scheduler: the scheduler's role may be passed to another service: {passed}")
+    denied = resolve(statement(template, "NeverItsOwnRole"), template)["Resource"]
+    if example_arn("ReleaseSchedulerRole", template) not in (denied if isinstance(denied, list) else [denied]):
+        fail(f"scheduler: the function may write the policies of the role it passes to Scheduler: {denied}")
 
 
 def values_at(event, key: str) -> list:
@@ -546,6 +549,8 @@ MUTATIONS = {
     "more than invoke the function": lambda t: statement(
         t["main"], "InvokeTheResponder", "ReleaseSchedulerPolicy").update(Resource="*"),
     "passed to another service": lambda t: statement(t["main"], "PassTheSchedulersRole").pop("Condition"),
+    "write the policies of the role it passes": lambda t: statement(t["main"], "NeverItsOwnRole").update(
+        Resource={"Fn::GetAtt": ["ResponderRole", "Arn"]}),
     "is not a metric the function emits": lambda t: edit_dashboard(t, '"FindingsHandled"', '"ContainmentsPerHour"'),
     "not the function's FunctionName": lambda t: edit_dashboard(
         t, '"FunctionName", "${ResponderFunction}"', '"FunctionName", "${AWS::StackName}"'),
