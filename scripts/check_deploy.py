@@ -7,7 +7,8 @@
    sandbox is a dry run; the organization names the member role.
 2. The docs: every parameter of template.yaml is a row of the docs site's parameter table
    (docs/src/parameters.md), once; the table lists no parameter the template lacks; no other page
-   (nor the README) keeps a parameter row of its own; the README links to the table.
+   (nor the README) keeps a parameter row of its own; the README links to the table, and every
+   page it links to exists.
 3. The Terraform module (terraform/), parsed with python-hcl2: a variable of the same name and
    default for every template parameter, each passed to the stack under its own name, and none
    the template lacks; and terraform/parameters.tf is what scripts/terraform_parameters.py writes
@@ -114,6 +115,10 @@ def check_docs(inputs: dict) -> None:
             fail(f"docs: {path} documents {', '.join(sorted(set(rows)))} again; the table is {TABLE}")
     if TABLE not in inputs["docs"]["README.md"]:
         fail(f"docs: the README does not link to the parameter table ({TABLE})")
+    # The docs site's build checks its own links; the README is not part of it.
+    for target in sorted(set(re.findall(r"\]\((docs/src/[^)#]+)", inputs["docs"]["README.md"]))):
+        if target not in inputs["docs"]:
+            fail(f"docs: the README links to {target}, which does not exist")
 
 
 def unquote(value) -> str:
@@ -198,6 +203,8 @@ MUTATIONS = {
     "lists DryRun twice": lambda i: i["docs"].update({TABLE: i["docs"][TABLE] + "\n| `DryRun` | x | y |\n"}),
     "documents DefaultAction again": lambda i: i["docs"].update(
         {"README.md": i["docs"]["README.md"] + "\n| `DefaultAction` | `revoke` | again |\n"}),
+    "the README links to docs/src/gone.md": lambda i: i["docs"].update(
+        {"README.md": i["docs"]["README.md"] + "\n[gone](docs/src/gone.md)\n"}),
     "the README does not link": lambda i: i["docs"].update(
         {"README.md": i["docs"]["README.md"].replace(TABLE, "docs/src/index.md")}),
     "terraform: no variable Chain": lambda i: i["terraform"]["variables"].pop("Chain"),
