@@ -6,7 +6,7 @@
    template allows (AllowedValues, AllowedPattern, MinValue/MaxValue, MinLength/MaxLength); the
    sandbox is a dry run; the organization names the member role.
 2. The docs: every parameter of template.yaml is a row of the docs site's parameter table
-   (docs/src/parameters.md), once; the table lists no parameter the template lacks; no other page
+   (docs/src/parameters.md), once, in the template's order; the table lists no parameter the template lacks; no other page
    (nor the README) keeps a parameter row of its own; the README links to the table, and every
    page it links to exists.
 3. The Terraform module (terraform/), parsed with python-hcl2: a variable of the same name and
@@ -111,6 +111,10 @@ def check_docs(inputs: dict) -> None:
                 fail(f"docs: the parameter table lists {name}, which the template does not have")
             for name in sorted({n for n in rows if rows.count(n) > 1}):
                 fail(f"docs: the parameter table lists {name} twice")
+            # The page says its order is the template's: the order sam deploy --guided asks in.
+            listed = [name for name in dict.fromkeys(rows) if name in parameters]
+            if listed != [name for name in inputs["parameters"] if name in listed]:
+                fail(f"docs: the parameter table is not in the template's order: {listed}")
         elif rows:
             fail(f"docs: {path} documents {', '.join(sorted(set(rows)))} again; the table is {TABLE}")
     if TABLE not in inputs["docs"]["README.md"]:
@@ -200,6 +204,9 @@ MUTATIONS = {
     "is not in the parameter table": lambda i: drop_row(i, "Chain"),
     "which the template does not have": lambda i: i["docs"].update(
         {TABLE: i["docs"][TABLE] + "\n| `Undocumented` | x | y |\n"}),
+    "not in the template's order": lambda i: i["docs"].update({TABLE: i["docs"][TABLE].replace(
+        "| `DryRun` |", "| `DryRunX` |").replace("| `DefaultAction` |", "| `DryRun` |").replace(
+        "| `DryRunX` |", "| `DefaultAction` |")}),
     "lists DryRun twice": lambda i: i["docs"].update({TABLE: i["docs"][TABLE] + "\n| `DryRun` | x | y |\n"}),
     "documents DefaultAction again": lambda i: i["docs"].update(
         {"README.md": i["docs"]["README.md"] + "\n| `DefaultAction` | `revoke` | again |\n"}),
