@@ -172,4 +172,4 @@ fuzz:
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv .venv-checkov .aws-sam
+	rm -rf .venv .venv-checkov .aws-sam dist
