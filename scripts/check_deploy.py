@@ -20,7 +20,6 @@ inputs broken the way it looks for.
 
 from __future__ import annotations
 
-import copy
 import re
 import sys
 from pathlib import Path
@@ -31,19 +30,13 @@ from samcli.cli.types import CfnParameterOverridesType
 from samcli.lib.config.samconfig import SamConfig
 
 import terraform_parameters
+from check_template import checked, fail
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("sandbox", "account", "organization")
 TABLE = "docs/src/parameters.md"
 # A table row that documents a parameter: | `Name` | ...
 ROW = re.compile(r"^\| `([A-Z][A-Za-z]+)` \|", re.M)
-
-failures: list[str] = []
-
-
-def fail(message: str) -> None:
-    failures.append(message)
-
 
 def load() -> dict:
     template, matches = decode(str(ROOT / "template.yaml"))
@@ -225,34 +218,8 @@ MUTATIONS = {
 }
 
 
-def self_test(inputs: dict) -> list[str]:
-    problems = []
-    for expected, mutate in MUTATIONS.items():
-        broken = copy.deepcopy(inputs)
-        mutate(broken)
-        failures.clear()
-        run_checks(broken)
-        if not any(expected in f for f in failures):
-            problems.append(f"self-test: breaking '{expected}' was not caught (failures: {failures})")
-    failures.clear()
-    return problems
-
-
 def main() -> int:
-    inputs = load()
-    if "--self-test" in sys.argv:
-        problems = self_test(inputs)
-        for problem in problems:
-            print(f"FAIL {problem}")
-        if problems:
-            return 1
-        print(f"self-test passed: each of {len(MUTATIONS)} broken inputs was caught")
-    summary = run_checks(inputs)
-    for failure in failures:
-        print(f"FAIL {failure}")
-    if not failures:
-        print(f"deploy checks passed: {summary}")
-    return 1 if failures else 0
+    return checked(load(), MUTATIONS, run_checks, "inputs", "deploy checks")
 
 
 if __name__ == "__main__":

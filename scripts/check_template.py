@@ -560,13 +560,14 @@ MUTATIONS = {
 }
 
 
-def self_test(templates: dict) -> list[str]:
+def self_test(inputs: dict, mutations: dict, run) -> list[str]:
+    """Each of `mutations` breaks a copy of `inputs`; `run` must then fail with the expected text."""
     problems = []
-    for expected, mutate in MUTATIONS.items():
-        broken = copy.deepcopy(templates)
+    for expected, mutate in mutations.items():
+        broken = copy.deepcopy(inputs)
         mutate(broken)
         failures.clear()
-        run_checks(broken)
+        run(broken)
         if not any(expected in f for f in failures):
             problems.append(f"self-test: breaking '{expected}' was not caught (failures: {failures})")
     failures.clear()
@@ -581,14 +582,19 @@ def report(problems: list[str], success: str) -> bool:
     return not problems
 
 
-def main() -> int:
-    templates = load_templates()
+def checked(inputs: dict, mutations: dict, run, broken: str, checks: str) -> int:
+    """A checker's exit status: with --self-test, first every mutation must be caught; then `run`
+    on `inputs`, each failure printed (this script's and scripts/check_deploy.py's)."""
     if "--self-test" in sys.argv:
-        caught = f"self-test passed: each of {len(MUTATIONS)} broken templates was caught"
-        if not report(self_test(templates), caught):
+        caught = f"self-test passed: each of {len(mutations)} broken {broken} was caught"
+        if not report(self_test(inputs, mutations, run), caught):
             return 1
-    summary = run_checks(templates)
-    return 0 if report(list(failures), f"template checks passed: {summary}") else 1
+    summary = run(inputs)
+    return 0 if report(list(failures), f"{checks} passed: {summary}") else 1
+
+
+def main() -> int:
+    return checked(load_templates(), MUTATIONS, run_checks, "templates", "template checks")
 
 
 if __name__ == "__main__":
