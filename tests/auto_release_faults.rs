@@ -17,14 +17,6 @@ use support::scene::{Scene, test_config};
 use support::*;
 
 const GROUP: &str = "releases";
-const FAULTS: [Fault; 6] = [
-    Fault::Throttle,
-    Fault::ServerError,
-    Fault::AccessDenied,
-    Fault::Reset,
-    Fault::Hold,
-    Fault::HoldResponse,
-];
 
 fn config(account: &str) -> Config {
     Config {
@@ -89,7 +81,9 @@ async fn matrix(persistent: bool) {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
     let (moto, guardduty) = (&moto, &guardduty);
-    let cases = FAULTS.into_iter().map(|fault| case(moto, guardduty, fault, persistent));
+    let cases = Fault::ANY_CALL
+        .into_iter()
+        .map(|fault| case(moto, guardduty, fault, persistent));
     support::faults::assert_every_case_holds(cases, 3).await;
 }
 

@@ -30,14 +30,6 @@ const OPERATIONS: [&str; 5] = [
     "ModifyInstanceAttribute",
     "CreateSnapshots",
 ];
-const FAULTS: [Fault; 6] = [
-    Fault::Throttle,
-    Fault::ServerError,
-    Fault::AccessDenied,
-    Fault::Reset,
-    Fault::Hold,
-    Fault::HoldResponse,
-];
 
 fn config() -> Config {
     Config {
@@ -221,7 +213,9 @@ async fn in_a_group(moto: &Moto, scene: &Scene, instance: &str) -> aws_sdk_autos
 async fn matrix(persistent: bool) {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
-    let cases = FAULTS.iter().flat_map(|f| OPERATIONS.iter().map(move |op| (*op, *f)));
+    let cases = Fault::ANY_CALL
+        .iter()
+        .flat_map(|f| OPERATIONS.iter().map(move |op| (*op, *f)));
     let (moto, guardduty) = (&moto, &guardduty);
     let cases = cases.map(|(op, fault)| case(moto, guardduty, op, fault, persistent));
     support::faults::assert_every_case_holds(cases, 4).await;

@@ -49,14 +49,6 @@ const CUSTODIAN: [&str; 9] = [
     "ListInstanceProfilesForRole",
     "DescribeIamInstanceProfileAssociations",
 ];
-const FAULTS: [Fault; 6] = [
-    Fault::Throttle,
-    Fault::ServerError,
-    Fault::AccessDenied,
-    Fault::Reset,
-    Fault::Hold,
-    Fault::HoldResponse,
-];
 
 fn config() -> Config {
     Config {
@@ -212,10 +204,10 @@ async fn matrix(persistent: bool) {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
     let (moto, guardduty) = (&moto, &guardduty);
-    let follow_ups = (FAULTS.iter()).flat_map(|f| FOLLOW_UP.iter().map(move |op| (*op, *f)));
+    let follow_ups = (Fault::ANY_CALL.iter()).flat_map(|f| FOLLOW_UP.iter().map(move |op| (*op, *f)));
     let cases = follow_ups.map(|(op, f)| follow_up_case(moto, guardduty, op, f, persistent));
     support::faults::assert_every_case_holds(cases, 4).await;
-    let deliveries = (FAULTS.iter()).flat_map(|f| CUSTODIAN.iter().map(move |op| (*op, *f)));
+    let deliveries = (Fault::ANY_CALL.iter()).flat_map(|f| CUSTODIAN.iter().map(move |op| (*op, *f)));
     let cases = deliveries.map(|(op, f)| custodian_case(moto, guardduty, op, f, persistent));
     support::faults::assert_every_case_holds(cases, 4).await;
 }

@@ -39,14 +39,6 @@ const RESTORE_OPERATIONS: [&str; 8] = [
     "AssociateIamInstanceProfile",
     "DeleteTags",
 ];
-const FAULTS: [Fault; 6] = [
-    Fault::Throttle,
-    Fault::ServerError,
-    Fault::AccessDenied,
-    Fault::Reset,
-    Fault::Hold,
-    Fault::HoldResponse,
-];
 const QUARANTINE: &str = "QuarantineRoleProfile";
 
 fn config() -> Config {
@@ -239,7 +231,7 @@ async fn restore_case(
 async fn matrix(persistent: bool) {
     let moto = Moto::start();
     let guardduty = GuardDuty::start(&moto);
-    let cases = FAULTS.iter().flat_map(|f| {
+    let cases = Fault::ANY_CALL.iter().flat_map(|f| {
         let release = RELEASE_OPERATIONS.iter().map(move |op| (true, *op, *f));
         release.chain(RESTORE_OPERATIONS.iter().map(move |op| (false, *op, *f)))
     });

@@ -32,6 +32,19 @@ pub enum Fault {
     HoldResponse,
 }
 
+impl Fault {
+    /// What any call can meet, for the fault matrices: all but `LimitExceeded`, a quota's answer
+    /// that only the calls filling one give.
+    pub const ANY_CALL: [Fault; 6] = [
+        Fault::Throttle,
+        Fault::ServerError,
+        Fault::AccessDenied,
+        Fault::Reset,
+        Fault::Hold,
+        Fault::HoldResponse,
+    ];
+}
+
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub operation: String,
