@@ -61,6 +61,12 @@ def pattern_condition(name, pat):
     return f"can(regex({hcl(re2)}, var.{name})) && length(var.{name}) <= {int(hi)}"
 
 
+def within(expression, lo, hi):
+    """The condition that `expression` is at least `lo` and at most `hi` (either may be None)."""
+    bounds = [(">=", lo), ("<=", hi)]
+    return " && ".join(f"{expression} {op} {num(bound)}" for op, bound in bounds if bound is not None)
+
+
 def variable(name, p):
     typ = p.get("Type")
     if typ not in ("String", "Number"):
@@ -83,22 +89,12 @@ def variable(name, p):
         checks.append((pattern_condition(name, pat), f"{name} must match {pat} (the template's AllowedPattern)."))
     if "MinLength" in p or "MaxLength" in p:
         lo, hi = p.get("MinLength"), p.get("MaxLength")
-        conds = []
-        if lo is not None:
-            conds.append(f"length(var.{name}) >= {int(lo)}")
-        if hi is not None:
-            conds.append(f"length(var.{name}) <= {int(hi)}")
-        checks.append((" && ".join(conds), f"{name} must be {lo if lo is not None else 0} to {hi if hi is not None else 'any number of'} characters long."))
+        checks.append((within(f"length(var.{name})", lo, hi), f"{name} must be {lo if lo is not None else 0} to {hi if hi is not None else 'any number of'} characters long."))
     if "MinValue" in p or "MaxValue" in p:
         lo, hi = p.get("MinValue"), p.get("MaxValue")
-        conds = []
-        if lo is not None:
-            conds.append(f"var.{name} >= {num(lo)}")
-        if hi is not None:
-            conds.append(f"var.{name} <= {num(hi)}")
         rng = f"between {num(lo)} and {num(hi)}" if lo is not None and hi is not None else (
             f"at least {num(lo)}" if lo is not None else f"at most {num(hi)}")
-        checks.append((" && ".join(conds), f"{name} must be {rng}."))
+        checks.append((within(f"var.{name}", lo, hi), f"{name} must be {rng}."))
     for cond, msg in checks:
         lines.append("")
         lines.append("  validation {")
