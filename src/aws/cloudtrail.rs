@@ -90,19 +90,20 @@ pub fn iam_region(partition: &str) -> &'static str {
     }
 }
 
-/// What one page asks for.
-pub struct Ask<'a> {
+/// The events one lookup asks for, in one account and region: what each of its pages names.
+#[derive(Debug, Clone, Copy)]
+pub struct Span<'a> {
     pub account: &'a str,
     pub region: &'a str,
     pub lookup: Lookup<'a>,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
-    pub token: Option<String>,
 }
 
-/// One page of the events `ask.lookup` names, retried in turn when throttled or failed.
-pub async fn page(cloudtrail: &Client, pace: &Pace, ask: Ask<'_>) -> Result<Page> {
-    let (key, value) = match ask.lookup {
+/// The page of `span` that `token` names (the first without), retried in turn when throttled or
+/// failed.
+pub async fn page(cloudtrail: &Client, pace: &Pace, span: &Span<'_>, token: Option<String>) -> Result<Page> {
+    let (key, value) = match span.lookup {
         Lookup::AccessKeyId(key) => (LookupAttributeKey::AccessKeyId, key),
         Lookup::EventName(name) => (LookupAttributeKey::EventName, name),
     };
@@ -114,14 +115,14 @@ pub async fn page(cloudtrail: &Client, pace: &Pace, ask: Ask<'_>) -> Result<Page
     let mut backoff = Duration::ZERO;
     let mut attempt = 1;
     loop {
-        pace.turn(ask.account, ask.region, backoff).await;
+        pace.turn(span.account, span.region, backoff).await;
         let sent = cloudtrail
             .lookup_events()
             .lookup_attributes(attribute.clone())
-            .start_time(AwsDateTime::from_millis(ask.since.timestamp_millis()))
-            .end_time(AwsDateTime::from_millis(ask.until.timestamp_millis()))
+            .start_time(AwsDateTime::from_millis(span.since.timestamp_millis()))
+            .end_time(AwsDateTime::from_millis(span.until.timestamp_millis()))
             .max_results(PAGE)
-            .set_next_token(ask.token.clone())
+            .set_next_token(token.clone())
             .send()
             .await;
         match sent {
@@ -146,7 +147,7 @@ pub async fn page(cloudtrail: &Client, pace: &Pace, ask: Ask<'_>) -> Result<Page
                 attempt += 1;
                 backoff = GAP * 2u32.pow(attempt - 1);
                 tracing::warn!(
-                    region = ask.region,
+                    region = span.region,
                     attempt,
                     "LookupEvents throttled or failed; asking again in turn"
                 );
@@ -177,14 +178,13 @@ mod tests {
 
     use super::*;
 
-    fn ask(token: Option<&str>) -> Ask<'static> {
-        Ask {
+    fn span() -> Span<'static> {
+        Span {
             account: "111111111111",
             region: "us-east-1",
             lookup: Lookup::AccessKeyId("ASIAROOTKEY000000001"),
             since: Utc::now() - chrono::Duration::hours(1),
             until: Utc::now(),
-            token: token.map(str::to_owned),
         }
     }
 
@@ -206,7 +206,7 @@ mod tests {
         });
         let pace = Pace::default();
         let started = Instant::now();
-        let got = super::page(&client, &pace, ask(Some("t1"))).await.unwrap();
+        let got = super::page(&client, &pace, &span(), Some("t1".into())).await.unwrap();
         let listed = Listed {
             id: "e-1".into(),
             time: None,
@@ -224,7 +224,10 @@ mod tests {
         let client = mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, [&wrong], |c| {
             c.retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
         });
-        let err = super::page(&client, &pace, ask(None)).await.err().expect("an error");
+        let err = super::page(&client, &pace, &span(), None)
+            .await
+            .err()
+            .expect("an error");
         assert_eq!(err.aws_code(), Some("InvalidTimeRangeException"));
         assert_eq!(wrong.num_calls(), 1);
     }

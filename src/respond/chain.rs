@@ -21,7 +21,7 @@ use crate::accounts::Home;
 use crate::api::ApiCall;
 use crate::app::App;
 use crate::aws::clients::cloudtrail_in;
-use crate::aws::cloudtrail::Lookup;
+use crate::aws::cloudtrail::{Lookup, Span};
 use crate::aws::ec2;
 use crate::names::RoleName;
 use crate::plan::chain::{Follow, follow, until};
@@ -255,14 +255,14 @@ impl Walk<'_> {
         };
         let (since, pace, steps) = (self.root.since, &self.app.trail_pace, self.steps);
         let reads = regions.iter().map(|region| {
-            let window = Window {
+            let span = Span {
                 account,
                 region,
                 lookup: Lookup::AccessKeyId(key),
                 since,
                 until: end,
-                pages: None,
             };
+            let window = Window { span, pages: None };
             let client = cloudtrail_in(&target.cloudtrail, region);
             async move { (region, lookup::window(&client, pace, steps, window).await) }
         });

@@ -16,7 +16,7 @@ use aws_sdk_cloudtrail::Client;
 use chrono::{DateTime, Utc};
 
 use crate::api::ApiCall;
-use crate::aws::cloudtrail::{self, Listed, Lookup, Pace};
+use crate::aws::cloudtrail::{self, Listed, Pace, Span};
 use crate::error::Error;
 use crate::respond::journal::Journal;
 
@@ -24,13 +24,9 @@ use crate::respond::journal::Journal;
 /// follow-ups' schedules: two or three AWS calls each.
 pub const MARGIN: Duration = Duration::from_secs(20);
 
-/// A key's window in one account and region.
+/// A key's window in one account and region, and how much of it to read.
 pub struct Window<'a> {
-    pub account: &'a str,
-    pub region: &'a str,
-    pub lookup: Lookup<'a>,
-    pub since: DateTime<Utc>,
-    pub until: DateTime<Utc>,
+    pub span: Span<'a>,
     /// At most this many pages (a read before the write); the walk reads all.
     pub pages: Option<usize>,
 }
@@ -63,7 +59,8 @@ pub async fn window(client: &Client, pace: &Pace, steps: &Journal, window: Windo
     };
     // An empty window (its end settled before CloudTrail's history begins): nothing to ask for,
     // and CloudTrail refuses a start after the end.
-    if window.since >= window.until {
+    let span = &window.span;
+    if span.since >= span.until {
         return read;
     }
     let mut token = None;
@@ -74,16 +71,12 @@ pub async fn window(client: &Client, pace: &Pace, steps: &Journal, window: Windo
         if window.pages.is_some_and(|most| read.pages >= most) {
             break (format!("{} pages read, as many as this read takes", read.pages), false);
         }
-        let ask = cloudtrail::Ask {
-            account: window.account,
-            region: window.region,
-            lookup: window.lookup,
-            since: window.since,
-            until: window.until,
-            token: token.take(),
-        };
-        let target = format!("{} in {}", window.lookup, window.region);
-        let page = steps.run(ApiCall::LookupEvents, &target, cloudtrail::page(client, pace, ask));
+        let target = format!("{} in {}", span.lookup, span.region);
+        let page = steps.run(
+            ApiCall::LookupEvents,
+            &target,
+            cloudtrail::page(client, pace, span, token.take()),
+        );
         match page.await {
             Ok(page) => {
                 read.pages += 1;
@@ -105,9 +98,9 @@ pub async fn window(client: &Client, pace: &Pace, steps: &Journal, window: Windo
     // Newest first: what is left is older than the oldest event read (the same second may hold
     // more, so it is included).
     let oldest = read.events.iter().filter_map(|e| e.time).min();
-    let to = oldest.unwrap_or(window.until).min(window.until);
+    let to = oldest.unwrap_or(span.until).min(span.until);
     read.unread = Some(Left {
-        from: window.since,
+        from: span.since,
         to,
         why,
         transient,
@@ -123,6 +116,7 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
+    use crate::aws::cloudtrail::Lookup;
     use crate::wait::Deadline;
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -131,11 +125,13 @@ mod tests {
 
     fn window() -> Window<'static> {
         Window {
-            account: "111111111111",
-            region: "us-east-1",
-            lookup: Lookup::AccessKeyId("ASIAROOTKEY000000001"),
-            since: at("2026-12-03T09:45:00Z"),
-            until: at("2026-12-03T10:05:00Z"),
+            span: Span {
+                account: "111111111111",
+                region: "us-east-1",
+                lookup: Lookup::AccessKeyId("ASIAROOTKEY000000001"),
+                since: at("2026-12-03T09:45:00Z"),
+                until: at("2026-12-03T10:05:00Z"),
+            },
             pages: None,
         }
     }
@@ -170,7 +166,7 @@ mod tests {
         assert!((80..=82).contains(&read.pages), "{} pages", read.pages);
         assert_eq!(read.events.len(), read.pages);
         let left = read.unread.expect("the rest is named");
-        assert_eq!(left.from, window().since);
+        assert_eq!(left.from, window().span.since);
         let oldest = at("2026-12-03T10:00:00Z") - chrono::Duration::seconds(read.pages as i64 - 1);
         assert_eq!(left.to, oldest);
         assert!(left.why.contains("time ran out") && !left.transient, "{left:?}");

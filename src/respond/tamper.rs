@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::aws::clients::{Target, cloudtrail_in};
-use crate::aws::cloudtrail::{self, Lookup};
+use crate::aws::cloudtrail::{self, Lookup, Span};
 use crate::config::{ChainMode, Config};
 use crate::names::RoleName;
 use crate::plan::RoleFacts;
@@ -181,12 +181,15 @@ async fn found(app: &App, target: &Target, sought: &Sought<'_>, steps: &Journal)
         unread: Vec::new(),
     };
     for name in ["TagRole", "UntagRole"] {
-        let window = Window {
+        let span = Span {
             account: sought.account,
             region,
             lookup: Lookup::EventName(name),
             since: sought.since,
             until,
+        };
+        let window = Window {
+            span,
             pages: Some(PAGES),
         };
         let read = lookup::window(&client, &app.trail_pace, steps, window).await;
