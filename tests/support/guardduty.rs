@@ -364,8 +364,25 @@ fn batch_update(state: &mut State, (region, key): (&str, &str), caller: Option<&
                                     "ErrorMessage": "Finding Not Found"}));
         }
     }
+    answered(
+        state,
+        "BatchUpdateFindings",
+        (region, key),
+        request,
+        (processed, unprocessed),
+    )
+}
+
+/// Record a workflow update as asked, and answer it with what was and was not processed.
+fn answered(
+    state: &mut State,
+    operation: &'static str,
+    (region, key): (&str, &str),
+    request: Value,
+    (processed, unprocessed): (Vec<Value>, Vec<Value>),
+) -> (u16, Value) {
     state.updates.push(WorkflowUpdate {
-        operation: "BatchUpdateFindings",
+        operation,
         region: region.to_owned(),
         access_key_id: key.to_owned(),
         request,
@@ -428,16 +445,12 @@ fn batch_update_v2(
             );
         }
     }
-    state.updates.push(WorkflowUpdate {
-        operation: "BatchUpdateFindingsV2",
-        region: region.to_owned(),
-        access_key_id: key.to_owned(),
+    answered(
+        state,
+        "BatchUpdateFindingsV2",
+        (region, key),
         request,
-        processed: unprocessed.is_empty(),
-    });
-    (
-        200,
-        json!({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}),
+        (processed, unprocessed),
     )
 }
 
