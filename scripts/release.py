@@ -64,12 +64,11 @@ def main() -> int:
         (folder / f"template-{arch}.yaml").write_text(packaged(template, arch))
     for name in ("member-role.yaml", "forwarding-rule.yaml"):
         shutil.copyfile(ROOT / name, folder / name)
-    files = sorted(p for p in folder.iterdir() if p.name != "SHA256SUMS")
-    sums = "".join(f"{sha256(p)}  {p.name}\n" for p in files)
-    (folder / "SHA256SUMS").write_text(sums)
+    sums = {p: sha256(p) for p in sorted(folder.iterdir())}
+    (folder / "SHA256SUMS").write_text("".join(f"{digest}  {p.name}\n" for p, digest in sums.items()))
     print(f"{folder}:")
-    for p in files:
-        print(f"  {p.name:24} {p.stat().st_size:>10,} bytes  sha256 {sha256(p)}")
+    for p, digest in sums.items():
+        print(f"  {p.name:24} {p.stat().st_size:>10,} bytes  sha256 {digest}")
     return 0
 
 
